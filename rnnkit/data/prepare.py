@@ -1,0 +1,443 @@
+"""``prepare``: text files → a prepared-corpus directory (see ``rnnkit.data.corpus`` for the layout).
+
+The seed's recipe (Part 2, "Training Data and Preprocessing"), made to scale:
+
+1. read records, lower-case, split into sentences (Punkt), tokenize (Treebank);
+2. count tokens in the training split; the vocabulary is the ``vocab_size - 1`` most frequent
+   (``SENTENCE_START`` and ``SENTENCE_END`` among them, counted once per sentence as in the seed)
+   plus the unknown token, last;
+3. map every other token to the unknown token and write each split's ids.
+
+Ranking rule: by count, most frequent first; ties go to the token that appears first in the
+training split, the sentence markers counting as appearing before every word. This is the seed's
+``FreqDist.most_common`` order.
+
+Pass 1 streams the input once and writes provisional ids (one per distinct token, in order of
+first appearance) to a temporary file, so memory holds only the distinct tokens, never the text.
+Pass 2 counts the training split and rewrites the ids through a lookup table, in blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit import __version__
+from rnnkit.data.corpus import FORMAT, FORMAT_VERSION, SPLITS, PreparedCorpus
+from rnnkit.errors import RnnkitError
+from rnnkit.fsutil import atomic_directory
+from rnnkit.text.readers import Format, check_input, iter_records
+from rnnkit.text.tokenize import Encoder, Level, SentenceSplitter, TokenizerName, WordTokenizer
+from rnnkit.text.vocab import SENTENCE_END, SENTENCE_START, UNKNOWN_CHAR, UNKNOWN_TOKEN, Vocabulary, rank_tokens
+
+_FLUSH_TOKENS = 1 << 22  # provisional ids buffered in memory before they go to disk
+_BLOCK_SENTENCES = 1 << 20  # sentences handled at once in pass 2
+_BATCH_CHARS = 1 << 18  # text handed to a sentence-splitting worker at once
+_PARALLEL_BYTES = 1 << 20  # smaller inputs are split in this process: starting workers costs more
+
+
+@dataclass
+class _Pass1:
+    """What pass 1 leaves behind: provisional ids on disk and per-sentence lengths."""
+
+    stream_path: Path
+    lengths_path: Path
+    tokens: list[str] = field(default_factory=list)  # provisional id → token (word level)
+    max_code: int = 0  # largest code point seen (character level)
+    sentences_per_source: list[int] = field(default_factory=lambda: [0, 0, 0])
+    input_bytes: int = 0
+    example: tuple[str, list[int]] | None = None
+
+    def stream(self) -> np.ndarray:
+        return np.fromfile(self.stream_path, dtype=np.int32) if self.stream_path.stat().st_size else np.zeros(0, np.int32)
+
+    def lengths(self) -> np.ndarray:
+        return np.fromfile(self.lengths_path, dtype=np.int32) if self.lengths_path.stat().st_size else np.zeros(0, np.int32)
+
+
+class _Writer:
+    """Buffers provisional ids and sentence lengths, appending them to two files."""
+
+    def __init__(self, state: _Pass1) -> None:
+        self.state = state
+        self.ids: list[int] = []
+        self.lengths: list[int] = []
+        self._ids_file = open(state.stream_path, "ab")
+        self._lengths_file = open(state.lengths_path, "ab")
+
+    def flush(self) -> None:
+        np.asarray(self.ids, dtype=np.int32).tofile(self._ids_file)
+        np.asarray(self.lengths, dtype=np.int32).tofile(self._lengths_file)
+        self.ids.clear()
+        self.lengths.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self._ids_file.close()
+        self._lengths_file.close()
+
+
+def _record_batches(records: Iterable[str], state: _Pass1) -> Iterator[list[str]]:
+    batch: list[str] = []
+    size = 0
+    for record in records:
+        batch.append(record)
+        size += len(record)
+        if size >= _BATCH_CHARS:
+            state.input_bytes += size
+            yield batch
+            batch, size = [], 0
+    state.input_bytes += size
+    if batch:
+        yield batch
+
+
+_splitter: SentenceSplitter | None = None
+
+
+def _split_batch(records: list[str], lowercase: bool, lines: bool) -> list[str]:
+    """Records → sentences (lower-cased first, as the seed does). Runs in worker processes too."""
+    global _splitter
+    if lowercase:
+        records = [r.lower() for r in records]
+    if lines:
+        return records
+    if _splitter is None:
+        _splitter = SentenceSplitter()
+    return [sentence for record in records for sentence in _splitter.split(record)]
+
+
+def _sentence_batches(batches: Iterable[list[str]], lowercase: bool, lines: bool, workers: int) -> Iterator[list[str]]:
+    """Sentence splitting, in ``workers`` processes when asked, a bounded number of batches ahead."""
+    if workers <= 1 or lines:
+        for batch in batches:
+            yield _split_batch(batch, lowercase, lines)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with context.Pool(workers) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.apply_async(_split_batch, (batch, lowercase, lines)))
+            if len(pending) > 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def _encode_words(sentence_batches: Iterable[list[str]], writer: _Writer, source: int, encode: Encoder,
+                  state: _Pass1) -> None:
+    ids, lengths = writer.ids, writer.lengths
+    count = 0
+    for sentences in sentence_batches:
+        encode.prefetch(sentences)
+        for sentence in sentences:
+            start = len(ids)
+            encode(sentence, ids)
+            n = len(ids) - start
+            if n:
+                lengths.append(n)
+                count += 1
+                if state.example is None:
+                    state.example = (" ".join(sentence.split()), ids[start:])
+        if len(ids) >= _FLUSH_TOKENS:
+            writer.flush()
+    state.sentences_per_source[source] += count
+
+
+def _encode_chars(records: Iterable[str], writer: _Writer, source: int, *, lowercase: bool, state: _Pass1) -> None:
+    # Each record is a unit (a line of plain text, a CSV cell, ...) followed by a newline; code points are the ids.
+    pending: list[str] = []
+    size = 0
+    count = 0
+
+    def flush() -> None:
+        nonlocal size
+        text = "".join(pending)
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        if codes.size:
+            state.max_code = max(state.max_code, int(codes.max()))
+        writer.ids.extend(codes.astype(np.int32).tolist())
+        writer.lengths.extend(len(u) for u in pending)
+        if state.example is None and pending:
+            state.example = (pending[0], codes[: len(pending[0])].tolist())
+        pending.clear()
+        size = 0
+        writer.flush()
+
+    for record in records:
+        state.input_bytes += len(record)
+        unit = (record.lower() if lowercase else record) + "\n"
+        pending.append(unit)
+        size += len(unit)
+        count += 1
+        if size >= _FLUSH_TOKENS:
+            flush()
+    flush()
+    state.sentences_per_source[source] += count
+
+
+def _assign_splits(state: _Pass1, valid_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+    """Split label per sentence (0 train, 1 valid, 2 test): ready-made files keep theirs, the rest is drawn."""
+    n_train, n_valid, n_test = state.sentences_per_source
+    labels = np.empty(n_train + n_valid + n_test, dtype=np.uint8)
+    rng = np.random.default_rng(seed)
+    for a in range(0, n_train, _BLOCK_SENTENCES):
+        u = rng.random(min(_BLOCK_SENTENCES, n_train - a))
+        labels[a:a + len(u)] = np.where(u < valid_fraction, 1, np.where(u < valid_fraction + test_fraction, 2, 0))
+    labels[n_train:n_train + n_valid] = 1
+    labels[n_train + n_valid:] = 2
+    return labels
+
+
+def _blocks(lengths: np.ndarray):
+    """(first sentence, last sentence, first token, last token) for blocks of sentences."""
+    starts = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    for a in range(0, len(lengths), _BLOCK_SENTENCES):
+        b = min(a + _BLOCK_SENTENCES, len(lengths))
+        yield a, b, int(starts[a]), int(starts[b])
+
+
+def _count_train(stream: np.ndarray, lengths: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each token's count in the training split, and the position where it first appears there."""
+    counts = np.zeros(size, dtype=np.int64)
+    first_seen = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
+    seen = 0
+    for a, b, ta, tb in _blocks(lengths):
+        train = stream[ta:tb][np.repeat(labels[a:b] == 0, lengths[a:b])]
+        counts += np.bincount(train, minlength=size)
+        unique, where = np.unique(train, return_index=True)
+        first_seen[unique] = np.minimum(first_seen[unique], where + seen)
+        seen += len(train)
+    return counts, first_seen
+
+
+def _choose_vocabulary(state: _Pass1, counts: np.ndarray, first_seen: np.ndarray, n_train_sentences: int, *, level: Level,
+                       vocab_size: int, unk_token: str) -> tuple[list[str], np.ndarray, dict[str, Any]]:
+    """The vocabulary (tokens in id order) and the provisional-id → final-id lookup table."""
+    candidates = np.flatnonzero(counts)
+    if level == "word":
+        names = state.tokens
+        specials = [SENTENCE_START, SENTENCE_END]
+        # A literal marker in the text is the marker; the unknown token is placed last, not ranked.
+        excluded = {t for t in (*specials, unk_token)}
+        candidates = np.array([i for i in candidates if names[i] not in excluded], dtype=np.int64)
+        marker_ids = np.array([-2, -1])  # stand-ins that sort before every word on ties
+        n_markers = np.array([n_train_sentences + (counts[state.tokens.index(s)] if s in state.tokens else 0)
+                              for s in specials])
+        pool = np.concatenate([marker_ids, candidates])
+        order = pool[rank_tokens(np.concatenate([n_markers, counts[candidates]]),
+                                 np.concatenate([marker_ids, first_seen[candidates]]))]
+        name_of = lambda i: specials[i + 2] if i < 0 else names[i]  # noqa: E731
+        count_of = lambda i: int(n_markers[i + 2]) if i < 0 else int(counts[i])  # noqa: E731
+    else:
+        unk_code = ord(unk_token) if len(unk_token) == 1 else -1
+        candidates = candidates[candidates != unk_code]
+        order = candidates[rank_tokens(counts[candidates], first_seen[candidates])]
+        name_of = chr  # noqa: E731
+        count_of = lambda i: int(counts[i])  # noqa: E731
+        specials = []
+    kept = [int(i) for i in (order if vocab_size == 0 else order[: vocab_size - 1])]
+    if level == "word" and not {-2, -1} <= set(kept):
+        # Only a tiny vocabulary can miss a marker: the markers then take the rarest words' places.
+        kept = [-2, -1] + [int(i) for i in order if i >= 0][: vocab_size - 3]
+    words = [i for i in kept if i >= 0]
+    tokens = [name_of(i) for i in kept] + [unk_token]
+    position = {t: i for i, t in enumerate(kept)}
+    lookup = np.full(len(counts), len(tokens) - 1, dtype=np.int32)
+    lookup[np.array(words, dtype=np.int64)] = [position[w] for w in words]
+    least = kept[-1] if kept else None
+    stats = {
+        "unique_tokens": int(len(candidates)),
+        "least_frequent_word": name_of(least) if least is not None else None,
+        "least_frequent_count": count_of(least) if least is not None else 0,
+    }
+    if level == "word":
+        stats["sentence_start_id"] = tokens.index(SENTENCE_START)
+        stats["sentence_end_id"] = tokens.index(SENTENCE_END)
+    return tokens, lookup, stats
+
+
+def _write_splits(tmp: Path, stream: np.ndarray, lengths: np.ndarray, labels: np.ndarray,
+                  lookup: np.ndarray, unk_id: int, dtype: np.dtype) -> dict[str, dict[str, int]]:
+    summary: dict[str, dict[str, int]] = {}
+    for label, split in enumerate(SPLITS):
+        in_split = labels == label
+        n_sentences = int(in_split.sum())
+        if n_sentences == 0:
+            continue
+        n_tokens = int(lengths[in_split].sum(dtype=np.int64))
+        ids = np.lib.format.open_memmap(tmp / f"{split}.ids.npy", mode="w+", dtype=dtype, shape=(n_tokens,))
+        offsets = np.lib.format.open_memmap(tmp / f"{split}.offsets.npy", mode="w+", dtype=np.int64, shape=(n_sentences + 1,))
+        offsets[0] = 0
+        t = s = 0
+        unknown = 0
+        for a, b, ta, tb in _blocks(lengths):
+            mask = in_split[a:b]
+            block_lengths = lengths[a:b][mask]
+            block_ids = lookup[stream[ta:tb][np.repeat(mask, lengths[a:b])]]
+            ids[t:t + len(block_ids)] = block_ids
+            offsets[s + 1:s + 1 + len(block_lengths)] = t + np.cumsum(block_lengths, dtype=np.int64)
+            unknown += int(np.count_nonzero(block_ids == unk_id))
+            t += len(block_ids)
+            s += len(block_lengths)
+        ids.flush()
+        offsets.flush()
+        del ids, offsets
+        summary[split] = {"sentences": n_sentences, "tokens": n_tokens, "unknown": unknown}
+    return summary
+
+
+def prepare(
+    inputs: str | Path | Sequence[str | Path],
+    out: str | Path,
+    *,
+    vocab_size: int = 8000,
+    level: Level = "word",
+    tokenizer: TokenizerName = "treebank",
+    lines: bool = False,
+    unk_token: str | None = None,
+    column: str = "body",
+    field: str = "text",
+    format: Format = "auto",
+    lowercase: bool | None = None,
+    valid_fraction: float | None = None,
+    test_fraction: float = 0.0,
+    valid_file: str | Path | None = None,
+    test_file: str | Path | None = None,
+    seed: int = 0,
+    force: bool = False,
+    encoding_errors: str = "strict",
+    workers: int | None = None,
+) -> PreparedCorpus:
+    """Prepare text for training; returns the opened corpus (its ``meta`` holds the statistics).
+
+    ``vocab_size`` counts every id, the sentence markers and the unknown token included; 0 keeps
+    every token. ``lowercase`` defaults to on for words and off for characters. The validation
+    fraction defaults to 0.05, or 0 when a ``valid_file`` is given. ``workers``: processes that
+    split sentences (default: 2 where there are 2 cores and the input is over a megabyte).
+    """
+    started = time.perf_counter()
+    inputs = [str(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
+    if not inputs:
+        raise RnnkitError("no input given; name one or more text, CSV or JSON-lines files (or - for stdin)")
+    if level not in ("word", "char"):
+        raise RnnkitError(f"unknown level {level!r}; use word or char")
+    if tokenizer not in ("treebank", "whitespace"):
+        raise RnnkitError(f"unknown tokenizer {tokenizer!r}; use treebank or whitespace")
+    if vocab_size < 0 or 0 < vocab_size < 4:
+        raise RnnkitError(f"a vocabulary size of {vocab_size} is too small; use 4 or more (it counts "
+                          "SENTENCE_START, SENTENCE_END and the unknown token), or 0 to keep every token")
+    if valid_file is not None and valid_fraction:
+        raise RnnkitError("give either --valid-file or --valid-fraction, not both")
+    if test_file is not None and test_fraction:
+        raise RnnkitError("give either --test-file or --test-fraction, not both")
+    valid_fraction = (0.0 if valid_file is not None else 0.05) if valid_fraction is None else float(valid_fraction)
+    for name, value in (("--valid-fraction", valid_fraction), ("--test-fraction", test_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise RnnkitError(f"{name} must be at least 0 and below 1 (got {value})")
+    if valid_fraction + test_fraction >= 1.0:
+        raise RnnkitError("--valid-fraction and --test-fraction leave nothing to train on; keep their sum below 1")
+    if lowercase is None:
+        lowercase = level == "word"
+    if unk_token is None:
+        unk_token = UNKNOWN_TOKEN if level == "word" else UNKNOWN_CHAR
+    if not unk_token or (level == "word" and any(c.isspace() for c in unk_token)):
+        raise RnnkitError(f"--unk-token {unk_token!r} must be a non-empty token without spaces")
+    sources = [inputs, [str(valid_file)] if valid_file else [], [str(test_file)] if test_file else []]
+    for path in (p for group in sources for p in group):
+        check_input(path)
+    if sum(p == "-" for group in sources for p in group) > 1:
+        raise RnnkitError("stdin (-) can be read only once; give files for the other inputs")
+
+    unit = "line" if lines or level == "char" else "paragraph"
+    read = lambda path: iter_records(path, format=format, column=column, field=field,  # noqa: E731
+                                     unit=unit, encoding_errors=encoding_errors)
+    with atomic_directory(out, force=force) as tmp:
+        state = _Pass1(tmp / "pass1.ids", tmp / "pass1.lengths")
+        writer = _Writer(state)
+        try:
+            if level == "word":
+                index: dict[str, int] = {}
+                encode = WordTokenizer(tokenizer).encoder(index)
+                if workers is None:
+                    small = all(p != "-" and Path(p).stat().st_size < _PARALLEL_BYTES for g in sources for p in g)
+                    workers = 1 if small else min(2, os.cpu_count() or 1)
+                for source, group in enumerate(sources):
+                    for path in group:
+                        batches = _sentence_batches(_record_batches(read(path), state), lowercase, lines, workers)
+                        _encode_words(batches, writer, source, encode, state)
+                state.tokens = list(index)
+            else:
+                for source, group in enumerate(sources):
+                    for path in group:
+                        _encode_chars(read(path), writer, source, lowercase=lowercase, state=state)
+        finally:
+            writer.close()
+        if state.sentences_per_source[0] == 0:
+            raise RnnkitError(f"found no text in {', '.join(inputs)}; check the file (and --column/--field for CSV/JSON)")
+
+        stream, lengths = state.stream(), state.lengths()
+        labels = _assign_splits(state, valid_fraction, test_fraction, seed)
+        n_train_sentences = int(np.count_nonzero(labels == 0))
+        if n_train_sentences == 0:
+            raise RnnkitError("the training split is empty; lower --valid-fraction/--test-fraction or add text")
+        size = len(state.tokens) if level == "word" else state.max_code + 1
+        counts, first_seen = _count_train(stream, lengths, labels, size)
+        tokens, lookup, vocab_stats = _choose_vocabulary(state, counts, first_seen, n_train_sentences, level=level,
+                                                         vocab_size=vocab_size, unk_token=unk_token)
+        vocab = Vocabulary(tokens, unk_token)
+        dtype = np.dtype(np.uint16 if len(tokens) <= 1 << 16 else np.int32)
+        splits = _write_splits(tmp, stream, lengths, labels, lookup, vocab.unk_id, dtype)
+        del stream
+        state.stream_path.unlink()
+        state.lengths_path.unlink()
+        vocab.save(tmp / "vocab.txt")
+
+        example_text, example_ids = state.example or ("", [])
+        example_tokens = vocab.decode(lookup[np.array(example_ids, dtype=np.int64)].tolist())
+        if level == "word":
+            example_text = f"{SENTENCE_START} {example_text} {SENTENCE_END}"
+            example_tokens = [SENTENCE_START, *example_tokens, SENTENCE_END]
+        seconds = time.perf_counter() - started
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "rnnkit_version": __version__,
+            "level": level,
+            "tokenizer": tokenizer if level == "word" else None,
+            "lowercase": lowercase,
+            "lines": lines,
+            "unk_token": unk_token,
+            "vocab_size": len(vocab),
+            "vocab_size_requested": vocab_size,
+            "unknown_id": vocab.unk_id,
+            "sentence_start_id": vocab_stats.pop("sentence_start_id", None),
+            "sentence_end_id": vocab_stats.pop("sentence_end_id", None),
+            "ids_dtype": dtype.name,
+            "sentences": sum(s["sentences"] for s in splits.values()),
+            "tokens": sum(s["tokens"] for s in splits.values()),
+            **vocab_stats,
+            "splits": splits,
+            "example": {"text": example_text, "tokens": example_tokens},
+            "settings": {
+                "inputs": inputs, "valid_file": sources[1][0] if sources[1] else None,
+                "test_file": sources[2][0] if sources[2] else None, "format": format, "column": column,
+                "field": field, "valid_fraction": valid_fraction, "test_fraction": test_fraction,
+                "seed": seed, "encoding_errors": encoding_errors,
+            },
+            "input_chars": state.input_bytes,
+            "seconds": round(seconds, 3),
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return PreparedCorpus.open(out)

@@ -1,0 +1,62 @@
+"""Writing outputs so that a crash never leaves a half-written file or directory behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rnnkit.errors import RnnkitError
+
+
+@contextmanager
+def atomic_directory(out: str | Path, *, force: bool = False, marker: str = "meta.json") -> Iterator[Path]:
+    """Yield an empty temporary directory that becomes ``out`` only if the block succeeds.
+
+    An existing ``out`` is refused unless ``force``; even then only a directory that is empty or
+    holds ``marker`` (one of ours) is replaced, so a mistyped ``--out`` cannot wipe a user's files.
+    """
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        if not force:
+            raise RnnkitError(f"{out} already exists; pass --force to replace it, or choose another --out")
+        if not out.is_dir():
+            raise RnnkitError(f"{out} is a file, not an output directory; remove it or choose another --out")
+        if any(out.iterdir()) and not (out / marker).exists():
+            raise RnnkitError(f"{out} is a directory that rnnkit did not write (no {marker}); choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: readers see old or new, never half."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))

