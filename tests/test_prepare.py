@@ -282,3 +282,15 @@ def test_missing_split_is_a_clear_error(tmp_path, text_file):
     corpus = rnnkit.prepare(text_file, tmp_path / "out", valid_fraction=0)
     with pytest.raises(RnnkitError, match="no 'valid' split"):
         corpus.ids("valid")
+
+
+def test_parallel_workers_give_the_same_corpus(tmp_path):
+    path = tmp_path / "many.txt"
+    path.write_text("".join(f"Paragraph {i} starts. It has w{i % 37} and \"quotes\" (w{i % 11}).\n\n"
+                            for i in range(3000)), encoding="utf-8")
+    one = rnnkit.prepare(path, tmp_path / "one", workers=1, vocab_size=30)
+    two = rnnkit.prepare(path, tmp_path / "two", workers=2, vocab_size=30)
+    assert one.vocab.tokens == two.vocab.tokens
+    for split in one.splits:
+        assert np.array_equal(one.ids(split), two.ids(split))
+        assert np.array_equal(one.offsets(split), two.offsets(split))

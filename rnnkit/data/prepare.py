@@ -36,12 +36,12 @@ from rnnkit.data.corpus import FORMAT, FORMAT_VERSION, SPLITS, PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import atomic_directory
 from rnnkit.text.readers import Format, check_input, iter_records
-from rnnkit.text.tokenize import Encoder, Level, SentenceSplitter, TokenizerName, WordTokenizer
+from rnnkit.text.tokenize import Level, SentenceSplitter, TokenizerName, WordTokenizer
 from rnnkit.text.vocab import SENTENCE_END, SENTENCE_START, UNKNOWN_CHAR, UNKNOWN_TOKEN, Vocabulary, rank_tokens
 
 _FLUSH_TOKENS = 1 << 22  # provisional ids buffered in memory before they go to disk
 _BLOCK_SENTENCES = 1 << 20  # sentences handled at once in pass 2
-_BATCH_CHARS = 1 << 18  # text handed to a sentence-splitting worker at once
+_BATCH_CHARS = 1 << 16  # text handed to a sentence-splitting worker at once
 _PARALLEL_BYTES = 1 << 20  # smaller inputs are split in this process: starting workers costs more
 
 
@@ -101,54 +101,66 @@ def _record_batches(records: Iterable[str], state: _Pass1) -> Iterator[list[str]
         yield batch
 
 
-_splitter: SentenceSplitter | None = None
+_tools: dict[str, tuple[SentenceSplitter, WordTokenizer]] = {}  # per process, memo included
 
 
-def _split_batch(records: list[str], lowercase: bool, lines: bool) -> list[str]:
-    """Records → sentences (lower-cased first, as the seed does). Runs in worker processes too."""
-    global _splitter
+def _text_tools(tokenizer: str) -> tuple[SentenceSplitter, WordTokenizer]:
+    if tokenizer not in _tools:
+        _tools[tokenizer] = (SentenceSplitter(), WordTokenizer(tokenizer))
+    return _tools[tokenizer]
+
+
+def _tokenize_batch(records: list[str], lowercase: bool, lines: bool, tokenizer: str) -> tuple[list[str], str | None]:
+    """Records → one string of space-separated tokens per sentence, and the batch's first sentence.
+
+    All the text work of pass 1 (lower-casing, sentence splitting, tokenizing) happens here, in
+    worker processes when there are several cores; the parent only maps tokens to ids.
+    """
+    splitter, words = _text_tools(tokenizer)
     if lowercase:
         records = [r.lower() for r in records]
-    if lines:
-        return records
-    if _splitter is None:
-        _splitter = SentenceSplitter()
-    return [sentence for record in records for sentence in _splitter.split(record)]
+    sentences = records if lines else [s for r in records for s in splitter.split(r)]
+    tokenized = words.tokenize_many(sentences)
+    first = next((" ".join(s.split()) for s, t in zip(sentences, tokenized) if t), None)
+    return [" ".join(t) for t in tokenized if t], first
 
 
-def _sentence_batches(batches: Iterable[list[str]], lowercase: bool, lines: bool, workers: int) -> Iterator[list[str]]:
-    """Sentence splitting, in ``workers`` processes when asked, a bounded number of batches ahead."""
-    if workers <= 1 or lines:
+def _tokenized_batches(batches: Iterable[list[str]], workers: int, *args) -> Iterator[tuple[list[str], str | None]]:
+    """``_tokenize_batch`` over the batches, in ``workers`` processes, a bounded number of batches ahead."""
+    if workers <= 1:
         for batch in batches:
-            yield _split_batch(batch, lowercase, lines)
+            yield _tokenize_batch(batch, *args)
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    _text_tools(args[-1])  # load the models once, before forking: the workers share them
     with context.Pool(workers) as pool:
         pending: deque = deque()
         for batch in batches:
-            pending.append(pool.apply_async(_split_batch, (batch, lowercase, lines)))
+            pending.append(pool.apply_async(_tokenize_batch, (batch, *args)))
             if len(pending) > 2 * workers:
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
 
 
-def _encode_words(sentence_batches: Iterable[list[str]], writer: _Writer, source: int, encode: Encoder,
-                  state: _Pass1) -> None:
+def _encode_words(batches: Iterable[tuple[list[str], str | None]], writer: _Writer, source: int,
+                  index: dict[str, int], state: _Pass1) -> None:
+    """Token strings → provisional ids (one per distinct token, in the order met)."""
     ids, lengths = writer.ids, writer.lengths
+    get = index.get
     count = 0
-    for sentences in sentence_batches:
-        encode.prefetch(sentences)
+    for sentences, first in batches:
         for sentence in sentences:
-            start = len(ids)
-            encode(sentence, ids)
-            n = len(ids) - start
-            if n:
-                lengths.append(n)
-                count += 1
-                if state.example is None:
-                    state.example = (" ".join(sentence.split()), ids[start:])
+            tokens = sentence.split(" ")
+            values = list(map(get, tokens))
+            if None in values:
+                values = [index.setdefault(t, len(index)) for t in tokens]
+            if state.example is None:
+                state.example = (first or "", values)
+            ids += values
+            lengths.append(len(values))
+        count += len(sentences)
         if len(ids) >= _FLUSH_TOKENS:
             writer.flush()
     state.sentences_per_source[source] += count
@@ -325,7 +337,7 @@ def prepare(
     ``vocab_size`` counts every id, the sentence markers and the unknown token included; 0 keeps
     every token. ``lowercase`` defaults to on for words and off for characters. The validation
     fraction defaults to 0.05, or 0 when a ``valid_file`` is given. ``workers``: processes that
-    split sentences (default: 2 where there are 2 cores and the input is over a megabyte).
+    split and tokenize (default: one per core, up to 2, when the input is over a megabyte).
     """
     started = time.perf_counter()
     inputs = [str(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
@@ -369,14 +381,14 @@ def prepare(
         try:
             if level == "word":
                 index: dict[str, int] = {}
-                encode = WordTokenizer(tokenizer).encoder(index)
                 if workers is None:
                     small = all(p != "-" and Path(p).stat().st_size < _PARALLEL_BYTES for g in sources for p in g)
                     workers = 1 if small else min(2, os.cpu_count() or 1)
                 for source, group in enumerate(sources):
                     for path in group:
-                        batches = _sentence_batches(_record_batches(read(path), state), lowercase, lines, workers)
-                        _encode_words(batches, writer, source, encode, state)
+                        batches = _tokenized_batches(_record_batches(read(path), state), workers,
+                                                     lowercase, lines, tokenizer)
+                        _encode_words(batches, writer, source, index, state)
                 state.tokens = list(index)
             else:
                 for source, group in enumerate(sources):

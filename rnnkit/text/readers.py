@@ -21,8 +21,9 @@ from rnnkit.errors import RnnkitError
 Format = Literal["auto", "text", "csv", "jsonl"]
 Unit = Literal["paragraph", "line"]
 
-# A paragraph with no blank line in sight is cut here, so memory stays bounded on any input.
-MAX_PARAGRAPH_CHARS = 1 << 20
+# A paragraph with no blank line in sight (verse, one-sentence-per-line text) is cut at a line
+# boundary here, so memory stays bounded and work can be shared out on any input.
+MAX_PARAGRAPH_CHARS = 1 << 16
 
 csv.field_size_limit(1 << 30)
 

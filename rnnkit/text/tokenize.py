@@ -12,8 +12,9 @@ at a fraction of the cost:
   Almost every rule acts within a whitespace-separated chunk; the rest look only at the
   sentence's two ends. So each distinct chunk is tokenized once per position (only, first,
   middle or last chunk of a sentence), in a context that reproduces what NLTK sees there, and
-  memoized; middle chunks are tokenized thousands at a time. Real text repeats its chunks
-  (Zipf), so the rules run on a small fraction of the input.
+  memoized; the chunks a batch of sentences has not seen before are tokenized together, one
+  pass of the rules per position. Real text repeats its chunks (Zipf), so the rules run on a
+  small fraction of the input.
 """
 
 from __future__ import annotations
@@ -126,23 +127,42 @@ class _Memo:
             table.clear()
         table.update(zip(chunks, self._compute_many(chunks, position)))
 
-    def prefetch(self, sentences: Iterable[str]) -> None:
-        """Compute, in one batch per position, every value that ``sentences`` will ask for."""
+    def prefetch(self, sentences: Sequence[str]) -> None:
+        """Compute, in one batch per position, every value that ``sentences`` will ask for.
+
+        Middle chunks are found with one set difference over the batch's sentences stripped of
+        their first and last chunks; the ends cost a couple of string operations a sentence.
+        """
         tables = self.tables
+        if not self.positional:
+            missing = set(" ".join(sentences).split()).difference(tables[0])
+            if missing:
+                self.fill(list(missing), 0)
+            return
         needed: list[dict[str, None]] = [{} for _ in range(4)]
+        inner: list[str] = []
         for sentence in sentences:
-            chunks = _chunks(sentence, self.positional)
-            n = len(chunks)
-            if n == 1 or not self.positional:
-                position_of = [ONLY] if self.positional else [0] * n
-            else:
-                position_of = [FIRST, *[MIDDLE] * (n - 2), LAST]
-            for chunk, position in zip(chunks, position_of):
-                if chunk not in tables[position]:
-                    needed[position][chunk] = None
+            head = sentence.split(None, 1)
+            if len(head) == 2:
+                rest = head[1].rsplit(None, 1)
+                if rest[-1].strip(_CLOSERS):
+                    needed[FIRST][head[0]] = needed[LAST][rest[-1]] = None
+                    if len(rest) == 2:
+                        inner.append(rest[0])
+                    continue
+                chunks = _chunks(sentence, True)  # a trailing run of closers: the rare slow path
+                if len(chunks) > 1:
+                    needed[FIRST][chunks[0]] = needed[LAST][chunks[-1]] = None
+                    inner.extend(chunks[1:-1])
+                    continue
+                head = chunks
+            if head:
+                needed[ONLY][head[0]] = None
+        needed[MIDDLE] = dict.fromkeys(set(" ".join(inner).split()))
         for position, chunks in enumerate(needed):
-            if chunks:
-                self.fill(list(chunks), position)
+            missing = [c for c in chunks if c not in tables[position]]
+            if missing:
+                self.fill(missing, position)
 
 
 def _chunks(sentence: str, positional: bool) -> list[str]:
@@ -161,21 +181,21 @@ def _apply(sentence: str, memo: _Memo, out: list) -> None:
     n = len(chunks)
     if n == 0:
         return
-    if memo.positional:
-        if n == 1:
-            out += memo.get(chunks[0], ONLY)
-            return
-        out += memo.get(chunks[0], FIRST)
-        middle = memo.tables[MIDDLE]
-        for chunk in chunks[1:-1]:
-            value = middle.get(chunk)
-            out += value if value is not None else memo.get(chunk, MIDDLE)
-        out += memo.get(chunks[-1], LAST)
-    else:
+    if not memo.positional:
         table = memo.tables[0]
         for chunk in chunks:
             value = table.get(chunk)
             out += value if value is not None else memo.get(chunk, 0)
+        return
+    if n == 1:
+        out += memo.get(chunks[0], ONLY)
+        return
+    out += memo.get(chunks[0], FIRST)
+    middle = memo.tables[MIDDLE]
+    for chunk in chunks[1:-1]:
+        value = middle.get(chunk)
+        out += value if value is not None else memo.get(chunk, MIDDLE)
+    out += memo.get(chunks[-1], LAST)
 
 
 # What NLTK sees around a chunk at each position: the sentinel stands for a neighbouring chunk.
@@ -210,31 +230,10 @@ class WordTokenizer:
         _apply(sentence, self._memo, out)
         return out
 
-    def encoder(self, index: dict[str, int]) -> Encoder:
-        return Encoder(self, index)
-
-
-class Encoder:
-    """Sentences → ids, adding new tokens to ``index``.
-
-    Memoizing ids rather than strings keeps the per-token cost of corpus preparation to one
-    dict lookup; ``prefetch`` fills the memo for a block of sentences in a few batched passes.
-    """
-
-    def __init__(self, tokenizer: WordTokenizer, index: dict[str, int]) -> None:
-        self.index = index
-        self._memo = _Memo(lambda chunks, pos: [self._ids(t) for t in tokenizer.chunk_tokens(chunks, pos)],
-                           positional=tokenizer._memo.positional)
-
-    def _ids(self, tokens: Iterable[str]) -> tuple[int, ...]:
-        index = self.index
-        return tuple(index.setdefault(t, len(index)) for t in tokens)
-
-    def prefetch(self, sentences: Sequence[str]) -> None:
+    def tokenize_many(self, sentences: Sequence[str]) -> list[list[str]]:
+        """The tokens of each sentence; NLTK's rules run once per batch for the chunks not yet seen."""
         self._memo.prefetch(sentences)
-
-    def __call__(self, sentence: str, out: list) -> None:
-        _apply(sentence, self._memo, out)
+        return [self.tokenize(s) for s in sentences]
 
 
 def char_tokens(text: str) -> list[str]:
