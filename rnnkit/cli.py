@@ -152,6 +152,81 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------- models
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from rnnkit.models.numpy import NumpyRNN, gradient_check
+    from rnnkit.models.numpy.threads import one_blas_thread
+
+    if args.cell != "rnn":
+        raise RnnkitError(f"cell {args.cell!r} is not available yet; use --cell rnn")
+    if args.vocab_size < 2 or args.hidden < 1 or args.length < 1:
+        raise RnnkitError("--vocab-size must be at least 2, --hidden and --length at least 1")
+    model = NumpyRNN.initialize(args.vocab_size, args.hidden, bptt_truncate=args.bptt_truncate,
+                                rng=np.random.RandomState(args.seed), dtype=np.float64)
+    # The seed's check: x = [0, 1, 2, 3], y = [1, 2, 3, 4] (longer with --length).
+    x = np.arange(args.length)[None, :] % args.vocab_size
+    y = (x + 1) % args.vocab_size
+    with one_blas_thread():
+        errors = gradient_check(model, x, y, np.ones_like(x, dtype=bool), h=args.h)
+    passed = all(e < args.threshold for e in errors.values())
+    if args.json:
+        _print_json({"passed": passed, "max_relative_error": errors, "threshold": args.threshold,
+                     "cell": args.cell, "vocab_size": args.vocab_size, "hidden": args.hidden,
+                     "bptt_truncate": args.bptt_truncate, "length": args.length, "h": args.h})
+    else:
+        bptt = "full BPTT" if args.bptt_truncate >= args.length - 1 else f"BPTT truncated at {args.bptt_truncate}"
+        print(f"Gradient check: {args.cell}, vocabulary {args.vocab_size}, hidden {args.hidden}, {bptt}, "
+              f"float64, h = {args.h}, a sentence of {args.length}")
+        for name, error in errors.items():
+            shape = " x ".join(map(str, model.params[name].shape))
+            verdict = "passed" if error < args.threshold else "FAILED"
+            print(f"  {name:<3} ({shape:>11})  largest relative error {error:.2e}  {verdict}")
+        print("passed" if passed else f"FAILED (threshold {args.threshold})")
+    return 0 if passed else 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rnnkit.train.loop import TrainConfig, train
+
+    config = TrainConfig(engine=args.engine, cell=args.cell, hidden=args.hidden, bptt_truncate=args.bptt_truncate,
+                         lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, evaluate_every=args.evaluate_every,
+                         max_time=args.max_time, seed=args.seed, dtype=args.dtype)
+    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    summary = train(args.prepared, args.out, config, force=args.force, log=log)
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"Wrote {summary['out']} ({summary['seconds']:.0f} s, {summary['tokens_per_second']:,.0f} tokens/s).")
+    return 0
+
+
+def cmd_import_tutorial(args: argparse.Namespace) -> int:
+    from rnnkit.io.tutorial_import import import_tutorial
+
+    out = import_tutorial(args.npz, args.out, vocab=args.vocab, vocab_from=args.vocab_from, force=args.force)
+    print(f"Wrote {out}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rnnkit.bench import numpy_step
+
+    result = numpy_step.run(repeats=args.repeats)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"One sgd_step, C={result['vocab_size']}, H={result['hidden']}, a {result['length']}-word sentence, "
+              f"bptt_truncate={result['bptt_truncate']}, {result['dtype']}")
+        print(f"  gradients agree: largest difference {result['max_gradient_difference']:.1e}")
+        print(f"  seed code (baseline, 1 BLAS thread): {result['seed_ms']:8.2f} ms")
+        print(f"  rnnkit numpy engine:                 {result['rnnkit_ms']:8.2f} ms")
+        print(f"  speedup: {result['speedup']:.1f}x")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,6 +284,48 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what to do with bytes that are not UTF-8 (default: stop and say where)")
     p.add_argument("--force", action="store_true", help="replace the output directory if it exists")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
+
+    p = verb("gradcheck", cmd_gradcheck, "check backpropagation against numerical gradients (the seed's check)")
+    p.add_argument("--cell", default="rnn", choices=["rnn"])
+    p.add_argument("--vocab-size", type=int, default=100)
+    p.add_argument("--hidden", type=int, default=10)
+    p.add_argument("--bptt-truncate", type=int, default=1000, help="default 1000: full BPTT, as the check needs")
+    p.add_argument("--length", type=int, default=4, help="sentence length (default 4: the seed's [0, 1, 2, 3])")
+    p.add_argument("--seed", type=int, default=10)
+    p.add_argument("--h", type=float, default=1e-3, help="finite-difference step (default 0.001)")
+    p.add_argument("--threshold", type=float, default=0.01, help="largest relative error allowed (default 0.01)")
+    p.add_argument("--json", action="store_true")
+
+    p = verb("train", cmd_train, "train a language model on a prepared corpus")
+    p.add_argument("prepared", metavar="PREPARED", help="a directory written by `rnnkit prepare`")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--engine", default="numpy", choices=["numpy"])
+    p.add_argument("--cell", default="rnn", choices=["rnn"])
+    p.add_argument("--hidden", type=int, default=100)
+    p.add_argument("--bptt-truncate", type=int, default=4, help="steps the error flows back (default 4, the seed's)")
+    p.add_argument("--lr", type=float, default=0.005, help="learning rate (default 0.005, the seed's)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=1, help="sentences per step (default 1, the seed's)")
+    p.add_argument("--evaluate-every", type=float, default=1.0, help="epochs between evaluations (default 1)")
+    p.add_argument("--max-time", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--force", action="store_true", help="replace the output directory if it exists")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (progress goes to stderr)")
+
+    p = verb("import-tutorial", cmd_import_tutorial, "turn the tutorial's saved npz model into a model directory")
+    p.add_argument("npz", metavar="FILE.npz")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--vocab", help="the model's vocabulary: one token per line, line number = id")
+    group.add_argument("--vocab-from", metavar="PREPARED", help="take the vocabulary of a prepared corpus")
+    p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true")
+
+    bench = verbs.add_parser("bench", help="benchmarks", description="Benchmarks.")
+    bench_verbs = bench.add_subparsers(dest="bench_verb", metavar="BENCHMARK", required=True)
+    p = verb("numpy-step", cmd_bench, "one SGD step: the seed's code against rnnkit's numpy engine", bench_verbs)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--json", action="store_true")
 
     p = verb("quickstart", cmd_quickstart, "the main job on the default corpus: fetch Shakespeare, prepare it, ...")
     p.add_argument("--workdir", default="runs/quickstart", help="where outputs go (default runs/quickstart)")

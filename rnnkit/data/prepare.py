@@ -39,8 +39,8 @@ from rnnkit.text.readers import Format, check_input, iter_records
 from rnnkit.text.tokenize import Level, SentenceSplitter, TokenizerName, WordTokenizer
 from rnnkit.text.vocab import SENTENCE_END, SENTENCE_START, UNKNOWN_CHAR, UNKNOWN_TOKEN, Vocabulary, rank_tokens
 
-_FLUSH_TOKENS = 1 << 22  # provisional ids buffered in memory before they go to disk
-_BLOCK_SENTENCES = 1 << 20  # sentences handled at once in pass 2
+_FLUSH_TOKENS = 1 << 20  # provisional ids buffered in memory before they go to disk
+_BLOCK_SENTENCES = 1 << 18  # sentences handled at once in pass 2
 _BATCH_CHARS = 1 << 16  # text handed to a sentence-splitting worker at once
 _PARALLEL_BYTES = 1 << 20  # smaller inputs are split in this process: starting workers costs more
 
@@ -57,11 +57,17 @@ class _Pass1:
     input_bytes: int = 0
     example: tuple[str, list[int]] | None = None
 
-    def stream(self) -> np.ndarray:
-        return np.fromfile(self.stream_path, dtype=np.int32) if self.stream_path.stat().st_size else np.zeros(0, np.int32)
-
-    def lengths(self) -> np.ndarray:
-        return np.fromfile(self.lengths_path, dtype=np.int32) if self.lengths_path.stat().st_size else np.zeros(0, np.int32)
+    def blocks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(first sentence, lengths, ids) for consecutive blocks of sentences, read from disk."""
+        first = 0
+        with open(self.lengths_path, "rb") as lengths_file, open(self.stream_path, "rb") as ids_file:
+            while True:
+                lengths = np.fromfile(lengths_file, dtype=np.int32, count=_BLOCK_SENTENCES)
+                if not len(lengths):
+                    return
+                ids = np.fromfile(ids_file, dtype=np.int32, count=int(lengths.sum(dtype=np.int64)))
+                yield first, lengths, ids
+                first += len(lengths)
 
 
 class _Writer:
@@ -211,27 +217,23 @@ def _assign_splits(state: _Pass1, valid_fraction: float, test_fraction: float, s
     return labels
 
 
-def _blocks(lengths: np.ndarray):
-    """(first sentence, last sentence, first token, last token) for blocks of sentences."""
-    starts = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=starts[1:])
-    for a in range(0, len(lengths), _BLOCK_SENTENCES):
-        b = min(a + _BLOCK_SENTENCES, len(lengths))
-        yield a, b, int(starts[a]), int(starts[b])
-
-
-def _count_train(stream: np.ndarray, lengths: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each token's count in the training split, and the position where it first appears there."""
+def _count_train(state: _Pass1, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Each token's count in the training split, the position where it first appears there, and
+    the number of tokens of each split."""
     counts = np.zeros(size, dtype=np.int64)
     first_seen = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
+    split_tokens = [0] * len(SPLITS)
     seen = 0
-    for a, b, ta, tb in _blocks(lengths):
-        train = stream[ta:tb][np.repeat(labels[a:b] == 0, lengths[a:b])]
+    for a, lengths, ids in state.blocks():
+        block_labels = labels[a:a + len(lengths)]
+        for label in range(len(SPLITS)):
+            split_tokens[label] += int(lengths[block_labels == label].sum(dtype=np.int64))
+        train = ids[np.repeat(block_labels == 0, lengths)]
         counts += np.bincount(train, minlength=size)
         unique, where = np.unique(train, return_index=True)
         first_seen[unique] = np.minimum(first_seen[unique], where + seen)
         seen += len(train)
-    return counts, first_seen
+    return counts, first_seen, split_tokens
 
 
 def _choose_vocabulary(state: _Pass1, counts: np.ndarray, first_seen: np.ndarray, n_train_sentences: int, *, level: Level,
@@ -280,33 +282,39 @@ def _choose_vocabulary(state: _Pass1, counts: np.ndarray, first_seen: np.ndarray
     return tokens, lookup, stats
 
 
-def _write_splits(tmp: Path, stream: np.ndarray, lengths: np.ndarray, labels: np.ndarray,
-                  lookup: np.ndarray, unk_id: int, dtype: np.dtype) -> dict[str, dict[str, int]]:
-    summary: dict[str, dict[str, int]] = {}
-    for label, split in enumerate(SPLITS):
-        in_split = labels == label
-        n_sentences = int(in_split.sum())
-        if n_sentences == 0:
-            continue
-        n_tokens = int(lengths[in_split].sum(dtype=np.int64))
-        ids = np.lib.format.open_memmap(tmp / f"{split}.ids.npy", mode="w+", dtype=dtype, shape=(n_tokens,))
-        offsets = np.lib.format.open_memmap(tmp / f"{split}.offsets.npy", mode="w+", dtype=np.int64, shape=(n_sentences + 1,))
-        offsets[0] = 0
-        t = s = 0
-        unknown = 0
-        for a, b, ta, tb in _blocks(lengths):
-            mask = in_split[a:b]
-            block_lengths = lengths[a:b][mask]
-            block_ids = lookup[stream[ta:tb][np.repeat(mask, lengths[a:b])]]
-            ids[t:t + len(block_ids)] = block_ids
-            offsets[s + 1:s + 1 + len(block_lengths)] = t + np.cumsum(block_lengths, dtype=np.int64)
-            unknown += int(np.count_nonzero(block_ids == unk_id))
-            t += len(block_ids)
-            s += len(block_lengths)
-        ids.flush()
-        offsets.flush()
-        del ids, offsets
-        summary[split] = {"sentences": n_sentences, "tokens": n_tokens, "unknown": unknown}
+def _npy_writer(path: Path, dtype: np.dtype, length: int):
+    """An open file with the header of a 1-d .npy array of ``length`` items; the caller appends the data."""
+    f = open(path, "wb")
+    np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                                             "shape": (length,)})
+    return f
+
+
+def _write_splits(tmp: Path, state: _Pass1, labels: np.ndarray, split_tokens: list[int], lookup: np.ndarray,
+                  unk_id: int, dtype: np.dtype) -> dict[str, dict[str, int]]:
+    """Each split's final ids and sentence offsets, written block by block (memory stays flat)."""
+    present = [(label, split) for label, split in enumerate(SPLITS) if np.any(labels == label)]
+    summary = {split: {"sentences": int(np.count_nonzero(labels == label)), "tokens": split_tokens[label],
+                       "unknown": 0} for label, split in present}
+    ids_files = {label: _npy_writer(tmp / f"{split}.ids.npy", dtype, split_tokens[label]) for label, split in present}
+    offset_files = {label: _npy_writer(tmp / f"{split}.offsets.npy", np.dtype(np.int64),
+                                       summary[split]["sentences"] + 1) for label, split in present}
+    position = dict.fromkeys(ids_files, 0)
+    try:
+        for f in offset_files.values():
+            np.zeros(1, dtype=np.int64).tofile(f)
+        for a, lengths, ids in state.blocks():
+            block_labels = labels[a:a + len(lengths)]
+            token_labels = np.repeat(block_labels, lengths)
+            for label, split in present:
+                chosen = lookup[ids[token_labels == label]].astype(dtype)
+                chosen.tofile(ids_files[label])
+                (position[label] + np.cumsum(lengths[block_labels == label], dtype=np.int64)).tofile(offset_files[label])
+                position[label] += len(chosen)
+                summary[split]["unknown"] += int(np.count_nonzero(chosen == unk_id))
+    finally:
+        for f in (*ids_files.values(), *offset_files.values()):
+            f.close()
     return summary
 
 
@@ -399,19 +407,17 @@ def prepare(
         if state.sentences_per_source[0] == 0:
             raise RnnkitError(f"found no text in {', '.join(inputs)}; check the file (and --column/--field for CSV/JSON)")
 
-        stream, lengths = state.stream(), state.lengths()
         labels = _assign_splits(state, valid_fraction, test_fraction, seed)
         n_train_sentences = int(np.count_nonzero(labels == 0))
         if n_train_sentences == 0:
             raise RnnkitError("the training split is empty; lower --valid-fraction/--test-fraction or add text")
         size = len(state.tokens) if level == "word" else state.max_code + 1
-        counts, first_seen = _count_train(stream, lengths, labels, size)
+        counts, first_seen, split_tokens = _count_train(state, labels, size)
         tokens, lookup, vocab_stats = _choose_vocabulary(state, counts, first_seen, n_train_sentences, level=level,
                                                          vocab_size=vocab_size, unk_token=unk_token)
         vocab = Vocabulary(tokens, unk_token)
         dtype = np.dtype(np.uint16 if len(tokens) <= 1 << 16 else np.int32)
-        splits = _write_splits(tmp, stream, lengths, labels, lookup, vocab.unk_id, dtype)
-        del stream
+        splits = _write_splits(tmp, state, labels, split_tokens, lookup, vocab.unk_id, dtype)
         state.stream_path.unlink()
         state.lengths_path.unlink()
         vocab.save(tmp / "vocab.txt")

@@ -1,0 +1,89 @@
+"""Model directories: ``config.json`` + ``vocab.txt`` + ``weights.safetensors``.
+
+One layout for every engine. Weights are stored under canonical names (for the vanilla RNN the
+seed's: ``U`` H×C, ``V`` C×H, ``W`` H×H) with safetensors, which holds only arrays: loading a
+model never runs code from the file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit import __version__
+from rnnkit.errors import RnnkitError
+from rnnkit.fsutil import atomic_directory
+from rnnkit.text.vocab import Vocabulary
+
+FORMAT = "rnnkit-model"
+FORMAT_VERSION = 1
+WEIGHTS = "weights.safetensors"
+
+
+@dataclass
+class ModelFiles:
+    config: dict[str, Any]
+    vocab: Vocabulary
+    params: dict[str, np.ndarray]
+    path: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def expected_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    C, H = config["vocab_size"], config["hidden"]
+    if config["cell"] == "rnn":
+        return {"U": (H, C), "V": (C, H), "W": (H, H)}
+    raise RnnkitError(f"unknown cell {config['cell']!r} in the model's config.json")
+
+
+def save_model(out: str | Path, files: ModelFiles, *, force: bool = False) -> Path:
+    """Write a model directory atomically: it appears whole or not at all."""
+    from safetensors.numpy import save_file
+
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnkit_version": __version__, **files.config}
+    with atomic_directory(out, force=force, marker="config.json") as tmp:
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        files.vocab.save(tmp / "vocab.txt")
+        save_file({k: np.ascontiguousarray(v) for k, v in files.params.items()}, str(tmp / WEIGHTS))
+        for name, text in files.extra.items():
+            (tmp / name).write_text(text, encoding="utf-8")
+    return Path(out)
+
+
+def load_model(path: str | Path) -> ModelFiles:
+    """Read and validate a model directory; any problem is one clear RnnkitError."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise RnnkitError(f"{path} is not a model directory (no config.json); train one with `rnnkit train`")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RnnkitError(f"{config_file} is corrupt (not JSON)") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise RnnkitError(f"{path} is not an rnnkit model directory")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise RnnkitError(f"{path} is a model of format {config.get('format_version')}; this rnnkit reads {FORMAT_VERSION}")
+    vocab = Vocabulary.load(path / "vocab.txt", config["unk_token"])
+    if len(vocab) != config["vocab_size"]:
+        raise RnnkitError(f"{path}/vocab.txt has {len(vocab)} tokens but config.json says {config['vocab_size']}")
+    try:
+        params = load_file(str(path / WEIGHTS))
+    except FileNotFoundError:
+        raise RnnkitError(f"{path} has no {WEIGHTS}") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise RnnkitError(f"{path}/{WEIGHTS} is corrupt or not a safetensors file ({e})") from None
+    shapes = expected_shapes(config)
+    for name, shape in shapes.items():
+        if name not in params:
+            raise RnnkitError(f"{path}/{WEIGHTS} has no weight {name!r} (it has: {', '.join(params)})")
+        if params[name].shape != shape:
+            raise RnnkitError(f"{path}/{WEIGHTS}: {name} is {params[name].shape}, config.json implies {shape}")
+    return ModelFiles(config, vocab, params, path)
