@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -60,3 +61,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_manifest(directory: Path, name: str, fmt: str, version: int, kind: str, how_to_make: str) -> dict:
+    """The JSON manifest (``meta.json``, ``config.json``) of one of rnnkit's directories, checked:
+    it exists, parses, names ``fmt`` and has ``version``. ``kind`` and ``how_to_make`` word the errors."""
+    manifest = directory / name
+    if not manifest.is_file():
+        raise RnnkitError(f"{directory} is not {kind} (no {name}); {how_to_make}")
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RnnkitError(f"{manifest} is corrupt (not JSON); {how_to_make}") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise RnnkitError(f"{directory} is not an rnnkit {kind.split(' ', 1)[1]}; {how_to_make}")
+    if data.get("format_version") != version:
+        raise RnnkitError(f"{directory} has format version {data.get('format_version')}, this rnnkit reads {version}; "
+                          f"{how_to_make}")
+    return data

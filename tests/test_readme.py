@@ -16,6 +16,16 @@ def test_ci_runs_the_readme_test_command():
     assert any("rnnkit quickstart" in c for c in commands)
 
 
+def test_readme_tutorial_example_runs(capsys):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```python\n(import numpy as np\nfrom rnnkit.tutorial.*?)```", readme, flags=re.S).group(1)
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert namespace["o"].shape == (4, 100) and namespace["s"].shape == (5, 10)
+    assert "Gradient check for parameter W passed." in capsys.readouterr().out
+    assert namespace["losses"][-1][1] < namespace["losses"][0][1]
+
+
 def test_readme_python_example_runs(tmp_path, monkeypatch):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     example = re.search(r"```python\n(import rnnkit\n.*?)```", readme, flags=re.S).group(1)

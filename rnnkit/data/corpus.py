@@ -14,7 +14,6 @@ All arrays are memory-mapped: opening a corpus of any size costs nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.errors import RnnkitError
+from rnnkit.fsutil import read_manifest
 from rnnkit.text.vocab import Vocabulary
 
 FORMAT = "rnnkit-prepared"
@@ -39,17 +39,8 @@ class PreparedCorpus:
     @classmethod
     def open(cls, path: str | Path) -> PreparedCorpus:
         path = Path(path)
-        meta_file = path / "meta.json"
-        if not meta_file.is_file():
-            raise RnnkitError(f"{path} is not a prepared corpus (no meta.json); make one with `rnnkit prepare`")
-        try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise RnnkitError(f"{meta_file} is corrupt (not JSON); prepare the corpus again") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise RnnkitError(f"{path} is not an rnnkit prepared corpus; make one with `rnnkit prepare`")
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise RnnkitError(f"{path} was prepared by another rnnkit version (format {meta.get('format_version')}); prepare it again")
+        meta = read_manifest(path, "meta.json", FORMAT, FORMAT_VERSION, "a prepared corpus",
+                             "make one with `rnnkit prepare`")
         vocab = Vocabulary.load(path / "vocab.txt", meta["unk_token"])
         if len(vocab) != meta["vocab_size"]:
             raise RnnkitError(f"{path}/vocab.txt has {len(vocab)} tokens but meta.json says {meta['vocab_size']}; prepare it again")

@@ -16,7 +16,7 @@ import numpy as np
 
 from rnnkit import __version__
 from rnnkit.errors import RnnkitError
-from rnnkit.fsutil import atomic_directory
+from rnnkit.fsutil import atomic_directory, read_manifest
 from rnnkit.text.vocab import Vocabulary
 
 FORMAT = "rnnkit-model"
@@ -60,17 +60,8 @@ def load_model(path: str | Path) -> ModelFiles:
     from safetensors.numpy import load_file
 
     path = Path(path)
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise RnnkitError(f"{path} is not a model directory (no config.json); train one with `rnnkit train`")
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RnnkitError(f"{config_file} is corrupt (not JSON)") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise RnnkitError(f"{path} is not an rnnkit model directory")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise RnnkitError(f"{path} is a model of format {config.get('format_version')}; this rnnkit reads {FORMAT_VERSION}")
+    config = read_manifest(path, "config.json", FORMAT, FORMAT_VERSION, "a model directory",
+                           "train one with `rnnkit train`")
     vocab = Vocabulary.load(path / "vocab.txt", config["unk_token"])
     if len(vocab) != config["vocab_size"]:
         raise RnnkitError(f"{path}/vocab.txt has {len(vocab)} tokens but config.json says {config['vocab_size']}")

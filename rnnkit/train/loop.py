@@ -98,6 +98,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
     history: list[dict[str, Any]] = []
     started = time.perf_counter()
     seen = tokens = 0
+    step_seconds = 0.0  # time spent in training steps alone: what tokens/s is measured on
     train_loss_sum = train_tokens = 0.0
     next_eval = 0
     stopped = "epochs"
@@ -119,7 +120,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
         shown = f"train loss {record['train_loss']:.4f}  " if record["train_loss"] is not None else ""
         log(f"epoch {record['epoch']:6.2f}  {shown}{eval_split} loss {loss:.4f}  perplexity {math.exp(loss):8.1f}"
             f"  lr {record['lr']:g}{'  (halved)' if 'lr_halved_to' in record else ''}"
-            f"  {tokens / max(record['seconds'], 1e-9):,.0f} tokens/s")
+            f"  {tokens / max(step_seconds, 1e-9):,.0f} tokens/s")
 
     with one_blas_thread():
         epoch = 0
@@ -128,7 +129,9 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
                 if seen >= next_eval:
                     evaluation()
                     next_eval += eval_interval
+                step_started = time.perf_counter()
                 loss = model.sgd_update(batch.x, batch.y, batch.mask, lr / len(batch.x))
+                step_seconds += time.perf_counter() - step_started
                 if not math.isfinite(loss):
                     raise RnnkitError(f"the training loss became {loss} at epoch {seen / sentences:.2f}; lower --lr")
                 seen += len(batch.x)
@@ -148,7 +151,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
     summary = {
         "train_loss": next((h["train_loss"] for h in reversed(history) if h["train_loss"] is not None), None),
         f"{eval_split}_loss": last[f"{eval_split}_loss"], f"{eval_split}_perplexity": last[f"{eval_split}_perplexity"],
-        "tokens_per_second": tokens / seconds if seconds else 0.0, "seconds": round(seconds, 2),
+        "tokens_per_second": tokens / step_seconds if step_seconds else 0.0, "seconds": round(seconds, 2),
         "sentences_seen": seen, "tokens_seen": tokens, "epochs": round(seen / sentences, 4), "stopped_by": stopped,
         "final_lr": lr, "out": str(out),
     }
