@@ -82,20 +82,21 @@ def peak_memory_mb(path: Path, out: Path) -> tuple[float, float]:
 
 
 def make_large_text(path: Path, megabytes: int, source: Path) -> None:
-    words = source.read_text(encoding="utf-8").split("\n")
+    lines = source.read_text(encoding="utf-8").split("\n")
     rng = random.Random(0)
     fresh = 0
     written = 0
     with open(path, "w", encoding="utf-8") as f:
         while written < megabytes * 1_000_000:
-            lines = []
-            for line in words:
+            out = []
+            for line in lines:
                 tokens = line.split(" ")
-                for i in range(0, len(tokens), 500):
-                    tokens[rng.randrange(len(tokens))] = f"w{fresh:x}"
-                    fresh += 1
-                lines.append(" ".join(tokens))
-            block = "\n".join(lines) + "\n"
+                for i in range(len(tokens)):
+                    if rng.random() < 1 / 500:  # one made-up word in 500: a vocabulary that keeps growing
+                        tokens[i] = f"w{fresh:x}"
+                        fresh += 1
+                out.append(" ".join(tokens))
+            block = "\n".join(out) + "\n"
             f.write(block)
             written += len(block)
 

@@ -154,7 +154,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     model = workdir / "shakespeare-rnn"
     print(f"\n== 3. Train the tutorial's RNN (H=100, SGD, numpy engine) for {args.train_seconds:.0f} s -> {model}")
     summary = train(corpus, model, hidden=100, epochs=1000, max_time=args.train_seconds, evaluate_every=0.25,
-                    force=True)
+                    force=True, engine="numpy")
     print(f"   validation perplexity {summary['valid_perplexity']:.1f} after {summary['epochs']:.2f} epochs "
           f"({summary['tokens_per_second']:,.0f} tokens/s); an untrained model scores {len(corpus.vocab):,}.")
     print(f"\nThe model is in {model} (config.json, vocab.txt, weights.safetensors, metrics.jsonl).")
@@ -198,17 +198,39 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rnnkit.train.loop import TrainConfig, train
+    from rnnkit.train.loop import Interrupted, TrainConfig, train
 
-    config = TrainConfig(engine=args.engine, cell=args.cell, hidden=args.hidden, bptt_truncate=args.bptt_truncate,
-                         lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, evaluate_every=args.evaluate_every,
-                         max_time=args.max_time, seed=args.seed, dtype=args.dtype)
+    config = TrainConfig(engine=args.engine, cell=args.cell, hidden=args.hidden, optimizer=args.optimizer, lr=args.lr,
+                         batch_size=args.batch_size, epochs=args.epochs, max_steps=args.max_steps,
+                         max_time=args.max_time, clip=args.clip, seed=args.seed, device=args.device,
+                         evaluate_every=args.evaluate_every, mode=args.mode, bptt=args.bptt,
+                         bptt_truncate=args.bptt_truncate, dtype=args.dtype, halve_lr=args.halve_lr)
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    summary = train(args.prepared, args.out, config, force=args.force, log=log)
+    try:
+        summary = train(args.prepared, args.out, config, resume=args.resume, force=args.force, log=log,
+                        tensorboard=args.tensorboard)
+    except Interrupted as e:
+        print(f"rnnkit: {e}", file=sys.stderr)
+        return 130
     if args.json:
         _print_json(summary)
     else:
-        print(f"Wrote {summary['out']} ({summary['seconds']:.0f} s, {summary['tokens_per_second']:,.0f} tokens/s).")
+        split = "valid" if "valid_perplexity" in summary else "train"
+        print(f"Wrote {summary['out']}: {split} perplexity {summary[f'{split}_perplexity']:.2f} after "
+              f"{summary['steps']:,} steps ({summary['seconds']:.0f} s, {summary['tokens_per_second']:,.0f} tokens/s); "
+              f"loss plot in {summary['out']}/loss.png")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rnnkit.train.loop import evaluate_model
+
+    result = evaluate_model(args.model, args.prepared, split=args.split, engine=args.engine, mode=args.mode)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"{args.split}: loss {result['loss']:.4f} nats per token, perplexity {result['perplexity']:.2f} "
+              f"over {result['tokens']:,} tokens ({result['engine']} engine, {result['mode']} mode)")
     return 0
 
 
@@ -308,19 +330,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("train", cmd_train, "train a language model on a prepared corpus")
     p.add_argument("prepared", metavar="PREPARED", help="a directory written by `rnnkit prepare`")
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--engine", default="numpy", choices=["numpy"])
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"],
+                   help="torch (the fast engine; the default when installed) or numpy (the reference)")
     p.add_argument("--cell", default="rnn", choices=["rnn"])
     p.add_argument("--hidden", type=int, default=100)
-    p.add_argument("--bptt-truncate", type=int, default=4, help="steps the error flows back (default 4, the seed's)")
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "rmsprop", "adam"])
     p.add_argument("--lr", type=float, default=0.005, help="learning rate (default 0.005, the seed's)")
+    p.add_argument("--batch-size", type=int, default=1, help="sentences (or stream rows) per step (default 1)")
     p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--batch-size", type=int, default=1, help="sentences per step (default 1, the seed's)")
-    p.add_argument("--evaluate-every", type=float, default=1.0, help="epochs between evaluations (default 1)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--max-time", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--clip", type=float, default=None, help="clip gradients to this global norm")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--evaluate-every", type=float, default=1.0, help="epochs between evaluations and checkpoints")
+    p.add_argument("--mode", default="auto", choices=["auto", "sentence", "stream"],
+                   help="sentence (each sentence alone; default for words) or stream (default for characters)")
+    p.add_argument("--bptt", type=int, default=35, help="stream mode: steps per window (default 35)")
+    p.add_argument("--bptt-truncate", type=int, default=4,
+                   help="numpy engine: steps each output's error flows back (default 4, the seed's)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--halve-lr", action=argparse.BooleanOptionalAction, default=True,
+                   help="halve the learning rate when the validation loss rises (the seed's rule; default on)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to MODEL/tensorboard")
     p.add_argument("--force", action="store_true", help="replace the output directory if it exists")
     p.add_argument("--json", action="store_true", help="print a JSON summary (progress goes to stderr)")
+
+    p = verb("evaluate", cmd_evaluate, "loss and perplexity of a trained model on a prepared split")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("prepared", metavar="PREPARED")
+    p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    p.add_argument("--mode", default="auto", choices=["auto", "sentence", "stream"])
+    p.add_argument("--json", action="store_true")
 
     p = verb("import-tutorial", cmd_import_tutorial, "turn the tutorial's saved npz model into a model directory")
     p.add_argument("npz", metavar="FILE.npz")

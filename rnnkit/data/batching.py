@@ -45,7 +45,9 @@ def make_batch(sentences: list[np.ndarray], start_id: int, end_id: int) -> Batch
 
 
 def sentence_batches(corpus: PreparedCorpus, split: str, batch_size: int, *, shuffle: bool = False,
-                     rng: np.random.Generator | None = None) -> Iterator[Batch]:
+                     rng: np.random.Generator | None = None, start: int = 0) -> Iterator[Batch]:
+    """The batches of one pass over a split; ``start`` skips that many (resuming mid-epoch: the
+    random order is drawn in full first, so ``rng`` ends in the same state either way)."""
     ids, offsets = corpus.ids(split), np.asarray(corpus.offsets(split))
     lengths = np.diff(offsets)
     order = np.arange(len(lengths))
@@ -59,7 +61,7 @@ def sentence_batches(corpus: PreparedCorpus, split: str, batch_size: int, *, shu
     starts = list(range(0, len(order), batch_size))
     if shuffle:
         starts = [starts[i] for i in rng.permutation(len(starts))]
-    for a in starts:
+    for a in starts[start:]:
         chosen = order[a:a + batch_size]
         yield make_batch([np.asarray(ids[offsets[i]:offsets[i + 1]], dtype=np.int64) for i in chosen],
                          corpus.start_id, corpus.end_id)
@@ -72,3 +74,42 @@ def evaluation_batches(corpus: PreparedCorpus, split: str, batch_size: int = 64)
     for a in range(0, len(order), batch_size):
         yield make_batch([np.asarray(ids[offsets[i]:offsets[i + 1]], dtype=np.int64) for i in order[a:a + batch_size]],
                          corpus.start_id, corpus.end_id)
+
+
+def stream_tokens(corpus: PreparedCorpus, split: str) -> np.ndarray:
+    """A split as one continuous sequence. Word level: a SENTENCE_END, then every sentence followed by
+    SENTENCE_END (so each word and each sentence end is predicted once); characters: the text."""
+    ids = np.asarray(corpus.ids(split), dtype=np.int64)
+    if corpus.end_id is None:
+        return ids
+    offsets = np.asarray(corpus.offsets(split))
+    ends = offsets[1:] + np.arange(1, len(offsets))  # where each SENTENCE_END lands after insertion
+    stream = np.empty(len(ids) + len(offsets), dtype=np.int64)
+    stream[0] = corpus.end_id
+    body = stream[1:]
+    is_end = np.zeros(len(body), dtype=bool)
+    is_end[ends - 1] = True
+    body[is_end] = corpus.end_id
+    body[~is_end] = ids
+    return stream
+
+
+def stream_batches(tokens: np.ndarray, batch_size: int, bptt: int, start: int = 0) -> Iterator[Batch]:
+    """Training windows over a stream cut into ``batch_size`` rows (the remainder is dropped), each
+    window ``bptt`` steps; consecutive windows continue each row, so the state carries over.
+    ``start`` skips that many windows (resuming mid-epoch)."""
+    length = (len(tokens) - 1) // batch_size
+    if length < 1:
+        return
+    rows_x = tokens[: batch_size * length].reshape(batch_size, length)
+    rows_y = tokens[1: batch_size * length + 1].reshape(batch_size, length)
+    for window, a in enumerate(range(0, length, bptt)):
+        if window < start:
+            continue
+        x, y = rows_x[:, a:a + bptt], rows_y[:, a:a + bptt]
+        yield Batch(np.ascontiguousarray(x), np.ascontiguousarray(y), np.ones(x.shape, dtype=bool))
+
+
+def stream_windows(tokens: np.ndarray, batch_size: int, bptt: int) -> int:
+    length = (len(tokens) - 1) // batch_size
+    return -(-length // bptt) if length >= 1 else 0

@@ -40,7 +40,7 @@ from rnnkit.text.tokenize import Level, SentenceSplitter, TokenizerName, WordTok
 from rnnkit.text.vocab import SENTENCE_END, SENTENCE_START, UNKNOWN_CHAR, UNKNOWN_TOKEN, Vocabulary, rank_tokens
 
 _FLUSH_TOKENS = 1 << 20  # provisional ids buffered in memory before they go to disk
-_BLOCK_SENTENCES = 1 << 18  # sentences handled at once in pass 2
+_BLOCK_SENTENCES = 1 << 16  # sentences handled at once in pass 2
 _BATCH_CHARS = 1 << 16  # text handed to a sentence-splitting worker at once
 _PARALLEL_BYTES = 1 << 20  # smaller inputs are split in this process: starting workers costs more
 

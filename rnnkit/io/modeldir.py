@@ -16,8 +16,8 @@ import numpy as np
 
 from rnnkit import __version__
 from rnnkit.errors import RnnkitError
-from rnnkit.fsutil import atomic_directory, read_manifest
-from rnnkit.text.vocab import Vocabulary
+from rnnkit.fsutil import atomic_directory, atomic_write_text, read_manifest
+from rnnkit.text.vocab import Vocabulary, escape
 
 FORMAT = "rnnkit-model"
 FORMAT_VERSION = 1
@@ -41,17 +41,27 @@ def expected_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
 
 
 def save_model(out: str | Path, files: ModelFiles, *, force: bool = False) -> Path:
-    """Write a model directory atomically: it appears whole or not at all."""
+    """Write a new model directory atomically: it appears whole or not at all."""
+    with atomic_directory(out, force=force, marker="config.json") as tmp:
+        write_model_files(tmp, files)
+    return Path(out)
+
+
+def write_model_files(directory: str | Path, files: ModelFiles) -> None:
+    """Write (or replace) a model's files in ``directory``, each one atomically, config.json last:
+    a reader sees the old model or the new one, never a mix of a new config and old weights."""
     from safetensors.numpy import save_file
 
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnkit_version": __version__, **files.config}
-    with atomic_directory(out, force=force, marker="config.json") as tmp:
-        (tmp / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        files.vocab.save(tmp / "vocab.txt")
-        save_file({k: np.ascontiguousarray(v) for k, v in files.params.items()}, str(tmp / WEIGHTS))
-        for name, text in files.extra.items():
-            (tmp / name).write_text(text, encoding="utf-8")
-    return Path(out)
+    weights_tmp = directory / f".{WEIGHTS}.tmp"
+    save_file({k: np.ascontiguousarray(v) for k, v in files.params.items()}, str(weights_tmp))
+    weights_tmp.replace(directory / WEIGHTS)
+    atomic_write_text(directory / "vocab.txt", "".join(escape(t) + "\n" for t in files.vocab.tokens))
+    for name, text in files.extra.items():
+        atomic_write_text(directory / name, text)
+    atomic_write_text(directory / "config.json", json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
 
 def load_model(path: str | Path) -> ModelFiles:

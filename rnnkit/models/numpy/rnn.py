@@ -94,10 +94,10 @@ class NumpyRNN:
             states[:, t] = h
         return states
 
-    def forward(self, x: np.ndarray, y: np.ndarray | None = None) -> Forward:
-        """States and output probabilities; with targets ``y``, also log o_t[y_t], computed as
-        shifted logit minus log-normaliser (no log of an underflowed probability)."""
-        states = self.run(x)
+    def forward(self, x: np.ndarray, y: np.ndarray | None = None, h: np.ndarray | None = None) -> Forward:
+        """States and output probabilities from state ``h`` (zero when None); with targets ``y``, also
+        log o_t[y_t], computed as shifted logit minus log-normaliser (no log of an underflowed probability)."""
+        states = self.run(x, h)
         with all_blas_threads():  # the output layer: the one big product of the forward pass
             logits = states @ self.params["V"].T
         logits -= logits.max(axis=-1, keepdims=True)
@@ -117,14 +117,14 @@ class NumpyRNN:
         """log o_t[y_t] for every position (B, T)."""
         return self.forward(x, y).target_log_probs
 
-    def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
+    def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: np.ndarray | None = None) -> float:
         """Summed cross-entropy (nats) of the batch's real tokens."""
-        return float(-self.token_log_probs(x, y)[mask].sum())
+        return float(-self.forward(x, y, h).target_log_probs[mask].sum())
 
     # ------------------------------------------------------------------ backward
 
-    def backward(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray,
-                 bptt_truncate: int | None = None) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
+    def backward(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, bptt_truncate: int | None = None,
+                 h: np.ndarray | None = None) -> tuple[float, dict[str, np.ndarray], tuple]:
         """Summed loss, the gradients of ``V`` and ``W``, and the rows of ``dU.T`` for ``np.unique(x)``.
 
         ``U`` is touched only in the columns of the batch's words, so its gradient is returned in
@@ -134,7 +134,7 @@ class NumpyRNN:
         V, W = self.params["V"], self.params["W"]
         B, T = x.shape
         H, C = self.hidden, self.vocab_size
-        fwd = self.forward(x, y)
+        fwd = self.forward(x, y, h)
         S = fwd.states
         rows = np.arange(B * T)
         flat_y = y.reshape(-1)
@@ -167,25 +167,27 @@ class NumpyRNN:
                 total[:, : T - lag] += chain
 
         flat_total = total.reshape(B * T, H)
-        dW = flat_total.reshape(B, T, H)[:, 1:].reshape(-1, H).T @ S[:, :-1].reshape(-1, H)  # s_{-1} = 0 adds nothing
+        dW = total[:, 1:].reshape(-1, H).T @ S[:, :-1].reshape(-1, H)
+        if h is not None:  # the first step's previous state is h, not zero
+            dW += total[:, 0].T @ h
         words, where = np.unique(x.reshape(-1), return_inverse=True)
         dU_rows = np.zeros((len(words), H), dtype=self.dtype)
         np.add.at(dU_rows, where.reshape(-1), flat_total)
         return loss, {"V": dV, "W": dW}, (words, dU_rows)
 
-    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray,
-                       bptt_truncate: int | None = None) -> tuple[float, dict[str, np.ndarray]]:
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, bptt_truncate: int | None = None,
+                       h: np.ndarray | None = None) -> tuple[float, dict[str, np.ndarray]]:
         """Summed loss and the gradients of all weights (truncated BPTT, the seed's semantics)."""
-        loss, grads, (words, dU_rows) = self.backward(x, y, mask, bptt_truncate)
+        loss, grads, (words, dU_rows) = self.backward(x, y, mask, bptt_truncate, h)
         dU = np.zeros_like(self.params["U"])
         dU[:, words] = dU_rows.T
         return loss, {"U": dU, **grads}
 
     def sgd_update(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, learning_rate: float,
-                   bptt_truncate: int | None = None) -> float:
+                   bptt_truncate: int | None = None, h: np.ndarray | None = None) -> float:
         """One SGD step on the summed loss, in place; returns that loss. Only the batch's columns
         of ``U`` change, exactly as a dense update with a zero gradient elsewhere would leave them."""
-        loss, grads, (words, dU_rows) = self.backward(x, y, mask, bptt_truncate)
+        loss, grads, (words, dU_rows) = self.backward(x, y, mask, bptt_truncate, h)
         self.params["U"][:, words] -= learning_rate * dU_rows.T
         for name, grad in grads.items():
             grad *= learning_rate

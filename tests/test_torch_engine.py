@@ -1,0 +1,196 @@
+"""The fast engine: agrees with the numpy reference, trains in both modes, resumes exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import rnnkit
+from rnnkit import RnnkitError
+from rnnkit.io.modeldir import load_model
+from rnnkit.models.numpy import NumpyRNN, pad_batch
+from rnnkit.train.loop import evaluate_model, train
+from tests.conftest import shared_file
+
+torch = pytest.importorskip("torch")
+from rnnkit.models.torch.rnn import TorchRNN  # noqa: E402
+
+
+def _batch(vocab=50, seed=1):
+    rng = np.random.default_rng(seed)
+    xs = [rng.integers(0, vocab, n) for n in (3, 9, 1, 6)]
+    ys = [rng.integers(0, vocab, len(x)) for x in xs]
+    x, mask = pad_batch(xs)
+    y, _ = pad_batch(ys)
+    return x, y, mask
+
+
+@pytest.mark.parametrize("dtype,tolerance", [(np.float64, 1e-6), (np.float32, 1e-4)])
+def test_torch_agrees_with_numpy(dtype, tolerance):
+    reference = NumpyRNN.initialize(50, 8, bptt_truncate=1000, rng=np.random.RandomState(0), dtype=dtype)
+    fast = TorchRNN.from_numpy(reference.params)
+    x, y, mask = _batch()
+    expected_loss, expected = reference.loss_and_grads(x, y, mask)
+    loss, _ = fast.loss(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask))
+    loss.backward()
+    assert abs(loss.item() - expected_loss) <= tolerance * abs(expected_loss)
+    for name in ("U", "V", "W"):
+        got = getattr(fast, name).grad.numpy()
+        assert np.abs(got - expected[name]).max() <= tolerance * np.abs(expected[name]).max()
+
+
+def test_torch_agrees_with_numpy_from_a_carried_state():
+    reference = NumpyRNN.initialize(30, 6, bptt_truncate=1000, rng=np.random.RandomState(2))
+    fast = TorchRNN.from_numpy(reference.params)
+    x, y, mask = _batch(30, seed=4)
+    h = np.random.default_rng(0).standard_normal((len(x), 6)) * 0.3
+    expected_loss, expected = reference.loss_and_grads(x, y, mask, h=h)
+    loss, _ = fast.loss(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask), torch.from_numpy(h)[None])
+    loss.backward()
+    assert abs(loss.item() - expected_loss) <= 1e-9 * abs(expected_loss)
+    assert np.abs(fast.W.grad.numpy() - expected["W"]).max() <= 1e-9 * np.abs(expected["W"]).max()
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop", "adam"])
+def test_engines_take_the_same_steps(tmp_path, optimizer):
+    corpus = _synthetic_corpus(tmp_path, sentences=300)
+    results = {}
+    for engine in ("numpy", "torch"):
+        train(corpus, tmp_path / engine, engine=engine, optimizer=optimizer, lr=0.01, hidden=8, batch_size=4,
+              max_steps=20, clip=5.0, dtype="float64", bptt_truncate=1000, log=lambda _: None)
+        results[engine] = load_model(tmp_path / engine).params
+    for name in ("U", "V", "W"):
+        np.testing.assert_allclose(results["torch"][name], results["numpy"][name], rtol=1e-7, atol=1e-9)
+
+
+def _synthetic_corpus(tmp_path, sentences=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    subjects, verbs, objects = ["the cat", "a dog", "my friend", "the king"], ["saw", "loved", "met"], \
+        ["the bird", "a fish", "the queen", "his horse"]
+    lines = [f"{rng.choice(subjects)} {rng.choice(verbs)} {rng.choice(objects)} ." for _ in range(sentences)]
+    path = tmp_path / "synthetic.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return rnnkit.prepare(path, tmp_path / "synthetic", lines=True, valid_fraction=0.1, seed=seed)
+
+
+def test_sentence_mode_lowers_perplexity_on_reddit(tmp_path):
+    corpus = rnnkit.prepare(shared_file("reddit-comments-sample.csv"), tmp_path / "reddit", vocab_size=2000)
+    summary = train(corpus, tmp_path / "m", engine="torch", hidden=50, batch_size=8, optimizer="adam", lr=0.005,
+                    epochs=3, log=lambda _: None)
+    first = json.loads((tmp_path / "m" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["valid_perplexity"] > 1500 and summary["valid_perplexity"] < 0.2 * first["valid_perplexity"]
+    assert (tmp_path / "m" / "loss.png").stat().st_size > 1000
+
+
+def test_stream_mode_lowers_perplexity_on_characters(tmp_path):
+    corpus = rnnkit.prepare(shared_file("tinyshakespeare.txt"), tmp_path / "chars", level="char")
+    summary = train(corpus, tmp_path / "m", engine="torch", hidden=64, batch_size=32, bptt=32, optimizer="adam",
+                    lr=0.005, max_steps=150, evaluate_every=0.05, log=lambda _: None)
+    metrics = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
+    assert summary["mode"] == "stream" and metrics[0]["valid_perplexity"] > 50
+    assert summary["valid_perplexity"] < 16
+
+
+def test_evaluate_matches_training_and_engines_agree(tmp_path):
+    corpus = _synthetic_corpus(tmp_path)
+    summary = train(corpus, tmp_path / "m", engine="torch", hidden=16, batch_size=16, optimizer="adam", lr=0.01,
+                    epochs=1, log=lambda _: None)
+    by_torch = evaluate_model(tmp_path / "m", corpus, engine="torch")
+    by_numpy = evaluate_model(tmp_path / "m", corpus, engine="numpy")
+    assert abs(by_torch["loss"] - summary["valid_loss"]) < 1e-6
+    assert abs(by_numpy["loss"] - by_torch["loss"]) < 1e-5 and by_numpy["tokens"] == by_torch["tokens"]
+    expected_tokens = corpus.num_tokens("valid") + corpus.num_sentences("valid")  # words + sentence ends
+    assert by_torch["tokens"] == expected_tokens
+    stream = evaluate_model(tmp_path / "m", corpus, engine="torch", mode="stream")
+    assert stream["tokens"] == expected_tokens
+
+
+@pytest.mark.parametrize("engine,mode", [("numpy", "sentence"), ("torch", "sentence"), ("torch", "stream")])
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, engine, mode):
+    corpus = _synthetic_corpus(tmp_path, sentences=400)
+    options = dict(engine=engine, mode=mode, hidden=8, batch_size=4, optimizer="adam", lr=0.01,
+                   evaluate_every=0.1, log=lambda _: None)
+    train(corpus, tmp_path / "whole", max_steps=60, **options)
+    train(corpus, tmp_path / "parts", max_steps=23, **options)
+    train(corpus, tmp_path / "parts", max_steps=60, resume=True, **options)
+    whole, parts = load_model(tmp_path / "whole").params, load_model(tmp_path / "parts").params
+    assert all(np.array_equal(whole[k], parts[k]) for k in whole)
+
+
+def test_resume_refuses_other_options(tmp_path):
+    corpus = _synthetic_corpus(tmp_path, sentences=200)
+    train(corpus, tmp_path / "m", hidden=8, max_steps=5, log=lambda _: None)
+    with pytest.raises(RnnkitError, match="different hidden"):
+        train(corpus, tmp_path / "m", hidden=9, max_steps=10, resume=True, log=lambda _: None)
+    with pytest.raises(RnnkitError, match="no checkpoint"):
+        train(corpus, tmp_path / "fresh", hidden=8, resume=True, log=lambda _: None)
+
+
+def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from rnnkit.train.learners import TorchLearner
+
+    corpus = _synthetic_corpus(tmp_path, sentences=400)
+    real_step, calls = TorchLearner.step, []
+
+    def step_that_breaks(self, *args, **kwargs):  # a run whose loss turns NaN at its 15th step
+        calls.append(1)
+        loss, h = real_step(self, *args, **kwargs)
+        return (float("nan") if len(calls) >= 15 else loss), h
+
+    monkeypatch.setattr(TorchLearner, "step", step_that_breaks)
+    with pytest.raises(RnnkitError, match="became nan at step 15.*last good checkpoint is kept"):
+        train(corpus, tmp_path / "m", engine="torch", hidden=8, batch_size=4, epochs=5,
+              evaluate_every=0.1, log=lambda _: None)
+    state = json.loads((tmp_path / "m" / "checkpoint" / "state.json").read_text())
+    assert state["position"]["step"] == 9  # the evaluation (and checkpoint) every 9 steps
+    assert not (tmp_path / "m" / "config.json").exists()  # no model from a diverged run
+
+
+def _train_command(corpus, out, *extra):
+    return [sys.executable, "-m", "rnnkit", "train", str(corpus), "--out", str(out), "--engine", "torch",
+            "--device", "cpu", "--hidden", "32", "--batch-size", "8", "--optimizer", "adam", "--lr", "0.01",
+            "--max-steps", "2500", "--evaluate-every", "0.25", "--seed", "7", *extra]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_ends_with_identical_weights(tmp_path):
+    corpus = _synthetic_corpus(tmp_path, sentences=8000)
+    subprocess.run(_train_command(corpus.path, tmp_path / "whole"), check=True, capture_output=True)
+    run = subprocess.Popen(_train_command(corpus.path, tmp_path / "killed"), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    state_file = tmp_path / "killed" / "checkpoint" / "state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait for a checkpoint past the start, then kill without warning
+        if state_file.exists() and json.loads(state_file.read_text())["position"]["step"] > 0:
+            break
+        time.sleep(0.05)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    step = json.loads(state_file.read_text())["position"]["step"]
+    assert 0 < step < 2500 and not (tmp_path / "killed" / "config.json").exists()
+    subprocess.run(_train_command(corpus.path, tmp_path / "killed", "--resume"), check=True, capture_output=True)
+    whole, resumed = load_model(tmp_path / "whole").params, load_model(tmp_path / "killed").params
+    assert all(np.array_equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
+    corpus = _synthetic_corpus(tmp_path, sentences=8000)
+    run = subprocess.Popen(_train_command(corpus.path, tmp_path / "m", "--evaluate-every", "10"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state_file = tmp_path / "m" / "checkpoint" / "state.json"
+    deadline = time.time() + 120
+    while not state_file.exists() and time.time() < deadline:  # the first checkpoint: handlers are in place
+        time.sleep(0.05)
+    time.sleep(0.5)
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130 and "--resume" in err and "Traceback" not in err
+    state = json.loads((tmp_path / "m" / "checkpoint" / "state.json").read_text())
+    assert state["position"]["step"] > 0
