@@ -36,12 +36,12 @@ def main() -> None:
         corpus = rnnkit.prepare(kjv, Path(tmp) / "kjv", vocab_size=8000)
         for batch_size in args.batch_sizes:
             for dtype in ("float32", "float64"):
-                summary = train(corpus, Path(tmp) / f"m-{batch_size}-{dtype}", hidden=100, bptt_truncate=4,
+                summary = train(corpus, Path(tmp) / f"m-{batch_size}-{dtype}", engine="numpy", hidden=100, bptt_truncate=4,
                                 lr=0.005, batch_size=batch_size, dtype=dtype, epochs=100, max_time=args.seconds,
-                                evaluate_every=100, log=lambda _: None)
+                                evaluate_every=100, log=lambda _: None, progress=False)
                 results.append({"batch_size": batch_size, "dtype": dtype,
                                 "tokens_per_second": round(summary["tokens_per_second"]),
-                                "tokens": summary["tokens_seen"], "seconds": summary["seconds"]})
+                                "tokens": summary["tokens"], "seconds": summary["seconds"]})
     if args.json:
         print(json.dumps(results, indent=2))
         return

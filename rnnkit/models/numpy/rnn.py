@@ -124,8 +124,9 @@ class NumpyRNN:
     # ------------------------------------------------------------------ backward
 
     def backward(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, bptt_truncate: int | None = None,
-                 h: np.ndarray | None = None) -> tuple[float, dict[str, np.ndarray], tuple]:
-        """Summed loss, the gradients of ``V`` and ``W``, and the rows of ``dU.T`` for ``np.unique(x)``.
+                 h: np.ndarray | None = None, scale: float = 1.0) -> tuple[float, dict[str, np.ndarray], tuple]:
+        """Summed loss, the gradients of ``V`` and ``W``, and the rows of ``dU.T`` for ``np.unique(x)``;
+        the gradients are of ``scale`` × the loss (scaling the small output error, not the big gradients).
 
         ``U`` is touched only in the columns of the batch's words, so its gradient is returned in
         that compact form; ``loss_and_grads`` spreads it out, ``sgd_update`` applies it as it is.
@@ -143,6 +144,8 @@ class NumpyRNN:
         d_out[rows, flat_y] -= 1.0
         if not mask.all():
             d_out *= mask.reshape(-1, 1)
+        if scale != 1.0:
+            d_out *= scale  # every gradient below is linear in the output error
         flat_S = S.reshape(B * T, H)
         with all_blas_threads():
             dV = d_out.T @ flat_S
@@ -187,10 +190,9 @@ class NumpyRNN:
                    bptt_truncate: int | None = None, h: np.ndarray | None = None) -> float:
         """One SGD step on the summed loss, in place; returns that loss. Only the batch's columns
         of ``U`` change, exactly as a dense update with a zero gradient elsewhere would leave them."""
-        loss, grads, (words, dU_rows) = self.backward(x, y, mask, bptt_truncate, h)
-        self.params["U"][:, words] -= learning_rate * dU_rows.T
+        loss, grads, (words, dU_rows) = self.backward(x, y, mask, bptt_truncate, h, scale=learning_rate)
+        self.params["U"][:, words] -= dU_rows.T
         for name, grad in grads.items():
-            grad *= learning_rate
             self.params[name] -= grad
         return loss
 

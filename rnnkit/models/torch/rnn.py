@@ -19,6 +19,36 @@ import torch.nn.functional as F
 from torch import nn
 
 
+class SoftmaxCrossEntropy(torch.autograd.Function):
+    """Weighted summed cross-entropy of softmax(states · Vᵀ) at the targets, fused.
+
+    PyTorch's ``cross_entropy`` makes several passes over the (tokens × vocabulary) logits and
+    allocates a zeroed gradient of that size; for an 8000-word output layer those passes cost as
+    much as the matrix products. Here the forward pass turns the logits into probabilities in
+    place, and the backward pass turns those into the output error (p − onehot) in place, as the
+    numpy engine does. (The saved probabilities are consumed: no second backward through it.)
+    """
+
+    @staticmethod
+    def forward(ctx, states: torch.Tensor, V: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor):
+        logits = states @ V.t()
+        logits -= logits.max(dim=1, keepdim=True).values
+        picked = logits.gather(1, targets[:, None])[:, 0]
+        probs = logits.exp_()
+        normaliser = probs.sum(dim=1, keepdim=True)
+        probs /= normaliser
+        ctx.save_for_backward(states, V, probs, targets, weights)
+        return ((normaliser[:, 0].log() - picked) * weights).sum()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        states, V, probs, targets, weights = ctx.saved_tensors
+        error = probs
+        error[torch.arange(len(targets), device=targets.device), targets] -= 1
+        error *= (weights * grad)[:, None]
+        return error @ V, error.t() @ states, None, None
+
+
 class TorchRNN(nn.Module):
     cell = "rnn"
 
@@ -51,16 +81,20 @@ class TorchRNN(nn.Module):
     def initial_state(self, batch: int) -> torch.Tensor:
         return torch.zeros(1, batch, self.hidden, dtype=self.W.dtype, device=self.W.device)
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B, T, C) for inputs ``x`` (B, T) from state ``h`` (1, B, H), and the last state."""
+    def run(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states (B, T, H) for inputs ``x`` (B, T) from state ``h`` (1, B, H), and the last state."""
         inputs = F.embedding(x, self.U.t())  # U[:, x_t] for every position at once
         h = self.initial_state(x.shape[0]) if h is None else h
-        states, last = torch.rnn_tanh(inputs, h, [self.identity, self.W], False, 1, 0.0, self.training, False, True)
+        return torch.rnn_tanh(inputs, h, [self.identity, self.W], False, 1, 0.0, self.training, False, True)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, T, C) for inputs ``x`` (B, T) from state ``h`` (1, B, H), and the last state."""
+        states, last = self.run(x, h)
         return states @ self.V.t(), last
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
              h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed cross-entropy (nats) of the real tokens, and the last state."""
-        logits, last = self(x, h)
-        losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
-        return (losses * mask.reshape(-1).to(losses.dtype)).sum(), last
+        states, last = self.run(x, h)
+        flat = states.reshape(-1, states.shape[-1])
+        return SoftmaxCrossEntropy.apply(flat, self.V, y.reshape(-1), mask.reshape(-1).to(flat.dtype)), last
