@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -149,15 +150,30 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     corpus = prepare(text, out, force=True)
     print_prepare_report(corpus)
 
+    import rnnkit
     from rnnkit.train.loop import train
 
-    model = workdir / "shakespeare-rnn"
-    print(f"\n== 3. Train the tutorial's RNN (H=100, SGD, numpy engine) for {args.train_seconds:.0f} s -> {model}")
-    summary = train(corpus, model, hidden=100, epochs=1000, max_time=args.train_seconds, evaluate_every=0.25,
-                    force=True, engine="numpy")
-    print(f"   validation perplexity {summary['valid_perplexity']:.1f} after {summary['epochs']:.2f} epochs "
-          f"({summary['tokens_per_second']:,.0f} tokens/s); an untrained model scores {len(corpus.vocab):,}.")
-    print(f"\nThe model is in {model} (config.json, vocab.txt, weights.safetensors, metrics.jsonl).")
+    model_dir = workdir / "shakespeare-rnn"
+    print(f"\n== 3. Train the tutorial's RNN (H=100, one-hot input) for {args.train_seconds:.0f} s -> {model_dir}")
+    summary = train(corpus, model_dir, hidden=100, batch_size=32, optimizer="adam", lr=0.003, epochs=1000,
+                    max_time=args.train_seconds, evaluate_every=0.25, force=True)
+    print(f"   {summary['engine']} engine: validation perplexity {summary['valid_perplexity']:.1f} after "
+          f"{summary['epochs']:.2f} epochs ({summary['tokens_per_second']:,.0f} tokens/s); "
+          f"an untrained model scores {len(corpus.vocab):,}.")
+
+    model = rnnkit.load(model_dir)
+    print("\n== 4. Generate ten sentences (the tutorial's sampler: no unknown words, at least 7 words)")
+    for sample in model.generate(n=10, min_length=7, seed=0):
+        print(f"   {sample['text']}")
+
+    print("\n== 5. Score sentences: the model should prefer English word order")
+    examples = ["I will not go with you to the king.", "King the to you with go not will I.",
+                "What light through yonder window breaks?", "Breaks window yonder through light what?"]
+    for score in model.score(examples):
+        print(f"   log P = {score.logprob:8.2f}   perplexity {score.perplexity:8.1f}   {score.text}")
+
+    print(f"\nThe model is in {model_dir}; its loss curve is {model_dir / 'loss.png'}.")
+    print(f"Try: rnnkit generate {model_dir} -n 5 --temperature 0.8 | rnnkit score {model_dir} -")
     return 0
 
 
@@ -255,6 +271,91 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"  seed code (baseline, 1 BLAS thread): {result['seed_ms']:8.2f} ms")
         print(f"  rnnkit numpy engine:                 {result['rnnkit_ms']:8.2f} ms")
         print(f"  speedup: {result['speedup']:.1f}x")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- use
+
+def _input_lines(path: str | None, encoding_errors: str = "strict") -> list[str]:
+    from rnnkit.text.readers import check_input, decoded_lines
+
+    path = path or "-"
+    check_input(path)
+    return [line.rstrip("\r\n") for line in decoded_lines(path, encoding_errors)]
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import rnnkit
+
+    model = rnnkit.load(args.model, engine=args.engine)
+    texts = model.generate(n=args.n, min_length=args.min_length, max_length=args.max_length, seed=args.seed,
+                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, prime=args.prime,
+                           length=args.length)
+    if args.json:
+        _print_json(texts)
+    else:
+        separator = "\n" + "-" * 40 + "\n" if model.level == "char" else "\n"
+        print(separator.join(t["text"] for t in texts))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import rnnkit
+
+    model = rnnkit.load(args.model, engine=args.engine)
+    lines = [line for line in _input_lines(args.file, args.encoding_errors) if line.strip()]
+    if not lines:
+        raise RnnkitError("no sentences to score; give one sentence per line")
+    scores = model.score(lines, per_token=args.per_token, tokenized=args.tokenized)
+    total_lp, total_tokens = sum(s.logprob for s in scores), sum(s.tokens for s in scores)
+    summary = {"perplexity": math.exp(-total_lp / total_tokens), "logprob": total_lp, "tokens": total_tokens,
+               "sentences": len(scores)}
+    if args.json:
+        for score in scores:
+            print(json.dumps(score.as_dict(), ensure_ascii=False))
+        print(json.dumps(summary))
+        return 0
+    print(f"{'logprob':>10} {'tokens':>6} {'perplexity':>10}  sentence")
+    for score in scores:
+        print(f"{score.logprob:10.3f} {score.tokens:6d} {score.perplexity:10.2f}  {score.text}")
+        if args.per_token:
+            print("            " + "  ".join(f"{t} {p:.4f}" for t, p in score.token_probs))
+    print(f"all {len(scores):,} sentences: logprob {total_lp:.3f} over {total_tokens:,} tokens, "
+          f"perplexity {summary['perplexity']:.2f}")
+    return 0
+
+
+def read_nbest(lines: list[str]) -> list[list[str]]:
+    """Groups of candidates: TSV ``group_id<TAB>sentence`` lines, or blocks separated by blank lines."""
+    content = [line for line in lines if line.strip()]
+    if content and all("\t" in line for line in content):
+        groups: dict[str, list[str]] = {}
+        for line in content:
+            group, sentence = line.split("\t", 1)
+            groups.setdefault(group, []).append(sentence)
+        return list(groups.values())
+    blocks, current = [], []
+    for line in lines + [""]:
+        if line.strip():
+            current.append(line)
+        elif current:
+            blocks.append(current)
+            current = []
+    return blocks
+
+
+def cmd_rerank(args: argparse.Namespace) -> int:
+    import rnnkit
+
+    groups = read_nbest(_input_lines(args.nbest))
+    if not groups:
+        raise RnnkitError(f"{args.nbest} holds no candidates; give groups separated by blank lines, or TSV group_id<TAB>sentence")
+    model = rnnkit.load(args.model, engine=args.engine)
+    results = model.rerank(groups, length_norm=args.length_norm)
+    if args.json:
+        _print_json(results)
+    else:
+        print("\n".join(r["best"] for r in results))
     return 0
 
 
@@ -365,6 +466,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="auto", choices=["auto", "sentence", "stream"])
     p.add_argument("--json", action="store_true")
 
+    p = verb("generate", cmd_generate, "sample text from a trained model")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("-n", type=int, default=10, help="how many sentences (character models: samples)")
+    p.add_argument("--min-length", type=int, default=7, help="draw again sentences shorter than this (default 7)")
+    p.add_argument("--max-length", type=int, default=100, help="longest sentence, in tokens (default 100)")
+    p.add_argument("--seed", type=int, default=None, help="the same seed gives the same text")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--prime", default=None, help="start from this text")
+    p.add_argument("--length", type=int, default=200, help="character models: characters to generate")
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    p.add_argument("--json", action="store_true")
+
+    p = verb("score", cmd_score, "log-probability and perplexity of each sentence (one per line)")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("file", nargs="?", default="-", metavar="FILE", help="sentences, one per line (default stdin)")
+    p.add_argument("--per-token", action="store_true", help="also each token's probability")
+    p.add_argument("--tokenized", action="store_true", help="lines are already tokens separated by spaces")
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    p.add_argument("--encoding-errors", default="strict", choices=["strict", "replace", "ignore"])
+    p.add_argument("--json", action="store_true", help="one JSON object per line, then a summary object")
+
+    p = verb("rerank", cmd_rerank, "pick the likeliest candidate of each group of an n-best list")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("nbest", metavar="NBEST", help="groups separated by blank lines, or TSV group_id<TAB>sentence")
+    p.add_argument("--length-norm", action="store_true", help="compare log-probability per token")
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    p.add_argument("--json", action="store_true", help="every candidate's score too")
+
     p = verb("import-tutorial", cmd_import_tutorial, "turn the tutorial's saved npz model into a model directory")
     p.add_argument("npz", metavar="FILE.npz")
     group = p.add_mutually_exclusive_group(required=True)
@@ -379,9 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--json", action="store_true")
 
-    p = verb("quickstart", cmd_quickstart, "the main job on the default corpus: fetch Shakespeare, prepare it, train")
+    p = verb("quickstart", cmd_quickstart,
+             "the main job on the default corpus: fetch Shakespeare, prepare it, train, generate, score")
     p.add_argument("--workdir", default="runs/quickstart", help="where outputs go (default runs/quickstart)")
-    p.add_argument("--train-seconds", type=float, default=60.0, help="training time (default 60)")
+    p.add_argument("--train-seconds", type=float, default=90.0, help="training time (default 90)")
     return parser
 
 

@@ -37,3 +37,18 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     exec(compile(example, "README.md", "exec"), namespace)
     assert namespace["corpus"].vocab.tokens[:3] == ["the", "SENTENCE_START", "SENTENCE_END"]
     assert namespace["first"] == ["the", "cat", "sat", "on", "the", "mat", "."]
+
+
+def test_readme_load_example_runs(tmp_path, monkeypatch):
+    import rnnkit
+    from rnnkit.train.loop import train
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```python\n(import rnnkit\n\nm = rnnkit\.load.*?)```", readme, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.txt").write_text("To be, or not to be. The king is dead. Give me your hand.\n" * 40, encoding="utf-8")
+    corpus = rnnkit.prepare(tmp_path / "t.txt", tmp_path / "c", valid_fraction=0)
+    train(corpus, tmp_path / "runs" / "quickstart" / "shakespeare-rnn", hidden=8, epochs=1, log=lambda _: None)
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert isinstance(namespace["m"], rnnkit.LanguageModel)

@@ -8,7 +8,7 @@ token) comes up. The state is carried from step to step, so a sentence of n toke
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -37,3 +37,76 @@ def sample_sentence(model, start_id: int, end_id: int, *, banned: Iterable[int] 
             break
         ids.append(token)
     return ids
+
+
+def adjust(probs: np.ndarray, *, banned: Iterable[int] = (), temperature: float = 1.0, top_k: int | None = None,
+           top_p: float | None = None) -> np.ndarray:
+    """Next-token distributions (rows) after the sampling options, renormalised.
+
+    Banning a token and renormalising is the seed's "draw again until it is not the unknown
+    token", in one step. ``temperature`` divides the logits; ``top_k`` keeps the k likeliest
+    tokens; ``top_p`` keeps the smallest set of likeliest tokens whose mass reaches p.
+    """
+    p = probs.astype(np.float64, copy=True)
+    p[:, list(banned)] = 0.0
+    if temperature != 1.0:
+        with np.errstate(divide="ignore"):
+            logits = np.log(p) / temperature
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    if top_k is not None and top_k < p.shape[1]:
+        cut = np.partition(p, -top_k, axis=1)[:, -top_k][:, None]
+        p[p < cut] = 0.0
+    if top_p is not None and top_p < 1.0:
+        order = np.argsort(-p, axis=1)
+        sorted_p = np.take_along_axis(p, order, axis=1)
+        mass = np.cumsum(sorted_p, axis=1) / sorted_p.sum(axis=1, keepdims=True)
+        drop = mass - sorted_p / sorted_p.sum(axis=1, keepdims=True) >= top_p  # mass before this token already enough
+        sorted_p[drop] = 0.0
+        np.put_along_axis(p, order, sorted_p, axis=1)
+    p /= p.sum(axis=1, keepdims=True)
+    return p
+
+
+def draw_rows(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw from each row's distribution, all rows at once (inverse CDF)."""
+    cumulative = np.cumsum(p, axis=1)
+    u = rng.random(len(p))[:, None] * cumulative[:, -1:]
+    return np.minimum((cumulative < u).sum(axis=1), p.shape[1] - 1)
+
+
+def sample(runner, prefix: np.ndarray, *, steps: int, stop: int | None, banned: Iterable[int] = (),
+           temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+           rng: np.random.Generator | None = None) -> list[list[int]]:
+    """Continue each row of ``prefix`` (n, P) for up to ``steps`` tokens, all rows together; a row
+    ends at ``stop`` (not included). ``runner`` needs ``initial_state`` and ``step``."""
+    rng = rng or np.random.default_rng()
+    n = len(prefix)
+    h = runner.initial_state(n)
+    probs = None
+    for t in range(prefix.shape[1]):
+        probs, h = runner.step(prefix[:, t], h)
+    out: list[list[int]] = [[] for _ in range(n)]
+    alive = np.ones(n, dtype=bool)
+    for _ in range(steps):
+        tokens = draw_rows(adjust(probs, banned=banned, temperature=temperature, top_k=top_k, top_p=top_p), rng)
+        for i in np.flatnonzero(alive):
+            if stop is not None and tokens[i] == stop:
+                alive[i] = False
+            else:
+                out[i].append(int(tokens[i]))
+        if not alive.any():
+            break
+        probs, h = runner.step(tokens, h)
+    return out
+
+
+def detokenize(tokens: Sequence[str]) -> str:
+    """Treebank tokens → readable text (NLTK's detokenizer: ``do n't`` → ``don't``, no space before
+    punctuation), with the sentence and the pronoun "I" capitalised."""
+    from nltk.tokenize.treebank import TreebankWordDetokenizer
+
+    text = TreebankWordDetokenizer().detokenize([("I" if t == "i" else t) for t in tokens])
+    for i, c in enumerate(text):
+        if c.isalpha():
+            return text[:i] + c.upper() + text[i + 1:]
+    return text
