@@ -67,11 +67,34 @@ def adjust(probs: np.ndarray, *, banned: Iterable[int] = (), temperature: float 
     return p
 
 
+_BLOCK = 128
+
+
+def _pick(cumulative: np.ndarray, u: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per row, the first column whose cumulative weight exceeds u — never a zero-weight column."""
+    k = (cumulative <= u[:, None]).sum(axis=1)
+    last_positive = weights.shape[1] - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
+    return np.minimum(k, last_positive)
+
+
 def draw_rows(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One draw from each row's distribution, all rows at once (inverse CDF)."""
-    cumulative = np.cumsum(p, axis=1)
-    u = rng.random(len(p))[:, None] * cumulative[:, -1:]
-    return np.minimum((cumulative < u).sum(axis=1), p.shape[1] - 1)
+    """One draw from each row of weights (they need not sum to 1), all rows at once.
+
+    Inverse CDF in two levels, so that no full (rows × vocabulary) cumulative sum is built: the
+    weight of each block of 128 tokens picks a block, then the block's own weights pick the token.
+    """
+    n, C = p.shape
+    rows = np.arange(n)
+    starts = np.arange(0, C, _BLOCK)
+    block_mass = np.add.reduceat(p, starts, axis=1, dtype=np.float64)
+    block_cumulative = np.cumsum(block_mass, axis=1)
+    u = rng.random(n) * block_cumulative[:, -1]
+    block = _pick(block_cumulative, u, block_mass)
+    within = u - (block_cumulative[rows, block] - block_mass[rows, block])
+    columns = starts[block][:, None] + np.arange(_BLOCK)
+    inside = columns < C
+    weights = np.where(inside, p[rows[:, None], np.minimum(columns, C - 1)], 0.0)
+    return starts[block] + _pick(np.cumsum(weights, axis=1), within, weights)
 
 
 def sample(runner, prefix: np.ndarray, *, steps: int, stop: int | None, banned: Iterable[int] = (),
@@ -87,8 +110,15 @@ def sample(runner, prefix: np.ndarray, *, steps: int, stop: int | None, banned: 
         probs, h = runner.step(prefix[:, t], h)
     out: list[list[int]] = [[] for _ in range(n)]
     alive = np.ones(n, dtype=bool)
+    banned = list(banned)
+    plain = temperature == 1.0 and top_k is None and top_p is None
     for _ in range(steps):
-        tokens = draw_rows(adjust(probs, banned=banned, temperature=temperature, top_k=top_k, top_p=top_p), rng)
+        if plain:  # the seed's sampler: zero the banned tokens in place (each step's probs are fresh)
+            probs[:, banned] = 0.0
+            weights = probs
+        else:
+            weights = adjust(probs, banned=banned, temperature=temperature, top_k=top_k, top_p=top_p)
+        tokens = draw_rows(weights, rng)
         for i in np.flatnonzero(alive):
             if stop is not None and tokens[i] == stop:
                 alive[i] = False

@@ -60,9 +60,8 @@ class _TorchRunner:
         torch = self.torch
         with torch.no_grad():
             logits, _ = self.model(torch.from_numpy(x).to(self.device))
-            log_probs = torch.log_softmax(logits, dim=-1)
-            picked = log_probs.gather(2, torch.from_numpy(y).to(self.device)[:, :, None])[:, :, 0]
-        return picked.cpu().numpy()
+            picked = logits.gather(2, torch.from_numpy(y).to(self.device)[:, :, None])[:, :, 0]
+            return (picked - torch.logsumexp(logits, dim=-1)).cpu().numpy()  # no full log-softmax written
 
     def initial_state(self, batch: int):
         return self.model.initial_state(batch)
@@ -71,7 +70,7 @@ class _TorchRunner:
         torch = self.torch
         with torch.no_grad():
             logits, h = self.model(torch.from_numpy(tokens[:, None]).to(self.device), h)
-            return torch.softmax(logits[:, 0].double(), dim=-1).cpu().numpy(), h
+            return torch.softmax(logits[:, 0], dim=-1).cpu().numpy(), h
 
 
 @dataclass
