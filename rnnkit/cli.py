@@ -187,10 +187,10 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
     if args.cell != "rnn":
         raise RnnkitError(f"cell {args.cell!r} is not available yet; use --cell rnn")
-    if args.vocab_size < 2 or args.hidden < 1 or args.length < 1:
-        raise RnnkitError("--vocab-size must be at least 2, --hidden and --length at least 1")
-    model = NumpyRNN.initialize(args.vocab_size, args.hidden, bptt_truncate=args.bptt_truncate,
-                                rng=np.random.RandomState(args.seed), dtype=np.float64)
+    if args.vocab_size < 2 or args.hidden < 1 or args.length < 1 or args.layers < 1 or (args.embedding or 1) < 1:
+        raise RnnkitError("--vocab-size must be at least 2; --hidden, --length, --layers and --embedding at least 1")
+    model = NumpyRNN.initialize(args.vocab_size, args.hidden, bptt_truncate=args.bptt_truncate, layers=args.layers,
+                                embedding=args.embedding, rng=np.random.RandomState(args.seed), dtype=np.float64)
     # The seed's check: x = [0, 1, 2, 3], y = [1, 2, 3, 4] (longer with --length).
     x = np.arange(args.length)[None, :] % args.vocab_size
     y = (x + 1) % args.vocab_size
@@ -216,7 +216,8 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from rnnkit.train.loop import Interrupted, TrainConfig, train
 
-    config = TrainConfig(engine=args.engine, cell=args.cell, hidden=args.hidden, optimizer=args.optimizer, lr=args.lr,
+    config = TrainConfig(engine=args.engine, cell=args.cell, hidden=args.hidden, layers=args.layers,
+                         embedding=args.embedding, dropout=args.dropout, optimizer=args.optimizer, lr=args.lr,
                          batch_size=args.batch_size, epochs=args.epochs, max_steps=args.max_steps,
                          max_time=args.max_time, clip=args.clip, seed=args.seed, device=args.device,
                          evaluate_every=args.evaluate_every, mode=args.mode, bptt=args.bptt,
@@ -421,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell", default="rnn", choices=["rnn"])
     p.add_argument("--vocab-size", type=int, default=100)
     p.add_argument("--hidden", type=int, default=10)
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--embedding", type=int, default=None, help="embedding size (default: one-hot input)")
     p.add_argument("--bptt-truncate", type=int, default=1000, help="default 1000: full BPTT, as the check needs")
     p.add_argument("--length", type=int, default=4, help="sentence length (default 4: the seed's [0, 1, 2, 3])")
     p.add_argument("--seed", type=int, default=10)
@@ -435,6 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch (the fast engine; the default when installed) or numpy (the reference)")
     p.add_argument("--cell", default="rnn", choices=["rnn"])
     p.add_argument("--hidden", type=int, default=100)
+    p.add_argument("--layers", type=int, default=1, help="stacked recurrent layers (default 1)")
+    p.add_argument("--embedding", type=int, default=None,
+                   help="embedding size (default: none, the seed's one-hot input)")
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout on the embedding, between layers and on the output (default 0)")
     p.add_argument("--optimizer", default="sgd", choices=["sgd", "rmsprop", "adam"])
     p.add_argument("--lr", type=float, default=0.005, help="learning rate (default 0.005, the seed's)")
     p.add_argument("--batch-size", type=int, default=1, help="sentences (or stream rows) per step (default 1)")

@@ -146,3 +146,16 @@ def test_corrupt_model_directories_are_clear_errors(tmp_path):
         load_model(tmp_path / "m")
     with pytest.raises(RnnkitError, match="not a model directory"):
         load_model(tmp_path)
+
+
+def test_deep_embedded_model_trains_and_round_trips(tmp_path, corpus, run_cli):
+    summary = train(corpus, tmp_path / "deep", engine="numpy", hidden=8, layers=2, embedding=6, dropout=0.2,
+                    optimizer="adam", lr=0.02, batch_size=4, epochs=2, log=lambda _: None)
+    files = load_model(tmp_path / "deep")
+    assert files.config["layers"] == 2 and files.config["embedding"] == 6
+    assert files.params["E"].shape == (6, len(corpus.vocab)) and files.params["U2"].shape == (8, 8)
+    assert summary["valid_perplexity"] < len(corpus.vocab) / 2
+    status, out, _ = run_cli("evaluate", tmp_path / "deep", corpus.path, "--engine", "numpy", "--json")
+    assert status == 0 and abs(json.loads(out)["loss"] - summary["valid_loss"]) < 1e-5
+    status, out, _ = run_cli("gradcheck", "--layers", "2", "--embedding", "4", "--json")
+    assert status == 0 and json.loads(out)["passed"] is True

@@ -125,3 +125,34 @@ def test_generate_sentence_follows_the_seed_rules():
     assert all(w in ("a", "b", "c", "SENTENCE_START") for s in sentences for w in s)
     np.random.seed(0)
     assert [generate_sentence(model, words, index, min_length=3) for _ in range(20)] == sentences
+
+
+@pytest.mark.parametrize("layers,embedding", [(2, None), (1, 5), (3, 4)])
+def test_gradient_check_deep_and_embedded(layers, embedding):
+    model = NumpyRNN.initialize(20, 6, bptt_truncate=1000, layers=layers, embedding=embedding,
+                                rng=np.random.RandomState(3))
+    x, mask = pad_batch([[0, 4, 5, 9, 2], [3, 1], [7, 7, 8]])
+    y, _ = pad_batch([[4, 5, 9, 2, 1], [1, 1], [7, 8, 1]])
+    errors = gradient_check(model, x, y, mask)
+    expected = {"U", "V", "W"} | ({"E"} if embedding else set()) | {f"{n}{k}" for k in range(2, layers + 1) for n in "UW"}
+    assert set(errors) == expected and max(errors.values()) < 1e-3
+
+
+def test_dropout_gradients_with_fixed_masks():
+    model = NumpyRNN.initialize(20, 6, bptt_truncate=1000, layers=2, embedding=5, dropout=0.4,
+                                rng=np.random.RandomState(1))
+    x, mask = pad_batch([[0, 4, 5, 9, 2], [3, 1]])
+    y, _ = pad_batch([[4, 5, 9, 2, 1], [1, 1]])
+    loss = lambda: float(-model.forward(x, y, rng=np.random.default_rng(7)).target_log_probs[mask].sum())  # noqa: E731
+    _, grads = model.loss_and_grads(x, y, mask, rng=np.random.default_rng(7))
+    assert abs(loss() - model.loss(x, y, mask)) > 1e-6  # dropout changes the loss
+    for name in ("E", "U", "W", "U2", "W2", "V"):
+        p = model.params[name]
+        ix = tuple(int(i) for i in np.argwhere(grads[name] != 0)[0])
+        original = p[ix]
+        p[ix] = original + 1e-6
+        plus = loss()
+        p[ix] = original - 1e-6
+        minus = loss()
+        p[ix] = original
+        assert abs((plus - minus) / 2e-6 - grads[name][ix]) < 1e-5 * max(1.0, abs(grads[name][ix]))

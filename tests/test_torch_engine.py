@@ -50,12 +50,28 @@ def test_torch_agrees_with_numpy_from_a_carried_state():
     reference = NumpyRNN.initialize(30, 6, bptt_truncate=1000, rng=np.random.RandomState(2))
     fast = TorchRNN.from_numpy(reference.params)
     x, y, mask = _batch(30, seed=4)
-    h = np.random.default_rng(0).standard_normal((len(x), 6)) * 0.3
+    h = np.random.default_rng(0).standard_normal((1, len(x), 6)) * 0.3
     expected_loss, expected = reference.loss_and_grads(x, y, mask, h=h)
-    loss, _ = fast.loss(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask), torch.from_numpy(h)[None])
+    loss, _ = fast.loss(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask), torch.from_numpy(h))
     loss.backward()
     assert abs(loss.item() - expected_loss) <= 1e-9 * abs(expected_loss)
     assert np.abs(fast.W.grad.numpy() - expected["W"]).max() <= 1e-9 * np.abs(expected["W"]).max()
+
+
+@pytest.mark.parametrize("layers,embedding", [(2, None), (1, 6), (3, 5)])
+def test_deep_and_embedded_models_agree_with_numpy(layers, embedding):
+    reference = NumpyRNN.initialize(30, 6, bptt_truncate=1000, layers=layers, embedding=embedding,
+                                    rng=np.random.RandomState(5))
+    fast = TorchRNN.from_numpy(reference.params)
+    x, y, mask = _batch(30, seed=2)
+    h = np.random.default_rng(1).standard_normal((layers, len(x), 6)) * 0.3
+    expected_loss, expected = reference.loss_and_grads(x, y, mask, h=h)
+    loss, _ = fast.loss(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask), torch.from_numpy(h))
+    loss.backward()
+    assert abs(loss.item() - expected_loss) <= 1e-9 * abs(expected_loss)
+    assert set(dict(fast.named_parameters())) == set(expected)
+    for name, param in fast.named_parameters():
+        assert np.abs(param.grad.numpy() - expected[name]).max() <= 1e-9 * np.abs(expected[name]).max()
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "rmsprop", "adam"])
@@ -112,11 +128,12 @@ def test_evaluate_matches_training_and_engines_agree(tmp_path):
     assert stream["tokens"] == expected_tokens
 
 
-@pytest.mark.parametrize("engine,mode", [("numpy", "sentence"), ("torch", "sentence"), ("torch", "stream")])
+@pytest.mark.parametrize("engine,mode", [("numpy", "sentence"), ("torch", "sentence"), ("torch", "stream"),
+                                         ("numpy", "stream")])
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, engine, mode):
     corpus = _synthetic_corpus(tmp_path, sentences=400)
-    options = dict(engine=engine, mode=mode, hidden=8, batch_size=4, optimizer="adam", lr=0.01,
-                   evaluate_every=0.1, log=lambda _: None)
+    options = dict(engine=engine, mode=mode, hidden=8, batch_size=4, optimizer="adam", lr=0.01, layers=2,
+                   embedding=6, dropout=0.3, evaluate_every=0.1, log=lambda _: None)
     train(corpus, tmp_path / "whole", max_steps=60, **options)
     train(corpus, tmp_path / "parts", max_steps=23, **options)
     train(corpus, tmp_path / "parts", max_steps=60, resume=True, **options)

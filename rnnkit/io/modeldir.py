@@ -34,10 +34,15 @@ class ModelFiles:
 
 
 def expected_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-    C, H = config["vocab_size"], config["hidden"]
-    if config["cell"] == "rnn":
-        return {"U": (H, C), "V": (C, H), "W": (H, H)}
-    raise RnnkitError(f"unknown cell {config['cell']!r} in the model's config.json")
+    C, H, D = config["vocab_size"], config["hidden"], config.get("embedding")
+    if config["cell"] != "rnn":
+        raise RnnkitError(f"unknown cell {config['cell']!r} in the model's config.json")
+    shapes = {"U": (H, D or C), "V": (C, H), "W": (H, H)}
+    if D:
+        shapes["E"] = (D, C)
+    for k in range(2, config.get("layers", 1) + 1):
+        shapes[f"U{k}"] = shapes[f"W{k}"] = (H, H)
+    return shapes
 
 
 def save_model(out: str | Path, files: ModelFiles, *, force: bool = False) -> Path:

@@ -29,10 +29,11 @@ class NumpyLearner:
     """The numpy engine. Plain SGD without clipping takes the sparse path (only the batch's columns
     of ``U`` move); the other optimizers use dense gradients."""
 
-    def __init__(self, model: NumpyRNN, optimizer: str, clip: float | None) -> None:
+    def __init__(self, model: NumpyRNN, optimizer: str, clip: float | None, seed: int = 0) -> None:
         self.model, self.optimizer, self.clip = model, optimizer, clip
         self.moments: dict[str, np.ndarray] = {}
         self.steps = 0
+        self.rng = np.random.default_rng(seed + 1) if model.dropout else None  # dropout masks
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -45,15 +46,15 @@ class NumpyLearner:
         model = self.model
         last = None if h is None else self._last_state(x, h)  # with the weights before the update, as torch
         if self.optimizer == "sgd" and not self.clip:
-            loss = model.sgd_update(x, y, mask, lr * scale, h=h)
+            loss = model.sgd_update(x, y, mask, lr * scale, h=h, rng=self.rng)
         else:
-            loss, grads = model.loss_and_grads(x, y, mask, h=h)
+            loss, grads = model.loss_and_grads(x, y, mask, h=h, rng=self.rng)
             norm = math.sqrt(sum(float((g * g).sum()) for g in grads.values())) * scale
             self._apply(grads, lr, scale * _clip_factor(norm, self.clip))
         return loss, last
 
     def _last_state(self, x, h):
-        return self.model.run(x, h)[:, -1]  # the recurrence again: cheap next to the output layer
+        return self.model.last_state(x, h)  # the recurrence again: cheap next to the output layer
 
     def _apply(self, grads: dict[str, np.ndarray], lr: float, scale: float) -> None:
         self.steps += 1
@@ -88,6 +89,13 @@ class NumpyLearner:
         self.moments = {k.removeprefix("optimizer."): v.copy() for k, v in arrays.items() if k.startswith("optimizer.")}
         self.steps = steps
 
+    def rng_state(self) -> Any:
+        return self.rng.bit_generator.state if self.rng is not None else None
+
+    def load_rng_state(self, state: Any, arrays: dict[str, np.ndarray]) -> None:
+        if self.rng is not None and state is not None:
+            self.rng.bit_generator.state = state
+
     def numpy_params(self) -> dict[str, np.ndarray]:
         return self.model.params
 
@@ -99,14 +107,16 @@ class NumpyLearner:
 class TorchLearner:
     """The PyTorch engine, on CPU or CUDA."""
 
-    def __init__(self, params: dict[str, np.ndarray], optimizer: str, clip: float | None, device: str) -> None:
+    def __init__(self, params: dict[str, np.ndarray], optimizer: str, clip: float | None, device: str,
+                 dropout: float = 0.0, seed: int = 0) -> None:
         import torch
 
         from rnnkit.models.torch.rnn import TorchRNN
 
         self.torch = torch
         self.device = torch.device(device)
-        self.model = TorchRNN.from_numpy(params, self.device)
+        torch.manual_seed(seed)  # dropout masks: the same run twice draws the same ones
+        self.model = TorchRNN.from_numpy(params, self.device, dropout=dropout)
         self.clip = clip
         self.steps = 0
         weights = list(self.model.parameters())
@@ -146,7 +156,10 @@ class TorchLearner:
         return loss.item(), (None if h is None else last)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {}
+        torch = self.torch
+        arrays = {"rng.torch": torch.get_rng_state().numpy()}
+        if self.device.type == "cuda":
+            arrays["rng.cuda"] = torch.cuda.get_rng_state().numpy()
         names = {id(p): n for n, p in self.model.named_parameters()}
         for param, state in self.optimizer.state.items():
             for key, value in state.items():
@@ -170,16 +183,26 @@ class TorchLearner:
     def numpy_params(self) -> dict[str, np.ndarray]:
         return self.model.numpy_params()
 
+    def rng_state(self) -> Any:
+        return None  # torch's generators are saved as arrays (see state_arrays)
+
+    def load_rng_state(self, state: Any, arrays: dict[str, np.ndarray]) -> None:
+        torch = self.torch
+        if "rng.torch" in arrays:
+            torch.set_rng_state(torch.from_numpy(arrays["rng.torch"].copy()))
+        if "rng.cuda" in arrays and torch.cuda.is_available():
+            torch.cuda.set_rng_state(torch.from_numpy(arrays["rng.cuda"].copy()))
+
     def load_params(self, params: dict[str, np.ndarray]) -> None:
         self.model.load_numpy(params)
 
 
 def make_learner(engine: str, params: dict[str, np.ndarray], *, optimizer: str, clip: float | None, device: str,
-                 bptt_truncate: int):
+                 bptt_truncate: int, dropout: float = 0.0, seed: int = 0):
     if optimizer not in OPTIMIZERS:
         raise RnnkitError(f"unknown optimizer {optimizer!r}; use sgd, rmsprop or adam")
     if engine == "numpy":
         if device not in ("cpu", "auto"):
             raise RnnkitError("the numpy engine runs on the CPU; use --engine torch for --device cuda")
-        return NumpyLearner(NumpyRNN(params, bptt_truncate), optimizer, clip)
-    return TorchLearner(params, optimizer, clip, device)
+        return NumpyLearner(NumpyRNN(params, bptt_truncate, dropout), optimizer, clip, seed)
+    return TorchLearner(params, optimizer, clip, device, dropout, seed)

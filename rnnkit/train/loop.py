@@ -59,6 +59,9 @@ class TrainConfig:
     engine: str = "auto"  # torch when it is installed, else numpy
     cell: str = "rnn"
     hidden: int = 100
+    layers: int = 1
+    embedding: int | None = None  # size; None: the seed's one-hot input
+    dropout: float = 0.0  # on the embedding, between layers and on the output, while training
     optimizer: str = "sgd"
     lr: float = 0.005
     batch_size: int = 1
@@ -76,7 +79,7 @@ class TrainConfig:
     halve_lr: bool = True
 
     # What must match for a checkpoint to be resumed with this config.
-    MODEL_KEYS = ("engine", "cell", "hidden", "optimizer", "batch_size", "mode", "bptt", "bptt_truncate", "dtype",
+    MODEL_KEYS = ("engine", "cell", "hidden", "layers", "embedding", "dropout", "optimizer", "batch_size", "mode", "bptt", "bptt_truncate", "dtype",
                   "seed", "clip", "halve_lr", "evaluate_every")
 
     def resolve(self, corpus: PreparedCorpus) -> TrainConfig:
@@ -106,9 +109,13 @@ class TrainConfig:
             raise RnnkitError(f"unknown optimizer {cfg.optimizer!r}; use {', '.join(OPTIMIZERS)}")
         if cfg.dtype not in ("float32", "float64"):
             raise RnnkitError(f"--dtype must be float32 or float64 (got {cfg.dtype!r})")
-        for name in ("hidden", "batch_size", "bptt"):
+        for name in ("hidden", "batch_size", "bptt", "layers"):
             if getattr(cfg, name) < 1:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be at least 1")
+        if cfg.embedding is not None and cfg.embedding < 1:
+            raise RnnkitError("--embedding must be at least 1 (leave it out for the seed's one-hot input)")
+        if not 0.0 <= cfg.dropout < 1.0:
+            raise RnnkitError("--dropout must be at least 0 and below 1")
         if cfg.lr <= 0 or cfg.epochs <= 0 or cfg.evaluate_every <= 0 or cfg.bptt_truncate < 0:
             raise RnnkitError("--lr, --epochs and --evaluate-every must be above 0, --bptt-truncate at least 0")
         if cfg.max_steps is not None and cfg.max_steps < 1 or cfg.clip is not None and cfg.clip <= 0:
@@ -213,7 +220,8 @@ def _load_checkpoint(out: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 def model_config(corpus: PreparedCorpus, cfg: TrainConfig) -> dict[str, Any]:
     meta = corpus.meta
     return {
-        "cell": cfg.cell, "vocab_size": len(corpus.vocab), "hidden": cfg.hidden, "layers": 1, "embedding": None,
+        "cell": cfg.cell, "vocab_size": len(corpus.vocab), "hidden": cfg.hidden, "layers": cfg.layers,
+        "embedding": cfg.embedding, "dropout": cfg.dropout,
         "bptt_truncate": cfg.bptt_truncate, "dtype": cfg.dtype, "level": meta["level"],
         "tokenizer": meta["tokenizer"], "lowercase": meta["lowercase"], "unk_token": meta["unk_token"],
         "sentence_start": corpus.vocab.tokens[corpus.start_id] if corpus.start_id is not None else None,
@@ -300,10 +308,10 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
     eval_split = "valid" if "valid" in corpus.splits else "train"
     data = _Data(corpus, cfg)
 
-    init = NumpyRNN.initialize(len(corpus.vocab), cfg.hidden, bptt_truncate=cfg.bptt_truncate,
-                               rng=np.random.RandomState(cfg.seed), dtype=cfg.dtype)
+    init = NumpyRNN.initialize(len(corpus.vocab), cfg.hidden, bptt_truncate=cfg.bptt_truncate, layers=cfg.layers,
+                               embedding=cfg.embedding, rng=np.random.RandomState(cfg.seed), dtype=cfg.dtype)
     learner = make_learner(cfg.engine, init.params, optimizer=cfg.optimizer, clip=cfg.clip, device=cfg.device,
-                           bptt_truncate=cfg.bptt_truncate)
+                           bptt_truncate=cfg.bptt_truncate, dropout=cfg.dropout, seed=cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     position = {"step": 0, "epoch": 0, "batch": 0, "tokens": 0, "seconds": 0.0, "step_seconds": 0.0,
                 "lr": cfg.lr, "epoch_rng": rng.bit_generator.state, "train_loss_sum": 0.0, "train_tokens": 0}
@@ -313,6 +321,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
         position, history = state["position"], state["history"]
         learner.load_params({k.removeprefix("param."): v for k, v in arrays.items() if k.startswith("param.")})
         learner.load_state_arrays(arrays, position["step"])
+        learner.load_rng_state(position.get("dropout_rng"), arrays)
         rng.bit_generator.state = position["epoch_rng"]
         if "hidden" in arrays:
             hidden = arrays["hidden"]
@@ -342,6 +351,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
 
     def checkpoint() -> None:
         position["seconds"] = time.perf_counter() - started
+        position["dropout_rng"] = learner.rng_state()
         _save_checkpoint(out, {"config": asdict(cfg), "position": position, "history": history,
                                "corpus": str(corpus.path)}, arrays_now())
 
@@ -458,6 +468,7 @@ def evaluate_model(model_dir: str | Path, corpus: PreparedCorpus | str | Path, *
                           "evaluate on a corpus prepared the same way")
     corpus._check_split(split)
     cfg = TrainConfig(engine=engine, mode=mode, device=device, hidden=files.config["hidden"],
+                      layers=files.config.get("layers", 1), embedding=files.config.get("embedding"),
                       dtype=files.config["dtype"]).resolve(corpus)
     learner = make_learner(cfg.engine, {k: v.copy() for k, v in files.params.items()}, optimizer="sgd", clip=None,
                            device=cfg.device, bptt_truncate=files.config.get("bptt_truncate", 4))

@@ -1,7 +1,8 @@
 """The vanilla RNN language model in PyTorch: the fast engine, on CPU and CUDA.
 
 The same model as ``rnnkit.models.numpy.rnn`` — the same weights under the same names (``U``
-H×C, ``V`` C×H, ``W`` H×H, no biases) — so both engines read and write the same model
+H×C, ``V`` C×H, ``W`` H×H, no biases; ``E``, ``U2``, ``W2``, … with an embedding and more
+layers) — so both engines read and write the same model
 directories and must agree (the tests check losses and gradients against the numpy engine).
 
 The recurrence runs in ``torch.rnn_tanh``, the fused kernel behind ``nn.RNN`` (a C++ loop on CPU,
@@ -17,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from rnnkit.models.numpy.rnn import layer_names
 
 
 class SoftmaxCrossEntropy(torch.autograd.Function):
@@ -52,40 +55,63 @@ class SoftmaxCrossEntropy(torch.autograd.Function):
 class TorchRNN(nn.Module):
     cell = "rnn"
 
-    def __init__(self, vocab_size: int, hidden: int, *, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, vocab_size: int, hidden: int, *, layers: int = 1, embedding: int | None = None,
+                 dropout: float = 0.0, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        self.U = nn.Parameter(torch.empty(hidden, vocab_size, dtype=dtype))
+        n_in = embedding or vocab_size
+        self.U = nn.Parameter(torch.empty(hidden, n_in, dtype=dtype))
         self.V = nn.Parameter(torch.empty(vocab_size, hidden, dtype=dtype))
         self.W = nn.Parameter(torch.empty(hidden, hidden, dtype=dtype))
-        self.register_buffer("identity", torch.eye(hidden, dtype=dtype), persistent=False)
+        if embedding:
+            self.E = nn.Parameter(torch.empty(embedding, vocab_size, dtype=dtype))
+        for k in range(1, layers):
+            u, w = layer_names(k)
+            self.register_parameter(u, nn.Parameter(torch.empty(hidden, hidden, dtype=dtype)))
+            self.register_parameter(w, nn.Parameter(torch.empty(hidden, hidden, dtype=dtype)))
+        self.layers, self.embedding, self.dropout = layers, embedding, dropout
+        if not embedding:
+            self.register_buffer("identity", torch.eye(hidden, dtype=dtype), persistent=False)
 
     @classmethod
-    def from_numpy(cls, params: dict[str, np.ndarray], device: str | torch.device = "cpu") -> TorchRNN:
+    def from_numpy(cls, params: dict[str, np.ndarray], device: str | torch.device = "cpu",
+                   dropout: float = 0.0) -> TorchRNN:
         U = params["U"]
-        model = cls(U.shape[1], U.shape[0], dtype=getattr(torch, str(U.dtype)))
+        layers = 1 + sum(1 for k in params if k.startswith("W") and k != "W")
+        embedding = params["E"].shape[0] if "E" in params else None
+        model = cls(params["V"].shape[0], U.shape[0], layers=layers, embedding=embedding, dropout=dropout,
+                    dtype=getattr(torch, str(U.dtype)))
         model.load_numpy(params)
         return model.to(device)
 
     def load_numpy(self, params: dict[str, np.ndarray]) -> None:
         with torch.no_grad():
-            for name in ("U", "V", "W"):
-                getattr(self, name).copy_(torch.from_numpy(np.ascontiguousarray(params[name])))
+            for name, param in self.named_parameters():
+                param.copy_(torch.from_numpy(np.ascontiguousarray(params[name])))
 
     def numpy_params(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name).detach().cpu().numpy().copy() for name in ("U", "V", "W")}
+        return {name: param.detach().cpu().numpy().copy() for name, param in self.named_parameters()}
 
     @property
     def hidden(self) -> int:
         return self.W.shape[0]
 
     def initial_state(self, batch: int) -> torch.Tensor:
-        return torch.zeros(1, batch, self.hidden, dtype=self.W.dtype, device=self.W.device)
+        return torch.zeros(self.layers, batch, self.hidden, dtype=self.W.dtype, device=self.W.device)
 
     def run(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hidden states (B, T, H) for inputs ``x`` (B, T) from state ``h`` (1, B, H), and the last state."""
-        inputs = F.embedding(x, self.U.t())  # U[:, x_t] for every position at once
+        """Top-layer states (B, T, H) for inputs ``x`` (B, T) from state ``h`` (layers, B, H), and the
+        last state. Dropout (training only): on the embedding, between layers, on the output."""
+        p = self.dropout if self.training else 0.0
+        if self.embedding:
+            inputs, first = F.dropout(F.embedding(x, self.E.t()), p), self.U
+        else:
+            inputs, first = F.embedding(x, self.U.t()), self.identity  # U[:, x_t] for every position at once
+        weights = [first, self.W]
+        for k in range(1, self.layers):
+            weights += [getattr(self, name) for name in layer_names(k)]
         h = self.initial_state(x.shape[0]) if h is None else h
-        return torch.rnn_tanh(inputs, h, [self.identity, self.W], False, 1, 0.0, self.training, False, True)
+        states, last = torch.rnn_tanh(inputs, h, weights, False, self.layers, p, self.training, False, True)
+        return F.dropout(states, p), last
 
     def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, T, C) for inputs ``x`` (B, T) from state ``h`` (1, B, H), and the last state."""
