@@ -159,3 +159,12 @@ def test_deep_embedded_model_trains_and_round_trips(tmp_path, corpus, run_cli):
     assert status == 0 and abs(json.loads(out)["loss"] - summary["valid_loss"]) < 1e-5
     status, out, _ = run_cli("gradcheck", "--layers", "2", "--embedding", "4", "--json")
     assert status == 0 and json.loads(out)["passed"] is True
+
+
+def test_progress_prints_plain_lines_off_a_terminal():
+    from rnnkit.train.loop import _Progress
+
+    lines: list[str] = []
+    progress = _Progress(total=50, initial=10, enabled=False, log=lines.append, every=0.0)
+    progress.update(2.5, 1234.0)
+    assert len(lines) == 1 and lines[0].startswith("step      11 of 50  loss 2.5000  1,234 tokens/s")

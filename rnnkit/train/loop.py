@@ -254,19 +254,32 @@ def plot_losses(history: list[dict[str, Any]], split: str, path: Path) -> None:
 
 
 class _Progress:
-    """A tqdm bar on a terminal; nothing otherwise (evaluations print plain lines either way)."""
+    """A tqdm bar (loss, tokens/s, ETA) on a terminal; elsewhere a plain line every ``every`` seconds.
+    Evaluations print their own line either way."""
 
-    def __init__(self, total: int | None, initial: int, enabled: bool) -> None:
+    def __init__(self, total: int, initial: int, enabled: bool, log: Callable[[str], None], every: float = 30.0) -> None:
         self.bar = None
+        self.total, self.step, self.log, self.every = total, initial, log, every
+        self.started = self.last = time.perf_counter()
+        self.initial = initial
         if enabled:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=False)
 
     def update(self, loss: float, tokens_per_second: float) -> None:
+        self.step += 1
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens_per_second:,.0f}", refresh=False)
             self.bar.update()
+            return
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            rate = (self.step - self.initial) / (now - self.started)
+            eta = (self.total - self.step) / rate if rate else math.inf
+            self.log(f"step {self.step:>7,} of {self.total:,}  loss {loss:.4f}  {tokens_per_second:,.0f} tokens/s  "
+                     f"about {eta / 60:.1f} min to go (at most; --max-time may stop it sooner)")
 
     def write(self, line: str, log: Callable[[str], None]) -> None:
         if self.bar is not None:
@@ -337,7 +350,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
     eval_interval = max(1, round(cfg.evaluate_every * data.steps_per_epoch))
     writer = _tensorboard(out) if tensorboard else None
     show = sys.stderr.isatty() if progress is None else progress
-    bar = _Progress(total_steps, position["step"], show)
+    bar = _Progress(total_steps, position["step"], show, log)
     started = time.perf_counter() - position["seconds"]
     session_started = time.perf_counter()
     stop = {"signal": None}
