@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 
 import pytest
 from nltk.tokenize.destructive import NLTKWordTokenizer

@@ -20,7 +20,7 @@ at a fraction of the cost:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from nltk.tokenize.destructive import NLTKWordTokenizer
