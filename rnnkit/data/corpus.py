@@ -41,9 +41,7 @@ class PreparedCorpus:
         path = Path(path)
         meta = read_manifest(path, "meta.json", FORMAT, FORMAT_VERSION, "a prepared corpus",
                              "make one with `rnnkit prepare`")
-        vocab = Vocabulary.load(path / "vocab.txt", meta["unk_token"])
-        if len(vocab) != meta["vocab_size"]:
-            raise RnnkitError(f"{path}/vocab.txt has {len(vocab)} tokens but meta.json says {meta['vocab_size']}; prepare it again")
+        vocab = Vocabulary.load(path / "vocab.txt", meta["unk_token"], size=meta["vocab_size"])
         return cls(path, meta, vocab)
 
     @property

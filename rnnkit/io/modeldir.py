@@ -77,9 +77,7 @@ def load_model(path: str | Path) -> ModelFiles:
     path = Path(path)
     config = read_manifest(path, "config.json", FORMAT, FORMAT_VERSION, "a model directory",
                            "train one with `rnnkit train`")
-    vocab = Vocabulary.load(path / "vocab.txt", config["unk_token"])
-    if len(vocab) != config["vocab_size"]:
-        raise RnnkitError(f"{path}/vocab.txt has {len(vocab)} tokens but config.json says {config['vocab_size']}")
+    vocab = Vocabulary.load(path / "vocab.txt", config["unk_token"], size=config["vocab_size"])
     try:
         params = load_file(str(path / WEIGHTS))
     except FileNotFoundError:

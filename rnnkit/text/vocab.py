@@ -69,7 +69,8 @@ class Vocabulary:
         Path(path).write_text("".join(escape(t) + "\n" for t in self.tokens), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path, unk_token: str = UNKNOWN_TOKEN) -> Vocabulary:
+    def load(cls, path: str | Path, unk_token: str = UNKNOWN_TOKEN, size: int | None = None) -> Vocabulary:
+        """Read ``vocab.txt``; with ``size``, the number of tokens its directory's manifest records."""
         try:
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -79,6 +80,9 @@ class Vocabulary:
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
+        if size is not None and len(lines) != size:
+            raise RnnkitError(f"{path} has {len(lines)} tokens but its directory's manifest says {size}; "
+                              "it was changed or damaged")
         return cls([unescape(line) for line in lines], unk_token)
 
 

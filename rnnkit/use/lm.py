@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.data.batching import make_batch
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, load_model
 from rnnkit.models.numpy.rnn import NumpyRNN
@@ -153,14 +154,8 @@ class LanguageModel:
         result: list[np.ndarray] = [np.zeros(0)] * len(sentences)
         for a in range(0, len(order), batch_size):
             chosen = order[a:a + batch_size]
-            T = max(len(sentences[i]) for i in chosen) + 1
-            x = np.zeros((len(chosen), T), dtype=np.int64)
-            y = np.zeros((len(chosen), T), dtype=np.int64)
-            for row, i in enumerate(chosen):
-                s = sentences[i]
-                x[row, 0], x[row, 1:len(s) + 1] = self.start_id, s
-                y[row, :len(s)], y[row, len(s)] = s, self.end_id
-            log_probs = self.runner.target_log_probs(x, y)
+            batch = make_batch([sentences[i] for i in chosen], self.start_id, self.end_id)
+            log_probs = self.runner.target_log_probs(batch.x, batch.y)
             for row, i in enumerate(chosen):
                 result[i] = log_probs[row, : len(sentences[i]) + 1].astype(np.float64)
         return result
