@@ -22,7 +22,7 @@ import numpy as np
 import rnnkit
 from rnnkit.io.modeldir import ModelFiles, save_model
 from rnnkit.models.numpy.rnn import NumpyRNN
-from rnnkit.train.loop import TrainConfig, model_config
+from rnnkit.train.loop import make_config, model_config
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -40,7 +40,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = rnnkit.prepare(kjv, Path(tmp) / "kjv", vocab_size=8000)
         params = NumpyRNN.initialize(8000, 100, rng=np.random.RandomState(0), dtype="float32").params
-        save_model(Path(tmp) / "model", ModelFiles(model_config(corpus, TrainConfig()), corpus.vocab, params))
+        save_model(Path(tmp) / "model", ModelFiles(model_config(corpus, make_config("seed")), corpus.vocab, params))
         for engine in ("numpy", "torch"):
             model = rnnkit.load(Path(tmp) / "model", engine=engine, device="cpu")
             started = time.perf_counter()

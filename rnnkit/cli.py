@@ -153,10 +153,10 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     import rnnkit
     from rnnkit.train.loop import train
 
-    model_dir = workdir / "shakespeare-rnn"
-    print(f"\n== 3. Train the tutorial's RNN (H=100, one-hot input) for {args.train_seconds:.0f} s -> {model_dir}")
-    summary = train(corpus, model_dir, hidden=100, batch_size=32, optimizer="adam", lr=0.003, epochs=1000,
-                    max_time=args.train_seconds, evaluate_every=0.25, force=True)
+    model_dir = workdir / "shakespeare-lstm"
+    print(f"\n== 3. Train a language model, the recommended recipe (an LSTM of 256 units), for "
+          f"{args.train_seconds:.0f} s -> {model_dir}")
+    summary = train(corpus, model_dir, max_time=args.train_seconds, evaluate_every=0.25, force=True)
     print(f"   {summary['engine']} engine: validation perplexity {summary['valid_perplexity']:.1f} after "
           f"{summary['epochs']:.2f} epochs ({summary['tokens_per_second']:,.0f} tokens/s); "
           f"an untrained model scores {len(corpus.vocab):,}.")
@@ -182,20 +182,25 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 def cmd_gradcheck(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from rnnkit.models.numpy import NumpyRNN, gradient_check
+    from rnnkit.models.numpy import gradient_check, initialize
     from rnnkit.models.numpy.threads import one_blas_thread
 
-    if args.cell != "rnn":
-        raise RnnkitError(f"cell {args.cell!r} is not available yet; use --cell rnn")
     if args.vocab_size < 2 or args.hidden < 1 or args.length < 1 or args.layers < 1 or (args.embedding or 1) < 1:
         raise RnnkitError("--vocab-size must be at least 2; --hidden, --length, --layers and --embedding at least 1")
-    model = NumpyRNN.initialize(args.vocab_size, args.hidden, bptt_truncate=args.bptt_truncate, layers=args.layers,
-                                embedding=args.embedding, rng=np.random.RandomState(args.seed), dtype=np.float64)
+    if args.tie and args.embedding is None and args.cell == "rnn":
+        args.embedding = args.hidden
+    model = initialize(args.cell, args.vocab_size, args.hidden, bptt_truncate=args.bptt_truncate, layers=args.layers,
+                       embedding=args.embedding, tie=args.tie, bidirectional=args.bidirectional,
+                       rng=np.random.RandomState(args.seed), dtype=np.float64)
     # The seed's check: x = [0, 1, 2, 3], y = [1, 2, 3, 4] (longer with --length).
     x = np.arange(args.length)[None, :] % args.vocab_size
     y = (x + 1) % args.vocab_size
+    mask = np.ones_like(x, dtype=bool)
+    h0 = None
+    if args.cell != "rnn" and not args.bidirectional:  # gated cells: also from a carried, non-zero state
+        h0 = np.random.RandomState(args.seed + 1).uniform(-0.5, 0.5, model.initial_state(1).shape)
     with one_blas_thread():
-        errors = gradient_check(model, x, y, np.ones_like(x, dtype=bool), h=args.h)
+        errors = gradient_check(model, x, y, mask, h=args.h, state=h0)
     passed = all(e < args.threshold for e in errors.values())
     if args.json:
         _print_json({"passed": passed, "max_relative_error": errors, "threshold": args.threshold,
@@ -208,20 +213,32 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         for name, error in errors.items():
             shape = " x ".join(map(str, model.params[name].shape))
             verdict = "passed" if error < args.threshold else "FAILED"
-            print(f"  {name:<3} ({shape:>11})  largest relative error {error:.2e}  {verdict}")
+            print(f"  {name:<8} ({shape:>11})  largest relative error {error:.2e}  {verdict}")
         print("passed" if passed else f"FAILED (threshold {args.threshold})")
     return 0 if passed else 1
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from rnnkit.train.loop import Interrupted, TrainConfig, train
+def _defaults_from_recipe(parser: argparse.ArgumentParser) -> Callable[..., None]:
+    """An add_argument for training options: left out, an option takes the recipe's value (the
+    help shows the recommended one), so the defaults live in one place, TrainConfig."""
+    from rnnkit.train.loop import TrainConfig
 
-    config = TrainConfig(engine=args.engine, cell=args.cell, hidden=args.hidden, layers=args.layers,
-                         embedding=args.embedding, dropout=args.dropout, optimizer=args.optimizer, lr=args.lr,
-                         batch_size=args.batch_size, epochs=args.epochs, max_steps=args.max_steps,
-                         max_time=args.max_time, clip=args.clip, seed=args.seed, device=args.device,
-                         evaluate_every=args.evaluate_every, mode=args.mode, bptt=args.bptt,
-                         bptt_truncate=args.bptt_truncate, dtype=args.dtype, halve_lr=args.halve_lr)
+    defaults = TrainConfig()
+
+    def option(flag: str, **kwargs: Any) -> None:
+        value = getattr(defaults, flag.lstrip("-").replace("-", "_"))
+        shown = {True: "on", False: "off"}[value] if isinstance(value, bool) else ("none" if value is None else value)
+        kwargs["help"] = (kwargs.get("help", "") + f" (recommended: {shown})").strip()
+        parser.add_argument(flag, default=argparse.SUPPRESS, **kwargs)
+
+    return option
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rnnkit.train.loop import Interrupted, TrainConfig, make_config, train
+
+    given = {f: getattr(args, f) for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)}
+    config = make_config(args.recipe, **given)
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print
     try:
         summary = train(args.prepared, args.out, config, resume=args.resume, force=args.force, log=log,
@@ -256,6 +273,72 @@ def cmd_import_tutorial(args: argparse.Namespace) -> int:
 
     out = import_tutorial(args.npz, args.out, vocab=args.vocab, vocab_from=args.vocab_from, force=args.force)
     print(f"Wrote {out}")
+    return 0
+
+
+def cmd_vanishing(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from rnnkit.analysis.vanishing import measure, plot, windows
+    from rnnkit.io.modeldir import load_model
+    from rnnkit.models.numpy import initialize, numpy_model
+
+    if args.distance < 1 or args.windows < 1 or args.hidden < 1 or args.init_scale <= 0:
+        raise RnnkitError("--distance, --windows and --hidden must be at least 1, --init-scale above 0")
+    if args.activation != "tanh" and (args.models or set(args.cell) != {"rnn"}):
+        raise RnnkitError("--activation applies to fresh rnn cells only: use it with --cell rnn and no MODEL")
+    rng = np.random.default_rng(args.seed)
+    corpus = None
+    if args.data:
+        from rnnkit.data.batching import stream_tokens
+        from rnnkit.data.corpus import PreparedCorpus
+
+        corpus = PreparedCorpus.open(args.data)
+        split = args.split or ("valid" if "valid" in corpus.splits else "train")
+        corpus._check_split(split)
+        tokens = stream_tokens(corpus, split)
+    models = []
+    for path in args.models:
+        files = load_model(path)
+        if files.config["cell"] == "tutorial-gru":
+            raise RnnkitError(f"{path} is the tutorial's GRU, which rnnkit runs forward only; "
+                              "measure a model trained by rnnkit")
+        if corpus is not None and files.vocab.tokens != corpus.vocab.tokens:
+            raise RnnkitError(f"{path} was trained with another vocabulary than {args.data}'s")
+        params = {k: v.astype(np.float64) for k, v in files.params.items()}
+        models.append((Path(path).name, numpy_model(params)))
+    vocab_size = len(corpus.vocab) if corpus is not None else (len(models and load_model(args.models[0]).vocab) or 1000)
+    if not args.models:
+        for cell in args.cell:
+            model = initialize(cell, vocab_size, args.hidden, layers=args.layers,
+                               rng=np.random.RandomState(args.seed), dtype=np.float64)
+            model.params["W"] *= args.init_scale
+            model.activation = args.activation
+            scale = f", W × {args.init_scale:g}" if args.init_scale != 1 else ""
+            models.append((f"{cell}{' (relu)' if args.activation == 'relu' else ''}{scale}, untrained", model))
+    length = args.distance + args.losses_per_window
+    if corpus is None:
+        sequences = rng.integers(0, vocab_size, size=(args.windows, length + 1))
+    else:
+        sequences = windows(tokens, length, args.windows, rng)
+    results = [measure(model, label, sequences, args.distance, args.clip) for label, model in models]
+    source = f"{args.data} ({split})" if corpus is not None else f"random tokens (vocabulary {vocab_size:,})"
+    if args.plot:
+        plot(results, args.plot, f"Gradient reaching k steps back: {source}")
+    if args.json:
+        _print_json({"results": [r.as_dict() for r in results], "distance": args.distance, "windows": args.windows,
+                     "source": source, "plot": args.plot})
+        return 0
+    print(f"Mean norm of dL_t/ds_(t-k) over {results[0].losses:,} losses on {source}; relative to k = 0:")
+    shown = [k for k in (1, 5, 10, 20, 50, 100) if k <= args.distance]
+    print(f"  {'model':<34} {'sigma_max(W)':>12} " + " ".join(f"{f'k={k}':>9}" for k in shown) + "  grad norm")
+    for r in results:
+        relative = [r.norms[k] / r.norms[0] for k in shown]
+        clipped = f" -> {min(r.gradient_norm, r.clip):.3g} clipped" if r.clip else ""
+        print(f"  {r.label:<34} {r.largest_singular_value:>12.3f} " + " ".join(f"{v:>9.2e}" for v in relative)
+              + f"  {r.gradient_norm:.3g}{clipped}")
+    if args.plot:
+        print(f"Plot: {args.plot}")
     return 0
 
 
@@ -419,11 +502,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
 
     p = verb("gradcheck", cmd_gradcheck, "check backpropagation against numerical gradients (the seed's check)")
-    p.add_argument("--cell", default="rnn", choices=["rnn"])
+    p.add_argument("--cell", default="rnn", choices=["rnn", "gru", "lstm"])
     p.add_argument("--vocab-size", type=int, default=100)
     p.add_argument("--hidden", type=int, default=10)
     p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--embedding", type=int, default=None, help="embedding size (default: one-hot input)")
+    p.add_argument("--embedding", type=int, default=None,
+                   help="embedding size (default: one-hot input for rnn, the hidden size for gru and lstm)")
+    p.add_argument("--tie", action="store_true", help="tie the output matrix to the embedding")
+    p.add_argument("--bidirectional", action="store_true", help="a bidirectional encoder (gru, lstm)")
     p.add_argument("--bptt-truncate", type=int, default=1000, help="default 1000: full BPTT, as the check needs")
     p.add_argument("--length", type=int, default=4, help="sentence length (default 4: the seed's [0, 1, 2, 3])")
     p.add_argument("--seed", type=int, default=10)
@@ -434,33 +520,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("train", cmd_train, "train a language model on a prepared corpus")
     p.add_argument("prepared", metavar="PREPARED", help="a directory written by `rnnkit prepare`")
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"],
-                   help="torch (the fast engine; the default when installed) or numpy (the reference)")
-    p.add_argument("--cell", default="rnn", choices=["rnn"])
-    p.add_argument("--hidden", type=int, default=100)
-    p.add_argument("--layers", type=int, default=1, help="stacked recurrent layers (default 1)")
-    p.add_argument("--embedding", type=int, default=None,
-                   help="embedding size (default: none, the seed's one-hot input)")
-    p.add_argument("--dropout", type=float, default=0.0,
-                   help="dropout on the embedding, between layers and on the output (default 0)")
-    p.add_argument("--optimizer", default="sgd", choices=["sgd", "rmsprop", "adam"])
-    p.add_argument("--lr", type=float, default=0.005, help="learning rate (default 0.005, the seed's)")
-    p.add_argument("--batch-size", type=int, default=1, help="sentences (or stream rows) per step (default 1)")
-    p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    p.add_argument("--max-time", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--clip", type=float, default=None, help="clip gradients to this global norm")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--evaluate-every", type=float, default=1.0, help="epochs between evaluations and checkpoints")
-    p.add_argument("--mode", default="auto", choices=["auto", "sentence", "stream"],
-                   help="sentence (each sentence alone; default for words) or stream (default for characters)")
-    p.add_argument("--bptt", type=int, default=35, help="stream mode: steps per window (default 35)")
-    p.add_argument("--bptt-truncate", type=int, default=4,
-                   help="numpy engine: steps each output's error flows back (default 4, the seed's)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    p.add_argument("--halve-lr", action=argparse.BooleanOptionalAction, default=True,
-                   help="halve the learning rate when the validation loss rises (the seed's rule; default on)")
+    p.add_argument("--recipe", default="recommended", choices=["recommended", "seed"],
+                   help="the settings the options below start from: recommended (default: a tied one-layer LSTM "
+                        "of 256, Adam, stream mode) or seed (the tutorial's tanh RNN of 100, SGD, one sentence a step)")
+    option = _defaults_from_recipe(p)
+    option("--engine", choices=["auto", "numpy", "torch"],
+           help="torch (the fast engine; the default when installed) or numpy (the reference)")
+    option("--cell", choices=["rnn", "gru", "lstm"])
+    option("--hidden", type=int)
+    option("--layers", type=int, help="stacked recurrent layers")
+    option("--embedding", type=int, help="embedding size (none: rnn takes one-hot words; gru and lstm the hidden size)")
+    option("--tie", action=argparse.BooleanOptionalAction,
+           help="the output matrix is the embedding's transpose (default: when the sizes allow, for gru and lstm)")
+    option("--bidirectional", action="store_true", help="(refused: a bidirectional model is an encoder, not an LM)")
+    option("--dropout", type=float, help="dropout on the embedding, between layers and on the output")
+    option("--optimizer", choices=["sgd", "rmsprop", "adam"])
+    option("--lr", type=float, help="learning rate")
+    option("--batch-size", type=int, help="sentences (or stream rows) per step")
+    option("--epochs", type=float)
+    option("--max-steps", type=int, help="stop after this many steps")
+    option("--max-time", type=float, help="stop after this many seconds")
+    option("--clip", type=float, help="clip gradients to this global norm")
+    option("--seed", type=int)
+    option("--device", choices=["auto", "cpu", "cuda"])
+    option("--evaluate-every", type=float, help="epochs between evaluations and checkpoints")
+    option("--mode", choices=["auto", "sentence", "stream"],
+           help="stream (the text as one sequence, the state carried), sentence (each sentence alone, padded "
+                "batches), or auto (sentence for words, stream for characters)")
+    option("--bptt", type=int, help="stream mode: steps per window")
+    option("--bptt-truncate", type=int, help="numpy engine, rnn: steps each output's error flows back (the seed's 4)")
+    option("--dtype", choices=["float32", "float64"])
+    option("--halve-lr", action=argparse.BooleanOptionalAction,
+           help="halve the learning rate when the validation loss rises (the seed's rule)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to MODEL/tensorboard")
     p.add_argument("--force", action="store_true", help="replace the output directory if it exists")
@@ -511,6 +602,24 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--vocab-from", metavar="PREPARED", help="take the vocabulary of a prepared corpus")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true")
+
+    p = verb("vanishing", cmd_vanishing, "measure how the gradient fades (or explodes) with distance in time")
+    p.add_argument("models", metavar="MODEL", nargs="*", help="trained models (default: fresh --cell models)")
+    p.add_argument("--cell", nargs="+", default=["rnn", "gru", "lstm"], choices=["rnn", "gru", "lstm"],
+                   help="fresh, untrained cells to compare (default: rnn gru lstm)")
+    p.add_argument("--data", metavar="PREPARED", help="windows of this corpus's text (default: random tokens)")
+    p.add_argument("--split", choices=["train", "valid", "test"], help="default valid (train when there is none)")
+    p.add_argument("--distance", type=int, default=50, help="largest k (default 50)")
+    p.add_argument("--windows", type=int, default=64, help="text windows averaged over (default 64)")
+    p.add_argument("--losses-per-window", type=int, default=10, help="losses L_t measured per window (default 10)")
+    p.add_argument("--hidden", type=int, default=100, help="fresh cells: hidden size (default 100)")
+    p.add_argument("--layers", type=int, default=1, help="fresh cells: layers (default 1; the top one is measured)")
+    p.add_argument("--activation", default="tanh", choices=["tanh", "relu"], help="fresh rnn cells (default tanh)")
+    p.add_argument("--init-scale", type=float, default=1.0, help="multiply the fresh recurrent matrix W by this")
+    p.add_argument("--clip", type=float, help="also report the weights' gradient norm clipped to this")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", metavar="FILE", help="write a log-scale plot (PNG, SVG or PDF)")
+    p.add_argument("--json", action="store_true")
 
     bench = verbs.add_parser("bench", help="benchmarks", description="Benchmarks.")
     bench_verbs = bench.add_subparsers(dest="bench_verb", metavar="BENCHMARK", required=True)

@@ -41,7 +41,7 @@ def corpus(tmp_path):
 
 def test_train_lowers_the_validation_loss_and_writes_a_model(tmp_path, corpus):
     logs = []
-    summary = train(corpus, tmp_path / "model", hidden=16, lr=0.05, epochs=3, evaluate_every=1, seed=0,
+    summary = train(corpus, tmp_path / "model", recipe="seed", hidden=16, lr=0.05, epochs=3, evaluate_every=1, seed=0,
                     log=logs.append)
     metrics = [json.loads(line) for line in (tmp_path / "model" / "metrics.jsonl").read_text().splitlines()]
     assert abs(metrics[0]["valid_loss"] - np.log(len(corpus.vocab))) < 0.05  # untrained: log C
@@ -55,13 +55,13 @@ def test_train_lowers_the_validation_loss_and_writes_a_model(tmp_path, corpus):
 
 def test_train_is_deterministic_under_a_seed(tmp_path, corpus):
     for name in ("a", "b"):
-        train(corpus, tmp_path / name, hidden=8, lr=0.05, epochs=1, seed=3, batch_size=4, log=lambda _: None)
+        train(corpus, tmp_path / name, recipe="seed", hidden=8, lr=0.05, epochs=1, seed=3, batch_size=4, log=lambda _: None)
     a, b = load_model(tmp_path / "a").params, load_model(tmp_path / "b").params
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def test_train_halves_the_rate_when_the_loss_rises(tmp_path, corpus):
-    summary = train(corpus, tmp_path / "m", hidden=8, lr=1.0, epochs=4, evaluate_every=0.5, seed=0,
+    summary = train(corpus, tmp_path / "m", recipe="seed", hidden=8, lr=1.0, epochs=4, evaluate_every=0.5, seed=0,
                     log=lambda _: None)
     metrics = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     halved = [m for m in metrics if "lr_halved_to" in m]
@@ -69,7 +69,7 @@ def test_train_halves_the_rate_when_the_loss_rises(tmp_path, corpus):
 
 
 def test_train_max_time_stops_early(tmp_path, corpus):
-    summary = train(corpus, tmp_path / "m", hidden=8, epochs=1000, max_time=0.5, log=lambda _: None)
+    summary = train(corpus, tmp_path / "m", recipe="seed", hidden=8, epochs=1000, max_time=0.5, log=lambda _: None)
     assert summary["stopped_by"] == "max_time" and summary["epochs"] < 1000
 
 
@@ -149,7 +149,7 @@ def test_corrupt_model_directories_are_clear_errors(tmp_path):
 
 
 def test_deep_embedded_model_trains_and_round_trips(tmp_path, corpus, run_cli):
-    summary = train(corpus, tmp_path / "deep", engine="numpy", hidden=8, layers=2, embedding=6, dropout=0.2,
+    summary = train(corpus, tmp_path / "deep", recipe="seed", engine="numpy", hidden=8, layers=2, embedding=6, dropout=0.2,
                     optimizer="adam", lr=0.02, batch_size=4, epochs=2, log=lambda _: None)
     files = load_model(tmp_path / "deep")
     assert files.config["layers"] == 2 and files.config["embedding"] == 6

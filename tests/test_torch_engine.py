@@ -79,7 +79,7 @@ def test_engines_take_the_same_steps(tmp_path, optimizer):
     corpus = _synthetic_corpus(tmp_path, sentences=300)
     results = {}
     for engine in ("numpy", "torch"):
-        train(corpus, tmp_path / engine, engine=engine, optimizer=optimizer, lr=0.01, hidden=8, batch_size=4,
+        train(corpus, tmp_path / engine, recipe="seed", engine=engine, optimizer=optimizer, lr=0.01, hidden=8, batch_size=4,
               max_steps=20, clip=5.0, dtype="float64", bptt_truncate=1000, log=lambda _: None)
         results[engine] = load_model(tmp_path / engine).params
     for name in ("U", "V", "W"):
@@ -98,7 +98,7 @@ def _synthetic_corpus(tmp_path, sentences=3000, seed=0):
 
 def test_sentence_mode_lowers_perplexity_on_reddit(tmp_path):
     corpus = rnnkit.prepare(shared_file("reddit-comments-sample.csv"), tmp_path / "reddit", vocab_size=2000)
-    summary = train(corpus, tmp_path / "m", engine="torch", hidden=50, batch_size=8, optimizer="adam", lr=0.005,
+    summary = train(corpus, tmp_path / "m", recipe="seed", engine="torch", hidden=50, batch_size=8, optimizer="adam", lr=0.005,
                     epochs=3, log=lambda _: None)
     first = json.loads((tmp_path / "m" / "metrics.jsonl").read_text().splitlines()[0])
     assert first["valid_perplexity"] > 1500 and summary["valid_perplexity"] < 0.2 * first["valid_perplexity"]
@@ -107,7 +107,7 @@ def test_sentence_mode_lowers_perplexity_on_reddit(tmp_path):
 
 def test_stream_mode_lowers_perplexity_on_characters(tmp_path):
     corpus = rnnkit.prepare(shared_file("tinyshakespeare.txt"), tmp_path / "chars", level="char")
-    summary = train(corpus, tmp_path / "m", engine="torch", hidden=64, batch_size=32, bptt=32, optimizer="adam",
+    summary = train(corpus, tmp_path / "m", recipe="seed", engine="torch", hidden=64, batch_size=32, bptt=32, optimizer="adam",
                     lr=0.005, max_steps=150, evaluate_every=0.05, log=lambda _: None)
     metrics = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     assert summary["mode"] == "stream" and metrics[0]["valid_perplexity"] > 50
@@ -116,7 +116,7 @@ def test_stream_mode_lowers_perplexity_on_characters(tmp_path):
 
 def test_evaluate_matches_training_and_engines_agree(tmp_path):
     corpus = _synthetic_corpus(tmp_path)
-    summary = train(corpus, tmp_path / "m", engine="torch", hidden=16, batch_size=16, optimizer="adam", lr=0.01,
+    summary = train(corpus, tmp_path / "m", recipe="seed", engine="torch", hidden=16, batch_size=16, optimizer="adam", lr=0.01,
                     epochs=1, log=lambda _: None)
     by_torch = evaluate_model(tmp_path / "m", corpus, engine="torch")
     by_numpy = evaluate_model(tmp_path / "m", corpus, engine="numpy")
@@ -134,20 +134,20 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, engine, mode
     corpus = _synthetic_corpus(tmp_path, sentences=400)
     options = dict(engine=engine, mode=mode, hidden=8, batch_size=4, optimizer="adam", lr=0.01, layers=2,
                    embedding=6, dropout=0.3, evaluate_every=0.1, log=lambda _: None)
-    train(corpus, tmp_path / "whole", max_steps=60, **options)
-    train(corpus, tmp_path / "parts", max_steps=23, **options)
-    train(corpus, tmp_path / "parts", max_steps=60, resume=True, **options)
+    train(corpus, tmp_path / "whole", recipe="seed", max_steps=60, **options)
+    train(corpus, tmp_path / "parts", recipe="seed", max_steps=23, **options)
+    train(corpus, tmp_path / "parts", recipe="seed", max_steps=60, resume=True, **options)
     whole, parts = load_model(tmp_path / "whole").params, load_model(tmp_path / "parts").params
     assert all(np.array_equal(whole[k], parts[k]) for k in whole)
 
 
 def test_resume_refuses_other_options(tmp_path):
     corpus = _synthetic_corpus(tmp_path, sentences=200)
-    train(corpus, tmp_path / "m", hidden=8, max_steps=5, log=lambda _: None)
+    train(corpus, tmp_path / "m", recipe="seed", hidden=8, max_steps=5, log=lambda _: None)
     with pytest.raises(RnnkitError, match="different hidden"):
-        train(corpus, tmp_path / "m", hidden=9, max_steps=10, resume=True, log=lambda _: None)
+        train(corpus, tmp_path / "m", recipe="seed", hidden=9, max_steps=10, resume=True, log=lambda _: None)
     with pytest.raises(RnnkitError, match="no checkpoint"):
-        train(corpus, tmp_path / "fresh", hidden=8, resume=True, log=lambda _: None)
+        train(corpus, tmp_path / "fresh", recipe="seed", hidden=8, resume=True, log=lambda _: None)
 
 
 def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
@@ -163,7 +163,7 @@ def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypat
 
     monkeypatch.setattr(TorchLearner, "step", step_that_breaks)
     with pytest.raises(RnnkitError, match="became nan at step 15.*last good checkpoint is kept"):
-        train(corpus, tmp_path / "m", engine="torch", hidden=8, batch_size=4, epochs=5,
+        train(corpus, tmp_path / "m", recipe="seed", engine="torch", hidden=8, batch_size=4, epochs=5,
               evaluate_every=0.1, log=lambda _: None)
     state = json.loads((tmp_path / "m" / "checkpoint" / "state.json").read_text())
     assert state["position"]["step"] == 9  # the evaluation (and checkpoint) every 9 steps

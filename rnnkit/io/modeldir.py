@@ -34,14 +34,30 @@ class ModelFiles:
 
 
 def expected_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-    C, H, D = config["vocab_size"], config["hidden"], config.get("embedding")
-    if config["cell"] != "rnn":
-        raise RnnkitError(f"unknown cell {config['cell']!r} in the model's config.json")
-    shapes = {"U": (H, D or C), "V": (C, H), "W": (H, H)}
-    if D:
-        shapes["E"] = (D, C)
-    for k in range(2, config.get("layers", 1) + 1):
-        shapes[f"U{k}"] = shapes[f"W{k}"] = (H, H)
+    from rnnkit.models.numpy.gated import GATES, gated_names
+
+    C, H, D, cell = config["vocab_size"], config["hidden"], config.get("embedding"), config["cell"]
+    layers, tie = config.get("layers", 1), config.get("tie", False)
+    if cell == "rnn":
+        shapes = {"U": (H, D or C), "V": (C, H), "W": (H, H)}
+        if D:
+            shapes["E"] = (D, C)
+        for k in range(2, layers + 1):
+            shapes[f"U{k}"] = shapes[f"W{k}"] = (H, H)
+    elif cell in GATES:
+        G, D = GATES[cell] * H, D or H
+        directions = 2 if config.get("bidirectional") else 1
+        shapes = {"E": (D, C), "V": (C, H * directions), "c": (C,)}
+        for k in range(layers):
+            for d in range(directions):
+                u, w, bu, bw = gated_names(k, d == 1)
+                shapes.update({u: (G, D if k == 0 else H * directions), w: (G, H), bu: (G,), bw: (G,)})
+    elif cell == "tutorial-gru":
+        shapes = {"E": (H, C), "U": (6, H, H), "W": (6, H, H), "b": (6, H), "V": (C, H), "c": (C,)}
+    else:
+        raise RnnkitError(f"unknown cell {cell!r} in the model's config.json")
+    if tie:
+        del shapes["V"]
     return shapes
 
 

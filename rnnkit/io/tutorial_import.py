@@ -1,10 +1,14 @@
 """Import the tutorial's saved models (numpy ``.npz``) as rnnkit model directories.
 
-The published ``trained-model-theano.npz`` holds the vanilla RNN's ``U`` (H×C), ``V`` (C×H) and
+The vanilla RNN: the published ``trained-model-theano.npz`` holds the vanilla RNN's ``U`` (H×C), ``V`` (C×H) and
 ``W`` (H×H) as float32, H = 50 and C = 8000. Its vocabulary is the tutorial's: the
 ``vocabulary_size - 1`` most frequent words, then ``UNKNOWN_TOKEN`` last — which is the order
 ``rnnkit prepare`` writes, so ``--vocab-from`` a corpus prepared from the same text fits.
 The arrays are stored as they are, bit for bit.
+
+The GRU (Part 4): ``E, U, W, b, V, c`` (see ``rnnkit.models.numpy.tutorial_gru``), with its own
+vocabulary order: a mask token at index 0, ``UNKNOWN_TOKEN`` at 1, then the words; give it as
+``--vocab FILE``, one token per line.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ def import_tutorial(npz: str | Path, out: str | Path, *, vocab: str | Path | Non
         raise RnnkitError("give the model's vocabulary with either --vocab FILE or --vocab-from PREPARED")
     arrays = read_npz(npz)
     if {"E", "U", "W", "V", "b", "c"} <= arrays.keys():
-        raise RnnkitError(f"{npz} is the tutorial's GRU model; rnnkit imports only its vanilla RNN (U, V, W) so far")
+        return _import_gru(npz, arrays, out, vocab, force)
     missing = [k for k in ("U", "V", "W") if k not in arrays]
     if missing:
         raise RnnkitError(f"{npz} lacks {', '.join(missing)} (it has: {', '.join(arrays) or 'nothing'}); "
@@ -78,3 +82,36 @@ def import_tutorial(npz: str | Path, out: str | Path, *, vocab: str | Path | Non
               "sentence_start": SENTENCE_START, "sentence_end": SENTENCE_END,
               "imported_from": {"npz": str(npz), "vocab": source}}
     return save_model(out, ModelFiles(config, Vocabulary(words, UNKNOWN_TOKEN), {"U": U, "V": V, "W": W}), force=force)
+
+
+def _import_gru(npz, arrays: dict[str, np.ndarray], out, vocab, force: bool) -> Path:
+    if vocab is None:
+        raise RnnkitError("the tutorial's GRU numbers its words its own way (mask token, UNKNOWN_TOKEN, words); "
+                          "give its vocabulary with --vocab FILE")
+    E = arrays["E"]
+    if E.ndim != 2:
+        raise RnnkitError(f"{npz}: E is {E.shape}; the tutorial's GRU has E as hidden × vocabulary")
+    H, C = E.shape
+    shapes = {"E": (H, C), "U": (6, H, H), "W": (6, H, H), "b": (6, H), "V": (C, H), "c": (C,)}
+    wrong = [f"{k} is {arrays[k].shape}, expected {s}" for k, s in shapes.items() if arrays[k].shape != s]
+    if wrong:
+        raise RnnkitError(f"{npz}: not the tutorial's GRU (hidden {H}, vocabulary {C}): {'; '.join(wrong)}")
+    if not all(np.issubdtype(arrays[k].dtype, np.floating) for k in shapes):
+        raise RnnkitError(f"{npz}: the weights must be floating-point arrays")
+    words = Vocabulary.load(vocab, UNKNOWN_TOKEN).tokens
+    if len(words) != C:
+        raise RnnkitError(f"the vocabulary ({vocab}) has {len(words):,} tokens but the weights are for {C:,} "
+                          f"(E is {E.shape}); give the vocabulary the model was trained with")
+    if words[1] != UNKNOWN_TOKEN:
+        raise RnnkitError(f"the vocabulary ({vocab}) has {words[1]!r} at index 1; the tutorial's GRU keeps "
+                          f"index 0 for the mask token and 1 for {UNKNOWN_TOKEN}")
+    for token in (SENTENCE_START, SENTENCE_END):
+        if token not in words:
+            raise RnnkitError(f"the vocabulary ({vocab}) has no {token}; the tutorial's model needs it")
+    dtype = np.result_type(*(arrays[k] for k in shapes))
+    config = {"cell": "tutorial-gru", "vocab_size": C, "hidden": H, "layers": 2, "embedding": H,
+              "dtype": str(dtype), "level": "word", "tokenizer": "treebank", "lowercase": True,
+              "unk_token": UNKNOWN_TOKEN, "mask_token": words[0], "sentence_start": SENTENCE_START,
+              "sentence_end": SENTENCE_END, "imported_from": {"npz": str(npz), "vocab": str(vocab)}}
+    params = {k: arrays[k] for k in shapes}
+    return save_model(out, ModelFiles(config, Vocabulary(words, UNKNOWN_TOKEN), params), force=force)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.numpy.rnn import NumpyRNN
+from rnnkit.models.numpy import NumpyRNN, numpy_model
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 RMSPROP_DECAY, RMSPROP_EPS = 0.9, 1e-6
@@ -111,12 +111,12 @@ class TorchLearner:
                  dropout: float = 0.0, seed: int = 0) -> None:
         import torch
 
-        from rnnkit.models.torch.rnn import TorchRNN
+        from rnnkit.models.torch.gated import torch_model
 
         self.torch = torch
         self.device = torch.device(device)
         torch.manual_seed(seed)  # dropout masks: the same run twice draws the same ones
-        self.model = TorchRNN.from_numpy(params, self.device, dropout=dropout)
+        self.model = torch_model(params, self.device, dropout=dropout)
         self.clip = clip
         self.steps = 0
         weights = list(self.model.parameters())
@@ -204,5 +204,5 @@ def make_learner(engine: str, params: dict[str, np.ndarray], *, optimizer: str, 
     if engine == "numpy":
         if device not in ("cpu", "auto"):
             raise RnnkitError("the numpy engine runs on the CPU; use --engine torch for --device cuda")
-        return NumpyLearner(NumpyRNN(params, bptt_truncate, dropout), optimizer, clip, seed)
+        return NumpyLearner(numpy_model(params, bptt_truncate, dropout), optimizer, clip, seed)
     return TorchLearner(params, optimizer, clip, device, dropout, seed)

@@ -37,7 +37,7 @@ from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import atomic_write_text
 from rnnkit.io.modeldir import ModelFiles, write_model_files
-from rnnkit.models.numpy.rnn import NumpyRNN
+from rnnkit.models.numpy import CELLS, initialize
 from rnnkit.models.numpy.threads import one_blas_thread
 from rnnkit.train.learners import OPTIMIZERS, make_learner
 
@@ -56,35 +56,42 @@ class Interrupted(Exception):
 
 @dataclass
 class TrainConfig:
+    """Every training option. The defaults are the recipe we recommend for any corpus (a tied
+    one-layer LSTM, Adam, stream mode); ``RECIPES["seed"]`` is the tutorial's own."""
+
     engine: str = "auto"  # torch when it is installed, else numpy
-    cell: str = "rnn"
-    hidden: int = 100
+    cell: str = "lstm"  # rnn (the seed's tanh RNN), gru or lstm
+    hidden: int = 256
     layers: int = 1
-    embedding: int | None = None  # size; None: the seed's one-hot input
-    dropout: float = 0.0  # on the embedding, between layers and on the output, while training
-    optimizer: str = "sgd"
-    lr: float = 0.005
-    batch_size: int = 1
-    epochs: float = 1.0
+    embedding: int | None = None  # size; None: the seed's one-hot input (rnn) or the hidden size (gru, lstm)
+    tie: bool | None = None  # the output matrix is the embedding's transpose; None: when the sizes allow (gru, lstm)
+    bidirectional: bool = False  # for encoders only: refused by train
+    dropout: float = 0.3  # on the embedding, between layers and on the output, while training
+    optimizer: str = "adam"
+    lr: float = 0.002
+    batch_size: int = 32
+    epochs: float = 20.0
     max_steps: int | None = None
     max_time: float | None = None  # seconds
-    clip: float | None = None  # largest global gradient norm
+    clip: float | None = 0.25  # largest global gradient norm
     seed: int = 0
     device: str = "auto"
     evaluate_every: float = 1.0  # epochs
-    mode: str = "auto"  # sentence for words, stream for characters
+    mode: str = "stream"  # auto: sentence for words, stream for characters
     bptt: int = 35  # stream mode: steps per window
     bptt_truncate: int = 4  # the numpy engine's per-output truncation (the seed's)
     dtype: str = "float32"
     halve_lr: bool = True
 
     # What must match for a checkpoint to be resumed with this config.
-    MODEL_KEYS = ("engine", "cell", "hidden", "layers", "embedding", "dropout", "optimizer", "batch_size", "mode", "bptt", "bptt_truncate", "dtype",
+    MODEL_KEYS = ("engine", "cell", "hidden", "layers", "embedding", "tie", "dropout", "optimizer", "batch_size", "mode", "bptt", "bptt_truncate", "dtype",
                   "seed", "clip", "halve_lr", "evaluate_every")
 
     def resolve(self, corpus: PreparedCorpus) -> TrainConfig:
         """A copy with every 'auto' decided and every value checked."""
         cfg = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(self)})
+        if cfg.tie is None:
+            cfg.tie = cfg.cell != "rnn" and cfg.embedding in (None, cfg.hidden)
         if cfg.engine == "auto":
             cfg.engine = "torch" if _torch_available() else "numpy"
         if cfg.engine not in ("numpy", "torch"):
@@ -103,8 +110,14 @@ class TrainConfig:
             raise RnnkitError(f"unknown mode {cfg.mode!r}; use sentence or stream")
         if cfg.mode == "sentence" and corpus.start_id is None:
             raise RnnkitError("sentence mode needs a word-level corpus; use --mode stream for characters")
-        if cfg.cell != "rnn":
-            raise RnnkitError(f"cell {cfg.cell!r} is not available yet; use --cell rnn")
+        if cfg.cell not in CELLS:
+            raise RnnkitError(f"unknown cell {cfg.cell!r}; use {', '.join(CELLS)}")
+        if cfg.bidirectional:
+            raise RnnkitError("a bidirectional model reads the words it is asked to predict, so it cannot be a "
+                              "left-to-right language model; --bidirectional is for encoders, not for train")
+        if cfg.tie and (cfg.embedding or (cfg.hidden if cfg.cell != "rnn" else None)) != cfg.hidden:
+            raise RnnkitError(f"--tie needs the embedding as wide as the hidden layer: --embedding {cfg.hidden} "
+                              f"(got {cfg.embedding})")
         if cfg.optimizer not in OPTIMIZERS:
             raise RnnkitError(f"unknown optimizer {cfg.optimizer!r}; use {', '.join(OPTIMIZERS)}")
         if cfg.dtype not in ("float32", "float64"):
@@ -121,6 +134,26 @@ class TrainConfig:
         if cfg.max_steps is not None and cfg.max_steps < 1 or cfg.clip is not None and cfg.clip <= 0:
             raise RnnkitError("--max-steps must be at least 1 and --clip above 0")
         return cfg
+
+
+# The tutorial's recipe (Part 2): a tanh RNN of 100 units on one-hot words, plain SGD at 0.005,
+# one sentence per step, each sentence from a zero state.
+RECIPES: dict[str, dict[str, Any]] = {
+    "recommended": {},
+    "seed": {"cell": "rnn", "hidden": 100, "dropout": 0.0, "optimizer": "sgd", "lr": 0.005, "batch_size": 1,
+             "epochs": 1.0, "clip": None, "mode": "auto"},
+}
+
+
+def make_config(recipe: str = "recommended", **options: Any) -> TrainConfig:
+    """A TrainConfig: the recipe's settings, then ``options`` over them."""
+    if recipe not in RECIPES:
+        raise RnnkitError(f"unknown recipe {recipe!r}; use {' or '.join(RECIPES)}")
+    names = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise TypeError(f"unknown training options: {', '.join(unknown)}")
+    return TrainConfig(**{**RECIPES[recipe], **options})
 
 
 def _torch_available() -> bool:
@@ -221,10 +254,13 @@ def model_config(corpus: PreparedCorpus, cfg: TrainConfig) -> dict[str, Any]:
     meta = corpus.meta
     return {
         "cell": cfg.cell, "vocab_size": len(corpus.vocab), "hidden": cfg.hidden, "layers": cfg.layers,
-        "embedding": cfg.embedding, "dropout": cfg.dropout,
+        "embedding": cfg.embedding if cfg.cell == "rnn" else cfg.embedding or cfg.hidden, "tie": cfg.tie,
+        "bidirectional": False, "dropout": cfg.dropout,
         "bptt_truncate": cfg.bptt_truncate, "dtype": cfg.dtype, "level": meta["level"],
         "tokenizer": meta["tokenizer"], "lowercase": meta["lowercase"], "unk_token": meta["unk_token"],
         "sentence_start": corpus.vocab.tokens[corpus.start_id] if corpus.start_id is not None else None,
+        # A word stream is "… w SENTENCE_END w …": there a sentence follows SENTENCE_END, not SENTENCE_START.
+        "sentence_follows": "sentence_end" if cfg.mode == "stream" and corpus.end_id is not None else "sentence_start",
         "sentence_end": corpus.vocab.tokens[corpus.end_id] if corpus.end_id is not None else None,
     }
 
@@ -296,10 +332,12 @@ class _Progress:
 
 def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainConfig | None = None, *,
           resume: bool = False, force: bool = False, log: Callable[[str], None] = print,
-          progress: bool | None = None, tensorboard: bool = False, **options: Any) -> dict[str, Any]:
-    """Train a language model and write its model directory; returns a summary of the run."""
+          progress: bool | None = None, tensorboard: bool = False, recipe: str = "recommended",
+          **options: Any) -> dict[str, Any]:
+    """Train a language model and write its model directory; returns a summary of the run.
+    Options are ``TrainConfig``'s, over the ``recipe``'s (the recommended one, or "seed")."""
     corpus = corpus if isinstance(corpus, PreparedCorpus) else PreparedCorpus.open(corpus)
-    cfg = (config or TrainConfig(**options)).resolve(corpus)
+    cfg = (config or make_config(recipe, **options)).resolve(corpus)
     out = Path(out)
     if resume:
         state, arrays = _load_checkpoint(out)
@@ -321,8 +359,8 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
     eval_split = "valid" if "valid" in corpus.splits else "train"
     data = _Data(corpus, cfg)
 
-    init = NumpyRNN.initialize(len(corpus.vocab), cfg.hidden, bptt_truncate=cfg.bptt_truncate, layers=cfg.layers,
-                               embedding=cfg.embedding, rng=np.random.RandomState(cfg.seed), dtype=cfg.dtype)
+    init = initialize(cfg.cell, len(corpus.vocab), cfg.hidden, bptt_truncate=cfg.bptt_truncate, layers=cfg.layers,
+                      embedding=cfg.embedding, tie=cfg.tie, rng=np.random.RandomState(cfg.seed), dtype=cfg.dtype)
     learner = make_learner(cfg.engine, init.params, optimizer=cfg.optimizer, clip=cfg.clip, device=cfg.device,
                            bptt_truncate=cfg.bptt_truncate, dropout=cfg.dropout, seed=cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -480,8 +518,11 @@ def evaluate_model(model_dir: str | Path, corpus: PreparedCorpus | str | Path, *
         raise RnnkitError(f"{model_dir} was trained with another vocabulary than {corpus.path}'s; "
                           "evaluate on a corpus prepared the same way")
     corpus._check_split(split)
-    cfg = TrainConfig(engine=engine, mode=mode, device=device, hidden=files.config["hidden"],
+    if mode == "auto":  # as the model was trained
+        mode = files.config.get("training", {}).get("mode", "auto")
+    cfg = TrainConfig(engine=engine, mode=mode, device=device, cell=files.config["cell"], hidden=files.config["hidden"],
                       layers=files.config.get("layers", 1), embedding=files.config.get("embedding"),
+                      tie=files.config.get("tie", False),
                       dtype=files.config["dtype"]).resolve(corpus)
     learner = make_learner(cfg.engine, {k: v.copy() for k, v in files.params.items()}, optimizer="sgd", clip=None,
                            device=cfg.device, bptt_truncate=files.config.get("bptt_truncate", 4))

@@ -1,7 +1,7 @@
 """Using a trained language model: score sentences, generate text, rerank candidates.
 
     import rnnkit
-    m = rnnkit.load("runs/quickstart/shakespeare-rnn")
+    m = rnnkit.load("runs/quickstart/shakespeare-lstm")
     m.score(["to be or not to be .", "be to not or be to ."])   # log-probabilities, perplexities
     m.generate(n=3, seed=1)                                        # the seed's sampler, batched
     m.rerank([["he go home .", "he goes home ."]])                 # the likeliest of each group
@@ -25,7 +25,7 @@ import numpy as np
 from rnnkit.data.batching import make_batch
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, load_model
-from rnnkit.models.numpy.rnn import NumpyRNN
+from rnnkit.models.numpy import numpy_model
 from rnnkit.models.numpy.threads import one_blas_thread
 from rnnkit.text.tokenize import WordTokenizer
 from rnnkit.use.generate import detokenize, sample
@@ -33,11 +33,11 @@ from rnnkit.use.generate import detokenize, sample
 
 class _NumpyRunner:
     def __init__(self, params: dict[str, np.ndarray]) -> None:
-        self.model = NumpyRNN({k: v.copy() for k, v in params.items()})
+        self.model = numpy_model({k: v.copy() for k, v in params.items()})
 
     def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         with one_blas_thread():
-            return self.model.forward(x, y).target_log_probs
+            return self.model.target_log_probs(x, y)
 
     def initial_state(self, batch: int):
         return self.model.initial_state(batch)
@@ -51,10 +51,10 @@ class _TorchRunner:
     def __init__(self, params: dict[str, np.ndarray], device: str) -> None:
         import torch
 
-        from rnnkit.models.torch.rnn import TorchRNN
+        from rnnkit.models.torch.gated import torch_model
 
         self.torch = torch
-        self.model = TorchRNN.from_numpy(params, device).eval()
+        self.model = torch_model(params, device).eval()
         self.device = device
 
     def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -100,13 +100,16 @@ class LanguageModel:
         self.config = files.config
         self.vocab = files.vocab
         self.level = self.config.get("level", "word")
+        numpy_only = self.config["cell"] == "tutorial-gru"
         if engine == "auto":
             try:
                 import torch  # noqa: F401
 
-                engine = "torch"
+                engine = "numpy" if numpy_only else "torch"
             except ImportError:
                 engine = "numpy"
+        if engine == "torch" and numpy_only:
+            raise RnnkitError("the tutorial's GRU runs on the numpy engine only; use --engine numpy (or auto)")
         if engine == "numpy":
             self.runner = _NumpyRunner(files.params)
         elif engine == "torch":
@@ -123,6 +126,8 @@ class LanguageModel:
             self.end_id = index.get(self.config.get("sentence_end") or "")
             if self.start_id is None or self.end_id is None:
                 raise RnnkitError(f"{files.path}: the vocabulary lacks the sentence markers")
+            if self.config.get("sentence_follows") == "sentence_end":  # trained on a stream of sentences
+                self.start_id = self.end_id
             self._words = WordTokenizer(self.config.get("tokenizer") or "treebank")
         else:  # characters: a line is scored after a newline and ends with one
             self.start_id = self.end_id = index.get("\n", self.vocab.unk_id)
@@ -215,7 +220,10 @@ class LanguageModel:
             raise RnnkitError("-n must be at least 1, --temperature above 0, --top-k at least 1, --top-p in (0, 1]")
         rng = np.random.default_rng(seed)
         options = dict(temperature=temperature, top_k=top_k, top_p=top_p, rng=rng)
-        banned = [self.vocab.unk_id] + ([self.start_id] if self.level == "word" else [])
+        marker = self.vocab.index.get(self.config.get("sentence_start") or "")  # never a sentence's word
+        banned = [self.vocab.unk_id] + ([marker] if self.level == "word" and marker != self.end_id else [])
+        if self.config.get("mask_token") in self.vocab.index:  # the tutorial GRU's padding token
+            banned.append(self.vocab.index[self.config["mask_token"]])
         if self.level == "char":
             prefix = list(prime if prime is not None else "\n")
             ids = np.array([self.vocab.id(c) for c in prefix], dtype=np.int64)

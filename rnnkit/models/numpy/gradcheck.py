@@ -14,10 +14,11 @@ def relative_error(a: float, b: float) -> float:
 
 
 def gradient_check(model, x: np.ndarray, y: np.ndarray, mask: np.ndarray, *, h: float = 1e-3,
-                   names: Iterable[str] | None = None) -> dict[str, float]:
+                   names: Iterable[str] | None = None, state: np.ndarray | None = None) -> dict[str, float]:
     """The largest relative error between (L(θ+h) - L(θ-h)) / 2h and the backpropagated gradient,
-    for each parameter. ``model`` needs ``params``, ``loss`` and ``loss_and_grads``; use float64."""
-    _, grads = model.loss_and_grads(x, y, mask)
+    for each parameter, from the initial ``state`` (zero when None). ``model`` needs ``params``,
+    ``loss`` and ``loss_and_grads``; use float64."""
+    _, grads = model.loss_and_grads(x, y, mask, h=state)
     worst: dict[str, float] = {}
     for name in names or model.params:
         parameter, gradient = model.params[name], grads[name]
@@ -25,9 +26,9 @@ def gradient_check(model, x: np.ndarray, y: np.ndarray, mask: np.ndarray, *, h: 
         for ix in np.ndindex(*parameter.shape):
             original = parameter[ix]
             parameter[ix] = original + h
-            plus = model.loss(x, y, mask)
+            plus = model.loss(x, y, mask, state)
             parameter[ix] = original - h
-            minus = model.loss(x, y, mask)
+            minus = model.loss(x, y, mask, state)
             parameter[ix] = original
             errors.append(relative_error(float(gradient[ix]), (plus - minus) / (2 * h)))
         worst[name] = max(errors)

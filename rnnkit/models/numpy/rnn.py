@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnkit.errors import RnnkitError
 from rnnkit.models.numpy.threads import all_blas_threads
 
 
@@ -34,6 +35,13 @@ def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     np.exp(out, out=out)
     out /= out.sum(axis=-1, keepdims=True)
     return out
+
+
+def check_tie(tie: bool, embedding: int | None, width: int) -> None:
+    """Tied embeddings use ``Eᵀ`` as the output matrix, so the embedding must be as wide as the top layer."""
+    if tie and embedding != width:
+        raise RnnkitError(f"tied embeddings need --embedding equal to the top layer's width ({width}); "
+                          f"got {embedding}")
 
 
 def layer_names(k: int) -> tuple[str, str]:
@@ -58,19 +66,22 @@ class NumpyRNN:
 
     cell = "rnn"
 
-    def __init__(self, params: dict[str, np.ndarray], bptt_truncate: int = 4, dropout: float = 0.0) -> None:
+    def __init__(self, params: dict[str, np.ndarray], bptt_truncate: int = 4, dropout: float = 0.0,
+                 activation: str = "tanh") -> None:
         self.params = params
         self.bptt_truncate = bptt_truncate
         self.dropout = dropout
+        self.activation = activation  # tanh (the seed's); relu shows exploding gradients (rnnkit vanishing)
 
     @classmethod
     def initialize(cls, vocab_size: int, hidden: int, *, bptt_truncate: int = 4, layers: int = 1,
-                   embedding: int | None = None, dropout: float = 0.0,
+                   embedding: int | None = None, dropout: float = 0.0, tie: bool = False,
                    rng: np.random.RandomState | np.random.Generator | None = None,
                    dtype: str | np.dtype = np.float64) -> NumpyRNN:
         """The seed's initialisation: uniform in ±1/√n (n = incoming connections), drawn U, V, W in
         that order from ``rng`` (numpy's global generator when None, as in the seed); then, when
-        asked for, the embedding (±0.1) and the further layers."""
+        asked for, the embedding (±0.1) and the further layers. ``tie`` drops ``V`` for ``Eᵀ``."""
+        check_tie(tie, embedding, hidden)
         rng = np.random if rng is None else rng
         C, H = vocab_size, hidden
         n_in = embedding or C
@@ -83,11 +94,13 @@ class NumpyRNN:
             u, w = layer_names(k)
             params[u] = rng.uniform(-np.sqrt(1.0 / H), np.sqrt(1.0 / H), (H, H))
             params[w] = rng.uniform(-np.sqrt(1.0 / H), np.sqrt(1.0 / H), (H, H))
+        if tie:
+            del params["V"]
         return cls({k: v.astype(dtype) for k, v in params.items()}, bptt_truncate, dropout)
 
     @property
     def vocab_size(self) -> int:
-        return self.params["V"].shape[0]
+        return self.params["E" if "E" in self.params else "U"].shape[1]
 
     @property
     def hidden(self) -> int:
@@ -117,11 +130,13 @@ class NumpyRNN:
         states = np.empty((B, T, H), dtype=self.dtype)
         WT = W.T
         for t in range(T):  # the one loop that cannot go: s_t needs s_{t-1}
-            h = np.tanh(pre[:, t] + h @ WT)
+            h = pre[:, t] + h @ WT
+            h = np.tanh(h, out=h) if self.activation == "tanh" else np.maximum(h, 0.0, out=h)
             states[:, t] = h
         return states
 
-    def _layers(self, x: np.ndarray, h: np.ndarray | None, rng: np.random.Generator | None) -> Forward:
+    def _layers(self, x: np.ndarray, h: np.ndarray | None, rng: np.random.Generator | None,
+                mask: np.ndarray | None = None) -> Forward:
         B, T = x.shape
         h = self.initial_state(B) if h is None else h
         fwd = Forward(states=[], probs=np.zeros(0), h0=h)
@@ -159,11 +174,12 @@ class NumpyRNN:
         return np.stack([s[:, -1] for s in self._layers(x, h, None).states])
 
     def forward(self, x: np.ndarray, y: np.ndarray | None = None, h: np.ndarray | None = None,
-                rng: np.random.Generator | None = None) -> Forward:
+                rng: np.random.Generator | None = None, mask: np.ndarray | None = None) -> Forward:
         """States and output probabilities from state ``h`` (zero when None); with targets ``y``, also
         log o_t[y_t], computed as shifted logit minus log-normaliser (no log of an underflowed
-        probability). With ``rng``, dropout is applied (training)."""
-        fwd = self._layers(x, h, rng)
+        probability). With ``rng``, dropout is applied (training). ``mask`` (B, T) tells a
+        bidirectional encoder where each row ends."""
+        fwd = self._layers(x, h, rng, mask)
         top = fwd.states[-1]
         mask = self._dropout_mask(top.shape, rng)
         if mask is not None:
@@ -171,7 +187,9 @@ class NumpyRNN:
             fwd.masks["top"] = mask
         fwd.inputs.append(top)
         with all_blas_threads():  # the output layer: the one big product of the forward pass
-            logits = top @ self.params["V"].T
+            logits = top @ self.output_matrix().T
+        if "c" in self.params:
+            logits += self.params["c"]
         logits -= logits.max(axis=-1, keepdims=True)
         picked = None if y is None else np.take_along_axis(logits, y[:, :, None], axis=2)[:, :, 0]
         probs = np.exp(logits, out=logits)
@@ -181,15 +199,50 @@ class NumpyRNN:
         fwd.target_log_probs = None if y is None else picked - np.log(normaliser[:, :, 0])
         return fwd
 
+    def output_matrix(self) -> np.ndarray:
+        """``V`` (C×H), or ``Eᵀ`` when input and output embeddings are tied."""
+        return self.params["V"] if "V" in self.params else self.params["E"].T
+
+    def _output_backward(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h, scale: float,
+                         rng) -> tuple[Forward, float, dict[str, np.ndarray], np.ndarray]:
+        """Forward, then the output layer's backward: the loss, the output weights' gradients and the
+        error arriving at the top layer's states (B, T, H)."""
+        fwd = self.forward(x, y, h, rng, mask)
+        B, T = x.shape
+        C = self.vocab_size
+        d_out = fwd.probs.reshape(B * T, C)  # becomes o - onehot(y), masked, in place
+        loss = float(-fwd.target_log_probs[mask].sum())
+        d_out[np.arange(B * T), y.reshape(-1)] -= 1.0
+        if not mask.all():
+            d_out *= mask.reshape(-1, 1)
+        if scale != 1.0:
+            d_out *= scale  # every gradient below is linear in the output error
+        top = fwd.inputs[-1]
+        with all_blas_threads():
+            if "V" in self.params:
+                grads = {"V": d_out.T @ top.reshape(B * T, -1)}
+            else:  # tied: the output layer's gradient lands on E (D×C)
+                grads = {"E": top.reshape(B * T, -1).T @ d_out}
+            arriving = (d_out @ self.output_matrix()).reshape(B, T, -1)
+        if "c" in self.params:
+            grads["c"] = d_out.sum(axis=0)
+        if "top" in fwd.masks:
+            arriving *= fwd.masks["top"]
+        return fwd, loss, grads, arriving
+
+    def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """log o_t[y_t] (B, T) from a zero state."""
+        return self.forward(x, y).target_log_probs
+
     def step(self, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One time step for a batch: (next-token probabilities (B, C), new state (layers, B, H))."""
         fwd = self._layers(x[:, None], h, None)
         new = np.stack([s[:, 0] for s in fwd.states])
-        return softmax(new[-1] @ self.params["V"].T), new
+        return softmax(new[-1] @ self.output_matrix().T), new
 
     def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: np.ndarray | None = None) -> float:
         """Summed cross-entropy (nats) of the batch's real tokens."""
-        return float(-self.forward(x, y, h).target_log_probs[mask].sum())
+        return float(-self.forward(x, y, h, mask=mask).target_log_probs[mask].sum())
 
     # ------------------------------------------------------------------ backward
 
@@ -222,30 +275,14 @@ class NumpyRNN:
         ``scale`` × the loss (scaling the small output error, not the big gradients). With ``rng``,
         dropout is applied."""
         truncate = self.bptt_truncate if bptt_truncate is None else bptt_truncate
-        V = self.params["V"]
         B, T = x.shape
-        H, C = self.hidden, self.vocab_size
-        fwd = self.forward(x, y, h, rng)
-        rows = np.arange(B * T)
-        flat_y = y.reshape(-1)
-        d_out = fwd.probs.reshape(B * T, C)  # becomes o - onehot(y), masked, in place
-        loss = float(-fwd.target_log_probs[mask].sum())
-        d_out[rows, flat_y] -= 1.0
-        if not mask.all():
-            d_out *= mask.reshape(-1, 1)
-        if scale != 1.0:
-            d_out *= scale  # every gradient below is linear in the output error
-        top = fwd.inputs[-1]
-        with all_blas_threads():
-            grads = {"V": d_out.T @ top.reshape(B * T, H)}
-            arriving = (d_out @ V).reshape(B, T, H)
-        if "top" in fwd.masks:
-            arriving *= fwd.masks["top"]
+        H = self.hidden
+        fwd, loss, grads, arriving = self._output_backward(x, y, mask, h, scale, rng)
         sparse_name, sparse_rows = None, None
         for k in range(self.layers - 1, -1, -1):
             u, w = layer_names(k)
             S = fwd.states[k]
-            slope = 1.0 - S * S  # tanh'(.) at each step
+            slope = self._slope(S)
             total = self._through_time(arriving * slope, self.params[w], slope, truncate)
             grads[w] = total[:, 1:].reshape(-1, H).T @ S[:, :-1].reshape(-1, H)
             grads[w] += total[:, 0].T @ fwd.h0[k]  # the first step's previous state (zero unless carried)
@@ -265,30 +302,82 @@ class NumpyRNN:
                     arriving *= fwd.masks["E"]
                 sparse_name = "E"
                 sparse_rows = arriving.reshape(B * T, -1)
-        words, where = np.unique(x.reshape(-1), return_inverse=True)
-        compact = np.zeros((len(words), sparse_rows.shape[1]), dtype=self.dtype)
-        np.add.at(compact, where.reshape(-1), sparse_rows)
-        return loss, grads, (sparse_name, words, compact)
+        return loss, grads, sparse_gradient(x, sparse_name, sparse_rows, grads, self.dtype)
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, bptt_truncate: int | None = None,
                        h: np.ndarray | None = None, rng: np.random.Generator | None = None
                        ) -> tuple[float, dict[str, np.ndarray]]:
         """Summed loss and the gradients of all weights (truncated BPTT, the seed's semantics)."""
-        loss, grads, (name, words, rows) = self.backward(x, y, mask, bptt_truncate, h, rng=rng)
-        dense = np.zeros_like(self.params[name])
-        dense[:, words] = rows.T
-        return loss, {name: dense, **grads}
+        loss, grads, sparse = self.backward(x, y, mask, bptt_truncate, h, rng=rng)
+        if sparse is not None:
+            name, words, rows = sparse
+            dense = np.zeros_like(self.params[name])
+            dense[:, words] = rows.T
+            grads[name] = dense
+        return loss, grads
 
     def sgd_update(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, learning_rate: float,
                    bptt_truncate: int | None = None, h: np.ndarray | None = None,
                    rng: np.random.Generator | None = None) -> float:
         """One SGD step on the summed loss, in place; returns that loss. Only the batch's columns
         of ``U`` (or ``E``) change, exactly as a dense update with a zero gradient elsewhere would."""
-        loss, grads, (name, words, rows) = self.backward(x, y, mask, bptt_truncate, h, scale=learning_rate, rng=rng)
-        self.params[name][:, words] -= rows.T
+        loss, grads, sparse = self.backward(x, y, mask, bptt_truncate, h, scale=learning_rate, rng=rng)
+        if sparse is not None:
+            name, words, rows = sparse
+            self.params[name][:, words] -= rows.T
         for key, grad in grads.items():
             self.params[key] -= grad
         return loss
+
+
+    # ------------------------------------------------------------------ vanishing gradients
+
+    def top_cache(self, fwd: Forward):
+        """What ``_step_back`` needs of the top layer, and its recurrent matrix."""
+        return fwd.states[-1], self.params[layer_names(self.layers - 1)[1]]
+
+    def _slope(self, states: np.ndarray) -> np.ndarray:
+        """The activation's derivative, from its output: tanh' = 1 − s², relu' = [s > 0]."""
+        return 1.0 - states * states if self.activation == "tanh" else (states > 0).astype(states.dtype)
+
+    def _step_back(self, states: np.ndarray, index, W: np.ndarray, dh: np.ndarray, dc=None):
+        """One step back through time at positions ``index``: error at s_t → at the pre-activation
+        (input and recurrent side alike) and at s_{t-1}."""
+        d_pre = dh * self._slope(states[index])
+        return d_pre, d_pre, d_pre @ W, None
+
+    def state_gradients(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, distance: int) -> np.ndarray:
+        """Norms of ∂L_t/∂s_{t−k} (the top layer's state) for k = 0 … ``distance``, each loss L_t
+        alone: (N, distance + 1) for the N real outputs t with t ≥ ``distance``. Full BPTT."""
+        fwd = self.forward(x, y, mask=mask)
+        rows, ends = np.nonzero(mask & (np.arange(x.shape[1])[None, :] >= distance))
+        error = fwd.probs[rows, ends]  # o_t − onehot(y_t) for each chosen L_t
+        error[np.arange(len(rows)), y[rows, ends]] -= 1.0
+        if "top" in fwd.masks:
+            error *= fwd.masks["top"][rows, ends]
+        with all_blas_threads():
+            dh = error @ self.output_matrix()  # ∂L_t/∂s_t
+        cache, W = self.top_cache(fwd)
+        dc = None
+        norms = np.empty((len(rows), distance + 1))
+        for k in range(distance + 1):
+            norms[:, k] = np.linalg.norm(dh, axis=1)
+            if k < distance:
+                _, _, dh, dc = self._step_back(cache, (rows, ends - k), W, dh, dc)
+        return norms
+
+
+def sparse_gradient(x: np.ndarray, name: str, rows: np.ndarray, grads: dict[str, np.ndarray], dtype) -> tuple | None:
+    """The gradient of the input lookup (``U`` one-hot, or ``E``) for the batch's words only:
+    (name, words, rows of its transpose). When that weight also has a dense gradient (tied
+    embeddings), the rows are added into it instead and None is returned."""
+    words, where = np.unique(x.reshape(-1), return_inverse=True)
+    compact = np.zeros((len(words), rows.shape[1]), dtype=dtype)
+    np.add.at(compact, where.reshape(-1), rows)
+    if name in grads:
+        grads[name][:, words] += compact.T
+        return None
+    return name, words, compact
 
 
 def pad_batch(sentences: list[np.ndarray] | list[list[int]], pad: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -33,8 +33,10 @@ class SoftmaxCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, states: torch.Tensor, V: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor):
-        logits = states @ V.t()
+    def forward(ctx, states: torch.Tensor, V: torch.Tensor, bias: torch.Tensor | None, targets: torch.Tensor,
+                weights: torch.Tensor):
+        logits = states @ V.t() if bias is None else torch.addmm(bias, states, V.t())
+        ctx.has_bias = bias is not None
         logits -= logits.max(dim=1, keepdim=True).values
         picked = logits.gather(1, targets[:, None])[:, 0]
         probs = logits.exp_()
@@ -49,18 +51,54 @@ class SoftmaxCrossEntropy(torch.autograd.Function):
         error = probs
         error[torch.arange(len(targets), device=targets.device), targets] -= 1
         error *= (weights * grad)[:, None]
-        return error @ V, error.t() @ states, None, None
+        return error @ V, error.t() @ states, (error.sum(0) if ctx.has_bias else None), None, None
 
 
-class TorchRNN(nn.Module):
+class LanguageModelHead(nn.Module):
+    """What every torch language model shares: the output layer on top of ``run``'s states.
+    A subclass defines ``run(x, h) -> (states, last state)``."""
+
+    def output_matrix(self) -> torch.Tensor:
+        return self.V if hasattr(self, "V") else self.E.t()  # tied: Eᵀ
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, T, C) for inputs ``x`` (B, T) from state ``h``, and the last state."""
+        states, last = self.run(x, h)
+        logits = states @ self.output_matrix().t()
+        return (logits if getattr(self, "c", None) is None else logits + self.c), last
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+             h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed cross-entropy (nats) of the real tokens, and the last state."""
+        states, last = self.run(x, h, mask)
+        flat = states.reshape(-1, states.shape[-1])
+        loss = SoftmaxCrossEntropy.apply(flat, self.output_matrix(), getattr(self, "c", None), y.reshape(-1),
+                                         mask.reshape(-1).to(flat.dtype))
+        return loss, last
+
+    def load_numpy(self, params: dict[str, np.ndarray]) -> None:
+        with torch.no_grad():
+            for name, param in self.named_parameters():
+                param.copy_(torch.from_numpy(np.ascontiguousarray(params[self.canonical(name)])))
+
+    def numpy_params(self) -> dict[str, np.ndarray]:
+        return {self.canonical(name): param.detach().cpu().numpy().copy() for name, param in self.named_parameters()}
+
+    def canonical(self, name: str) -> str:
+        """The name a weight has in model files and in the numpy engine."""
+        return name
+
+
+class TorchRNN(LanguageModelHead):
     cell = "rnn"
 
     def __init__(self, vocab_size: int, hidden: int, *, layers: int = 1, embedding: int | None = None,
-                 dropout: float = 0.0, dtype: torch.dtype = torch.float32) -> None:
+                 dropout: float = 0.0, tie: bool = False, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         n_in = embedding or vocab_size
         self.U = nn.Parameter(torch.empty(hidden, n_in, dtype=dtype))
-        self.V = nn.Parameter(torch.empty(vocab_size, hidden, dtype=dtype))
+        if not tie:
+            self.V = nn.Parameter(torch.empty(vocab_size, hidden, dtype=dtype))
         self.W = nn.Parameter(torch.empty(hidden, hidden, dtype=dtype))
         if embedding:
             self.E = nn.Parameter(torch.empty(embedding, vocab_size, dtype=dtype))
@@ -78,18 +116,11 @@ class TorchRNN(nn.Module):
         U = params["U"]
         layers = 1 + sum(1 for k in params if k.startswith("W") and k != "W")
         embedding = params["E"].shape[0] if "E" in params else None
-        model = cls(params["V"].shape[0], U.shape[0], layers=layers, embedding=embedding, dropout=dropout,
-                    dtype=getattr(torch, str(U.dtype)))
+        vocab_size = params["E" if embedding else "U"].shape[1]
+        model = cls(vocab_size, U.shape[0], layers=layers, embedding=embedding, dropout=dropout,
+                    tie="V" not in params, dtype=getattr(torch, str(U.dtype)))
         model.load_numpy(params)
         return model.to(device)
-
-    def load_numpy(self, params: dict[str, np.ndarray]) -> None:
-        with torch.no_grad():
-            for name, param in self.named_parameters():
-                param.copy_(torch.from_numpy(np.ascontiguousarray(params[name])))
-
-    def numpy_params(self) -> dict[str, np.ndarray]:
-        return {name: param.detach().cpu().numpy().copy() for name, param in self.named_parameters()}
 
     @property
     def hidden(self) -> int:
@@ -98,7 +129,8 @@ class TorchRNN(nn.Module):
     def initial_state(self, batch: int) -> torch.Tensor:
         return torch.zeros(self.layers, batch, self.hidden, dtype=self.W.dtype, device=self.W.device)
 
-    def run(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def run(self, x: torch.Tensor, h: torch.Tensor | None = None,
+            mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-layer states (B, T, H) for inputs ``x`` (B, T) from state ``h`` (layers, B, H), and the
         last state. Dropout (training only): on the embedding, between layers, on the output."""
         p = self.dropout if self.training else 0.0
@@ -112,15 +144,3 @@ class TorchRNN(nn.Module):
         h = self.initial_state(x.shape[0]) if h is None else h
         states, last = torch.rnn_tanh(inputs, h, weights, False, self.layers, p, self.training, False, True)
         return F.dropout(states, p), last
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B, T, C) for inputs ``x`` (B, T) from state ``h`` (1, B, H), and the last state."""
-        states, last = self.run(x, h)
-        return states @ self.V.t(), last
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
-             h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed cross-entropy (nats) of the real tokens, and the last state."""
-        states, last = self.run(x, h)
-        flat = states.reshape(-1, states.shape[-1])
-        return SoftmaxCrossEntropy.apply(flat, self.V, y.reshape(-1), mask.reshape(-1).to(flat.dtype)), last
