@@ -128,11 +128,13 @@ def test_evaluate_matches_training_and_engines_agree(tmp_path):
     assert stream["tokens"] == expected_tokens
 
 
-@pytest.mark.parametrize("engine,mode", [("numpy", "sentence"), ("torch", "sentence"), ("torch", "stream"),
-                                         ("numpy", "stream")])
-def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, engine, mode):
+@pytest.mark.parametrize("engine,mode,cell", [("numpy", "sentence", "rnn"), ("torch", "sentence", "rnn"),
+                                              ("torch", "stream", "rnn"), ("numpy", "stream", "rnn"),
+                                              ("numpy", "stream", "lstm"), ("torch", "stream", "lstm"),
+                                              ("torch", "sentence", "gru")])
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, engine, mode, cell):
     corpus = _synthetic_corpus(tmp_path, sentences=400)
-    options = dict(engine=engine, mode=mode, hidden=8, batch_size=4, optimizer="adam", lr=0.01, layers=2,
+    options = dict(engine=engine, mode=mode, cell=cell, hidden=8, batch_size=4, optimizer="adam", lr=0.01, layers=2,
                    embedding=6, dropout=0.3, evaluate_every=0.1, log=lambda _: None)
     train(corpus, tmp_path / "whole", recipe="seed", max_steps=60, **options)
     train(corpus, tmp_path / "parts", recipe="seed", max_steps=23, **options)

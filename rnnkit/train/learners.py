@@ -160,7 +160,7 @@ class TorchLearner:
         arrays = {"rng.torch": torch.get_rng_state().numpy()}
         if self.device.type == "cuda":
             arrays["rng.cuda"] = torch.cuda.get_rng_state().numpy()
-        names = {id(p): n for n, p in self.model.named_parameters()}
+        names = {id(p): self.model.canonical(n) for n, p in self.model.named_parameters()}  # no dots in names
         for param, state in self.optimizer.state.items():
             for key, value in state.items():
                 arrays[f"optimizer.{names[id(param)]}.{key}"] = value.detach().cpu().numpy().reshape(-1) \
@@ -169,7 +169,7 @@ class TorchLearner:
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray], steps: int) -> None:
         torch = self.torch
-        by_name = dict(self.model.named_parameters())
+        by_name = {self.model.canonical(n): p for n, p in self.model.named_parameters()}
         for key, value in arrays.items():
             if not key.startswith("optimizer."):
                 continue
