@@ -272,3 +272,30 @@ def test_vanishing_on_trained_models_with_data(run_cli, corpus, tmp_path):
     assert status == 0, err
     [result] = json.loads(out)["results"]
     assert result["cell"] == "gru" and len(result["norms"]) == 9 and result["gate_singular_values"].keys() == {"r", "z", "n"}
+
+
+# ------------------------------------------------------------------------------ stream evaluation
+
+def test_stream_evaluation_predicts_every_token_once():
+    from rnnkit.data.batching import stream_evaluation_batches
+
+    tokens = np.arange(1000) % 97
+    for rows, window in ((10, 256), (7, 5), (1, 1000), (2000, 3)):
+        batches = list(stream_evaluation_batches(tokens, rows, window))
+        pairs = sorted((int(x), int(y)) for b in batches for x, y in zip(b.x[b.mask], b.y[b.mask]))
+        assert pairs == sorted(zip(tokens[:-1].tolist(), tokens[1:].tolist()))
+        # within a row, each window continues where the last one stopped
+        joined = np.concatenate([b.x for b in batches], axis=1)
+        assert all((np.diff(row[mask]) % 97 == 1).all() for row, mask in
+                   zip(joined, np.concatenate([b.mask for b in batches], axis=1)))
+
+
+def test_stream_evaluation_in_parts_matches_one_stream(corpus, tmp_path, monkeypatch):
+    import rnnkit.train.loop as loop
+
+    train(corpus, tmp_path / "m", engine="numpy", cell="lstm", hidden=8, epochs=1, log=lambda _: None)
+    parts = evaluate_model(tmp_path / "m", corpus, engine="numpy")
+    monkeypatch.setattr(loop, "_EVAL_ROWS", 1)
+    whole = evaluate_model(tmp_path / "m", corpus, engine="numpy")
+    assert parts["tokens"] == whole["tokens"] == corpus.num_tokens("valid") + corpus.num_sentences("valid")
+    assert parts["loss"] == pytest.approx(whole["loss"], rel=0.01)

@@ -113,3 +113,22 @@ def stream_batches(tokens: np.ndarray, batch_size: int, bptt: int, start: int = 
 def stream_windows(tokens: np.ndarray, batch_size: int, bptt: int) -> int:
     length = (len(tokens) - 1) // batch_size
     return -(-length // bptt) if length >= 1 else 0
+
+
+def stream_evaluation_batches(tokens: np.ndarray, rows: int, window: int) -> Iterator[Batch]:
+    """Every next-token prediction of a stream exactly once, as ``rows`` contiguous parts side by
+    side (each from a zero state, as the stream's start is; PyTorch's word_language_model
+    evaluates the same way), in windows of ``window`` steps with the state carried over. The
+    last part is padded at its end, masked."""
+    predictions = len(tokens) - 1
+    rows = max(1, min(rows, predictions))
+    length = -(-predictions // rows)
+    x = np.zeros((rows, length), dtype=np.int64)
+    y = np.zeros((rows, length), dtype=np.int64)
+    mask = np.zeros((rows, length), dtype=bool)
+    for r in range(rows):
+        a, b = r * length, min((r + 1) * length, predictions)
+        x[r, : b - a], y[r, : b - a], mask[r, : b - a] = tokens[a:b], tokens[a + 1:b + 1], True
+    for c in range(0, length, window):
+        yield Batch(np.ascontiguousarray(x[:, c:c + window]), np.ascontiguousarray(y[:, c:c + window]),
+                    np.ascontiguousarray(mask[:, c:c + window]))

@@ -44,17 +44,13 @@ class NumpyLearner:
 
     def step(self, x, y, mask, lr: float, scale: float, h=None) -> tuple[float, Any]:
         model = self.model
-        last = None if h is None else self._last_state(x, h)  # with the weights before the update, as torch
         if self.optimizer == "sgd" and not self.clip:
             loss = model.sgd_update(x, y, mask, lr * scale, h=h, rng=self.rng)
         else:
             loss, grads = model.loss_and_grads(x, y, mask, h=h, rng=self.rng)
             norm = math.sqrt(sum(float((g * g).sum()) for g in grads.values())) * scale
             self._apply(grads, lr, scale * _clip_factor(norm, self.clip))
-        return loss, last
-
-    def _last_state(self, x, h):
-        return self.model.last_state(x, h)  # the recurrence again: cheap next to the output layer
+        return loss, (None if h is None else model.final_state)  # from before the update, as torch's
 
     def _apply(self, grads: dict[str, np.ndarray], lr: float, scale: float) -> None:
         self.steps += 1
@@ -80,7 +76,7 @@ class NumpyLearner:
 
     def loss(self, x, y, mask, h=None) -> tuple[float, Any]:
         loss = self.model.loss(x, y, mask, h)
-        return loss, (None if h is None else self._last_state(x, h))
+        return loss, (None if h is None else self.model.final_state)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         return {f"optimizer.{k}": v for k, v in self.moments.items()}

@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.data.batching import Batch, evaluation_batches, sentence_batches, stream_batches, stream_tokens, stream_windows
+from rnnkit.data.batching import (Batch, evaluation_batches, sentence_batches, stream_batches, stream_evaluation_batches,
+                                  stream_tokens, stream_windows)
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import atomic_write_text
@@ -42,7 +43,7 @@ from rnnkit.models.numpy.threads import one_blas_thread
 from rnnkit.train.learners import OPTIMIZERS, make_learner
 
 CHECKPOINT = "checkpoint"
-_EVAL_WINDOW = 256  # stream-mode evaluation: one row, windows of this many steps
+_EVAL_ROWS, _EVAL_WINDOW = 10, 256  # stream-mode evaluation: contiguous parts side by side, steps per window
 
 
 def perplexity(loss: float) -> float:
@@ -197,9 +198,9 @@ class _Data:
         """Mean loss per predicted token over a split, and the number of predicted tokens."""
         total, tokens = 0.0, 0
         if self.cfg.mode == "stream":
-            sequence = stream_tokens(self.corpus, split)
-            h = learner.initial_state(1)
-            for batch in stream_batches(sequence, 1, _EVAL_WINDOW):
+            batches = list(stream_evaluation_batches(stream_tokens(self.corpus, split), _EVAL_ROWS, _EVAL_WINDOW))
+            h = learner.initial_state(len(batches[0].x)) if batches else None
+            for batch in batches:
                 loss, h = learner.loss(batch.x, batch.y, batch.mask, h)
                 total, tokens = total + loss, tokens + batch.tokens
         else:

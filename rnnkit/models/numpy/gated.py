@@ -68,7 +68,6 @@ class LayerCache:
 @dataclass
 class GatedForward(Forward):
     caches: list[list[LayerCache]] = field(default_factory=list)  # per layer, per direction
-    final: np.ndarray | None = None  # the state after the last step (unidirectional models)
 
 
 class NumpyGated(NumpyRNN):
@@ -251,6 +250,7 @@ class NumpyGated(NumpyRNN):
                  rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray], tuple | None]:
         """As ``NumpyRNN.backward`` (full BPTT; ``bptt_truncate`` does not apply to gated cells)."""
         fwd, loss, grads, arriving = self._output_backward(x, y, mask, h, scale, rng)
+        self.final_state = fwd.final
         B, T = x.shape
         H = self.hidden
         for k in range(self.layers - 1, -1, -1):

@@ -59,6 +59,7 @@ class Forward:
     inputs: list[np.ndarray | None] = field(default_factory=list)  # per layer: what U multiplies (None: one-hot)
     masks: dict[str, np.ndarray] = field(default_factory=dict)  # dropout masks (already scaled)
     h0: np.ndarray | None = None
+    final: np.ndarray | None = None  # the state after the last step: what stream mode carries on
 
 
 class NumpyRNN:
@@ -72,6 +73,7 @@ class NumpyRNN:
         self.bptt_truncate = bptt_truncate
         self.dropout = dropout
         self.activation = activation  # tanh (the seed's); relu shows exploding gradients (rnnkit vanishing)
+        self.final_state: np.ndarray | None = None  # after the last step of the latest loss or backward
 
     @classmethod
     def initialize(cls, vocab_size: int, hidden: int, *, bptt_truncate: int = 4, layers: int = 1,
@@ -163,6 +165,7 @@ class NumpyRNN:
                 fwd.inputs.append(below)
                 pre = below @ self.params[u].T
             fwd.states.append(self._recur(pre, self.params[w], h[k]))
+        fwd.final = np.stack([s[:, -1] for s in fwd.states])
         return fwd
 
     def run(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
@@ -171,7 +174,7 @@ class NumpyRNN:
 
     def last_state(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         """The state (layers, B, H) after reading ``x``: what stream mode carries to the next window."""
-        return np.stack([s[:, -1] for s in self._layers(x, h, None).states])
+        return self._layers(x, h, None).final
 
     def forward(self, x: np.ndarray, y: np.ndarray | None = None, h: np.ndarray | None = None,
                 rng: np.random.Generator | None = None, mask: np.ndarray | None = None) -> Forward:
@@ -241,8 +244,11 @@ class NumpyRNN:
         return softmax(new[-1] @ self.output_matrix().T), new
 
     def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: np.ndarray | None = None) -> float:
-        """Summed cross-entropy (nats) of the batch's real tokens."""
-        return float(-self.forward(x, y, h, mask=mask).target_log_probs[mask].sum())
+        """Summed cross-entropy (nats) of the batch's real tokens. Like ``backward``, it leaves the
+        state after the last step in ``self.final_state``."""
+        fwd = self.forward(x, y, h, mask=mask)
+        self.final_state = fwd.final
+        return float(-fwd.target_log_probs[mask].sum())
 
     # ------------------------------------------------------------------ backward
 
@@ -278,6 +284,7 @@ class NumpyRNN:
         B, T = x.shape
         H = self.hidden
         fwd, loss, grads, arriving = self._output_backward(x, y, mask, h, scale, rng)
+        self.final_state = fwd.final  # stream mode carries it on (computed with the dropout of this pass)
         sparse_name, sparse_rows = None, None
         for k in range(self.layers - 1, -1, -1):
             u, w = layer_names(k)
