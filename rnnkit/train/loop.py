@@ -407,7 +407,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
         _save_checkpoint(out, {"config": asdict(cfg), "position": position, "history": history,
                                "corpus": str(corpus.path)}, arrays_now())
 
-    def evaluate() -> None:
+    def evaluate(final: bool = False) -> None:
         loss, _ = data.evaluate(learner, eval_split)
         if not math.isfinite(loss):
             raise RnnkitError(f"the {eval_split} loss is {loss} at step {position['step']} (training diverged); "
@@ -417,7 +417,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
                   "tokens": position["tokens"], "seconds": round(time.perf_counter() - started, 2),
                   "lr": position["lr"], "train_loss": train_loss,
                   f"{eval_split}_loss": loss, f"{eval_split}_perplexity": perplexity(loss)}
-        if cfg.halve_lr and history and loss > history[-1][f"{eval_split}_loss"]:
+        if cfg.halve_lr and history and not final and loss > history[-1][f"{eval_split}_loss"]:
             position["lr"] *= 0.5
             record["lr_halved_to"] = position["lr"]
         history.append(record)
@@ -475,7 +475,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
                     position["epoch"] += 1
                     position["batch"] = 0
             if history[-1]["step"] != position["step"]:
-                evaluate()
+                evaluate(final=True)  # no halving: there is no more training to slow down
     finally:
         for s, handler in handlers.items():
             signal.signal(s, handler)
