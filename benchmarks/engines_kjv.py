@@ -44,7 +44,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = rnnkit.prepare(kjv, Path(tmp) / "kjv", vocab_size=8000)
         for engine, device, batch_size in runs:
-            summary = train(corpus, Path(tmp) / f"{engine}-{device}", recipe="seed", engine=engine, device=device, hidden=100,
+            summary = train(corpus, Path(tmp) / f"{engine}-{device}", recipe="seed", engine=engine, device=device,
+                            hidden=100,
                             batch_size=batch_size, lr=args.lr, optimizer=args.optimizer,
                             dtype="float32", epochs=1000, max_time=args.seconds, evaluate_every=1000,
                             log=lambda _: None, progress=False)

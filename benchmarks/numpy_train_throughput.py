@@ -36,7 +36,8 @@ def main() -> None:
         corpus = rnnkit.prepare(kjv, Path(tmp) / "kjv", vocab_size=8000)
         for batch_size in args.batch_sizes:
             for dtype in ("float32", "float64"):
-                summary = train(corpus, Path(tmp) / f"m-{batch_size}-{dtype}", recipe="seed", engine="numpy", hidden=100, bptt_truncate=4,
+                summary = train(corpus, Path(tmp) / f"m-{batch_size}-{dtype}", recipe="seed", engine="numpy",
+                                hidden=100, bptt_truncate=4,
                                 lr=0.005, batch_size=batch_size, dtype=dtype, epochs=100, max_time=args.seconds,
                                 evaluate_every=100, log=lambda _: None, progress=False)
                 results.append({"batch_size": batch_size, "dtype": dtype,

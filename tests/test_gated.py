@@ -11,7 +11,7 @@ import pytest
 import rnnkit
 from rnnkit import RnnkitError
 from rnnkit.analysis.vanishing import measure, windows
-from rnnkit.models.numpy import gradient_check, initialize, numpy_model
+from rnnkit.models.numpy import gradient_check, initialize
 from rnnkit.train.loop import evaluate_model, train
 
 X = np.array([[0, 1, 2, 3, 4], [5, 6, 7, 0, 0]])
@@ -273,7 +273,8 @@ def test_vanishing_on_trained_models_with_data(run_cli, corpus, tmp_path):
     status, out, err = run_cli("vanishing", tmp_path / "m", "--data", corpus.path, "--distance", "8", "--json")
     assert status == 0, err
     [result] = json.loads(out)["results"]
-    assert result["cell"] == "gru" and len(result["norms"]) == 9 and result["gate_singular_values"].keys() == {"r", "z", "n"}
+    assert result["cell"] == "gru" and len(result["norms"]) == 9
+    assert result["gate_singular_values"].keys() == {"r", "z", "n"}
 
 
 # ------------------------------------------------------------------------------ stream evaluation

@@ -55,7 +55,8 @@ def test_train_lowers_the_validation_loss_and_writes_a_model(tmp_path, corpus):
 
 def test_train_is_deterministic_under_a_seed(tmp_path, corpus):
     for name in ("a", "b"):
-        train(corpus, tmp_path / name, recipe="seed", hidden=8, lr=0.05, epochs=1, seed=3, batch_size=4, log=lambda _: None)
+        train(corpus, tmp_path / name, recipe="seed", hidden=8, lr=0.05, epochs=1, seed=3, batch_size=4,
+              log=lambda _: None)
     a, b = load_model(tmp_path / "a").params, load_model(tmp_path / "b").params
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
@@ -149,7 +150,8 @@ def test_corrupt_model_directories_are_clear_errors(tmp_path):
 
 
 def test_deep_embedded_model_trains_and_round_trips(tmp_path, corpus, run_cli):
-    summary = train(corpus, tmp_path / "deep", recipe="seed", engine="numpy", hidden=8, layers=2, embedding=6, dropout=0.2,
+    summary = train(corpus, tmp_path / "deep", recipe="seed", engine="numpy", hidden=8, layers=2, embedding=6,
+                    dropout=0.2,
                     optimizer="adam", lr=0.02, batch_size=4, epochs=2, log=lambda _: None)
     files = load_model(tmp_path / "deep")
     assert files.config["layers"] == 2 and files.config["embedding"] == 6

@@ -48,7 +48,8 @@ def test_readme_load_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "t.txt").write_text("To be, or not to be. The king is dead. Give me your hand.\n" * 40, encoding="utf-8")
     corpus = rnnkit.prepare(tmp_path / "t.txt", tmp_path / "c", valid_fraction=0)
-    train(corpus, tmp_path / "runs" / "quickstart" / "shakespeare-lstm", recipe="seed", hidden=8, epochs=1, log=lambda _: None)
+    train(corpus, tmp_path / "runs" / "quickstart" / "shakespeare-lstm", recipe="seed", hidden=8, epochs=1,
+          log=lambda _: None)
     namespace: dict = {}
     exec(compile(example, "README.md", "exec"), namespace)
     assert isinstance(namespace["m"], rnnkit.LanguageModel)

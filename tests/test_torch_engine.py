@@ -79,7 +79,8 @@ def test_engines_take_the_same_steps(tmp_path, optimizer):
     corpus = _synthetic_corpus(tmp_path, sentences=300)
     results = {}
     for engine in ("numpy", "torch"):
-        train(corpus, tmp_path / engine, recipe="seed", engine=engine, optimizer=optimizer, lr=0.01, hidden=8, batch_size=4,
+        train(corpus, tmp_path / engine, recipe="seed", engine=engine, optimizer=optimizer, lr=0.01, hidden=8,
+              batch_size=4,
               max_steps=20, clip=5.0, dtype="float64", bptt_truncate=1000, log=lambda _: None)
         results[engine] = load_model(tmp_path / engine).params
     for name in ("U", "V", "W"):
@@ -98,7 +99,8 @@ def _synthetic_corpus(tmp_path, sentences=3000, seed=0):
 
 def test_sentence_mode_lowers_perplexity_on_reddit(tmp_path):
     corpus = rnnkit.prepare(shared_file("reddit-comments-sample.csv"), tmp_path / "reddit", vocab_size=2000)
-    summary = train(corpus, tmp_path / "m", recipe="seed", engine="torch", hidden=50, batch_size=8, optimizer="adam", lr=0.005,
+    summary = train(corpus, tmp_path / "m", recipe="seed", engine="torch", hidden=50, batch_size=8,
+                    optimizer="adam", lr=0.005,
                     epochs=3, log=lambda _: None)
     first = json.loads((tmp_path / "m" / "metrics.jsonl").read_text().splitlines()[0])
     assert first["valid_perplexity"] > 1500 and summary["valid_perplexity"] < 0.2 * first["valid_perplexity"]
@@ -107,7 +109,8 @@ def test_sentence_mode_lowers_perplexity_on_reddit(tmp_path):
 
 def test_stream_mode_lowers_perplexity_on_characters(tmp_path):
     corpus = rnnkit.prepare(shared_file("tinyshakespeare.txt"), tmp_path / "chars", level="char")
-    summary = train(corpus, tmp_path / "m", recipe="seed", engine="torch", hidden=64, batch_size=32, bptt=32, optimizer="adam",
+    summary = train(corpus, tmp_path / "m", recipe="seed", engine="torch", hidden=64, batch_size=32, bptt=32,
+                    optimizer="adam",
                     lr=0.005, max_steps=150, evaluate_every=0.05, log=lambda _: None)
     metrics = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     assert summary["mode"] == "stream" and metrics[0]["valid_perplexity"] > 50
@@ -116,7 +119,8 @@ def test_stream_mode_lowers_perplexity_on_characters(tmp_path):
 
 def test_evaluate_matches_training_and_engines_agree(tmp_path):
     corpus = _synthetic_corpus(tmp_path)
-    summary = train(corpus, tmp_path / "m", recipe="seed", engine="torch", hidden=16, batch_size=16, optimizer="adam", lr=0.01,
+    summary = train(corpus, tmp_path / "m", recipe="seed", engine="torch", hidden=16, batch_size=16,
+                    optimizer="adam", lr=0.01,
                     epochs=1, log=lambda _: None)
     by_torch = evaluate_model(tmp_path / "m", corpus, engine="torch")
     by_numpy = evaluate_model(tmp_path / "m", corpus, engine="numpy")

@@ -25,7 +25,8 @@ def trained(tmp_path_factory):
     rng = np.random.default_rng(0)
     path.write_text("\n".join(rng.choice(LINES, 600)) + "\nthe zebra sat .\n", encoding="utf-8")
     corpus = rnnkit.prepare(path, tmp / "tiny", lines=True, valid_fraction=0.1, seed=1, vocab_size=0)
-    train(corpus, tmp / "model", recipe="seed", engine="numpy", hidden=16, batch_size=8, optimizer="adam", lr=0.02, epochs=3,
+    train(corpus, tmp / "model", recipe="seed", engine="numpy", hidden=16, batch_size=8, optimizer="adam", lr=0.02,
+          epochs=3,
           log=lambda _: None)
     return corpus, tmp / "model"
 

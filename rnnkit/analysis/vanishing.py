@@ -100,7 +100,8 @@ def plot(results: list[Measurement], path: str | Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.4))
     for m in results:
         finite = np.where(np.isfinite(m.norms) & (m.norms > 0), m.norms, np.nan)
-        ax.plot(np.arange(len(m.norms)), finite, marker=".", label=f"{m.label}  (σ_max(W) = {m.largest_singular_value:.2f})")
+        ax.plot(np.arange(len(m.norms)), finite, marker=".",
+                label=f"{m.label}  (σ_max(W) = {m.largest_singular_value:.2f})")
     ax.set_yscale("log")
     ax.set_xlabel("k: steps back from the loss L_t")
     ax.set_ylabel("mean ‖∂L_t / ∂s_(t−k)‖")

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.data.batching import (Batch, evaluation_batches, sentence_batches, stream_batches, stream_evaluation_batches,
-                                  stream_tokens, stream_windows)
+from rnnkit.data.batching import (Batch, evaluation_batches, sentence_batches, stream_batches,
+                                  stream_evaluation_batches, stream_tokens, stream_windows)
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import atomic_write_text
@@ -85,8 +85,8 @@ class TrainConfig:
     halve_lr: bool = True
 
     # What must match for a checkpoint to be resumed with this config.
-    MODEL_KEYS = ("engine", "cell", "hidden", "layers", "embedding", "tie", "dropout", "optimizer", "batch_size", "mode", "bptt", "bptt_truncate", "dtype",
-                  "seed", "clip", "halve_lr", "evaluate_every")
+    MODEL_KEYS = ("engine", "cell", "hidden", "layers", "embedding", "tie", "dropout", "optimizer", "batch_size",
+                  "mode", "bptt", "bptt_truncate", "dtype", "seed", "clip", "halve_lr", "evaluate_every")
 
     def resolve(self, corpus: PreparedCorpus) -> TrainConfig:
         """A copy with every 'auto' decided and every value checked."""

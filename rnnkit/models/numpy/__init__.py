@@ -12,8 +12,8 @@ from rnnkit.models.numpy.tutorial_gru import TutorialGRU
 
 CELLS = ("rnn", "gru", "lstm")
 
-__all__ = ["CELLS", "NumpyGated", "NumpyRNN", "TutorialGRU", "cell_of", "gradient_check", "initialize", "numpy_model", "pad_batch",
-           "softmax"]
+__all__ = ["CELLS", "NumpyGated", "NumpyRNN", "TutorialGRU", "cell_of", "gradient_check", "initialize",
+           "numpy_model", "pad_batch", "softmax"]
 
 
 def cell_of(params: dict[str, np.ndarray]) -> str:

@@ -242,7 +242,8 @@ class NumpyGated(NumpyRNN):
         d_recurrent = d_pre if self.cell == "lstm" else np.empty_like(d_pre)
         dh, dc = np.zeros((B, H), self.dtype), None
         for t in range(T - 1, -1, -1):
-            d_pre[:, t], d_recurrent[:, t], dh, dc = self._step_back(cache, (slice(None), t), W, arriving[:, t] + dh, dc)
+            step = (slice(None), t)
+            d_pre[:, t], d_recurrent[:, t], dh, dc = self._step_back(cache, step, W, arriving[:, t] + dh, dc)
         return d_pre, d_recurrent
 
     def backward(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, bptt_truncate: int | None = None,
