@@ -10,7 +10,7 @@ engine), then score sentences and generate text::
     m.score(["a sentence ."]); m.generate(n=5, seed=1); m.rerank([["candidate one", "candidate two"]])
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from rnnkit.data.corpus import PreparedCorpus  # noqa: E402
 from rnnkit.data.prepare import prepare  # noqa: E402

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -53,3 +55,15 @@ def test_readme_load_example_runs(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(compile(example, "README.md", "exec"), namespace)
     assert isinstance(namespace["m"], rnnkit.LanguageModel)
+
+
+def test_readme_gated_cell_example_runs():
+    pytest.importorskip("torch")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```python\n(import numpy as np\nfrom rnnkit.models.numpy import.*?)```", readme,
+                        flags=re.S).group(1)
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert max(namespace["errors"].values()) < 1e-2 and "V" not in namespace["grads"]
+    assert namespace["norms"].shape == (1, 4)
+    assert set(namespace["fast"].numpy_params()) == set(namespace["model"].params)

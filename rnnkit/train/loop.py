@@ -343,6 +343,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
     if resume:
         state, arrays = _load_checkpoint(out)
         saved = state["config"]
+        saved = {"tie": False, **saved}  # checkpoints from before tied embeddings existed
         changed = [k for k in TrainConfig.MODEL_KEYS if saved.get(k) != getattr(cfg, k)]
         if changed:
             raise RnnkitError(f"the checkpoint was trained with different {', '.join(changed)} "
