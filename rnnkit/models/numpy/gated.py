@@ -83,7 +83,7 @@ class NumpyGated(NumpyRNN):
     def initialize(cls, vocab_size: int, hidden: int, *, cell: str = "lstm", layers: int = 1,
                    embedding: int | None = None, dropout: float = 0.0, tie: bool = False,
                    bidirectional: bool = False, rng: np.random.RandomState | np.random.Generator | None = None,
-                   dtype: str | np.dtype = np.float64, **_ignored) -> NumpyGated:
+                   dtype: str | np.dtype = np.float64) -> NumpyGated:
         """PyTorch's initialisation — every gate weight and bias uniform in ±1/√H — except that an
         LSTM's forget gate starts 1 higher (as Keras does, after Jozefowicz et al. 2015): the cell
         then keeps most of its state at first, and gradients reach further back from the start.
