@@ -307,7 +307,8 @@ def cmd_vanishing(args: argparse.Namespace) -> int:
             raise RnnkitError(f"{path} was trained with another vocabulary than {args.data}'s")
         params = {k: v.astype(np.float64) for k, v in files.params.items()}
         models.append((Path(path).name, numpy_model(params)))
-    vocab_size = len(corpus.vocab) if corpus is not None else (len(models and load_model(args.models[0]).vocab) or 1000)
+    # Random tokens (no --data) must be valid input for every model given.
+    vocab_size = len(corpus.vocab) if corpus is not None else min((m.vocab_size for _, m in models), default=1000)
     if not args.models:
         for cell in args.cell:
             model = initialize(cell, vocab_size, args.hidden, layers=args.layers,

@@ -39,6 +39,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import atomic_write_text
 from rnnkit.io.modeldir import ModelFiles, write_model_files
 from rnnkit.models.numpy import CELLS, initialize
+from rnnkit.models.numpy.rnn import check_tie
 from rnnkit.models.numpy.threads import one_blas_thread
 from rnnkit.train.learners import OPTIMIZERS, make_learner
 
@@ -116,9 +117,8 @@ class TrainConfig:
         if cfg.bidirectional:
             raise RnnkitError("a bidirectional model reads the words it is asked to predict, so it cannot be a "
                               "left-to-right language model; --bidirectional is for encoders, not for train")
-        if cfg.tie and (cfg.embedding or (cfg.hidden if cfg.cell != "rnn" else None)) != cfg.hidden:
-            raise RnnkitError(f"--tie needs the embedding as wide as the hidden layer: --embedding {cfg.hidden} "
-                              f"(got {cfg.embedding})")
+        # before any output is touched (gru and lstm embed at the hidden size unless told otherwise)
+        check_tie(cfg.tie, cfg.embedding or (cfg.hidden if cfg.cell != "rnn" else None), cfg.hidden)
         if cfg.optimizer not in OPTIMIZERS:
             raise RnnkitError(f"unknown optimizer {cfg.optimizer!r}; use {', '.join(OPTIMIZERS)}")
         if cfg.dtype not in ("float32", "float64"):

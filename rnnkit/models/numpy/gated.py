@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.numpy.rnn import Forward, NumpyRNN, check_tie, softmax, sparse_gradient
+from rnnkit.models.numpy.rnn import Forward, NumpyRNN, check_tie, sparse_gradient
 
 GATES = {"gru": 3, "lstm": 4}
 
@@ -203,14 +203,6 @@ class NumpyGated(NumpyRNN):
         fwd.final = np.stack([np.stack(finals_h), np.stack(finals_c)]) if cs is not None else np.stack(finals_h)
         return fwd
 
-    def last_state(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
-        return self._layers(x, h, None).final
-
-    def step(self, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fwd = self._layers(x[:, None], h, None)
-        logits = fwd.states[-1][:, 0] @ self.output_matrix().T + self.params["c"]
-        return softmax(logits, out=logits), fwd.final
-
     # ------------------------------------------------------------------ backward
 
     def _step_back(self, cache: LayerCache, index, W: np.ndarray, dh: np.ndarray, dc: np.ndarray | None):
@@ -234,7 +226,8 @@ class NumpyGated(NumpyRNN):
                                 dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)], axis=1)
         return d_pre, d_pre, d_pre @ W, dc * f
 
-    def _through_time(self, cache: LayerCache, W: np.ndarray, arriving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _gates_through_time(self, cache: LayerCache, W: np.ndarray,
+                            arriving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Errors at the pre-activations (input side and recurrent side, each (B, T, G·H)) given the
         error ``arriving`` at every h_t from above."""
         B, T, H = arriving.shape
@@ -261,7 +254,7 @@ class NumpyGated(NumpyRNN):
                 part = arriving[:, :, d * H:(d + 1) * H]
                 if cache.order is not None:
                     part = np.take_along_axis(part, cache.order[:, :, None], axis=1)
-                d_pre, d_recurrent = self._through_time(cache, self.params[w], part)
+                d_pre, d_recurrent = self._gates_through_time(cache, self.params[w], part)
                 flat_pre = d_pre.reshape(B * T, -1)
                 flat_recurrent = d_recurrent.reshape(B * T, -1)
                 grads[u] = flat_pre.T @ cache.inputs.reshape(B * T, -1)

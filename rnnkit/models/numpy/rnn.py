@@ -40,8 +40,8 @@ def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def check_tie(tie: bool, embedding: int | None, width: int) -> None:
     """Tied embeddings use ``Eᵀ`` as the output matrix, so the embedding must be as wide as the top layer."""
     if tie and embedding != width:
-        raise RnnkitError(f"tied embeddings need --embedding equal to the top layer's width ({width}); "
-                          f"got {embedding}")
+        raise RnnkitError(f"--tie needs the embedding as wide as the hidden layer's output: --embedding {width} "
+                          f"(got {embedding})")
 
 
 def layer_names(k: int) -> tuple[str, str]:
@@ -240,8 +240,10 @@ class NumpyRNN:
     def step(self, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One time step for a batch: (next-token probabilities (B, C), new state (layers, B, H))."""
         fwd = self._layers(x[:, None], h, None)
-        new = np.stack([s[:, 0] for s in fwd.states])
-        return softmax(new[-1] @ self.output_matrix().T), new
+        logits = fwd.states[-1][:, 0] @ self.output_matrix().T
+        if "c" in self.params:
+            logits += self.params["c"]
+        return softmax(logits, out=logits), fwd.final
 
     def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: np.ndarray | None = None) -> float:
         """Summed cross-entropy (nats) of the batch's real tokens. Like ``backward``, it leaves the
@@ -335,7 +337,6 @@ class NumpyRNN:
         for key, grad in grads.items():
             self.params[key] -= grad
         return loss
-
 
     # ------------------------------------------------------------------ vanishing gradients
 
