@@ -162,3 +162,14 @@ def test_imported_tutorial_model_generates_and_scores(trained, tmp_path):
     assert len(model.generate(n=3, seed=0, min_length=1)) == 3
     score = model.score(["the cat sat ."])[0]
     assert score.tokens == 5 and score.logprob < 0
+
+
+def test_quickstart_scrambles_held_out_sentences(trained):
+    from rnnkit.cli import held_out_pairs
+
+    corpus, _ = trained
+    english, scrambled = held_out_pairs(corpus, 5)
+    valid = {" ".join(corpus.decode(s)) for s in corpus.sentences("valid")}
+    assert len(english) == len(scrambled) == 5 and set(english) <= valid
+    assert all(sorted(a.split()) == sorted(b.split()) for a, b in zip(english, scrambled))
+    assert held_out_pairs(corpus, 5) == (english, scrambled)  # the same pairs every run
