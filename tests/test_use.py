@@ -63,7 +63,9 @@ def test_score_details(trained):
     assert [t for t, _ in good.token_probs] == ["the", "cat", "sat", "on", "the", "mat", ".", "SENTENCE_END"]
     assert abs(sum(np.log(p) for _, p in good.token_probs) - good.logprob) < 1e-6
     assert abs(good.perplexity - np.exp(-good.logprob / good.tokens)) < 1e-9
-    assert abs(model.perplexity(["The cat sat on the mat."]) - good.perplexity) < 1e-9
+    # A batch of one against a batch of two: in float32 the BLAS path depends on the batch's shape,
+    # so the two agree to float32 precision, not bit for bit.
+    assert model.perplexity(["The cat sat on the mat."]) == pytest.approx(good.perplexity, rel=1e-6)
 
 
 def test_generation_is_seeded_and_never_unknown(trained):
