@@ -21,8 +21,9 @@ import numpy as np
 
 import rnnkit
 from rnnkit.io.modeldir import ModelFiles, save_model
-from rnnkit.models.numpy.rnn import NumpyRNN
-from rnnkit.train.loop import make_config, model_config
+from rnnkit.models.config import LMConfig
+from rnnkit.models.schema import init_params
+from rnnkit.train.lm import special_tokens
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -39,8 +40,10 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         corpus = rnnkit.prepare(kjv, Path(tmp) / "kjv", vocab_size=8000)
-        params = NumpyRNN.initialize(8000, 100, rng=np.random.RandomState(0), dtype="float32").params
-        save_model(Path(tmp) / "model", ModelFiles(model_config(corpus, make_config("seed")), corpus.vocab, params))
+        config = LMConfig("rnn", len(corpus.vocab), 100)  # the seed's model, untrained (speed only)
+        params = init_params(config, np.random.RandomState(0))
+        save_model(Path(tmp) / "model", ModelFiles(config, corpus.text, corpus.vocab, params,
+                                                   special_tokens(corpus, "sentence")))
         for engine in ("numpy", "torch"):
             model = rnnkit.load(Path(tmp) / "model", engine=engine, device="cpu")
             started = time.perf_counter()

@@ -6,16 +6,17 @@ engine), then score sentences and generate text::
     import rnnkit
     corpus = rnnkit.prepare("my.txt", "my-corpus")       # sentences, Treebank tokens, top-K vocabulary
     corpus = rnnkit.PreparedCorpus.open("my-corpus")
-    m = rnnkit.load("my-model")                           # after `rnnkit train my-corpus --out my-model`
+        summary = train(corpus, "my-model")                    # the recommended recipe (or recipe="seed")
+    m = rnnkit.load("my-model")
     m.score(["a sentence ."]); m.generate(n=5, seed=1); m.rerank([["candidate one", "candidate two"]])
 """
 
-__version__ = "0.2.0"
-
-from rnnkit.data.corpus import PreparedCorpus  # noqa: E402
-from rnnkit.data.prepare import prepare  # noqa: E402
-from rnnkit.errors import RnnkitError  # noqa: E402
-from rnnkit.text.vocab import Vocabulary  # noqa: E402
-from rnnkit.use.lm import LanguageModel, load  # noqa: E402
+from rnnkit import compat  # noqa: F401  (the tutorial's GRU: its imported models load)
+from rnnkit._version import __version__
+from rnnkit.data.corpus import PreparedCorpus
+from rnnkit.data.prepare import prepare
+from rnnkit.errors import RnnkitError
+from rnnkit.text.vocab import Vocabulary
+from rnnkit.use.lm import LanguageModel, load
 
 __all__ = ["LanguageModel", "PreparedCorpus", "RnnkitError", "Vocabulary", "load", "prepare", "__version__"]

@@ -28,20 +28,47 @@ def atomic_directory(out: str | Path, *, force: bool = False, marker: str = "met
             raise RnnkitError(f"{out} is a file, not an output directory; remove it or choose another --out")
         if any(out.iterdir()) and not (out / marker).exists():
             raise RnnkitError(f"{out} is a directory that rnnkit did not write (no {marker}); choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    with replaced_directory(out) as tmp:
+        yield tmp
+
+
+def _previous(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
+@contextmanager
+def replaced_directory(path: str | Path, *, durable: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary directory beside ``path`` that replaces it when the block succeeds,
+    by two renames (``path`` → ``.path.old``, the new one → ``path``): a crash leaves the old
+    directory or the new one, which ``surviving_directory`` finds. ``durable``: the new files
+    reach the disk before the swap."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
+        if durable:
+            for f in tmp.iterdir():
+                with open(f, "rb") as handle:
+                    os.fsync(handle.fileno())
+        old = _previous(path)
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def surviving_directory(path: str | Path) -> Path | None:
+    """``path``, or the previous version a crash in the middle of ``replaced_directory`` left."""
+    path = Path(path)
+    for candidate in (path, _previous(path)):
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -63,9 +90,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def read_manifest(directory: Path, name: str, fmt: str, version: int, kind: str, how_to_make: str) -> dict:
+def read_manifest(directory: Path, name: str, fmt: str, version: int | tuple[int, ...], kind: str,
+                  how_to_make: str) -> dict:
     """The JSON manifest (``meta.json``, ``config.json``) of one of rnnkit's directories, checked:
-    it exists, parses, names ``fmt`` and has ``version``. ``kind`` and ``how_to_make`` word the errors."""
+    it exists, parses, names ``fmt`` and has ``version`` (or one of them). ``kind`` and
+    ``how_to_make`` word the errors."""
     manifest = directory / name
     if not manifest.is_file():
         raise RnnkitError(f"{directory} is not {kind} (no {name}); {how_to_make}")
@@ -75,7 +104,8 @@ def read_manifest(directory: Path, name: str, fmt: str, version: int, kind: str,
         raise RnnkitError(f"{manifest} is corrupt (not JSON); {how_to_make}") from None
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise RnnkitError(f"{directory} is not an rnnkit {kind.split(' ', 1)[1]}; {how_to_make}")
-    if data.get("format_version") != version:
-        raise RnnkitError(f"{directory} has format version {data.get('format_version')}, this rnnkit reads {version}; "
-                          f"{how_to_make}")
+    versions = version if isinstance(version, tuple) else (version,)
+    if data.get("format_version") not in versions:
+        raise RnnkitError(f"{directory} has format version {data.get('format_version')}, this rnnkit reads "
+                          f"{' and '.join(map(str, versions))}; {how_to_make}")
     return data

@@ -10,9 +10,10 @@ import pytest
 
 import rnnkit
 from rnnkit import RnnkitError
-from rnnkit.analysis.vanishing import measure, windows
+from rnnkit.analysis.vanishing import measure, state_gradients, windows
 from rnnkit.models.numpy import gradient_check, initialize
-from rnnkit.train.loop import evaluate_model, train
+from rnnkit.train import train
+from rnnkit.use.lm import evaluate_model
 
 X = np.array([[0, 1, 2, 3, 4], [5, 6, 7, 0, 0]])
 Y = (X + 1) % 12
@@ -60,14 +61,14 @@ def test_gradient_check_catches_a_wrong_gradient():
 @pytest.mark.parametrize("options", SHAPES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
 def test_torch_agrees_with_numpy(cell, options):
     torch = pytest.importorskip("torch")
-    from rnnkit.models.torch.gated import torch_model
+    from rnnkit.models.torch import build
 
     for dtype, tolerance in ((np.float64, 1e-10), (np.float32, 1e-4)):
         model = initialize(cell, 12, 6, rng=np.random.RandomState(1), dtype=dtype, **options)
         state = None if options.get("bidirectional") else _state(model).astype(dtype)
         loss, grads = model.loss_and_grads(X, Y, MASK, h=state)
-        fast = torch_model(model.params)
-        t_loss, last = fast.loss(torch.from_numpy(X), torch.from_numpy(Y), torch.from_numpy(MASK),
+        fast = build(model.config, model.params)
+        t_loss, last = fast(torch.from_numpy(X), torch.from_numpy(Y), torch.from_numpy(MASK),
                                  None if state is None else torch.from_numpy(state))
         t_loss.backward()
         t_grads = {fast.canonical(n): p.grad.numpy() for n, p in fast.named_parameters()}
@@ -76,7 +77,7 @@ def test_torch_agrees_with_numpy(cell, options):
         for name, grad in grads.items():
             assert np.abs(t_grads[name] - grad).max() <= tolerance * np.abs(grad).max(), name
         if state is not None:
-            assert np.abs(last.detach().numpy() - model.last_state(X, state)).max() <= tolerance
+            assert np.abs(last.detach().numpy() - model.forward(X, h=state).final).max() <= tolerance
         assert set(fast.numpy_params()) == set(model.params)
 
 
@@ -98,7 +99,8 @@ def test_train_score_generate(corpus, tmp_path, engine, cell):
                     lr=0.01, epochs=2, dropout=0.1, log=lambda _: None)
     assert summary["valid_perplexity"] < 4.0  # from 13 (the vocabulary) untrained
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["cell"] == cell and config["tie"] and config["sentence_follows"] == "sentence_end"
+    assert config["model"]["cell"] == cell and config["model"]["tie"]
+    assert config["tokens"]["sentence_follows"] == "sentence_end"
     model = rnnkit.load(tmp_path / "m", engine=engine)
     good, bad = model.score(["the cat sat on the mat .", "mat the on sat cat the ."])
     assert good.logprob > bad.logprob
@@ -181,7 +183,7 @@ def test_tutorial_gru_import_scores_as_its_code_computes(tutorial_gru, run_cli):
     status, _, err = run_cli("import-tutorial", tmp / "gru.npz", "--vocab", tmp / "vocab.txt", "--out", tmp / "m")
     assert status == 0, err
     model = rnnkit.load(tmp / "m")
-    assert model.engine == "numpy" and model.config["cell"] == "tutorial-gru"
+    assert model.engine.name == "numpy" and model.config.cell == "tutorial-gru"
     sentence = "the cat sat on the mat ."
     ids = [words.index(w) for w in ["SENTENCE_START", *sentence.split()]]
     expected = _tutorial_gru_by_hand(params, ids)
@@ -233,7 +235,7 @@ def test_state_gradients_match_finite_differences():
     x, y = X[:1], Y[:1]
     for cell in ("rnn", "gru", "lstm"):
         model = initialize(cell, 12, 6, rng=np.random.RandomState(1))
-        norm = model.state_gradients(x, y, np.ones_like(x, dtype=bool), 4)[0, 4]
+        norm = state_gradients(model, x, y, np.ones_like(x, dtype=bool), 4)[0, 4]
         _, after_first = model.step(x[:, 0], model.initial_state(1))
 
         def loss_from(h):
@@ -294,11 +296,11 @@ def test_stream_evaluation_predicts_every_token_once():
 
 
 def test_stream_evaluation_in_parts_matches_one_stream(corpus, tmp_path, monkeypatch):
-    import rnnkit.train.loop as loop
+    import rnnkit.use.evaluate as evaluation
 
     train(corpus, tmp_path / "m", engine="numpy", cell="lstm", hidden=8, epochs=1, log=lambda _: None)
     parts = evaluate_model(tmp_path / "m", corpus, engine="numpy")
-    monkeypatch.setattr(loop, "_EVAL_ROWS", 1)
+    monkeypatch.setattr(evaluation, "_EVAL_ROWS", 1)
     whole = evaluate_model(tmp_path / "m", corpus, engine="numpy")
     assert parts["tokens"] == whole["tokens"] == corpus.num_tokens("valid") + corpus.num_sentences("valid")
     assert parts["loss"] == pytest.approx(whole["loss"], rel=0.01)

@@ -9,10 +9,10 @@ import pytest
 
 import rnnkit
 from rnnkit import RnnkitError
+from rnnkit.compat.tutorial_import import import_tutorial
 from rnnkit.io.modeldir import load_model
-from rnnkit.io.tutorial_import import import_tutorial
-from rnnkit.train.loop import train
 from rnnkit.text.vocab import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
+from rnnkit.train import train
 
 
 def test_gradcheck_cli_passes_and_reports(run_cli):
@@ -48,7 +48,7 @@ def test_train_lowers_the_validation_loss_and_writes_a_model(tmp_path, corpus):
     assert summary["valid_loss"] < 0.6 * metrics[0]["valid_loss"]
     assert len(logs) == len(metrics) == 4
     files = load_model(tmp_path / "model")
-    assert files.config["cell"] == "rnn" and files.config["hidden"] == 16
+    assert files.config.cell == "rnn" and files.config.hidden == 16
     assert files.params["U"].shape == (16, len(corpus.vocab)) and files.params["U"].dtype == np.float32
     assert files.vocab.tokens == corpus.vocab.tokens
 
@@ -112,7 +112,7 @@ def test_import_tutorial_round_trip_is_bit_for_bit(run_cli, tmp_path):
     for name, array in arrays.items():
         assert files.params[name].dtype == array.dtype
         assert files.params[name].tobytes() == array.tobytes()
-    assert files.vocab.tokens == words and files.config["hidden"] == 5
+    assert files.vocab.tokens == words and files.config.hidden == 5
 
 
 def test_import_tutorial_with_vocab_from_a_prepared_corpus(tmp_path, corpus):
@@ -154,7 +154,7 @@ def test_deep_embedded_model_trains_and_round_trips(tmp_path, corpus, run_cli):
                     dropout=0.2,
                     optimizer="adam", lr=0.02, batch_size=4, epochs=2, log=lambda _: None)
     files = load_model(tmp_path / "deep")
-    assert files.config["layers"] == 2 and files.config["embedding"] == 6
+    assert files.config.layers == 2 and files.config.embedding == 6
     assert files.params["E"].shape == (6, len(corpus.vocab)) and files.params["U2"].shape == (8, 8)
     assert summary["valid_perplexity"] < len(corpus.vocab) / 2
     status, out, _ = run_cli("evaluate", tmp_path / "deep", corpus.path, "--engine", "numpy", "--json")
@@ -164,9 +164,9 @@ def test_deep_embedded_model_trains_and_round_trips(tmp_path, corpus, run_cli):
 
 
 def test_progress_prints_plain_lines_off_a_terminal():
-    from rnnkit.train.loop import _Progress
+    from rnnkit.train.record import Progress
 
     lines: list[str] = []
-    progress = _Progress(total=50, initial=10, enabled=False, log=lines.append, every=0.0)
+    progress = Progress(total=50, initial=10, enabled=False, log=lines.append, unit="tokens", every=0.0)
     progress.update(2.5, 1234.0)
     assert len(lines) == 1 and lines[0].startswith("step      11 of 50  loss 2.5000  1,234 tokens/s")

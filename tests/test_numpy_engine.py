@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnkit.bench.seed_baseline import SeedRNNNumpy
-from rnnkit.models.numpy import NumpyRNN, gradient_check, pad_batch
+from rnnkit.compat.seed_baseline import SeedRNNNumpy
+from rnnkit.data.batching import pad_batch
+from rnnkit.models.numpy import gradient_check, initialize
 from rnnkit.tutorial import RNNNumpy, generate_sentence, train_with_sgd
 
 
@@ -72,7 +73,7 @@ def test_gradient_check_catches_a_wrong_gradient():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_batched_equals_per_sentence(dtype):
-    model = NumpyRNN.initialize(50, 8, bptt_truncate=3, rng=np.random.RandomState(0), dtype=dtype)
+    model = initialize("rnn", 50, 8, bptt_truncate=3, rng=np.random.RandomState(0), dtype=dtype)
     rng = np.random.default_rng(1)
     xs = [rng.integers(0, 50, n) for n in (3, 9, 1, 6)]
     ys = [rng.integers(0, 50, len(x)) for x in xs]
@@ -88,7 +89,7 @@ def test_batched_equals_per_sentence(dtype):
 
 
 def test_engine_gradient_check_on_a_padded_batch():
-    model = NumpyRNN.initialize(20, 6, bptt_truncate=1000, rng=np.random.RandomState(3))
+    model = initialize("rnn", 20, 6, bptt_truncate=1000, rng=np.random.RandomState(3))
     x, mask = pad_batch([[0, 4, 5, 9, 2], [3, 1], [7, 7, 8]])
     y, _ = pad_batch([[4, 5, 9, 2, 1], [1, 1], [7, 8, 1]])
     errors = gradient_check(model, x, y, mask)
@@ -129,7 +130,7 @@ def test_generate_sentence_follows_the_seed_rules():
 
 @pytest.mark.parametrize("layers,embedding", [(2, None), (1, 5), (3, 4)])
 def test_gradient_check_deep_and_embedded(layers, embedding):
-    model = NumpyRNN.initialize(20, 6, bptt_truncate=1000, layers=layers, embedding=embedding,
+    model = initialize("rnn", 20, 6, bptt_truncate=1000, layers=layers, embedding=embedding,
                                 rng=np.random.RandomState(3))
     x, mask = pad_batch([[0, 4, 5, 9, 2], [3, 1], [7, 7, 8]])
     y, _ = pad_batch([[4, 5, 9, 2, 1], [1, 1], [7, 8, 1]])
@@ -139,7 +140,7 @@ def test_gradient_check_deep_and_embedded(layers, embedding):
 
 
 def test_dropout_gradients_with_fixed_masks():
-    model = NumpyRNN.initialize(20, 6, bptt_truncate=1000, layers=2, embedding=5, dropout=0.4,
+    model = initialize("rnn", 20, 6, bptt_truncate=1000, layers=2, embedding=5, dropout=0.4,
                                 rng=np.random.RandomState(1))
     x, mask = pad_batch([[0, 4, 5, 9, 2], [3, 1]])
     y, _ = pad_batch([[4, 5, 9, 2, 1], [1, 1]])

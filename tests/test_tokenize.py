@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-
 import pytest
 from nltk.tokenize.destructive import NLTKWordTokenizer
 
+from rnnkit.text.pipeline import tokenize_text
 from rnnkit.text.readers import iter_records
 from rnnkit.text.tokenize import (
-    _CONTEXT, FIRST, LAST, MIDDLE, ONLY, SentenceSplitter, WordTokenizer, _chunks, tokenize_text,
+    _CONTEXT,
+    FIRST,
+    LAST,
+    MIDDLE,
+    ONLY,
+    SentenceSplitter,
+    WordTokenizer,
+    _chunks,
 )
 from tests.conftest import shared_file
 

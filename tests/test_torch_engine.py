@@ -14,13 +14,15 @@ import pytest
 
 import rnnkit
 from rnnkit import RnnkitError
+from rnnkit.data.batching import pad_batch
 from rnnkit.io.modeldir import load_model
-from rnnkit.models.numpy import NumpyRNN, pad_batch
-from rnnkit.train.loop import evaluate_model, train
+from rnnkit.models.numpy import initialize
+from rnnkit.train import train
+from rnnkit.use.lm import evaluate_model
 from tests.conftest import shared_file
 
 torch = pytest.importorskip("torch")
-from rnnkit.models.torch.rnn import TorchRNN  # noqa: E402
+from rnnkit.models.torch import build  # noqa: E402
 
 
 def _batch(vocab=50, seed=1):
@@ -34,11 +36,11 @@ def _batch(vocab=50, seed=1):
 
 @pytest.mark.parametrize("dtype,tolerance", [(np.float64, 1e-6), (np.float32, 1e-4)])
 def test_torch_agrees_with_numpy(dtype, tolerance):
-    reference = NumpyRNN.initialize(50, 8, bptt_truncate=1000, rng=np.random.RandomState(0), dtype=dtype)
-    fast = TorchRNN.from_numpy(reference.params)
+    reference = initialize("rnn", 50, 8, bptt_truncate=1000, rng=np.random.RandomState(0), dtype=dtype)
+    fast = build(reference.config, reference.params)
     x, y, mask = _batch()
     expected_loss, expected = reference.loss_and_grads(x, y, mask)
-    loss, _ = fast.loss(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask))
+    loss, _ = fast(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask))
     loss.backward()
     assert abs(loss.item() - expected_loss) <= tolerance * abs(expected_loss)
     for name in ("U", "V", "W"):
@@ -47,12 +49,12 @@ def test_torch_agrees_with_numpy(dtype, tolerance):
 
 
 def test_torch_agrees_with_numpy_from_a_carried_state():
-    reference = NumpyRNN.initialize(30, 6, bptt_truncate=1000, rng=np.random.RandomState(2))
-    fast = TorchRNN.from_numpy(reference.params)
+    reference = initialize("rnn", 30, 6, bptt_truncate=1000, rng=np.random.RandomState(2))
+    fast = build(reference.config, reference.params)
     x, y, mask = _batch(30, seed=4)
     h = np.random.default_rng(0).standard_normal((1, len(x), 6)) * 0.3
     expected_loss, expected = reference.loss_and_grads(x, y, mask, h=h)
-    loss, _ = fast.loss(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask), torch.from_numpy(h))
+    loss, _ = fast(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask), torch.from_numpy(h))
     loss.backward()
     assert abs(loss.item() - expected_loss) <= 1e-9 * abs(expected_loss)
     assert np.abs(fast.W.grad.numpy() - expected["W"]).max() <= 1e-9 * np.abs(expected["W"]).max()
@@ -60,13 +62,13 @@ def test_torch_agrees_with_numpy_from_a_carried_state():
 
 @pytest.mark.parametrize("layers,embedding", [(2, None), (1, 6), (3, 5)])
 def test_deep_and_embedded_models_agree_with_numpy(layers, embedding):
-    reference = NumpyRNN.initialize(30, 6, bptt_truncate=1000, layers=layers, embedding=embedding,
+    reference = initialize("rnn", 30, 6, bptt_truncate=1000, layers=layers, embedding=embedding,
                                     rng=np.random.RandomState(5))
-    fast = TorchRNN.from_numpy(reference.params)
+    fast = build(reference.config, reference.params)
     x, y, mask = _batch(30, seed=2)
     h = np.random.default_rng(1).standard_normal((layers, len(x), 6)) * 0.3
     expected_loss, expected = reference.loss_and_grads(x, y, mask, h=h)
-    loss, _ = fast.loss(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask), torch.from_numpy(h))
+    loss, _ = fast(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask), torch.from_numpy(h))
     loss.backward()
     assert abs(loss.item() - expected_loss) <= 1e-9 * abs(expected_loss)
     assert set(dict(fast.named_parameters())) == set(expected)
@@ -157,17 +159,17 @@ def test_resume_refuses_other_options(tmp_path):
 
 
 def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    from rnnkit.train.learners import TorchLearner
+    from rnnkit.models.torch.engine import TorchEngine
 
     corpus = _synthetic_corpus(tmp_path, sentences=400)
-    real_step, calls = TorchLearner.step, []
+    real_step, calls = TorchEngine.train_step, []
 
     def step_that_breaks(self, *args, **kwargs):  # a run whose loss turns NaN at its 15th step
         calls.append(1)
         loss, h = real_step(self, *args, **kwargs)
         return (float("nan") if len(calls) >= 15 else loss), h
 
-    monkeypatch.setattr(TorchLearner, "step", step_that_breaks)
+    monkeypatch.setattr(TorchEngine, "train_step", step_that_breaks)
     with pytest.raises(RnnkitError, match="became nan at step 15.*last good checkpoint is kept"):
         train(corpus, tmp_path / "m", recipe="seed", engine="torch", hidden=8, batch_size=4, epochs=5,
               evaluate_every=0.1, log=lambda _: None)

@@ -9,10 +9,12 @@ import pytest
 
 import rnnkit
 from rnnkit import RnnkitError
-from rnnkit.cli import read_nbest
-from rnnkit.io.tutorial_import import import_tutorial
-from rnnkit.train.loop import evaluate_model, train
-from rnnkit.use.generate import adjust, detokenize
+from rnnkit.compat.tutorial_import import import_tutorial
+from rnnkit.text.pipeline import TextPipeline
+from rnnkit.train import train
+from rnnkit.use.generate import adjust
+from rnnkit.use.lm import evaluate_model
+from rnnkit.use.nbest import read_nbest
 
 LINES = ["the cat sat on the mat .", "the dog sat on the log .", "a cat saw a dog .", "the dog saw the cat .",
          "a bird sat on a cat .", "the king saw the bird ."]
@@ -72,7 +74,7 @@ def test_generation_is_seeded_and_never_unknown(trained):
     model = rnnkit.load(trained[1], engine="numpy")
     unk = model.vocab.unk_token
     # Make the unknown token the likeliest word everywhere: it must still never be generated.
-    model.runner.model.params["V"][model.vocab.unk_id] += 5.0
+    model.engine.model.params["V"][model.vocab.unk_id] += 5.0
     first = model.generate(n=20, seed=3, min_length=3)
     assert first == model.generate(n=20, seed=3, min_length=3)
     assert first != model.generate(n=20, seed=4, min_length=3)
@@ -101,6 +103,7 @@ def test_adjust_implements_the_sampling_options():
 
 
 def test_detokenize():
+    detokenize = TextPipeline().detokenize
     assert detokenize("i do n't know , do you ?".split()) == "I don't know, do you?"
     assert detokenize(["``", "hello", "''", "she", "said", "."]) == '"Hello" she said.'
 
@@ -167,7 +170,7 @@ def test_imported_tutorial_model_generates_and_scores(trained, tmp_path):
 
 
 def test_quickstart_scrambles_held_out_sentences(trained):
-    from rnnkit.cli import held_out_pairs
+    from rnnkit.cli.quickstart import held_out_pairs
 
     corpus, _ = trained
     english, scrambled = held_out_pairs(corpus, 5)

@@ -3,7 +3,7 @@
 The seed (Part 2) times ``model.sgd_step(X_train[10], y_train[10], 0.005)`` with C = 8000,
 H = 100, bptt_truncate = 4 on a 45-word sentence: 350 ms on its 2015 laptop. Here both run in
 one process, float64, on the same weights and sentence: the seed's literal loop code
-(``rnnkit.bench.seed_baseline``, the baseline) at its best, on one BLAS thread, and rnnkit's
+(``rnnkit.compat.seed_baseline``, the baseline) at its best, on one BLAS thread, and rnnkit's
 engine as a user runs it. Their gradients must agree to 1e-10 before anything is timed.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rnnkit.bench.seed_baseline import SeedRNNNumpy
+from rnnkit.compat.seed_baseline import SeedRNNNumpy
+from rnnkit.compat.tutorial import RNNNumpy
 from rnnkit.models.numpy.threads import one_blas_thread
-from rnnkit.tutorial import RNNNumpy
 
 
 def _best_ms(step: Callable[[], None], repeats: int) -> float:

@@ -29,18 +29,28 @@ class Batch:
         return int(self.mask.sum())
 
 
+def pad_batch(sequences: list[np.ndarray] | list[list[int]], pad: int = 0,
+              extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences of ids → (ids (B, T), mask (B, T)), padded at the end to the longest, plus ``extra``
+    columns."""
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    T = int(lengths.max(initial=0)) + extra
+    ids = np.full((len(sequences), T), pad, dtype=np.int64)
+    mask = np.arange(T)[None, :] < lengths[:, None]
+    for i, s in enumerate(sequences):
+        ids[i, : len(s)] = s
+    return ids, mask
+
+
 def make_batch(sentences: list[np.ndarray], start_id: int, end_id: int) -> Batch:
-    T = max(len(s) for s in sentences) + 1
-    x = np.zeros((len(sentences), T), dtype=np.int64)
-    y = np.zeros((len(sentences), T), dtype=np.int64)
-    mask = np.zeros((len(sentences), T), dtype=bool)
-    for i, s in enumerate(sentences):
-        n = len(s)
-        x[i, 0] = start_id
-        x[i, 1:n + 1] = s
-        y[i, :n] = s
-        y[i, n] = end_id
-        mask[i, : n + 1] = True
+    """``x = [START] + s`` and ``y = s + [END]`` for each sentence, padded with 0 and masked."""
+    y, mask = pad_batch(sentences, extra=1)
+    rows, lengths = np.arange(len(sentences)), mask.sum(axis=1)
+    y[rows, lengths] = end_id
+    mask[rows, lengths] = True
+    x = np.zeros_like(y)
+    x[:, 0] = start_id
+    x[:, 1:] = np.where(mask[:, 1:], y[:, :-1], 0)
     return Batch(x, y, mask)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import read_manifest
+from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary
 
 FORMAT = "rnnkit-prepared"
@@ -49,22 +50,28 @@ class PreparedCorpus:
         return self.meta["level"]
 
     @property
+    def text(self) -> TextPipeline:
+        """How the corpus's text was read: what a model trained on it reads new text with."""
+        return TextPipeline.from_dict(self.meta)
+
+    @property
     def splits(self) -> list[str]:
         return [s for s in SPLITS if s in self.meta["splits"]]
 
-    def _check_split(self, split: str) -> None:
+    def check_split(self, split: str) -> None:
+        """A clear error when the corpus has no such split."""
         if split not in self.meta["splits"]:
             have = ", ".join(self.splits) or "none"
             raise RnnkitError(f"{self.path} has no {split!r} split (it has: {have}); prepare it with --valid-fraction or --valid-file")
 
     def ids(self, split: str = "train") -> np.ndarray:
         """All token ids of a split, flat (memory-mapped)."""
-        self._check_split(split)
+        self.check_split(split)
         return np.load(self.path / f"{split}.ids.npy", mmap_mode="r")
 
     def offsets(self, split: str = "train") -> np.ndarray:
         """Sentence boundaries: sentence i is ``ids[offsets[i]:offsets[i+1]]`` (memory-mapped)."""
-        self._check_split(split)
+        self.check_split(split)
         return np.load(self.path / f"{split}.offsets.npy", mmap_mode="r")
 
     def sentences(self, split: str = "train") -> Iterator[np.ndarray]:
@@ -73,11 +80,11 @@ class PreparedCorpus:
             yield ids[a:b]
 
     def num_sentences(self, split: str = "train") -> int:
-        self._check_split(split)
+        self.check_split(split)
         return int(self.meta["splits"][split]["sentences"])
 
     def num_tokens(self, split: str = "train") -> int:
-        self._check_split(split)
+        self.check_split(split)
         return int(self.meta["splits"][split]["tokens"])
 
     @property

@@ -2,7 +2,8 @@
 
 The seed's recipe (Part 2, "Training Data and Preprocessing"), made to scale:
 
-1. read records, lower-case, split into sentences (Punkt), tokenize (Treebank);
+1. read records, lower-case, split into sentences (Punkt), tokenize (Treebank): the text pipeline
+   (``rnnkit.text.pipeline``) that models trained on the corpus read new text with;
 2. count tokens in the training split; the vocabulary is the ``vocab_size - 1`` most frequent
    (``SENTENCE_START`` and ``SENTENCE_END`` among them, counted once per sentence as in the seed)
    plus the unknown token, last;
@@ -31,13 +32,21 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit import __version__
+from rnnkit._version import __version__
 from rnnkit.data.corpus import FORMAT, FORMAT_VERSION, SPLITS, PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import atomic_directory
+from rnnkit.text.pipeline import TextPipeline, sentence_splitter, word_tokenizer
 from rnnkit.text.readers import Format, check_input, iter_records
-from rnnkit.text.tokenize import Level, SentenceSplitter, TokenizerName, WordTokenizer
-from rnnkit.text.vocab import SENTENCE_END, SENTENCE_START, UNKNOWN_CHAR, UNKNOWN_TOKEN, Vocabulary, rank_tokens
+from rnnkit.text.tokenize import Level, TokenizerName
+from rnnkit.text.vocab import (
+    SENTENCE_END,
+    SENTENCE_START,
+    UNKNOWN_CHAR,
+    UNKNOWN_TOKEN,
+    Vocabulary,
+    rank_tokens,
+)
 
 _FLUSH_TOKENS = 1 << 20  # provisional ids buffered in memory before they go to disk
 _BLOCK_SENTENCES = 1 << 16  # sentences handled at once in pass 2
@@ -107,43 +116,33 @@ def _record_batches(records: Iterable[str], state: _Pass1) -> Iterator[list[str]
         yield batch
 
 
-_tools: dict[str, tuple[SentenceSplitter, WordTokenizer]] = {}  # per process, memo included
-
-
-def _text_tools(tokenizer: str) -> tuple[SentenceSplitter, WordTokenizer]:
-    if tokenizer not in _tools:
-        _tools[tokenizer] = (SentenceSplitter(), WordTokenizer(tokenizer))
-    return _tools[tokenizer]
-
-
-def _tokenize_batch(records: list[str], lowercase: bool, lines: bool, tokenizer: str) -> tuple[list[str], str | None]:
+def _tokenize_batch(records: list[str], text: TextPipeline, lines: bool) -> tuple[list[str], str | None]:
     """Records → one string of space-separated tokens per sentence, and the batch's first sentence.
 
     All the text work of pass 1 (lower-casing, sentence splitting, tokenizing) happens here, in
     worker processes when there are several cores; the parent only maps tokens to ids.
     """
-    splitter, words = _text_tools(tokenizer)
-    if lowercase:
-        records = [r.lower() for r in records]
-    sentences = records if lines else [s for r in records for s in splitter.split(r)]
-    tokenized = words.tokenize_many(sentences)
+    records = [text.normalize(r) for r in records]
+    sentences = records if lines else [s for r in records for s in sentence_splitter().split(r)]
+    tokenized = text.split(sentences)
     first = next((" ".join(s.split()) for s, t in zip(sentences, tokenized) if t), None)
     return [" ".join(t) for t in tokenized if t], first
 
 
-def _tokenized_batches(batches: Iterable[list[str]], workers: int, *args) -> Iterator[tuple[list[str], str | None]]:
+def _tokenized_batches(batches: Iterable[list[str]], workers: int, text: TextPipeline,
+                       lines: bool) -> Iterator[tuple[list[str], str | None]]:
     """``_tokenize_batch`` over the batches, in ``workers`` processes, a bounded number of batches ahead."""
     if workers <= 1:
         for batch in batches:
-            yield _tokenize_batch(batch, *args)
+            yield _tokenize_batch(batch, text, lines)
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    _text_tools(args[-1])  # load the models once, before forking: the workers share them
+    sentence_splitter(), word_tokenizer(text.tokenizer)  # load the models once, before forking: workers share them
     with context.Pool(workers) as pool:
         pending: deque = deque()
         for batch in batches:
-            pending.append(pool.apply_async(_tokenize_batch, (batch, *args)))
+            pending.append(pool.apply_async(_tokenize_batch, (batch, text, lines)))
             if len(pending) > 2 * workers:
                 yield pending.popleft().get()
         while pending:
@@ -172,7 +171,7 @@ def _encode_words(batches: Iterable[tuple[list[str], str | None]], writer: _Writ
     state.sentences_per_source[source] += count
 
 
-def _encode_chars(records: Iterable[str], writer: _Writer, source: int, *, lowercase: bool, state: _Pass1) -> None:
+def _encode_chars(records: Iterable[str], writer: _Writer, source: int, *, text: TextPipeline, state: _Pass1) -> None:
     # Each record is a unit (a line of plain text, a CSV cell, ...) followed by a newline; code points are the ids.
     pending: list[str] = []
     size = 0
@@ -194,7 +193,7 @@ def _encode_chars(records: Iterable[str], writer: _Writer, source: int, *, lower
 
     for record in records:
         state.input_bytes += len(record)
-        unit = (record.lower() if lowercase else record) + "\n"
+        unit = text.normalize(record) + "\n"
         pending.append(unit)
         size += len(unit)
         count += 1
@@ -351,10 +350,7 @@ def prepare(
     inputs = [str(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
     if not inputs:
         raise RnnkitError("no input given; name one or more text, CSV or JSON-lines files (or - for stdin)")
-    if level not in ("word", "char"):
-        raise RnnkitError(f"unknown level {level!r}; use word or char")
-    if tokenizer not in ("treebank", "whitespace"):
-        raise RnnkitError(f"unknown tokenizer {tokenizer!r}; use treebank or whitespace")
+    text = TextPipeline.create(level, tokenizer, lowercase)
     if vocab_size < 0 or 0 < vocab_size < 4:
         raise RnnkitError(f"a vocabulary size of {vocab_size} is too small; use 4 or more (it counts "
                           "SENTENCE_START, SENTENCE_END and the unknown token), or 0 to keep every token")
@@ -368,8 +364,6 @@ def prepare(
             raise RnnkitError(f"{name} must be at least 0 and below 1 (got {value})")
     if valid_fraction + test_fraction >= 1.0:
         raise RnnkitError("--valid-fraction and --test-fraction leave nothing to train on; keep their sum below 1")
-    if lowercase is None:
-        lowercase = level == "word"
     if unk_token is None:
         unk_token = UNKNOWN_TOKEN if level == "word" else UNKNOWN_CHAR
     if not unk_token or (level == "word" and any(c.isspace() for c in unk_token)):
@@ -394,14 +388,13 @@ def prepare(
                     workers = 1 if small else min(2, os.cpu_count() or 1)
                 for source, group in enumerate(sources):
                     for path in group:
-                        batches = _tokenized_batches(_record_batches(read(path), state), workers,
-                                                     lowercase, lines, tokenizer)
+                        batches = _tokenized_batches(_record_batches(read(path), state), workers, text, lines)
                         _encode_words(batches, writer, source, index, state)
                 state.tokens = list(index)
             else:
                 for source, group in enumerate(sources):
                     for path in group:
-                        _encode_chars(read(path), writer, source, lowercase=lowercase, state=state)
+                        _encode_chars(read(path), writer, source, text=text, state=state)
         finally:
             writer.close()
         if state.sentences_per_source[0] == 0:
@@ -432,9 +425,7 @@ def prepare(
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "rnnkit_version": __version__,
-            "level": level,
-            "tokenizer": tokenizer if level == "word" else None,
-            "lowercase": lowercase,
+            **text.to_dict(),
             "lines": lines,
             "unk_token": unk_token,
             "vocab_size": len(vocab),

@@ -1,8 +1,10 @@
-"""Model directories: ``config.json`` + ``vocab.txt`` + ``weights.safetensors``.
+"""Model directories: ``config.json`` + ``vocab.txt`` + ``weights.safetensors``, for every kind.
 
-One layout for every engine. Weights are stored under canonical names (for the vanilla RNN the
-seed's: ``U`` H×C, ``V`` C×H, ``W`` H×H) with safetensors, which holds only arrays: loading a
-model never runs code from the file.
+config.json (format 2) names the model's ``kind`` and holds, in sections, that kind's config
+(``model``), the text pipeline its corpus was made with (``text``), its special tokens
+(``tokens``) and what made it (``training``, ``imported_from``). Weights are stored under the
+schema's canonical names with safetensors, which holds only arrays: loading a model never runs
+code from the file. Format 1 (rnnkit 0.2.0, one flat object) is read too.
 """
 
 from __future__ import annotations
@@ -14,51 +16,37 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit import __version__
+from rnnkit._version import __version__
 from rnnkit.errors import RnnkitError
-from rnnkit.fsutil import atomic_directory, atomic_write_text, read_manifest
+from rnnkit.fsutil import atomic_directory, atomic_write_bytes, atomic_write_text, read_manifest
+from rnnkit.models.config import load_config
+from rnnkit.models.schema import check_params
+from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary, escape
 
 FORMAT = "rnnkit-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 WEIGHTS = "weights.safetensors"
+KIND_NAMES = {"lm": "language model"}  # each kind's name in messages; new kinds add theirs
 
 
 @dataclass
 class ModelFiles:
-    config: dict[str, Any]
+    """A model as it is on disk. ``tokens``: the special tokens (``unk_token``, and for language
+    models ``sentence_start``, ``sentence_end``, ``sentence_follows``, ``mask_token``)."""
+
+    config: Any  # the kind's config, e.g. an LMConfig
+    text: TextPipeline
     vocab: Vocabulary
     params: dict[str, np.ndarray]
+    tokens: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)  # "training", "imported_from", ...
     path: Path | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)  # more files to write beside, by name
 
-
-def expected_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-    from rnnkit.models.numpy.gated import GATES, gated_names
-
-    C, H, D, cell = config["vocab_size"], config["hidden"], config.get("embedding"), config["cell"]
-    layers, tie = config.get("layers", 1), config.get("tie", False)
-    if cell == "rnn":
-        shapes = {"U": (H, D or C), "V": (C, H), "W": (H, H)}
-        if D:
-            shapes["E"] = (D, C)
-        for k in range(2, layers + 1):
-            shapes[f"U{k}"] = shapes[f"W{k}"] = (H, H)
-    elif cell in GATES:
-        G, D = GATES[cell] * H, D or H
-        directions = 2 if config.get("bidirectional") else 1
-        shapes = {"E": (D, C), "V": (C, H * directions), "c": (C,)}
-        for k in range(layers):
-            for d in range(directions):
-                u, w, bu, bw = gated_names(k, d == 1)
-                shapes.update({u: (G, D if k == 0 else H * directions), w: (G, H), bu: (G,), bw: (G,)})
-    elif cell == "tutorial-gru":
-        shapes = {"E": (H, C), "U": (6, H, H), "W": (6, H, H), "b": (6, H), "V": (C, H), "c": (C,)}
-    else:
-        raise RnnkitError(f"unknown cell {cell!r} in the model's config.json")
-    if tie:
-        del shapes["V"]
-    return shapes
+    @property
+    def kind(self) -> str:
+        return self.config.kind
 
 
 def save_model(out: str | Path, files: ModelFiles, *, force: bool = False) -> Path:
@@ -71,39 +59,72 @@ def save_model(out: str | Path, files: ModelFiles, *, force: bool = False) -> Pa
 def write_model_files(directory: str | Path, files: ModelFiles) -> None:
     """Write (or replace) a model's files in ``directory``, each one atomically, config.json last:
     a reader sees the old model or the new one, never a mix of a new config and old weights."""
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnkit_version": __version__, **files.config}
-    weights_tmp = directory / f".{WEIGHTS}.tmp"
-    save_file({k: np.ascontiguousarray(v) for k, v in files.params.items()}, str(weights_tmp))
-    weights_tmp.replace(directory / WEIGHTS)
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnkit_version": __version__,
+              "kind": files.kind, "model": files.config.to_dict(), "text": files.text.to_dict(),
+              "tokens": {"unk_token": files.vocab.unk_token, **files.tokens}, **files.info}
+    atomic_write_bytes(directory / WEIGHTS, save({k: np.ascontiguousarray(v) for k, v in files.params.items()}))
     atomic_write_text(directory / "vocab.txt", "".join(escape(t) + "\n" for t in files.vocab.tokens))
     for name, text in files.extra.items():
         atomic_write_text(directory / name, text)
     atomic_write_text(directory / "config.json", json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
 
-def load_model(path: str | Path) -> ModelFiles:
-    """Read and validate a model directory; any problem is one clear RnnkitError."""
+_V1_MODEL = ("cell", "vocab_size", "hidden", "layers", "embedding", "tie", "bidirectional", "dropout",
+             "bptt_truncate", "dtype")
+_V1_TEXT = ("level", "tokenizer", "lowercase")
+_V1_TOKENS = ("unk_token", "sentence_start", "sentence_end", "sentence_follows", "mask_token")
+
+
+def _upgrade_v1(config: dict[str, Any]) -> dict[str, Any]:
+    """A 0.2.0 config.json (one flat object, language models only) in format 2's sections."""
+    sections = {"model": _V1_MODEL, "text": _V1_TEXT, "tokens": _V1_TOKENS}
+    upgraded = {"kind": "lm", **{name: {k: config[k] for k in keys if k in config} for name, keys in sections.items()}}
+    taken = {k for keys in sections.values() for k in keys}
+    return {**upgraded, **{k: v for k, v in config.items() if k not in taken}}
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """A model directory's config.json, checked and in format 2's sections."""
+    path = Path(path)
+    config = read_manifest(path, "config.json", FORMAT, (1, FORMAT_VERSION), "a model directory",
+                           "train one with `rnnkit train`")
+    if config["format_version"] == 1:
+        config = _upgrade_v1(config)
+    for section in ("model", "text", "tokens"):
+        if not isinstance(config.get(section), dict):
+            raise RnnkitError(f"{path}/config.json is damaged (no {section!r} section); train the model again")
+    return config
+
+
+def load_model(path: str | Path, kind: str | None = None) -> ModelFiles:
+    """Read and validate a model directory (of ``kind``, when given); any problem is one clear
+    RnnkitError."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
     path = Path(path)
-    config = read_manifest(path, "config.json", FORMAT, FORMAT_VERSION, "a model directory",
-                           "train one with `rnnkit train`")
-    vocab = Vocabulary.load(path / "vocab.txt", config["unk_token"], size=config["vocab_size"])
+    raw = read_config(path)
+    found = raw.get("kind")
+    if kind is not None and found != kind:
+        raise RnnkitError(f"{path} is a {KIND_NAMES.get(found, str(found))}, not a {KIND_NAMES.get(kind, kind)}; "
+                          f"give a {KIND_NAMES.get(kind, kind)} directory")
+    config = load_config(found, raw["model"])
+    tokens = dict(raw["tokens"])
+    unk = tokens.pop("unk_token", None)
+    if not isinstance(unk, str):
+        raise RnnkitError(f"{path}/config.json names no unknown token; train the model again")
+    vocab = Vocabulary.load(path / "vocab.txt", unk, size=getattr(config, "vocab_size", None))
     try:
         params = load_file(str(path / WEIGHTS))
     except FileNotFoundError:
         raise RnnkitError(f"{path} has no {WEIGHTS}") from None
     except (SafetensorError, OSError, ValueError) as e:
         raise RnnkitError(f"{path}/{WEIGHTS} is corrupt or not a safetensors file ({e})") from None
-    shapes = expected_shapes(config)
-    for name, shape in shapes.items():
-        if name not in params:
-            raise RnnkitError(f"{path}/{WEIGHTS} has no weight {name!r} (it has: {', '.join(params)})")
-        if params[name].shape != shape:
-            raise RnnkitError(f"{path}/{WEIGHTS}: {name} is {params[name].shape}, config.json implies {shape}")
-    return ModelFiles(config, vocab, params, path)
+    check_params(config, params, f"{path}/{WEIGHTS}")
+    info = {k: v for k, v in raw.items() if k not in ("format", "format_version", "rnnkit_version", "kind", "model",
+                                                      "text", "tokens")}
+    return ModelFiles(config, TextPipeline.from_dict(raw["text"]), vocab, params, tokens, info, path)

@@ -234,36 +234,3 @@ class WordTokenizer:
         """The tokens of each sentence; NLTK's rules run once per batch for the chunks not yet seen."""
         self._memo.prefetch(sentences)
         return [self.tokenize(s) for s in sentences]
-
-
-def char_tokens(text: str) -> list[str]:
-    return list(text)
-
-
-def tokenize_text(
-    text: str,
-    *,
-    level: Level = "word",
-    tokenizer: TokenizerName = "treebank",
-    lowercase: bool = True,
-    sentences: bool = True,
-    splitter: SentenceSplitter | None = None,
-    word_tokenizer: WordTokenizer | None = None,
-) -> list[list[str]]:
-    """Tokens of ``text``: one list per sentence (word level, ``sentences=True``), else one list."""
-    if lowercase:
-        text = text.lower()
-    if level == "char":
-        return [char_tokens(text)]
-    word_tokenizer = word_tokenizer or WordTokenizer(tokenizer)
-    if not sentences:
-        return [word_tokenizer.tokenize(text)]
-    splitter = splitter or SentenceSplitter()
-    return [word_tokenizer.tokenize(s) for s in splitter.split(text) if s.strip()]
-
-
-def join_tokens(tokens: Sequence[str], level: Level = "word") -> str:
-    """Tokens as one printable line: spaces between words; for characters, ▁ stands for a space."""
-    if level == "char":
-        return " ".join("▁" if t == " " else ("\\n" if t == "\n" else t) for t in tokens)
-    return " ".join(tokens)

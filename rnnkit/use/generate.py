@@ -8,7 +8,7 @@ token) comes up. The state is carried from step to step, so a sentence of n toke
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -128,15 +128,3 @@ def sample(runner, prefix: np.ndarray, *, steps: int, stop: int | None, banned: 
             break
         probs, h = runner.step(tokens, h)
     return out
-
-
-def detokenize(tokens: Sequence[str]) -> str:
-    """Treebank tokens → readable text (NLTK's detokenizer: ``do n't`` → ``don't``, no space before
-    punctuation), with the sentence and the pronoun "I" capitalised."""
-    from nltk.tokenize.treebank import TreebankWordDetokenizer
-
-    text = TreebankWordDetokenizer().detokenize([("I" if t == "i" else t) for t in tokens])
-    for i, c in enumerate(text):
-        if c.isalpha():
-            return text[:i] + c.upper() + text[i + 1:]
-    return text

@@ -23,55 +23,12 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.batching import make_batch
+from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, load_model
-from rnnkit.models.numpy import numpy_model
-from rnnkit.models.numpy.threads import one_blas_thread
-from rnnkit.text.tokenize import WordTokenizer
-from rnnkit.use.generate import detokenize, sample
-
-
-class _NumpyRunner:
-    def __init__(self, params: dict[str, np.ndarray]) -> None:
-        self.model = numpy_model({k: v.copy() for k, v in params.items()})
-
-    def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        with one_blas_thread():
-            return self.model.target_log_probs(x, y)
-
-    def initial_state(self, batch: int):
-        return self.model.initial_state(batch)
-
-    def step(self, tokens: np.ndarray, h) -> tuple[np.ndarray, Any]:
-        with one_blas_thread():
-            return self.model.step(tokens, h)
-
-
-class _TorchRunner:
-    def __init__(self, params: dict[str, np.ndarray], device: str) -> None:
-        import torch
-
-        from rnnkit.models.torch.gated import torch_model
-
-        self.torch = torch
-        self.model = torch_model(params, device).eval()
-        self.device = device
-
-    def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        torch = self.torch
-        with torch.no_grad():
-            logits, _ = self.model(torch.from_numpy(x).to(self.device))
-            picked = logits.gather(2, torch.from_numpy(y).to(self.device)[:, :, None])[:, :, 0]
-            return (picked - torch.logsumexp(logits, dim=-1)).cpu().numpy()  # no full log-softmax written
-
-    def initial_state(self, batch: int):
-        return self.model.initial_state(batch)
-
-    def step(self, tokens: np.ndarray, h) -> tuple[np.ndarray, Any]:
-        torch = self.torch
-        with torch.no_grad():
-            logits, h = self.model(torch.from_numpy(tokens[:, None]).to(self.device), h)
-            return torch.softmax(logits[:, 0], dim=-1).cpu().numpy(), h
+from rnnkit.models.engine import open_engine
+from rnnkit.use.evaluate import perplexity, resolve_mode, split_loss
+from rnnkit.use.generate import sample
 
 
 @dataclass
@@ -92,64 +49,51 @@ class Score:
         return result
 
 
+def summarize(scores: Sequence[Score]) -> dict[str, Any]:
+    """The scores of many sentences together: total log-probability and tokens, and the perplexity
+    exp(−total log-probability / total tokens)."""
+    logprob, tokens = sum(s.logprob for s in scores), sum(s.tokens for s in scores)
+    return {"perplexity": math.exp(-logprob / tokens) if tokens else math.nan, "logprob": logprob, "tokens": tokens,
+            "sentences": len(scores)}
+
+
 class LanguageModel:
     """A trained model, ready to use. Make one with ``rnnkit.load(path)``."""
 
     def __init__(self, files: ModelFiles, *, engine: str = "auto", device: str = "auto") -> None:
-        self.files = files
-        self.config = files.config
-        self.vocab = files.vocab
-        self.level = self.config.get("level", "word")
-        numpy_only = self.config["cell"] == "tutorial-gru"
-        if engine == "auto":
-            try:
-                import torch  # noqa: F401
-
-                engine = "numpy" if numpy_only else "torch"
-            except ImportError:
-                engine = "numpy"
-        if engine == "torch" and numpy_only:
-            raise RnnkitError("the tutorial's GRU runs on the numpy engine only; use --engine numpy (or auto)")
-        if engine == "numpy":
-            self.runner = _NumpyRunner(files.params)
-        elif engine == "torch":
-            import torch
-
-            device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-            self.runner = _TorchRunner(files.params, device)
-        else:
-            raise RnnkitError(f"unknown engine {engine!r}; use numpy or torch")
-        self.engine = engine
-        index = self.vocab.index
+        self.files, self.config, self.text, self.vocab = files, files.config, files.text, files.vocab
+        self.engine = open_engine(files.config, files.params, engine=engine, device=device)
+        tokens = files.tokens
         if self.level == "word":
-            self.start_id = index.get(self.config.get("sentence_start") or "")
-            self.end_id = index.get(self.config.get("sentence_end") or "")
+            self.start_id = self.vocab.index.get(tokens.get("sentence_start") or "")
+            self.end_id = self.vocab.index.get(tokens.get("sentence_end") or "")
             if self.start_id is None or self.end_id is None:
                 raise RnnkitError(f"{files.path}: the vocabulary lacks the sentence markers")
-            if self.config.get("sentence_follows") == "sentence_end":  # trained on a stream of sentences
+            if tokens.get("sentence_follows") == "sentence_end":  # trained on a stream of sentences
                 self.start_id = self.end_id
-            self._words = WordTokenizer(self.config.get("tokenizer") or "treebank")
         else:  # characters: a line is scored after a newline and ends with one
-            self.start_id = self.end_id = index.get("\n", self.vocab.unk_id)
+            self.start_id = self.end_id = self.vocab.index.get("\n", self.vocab.unk_id)
+
+    @property
+    def level(self) -> str:
+        return self.text.level
 
     def __repr__(self) -> str:
-        return (f"LanguageModel({str(self.files.path)!r}, {self.config['cell']}, hidden {self.config['hidden']}, "
-                f"vocabulary {len(self.vocab):,}, {self.level} level, {self.engine} engine)")
+        return (f"LanguageModel({str(self.files.path)!r}, {self.config.cell}, hidden {self.config.hidden}, "
+                f"vocabulary {len(self.vocab):,}, {self.level} level, {self.engine.name} engine)")
 
     # ------------------------------------------------------------------ text ↔ ids
 
     def tokenize(self, text: str) -> list[str]:
         """Tokens of one sentence, as the model's corpus was tokenized."""
-        if self.config.get("lowercase"):
-            text = text.lower()
-        return list(text) if self.level == "char" else self._words.tokenize(text)
+        return self.text.tokenize(text)
 
     def _ids(self, text: str, tokenized: bool) -> tuple[list[str], np.ndarray]:
         tokens = text.split() if tokenized else self.tokenize(text)
-        return tokens, np.array([self.vocab.id(t) for t in tokens], dtype=np.int64)
+        return tokens, self.vocab.encode(tokens)
 
     def detokenize(self, tokens: Sequence[str]) -> str:
-        return "".join(tokens) if self.level == "char" else detokenize(tokens)
+        return self.text.detokenize(tokens)
 
     # ------------------------------------------------------------------ scoring
 
@@ -160,7 +104,7 @@ class LanguageModel:
         for a in range(0, len(order), batch_size):
             chosen = order[a:a + batch_size]
             batch = make_batch([sentences[i] for i in chosen], self.start_id, self.end_id)
-            log_probs = self.runner.target_log_probs(batch.x, batch.y)
+            log_probs = self.engine.target_log_probs(batch.x, batch.y)
             for row, i in enumerate(chosen):
                 result[i] = log_probs[row, : len(sentences[i]) + 1].astype(np.float64)
         return result
@@ -181,17 +125,15 @@ class LanguageModel:
 
     def perplexity(self, texts: Iterable[str], *, tokenized: bool = False) -> float:
         """The perplexity of all the texts together: exp(−total log-probability / total tokens)."""
-        scores = self.score(texts, tokenized=tokenized)
-        tokens = sum(s.tokens for s in scores)
-        return math.exp(-sum(s.logprob for s in scores) / tokens) if tokens else math.nan
+        return summarize(self.score(texts, tokenized=tokenized))["perplexity"]
 
     def next_token_probs(self, prefix: str = "", *, tokenized: bool = False) -> np.ndarray:
         """P(next token | SENTENCE_START + prefix) over the whole vocabulary."""
         _, ids = self._ids(prefix, tokenized) if prefix else ([], np.zeros(0, dtype=np.int64))
-        h = self.runner.initial_state(1)
+        h = self.engine.initial_state(1)
         probs = None
         for token in [self.start_id, *ids]:
-            probs, h = self.runner.step(np.array([token]), h)
+            probs, h = self.engine.step(np.array([token]), h)
         return probs[0]
 
     def rerank(self, groups: Iterable[Sequence[str]], *, length_norm: bool = False) -> list[dict[str, Any]]:
@@ -220,14 +162,14 @@ class LanguageModel:
             raise RnnkitError("-n must be at least 1, --temperature above 0, --top-k at least 1, --top-p in (0, 1]")
         rng = np.random.default_rng(seed)
         options = dict(temperature=temperature, top_k=top_k, top_p=top_p, rng=rng)
-        marker = self.vocab.index.get(self.config.get("sentence_start") or "")  # never a sentence's word
+        marker = self.vocab.index.get(self.files.tokens.get("sentence_start") or "")  # never a sentence's word
         banned = [self.vocab.unk_id] + ([marker] if self.level == "word" and marker != self.end_id else [])
-        if self.config.get("mask_token") in self.vocab.index:  # the tutorial GRU's padding token
-            banned.append(self.vocab.index[self.config["mask_token"]])
+        if self.files.tokens.get("mask_token") in self.vocab.index:  # the tutorial GRU's padding token
+            banned.append(self.vocab.index[self.files.tokens["mask_token"]])
         if self.level == "char":
             prefix = list(prime if prime is not None else "\n")
             ids = np.array([self.vocab.id(c) for c in prefix], dtype=np.int64)
-            out = sample(self.runner, np.repeat(ids[None], n, 0), steps=length, stop=None, banned=banned, **options)
+            out = sample(self.engine, np.repeat(ids[None], n, 0), steps=length, stop=None, banned=banned, **options)
             return [{"text": "".join(prefix) + "".join(self.vocab.decode(row)),
                      "tokens": prefix + self.vocab.decode(row)} for row in out]
         prefix_tokens, prefix_ids = self._ids(prime, False) if prime else ([], np.zeros(0, dtype=np.int64))
@@ -235,7 +177,7 @@ class LanguageModel:
         results: list[dict[str, Any]] = []
         for _ in range(100):  # draw until n sentences are long enough (the seed redraws short ones)
             wanted = n - len(results)
-            rows = sample(self.runner, np.repeat(start[None], 2 * wanted, 0), steps=max_length, stop=self.end_id,
+            rows = sample(self.engine, np.repeat(start[None], 2 * wanted, 0), steps=max_length, stop=self.end_id,
                           banned=banned, **options)
             for row in rows:
                 tokens = prefix_tokens + self.vocab.decode(row)  # the prime as the user wrote it
@@ -245,7 +187,29 @@ class LanguageModel:
                 return results
         raise RnnkitError(f"could not draw {n} sentences of at least {min_length} words; lower --min-length")
 
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(self, corpus: PreparedCorpus | str | Path, *, split: str = "valid",
+                 mode: str = "auto") -> dict[str, Any]:
+        """Mean loss per predicted token, perplexity and token count on a prepared split; ``mode``
+        auto evaluates as the model was trained (sentence or stream)."""
+        corpus = corpus if isinstance(corpus, PreparedCorpus) else PreparedCorpus.open(corpus)
+        if self.vocab.tokens != corpus.vocab.tokens:
+            raise RnnkitError(f"{self.files.path} was trained with another vocabulary than {corpus.path}'s; "
+                              "evaluate on a corpus prepared the same way")
+        corpus.check_split(split)
+        mode = resolve_mode(self.files.info.get("training", {}).get("mode", "auto") if mode == "auto" else mode, corpus)
+        loss, tokens = split_loss(self.engine, corpus, split, mode)
+        return {"split": split, "loss": loss, "perplexity": perplexity(loss), "tokens": tokens,
+                "engine": self.engine.name, "mode": mode}
+
 
 def load(path: str | Path, *, engine: str = "auto", device: str = "auto") -> LanguageModel:
-    """Open a model directory for scoring and generation."""
-    return LanguageModel(load_model(path), engine=engine, device=device)
+    """Open a language model directory for scoring, generation and evaluation."""
+    return LanguageModel(load_model(path, kind="lm"), engine=engine, device=device)
+
+
+def evaluate_model(model_dir: str | Path, corpus: PreparedCorpus | str | Path, *, split: str = "valid",
+                   engine: str = "auto", mode: str = "auto", device: str = "auto") -> dict[str, Any]:
+    """Mean loss per predicted token, perplexity and token count of a trained model on a split."""
+    return load(model_dir, engine=engine, device=device).evaluate(corpus, split=split, mode=mode)

@@ -1,46 +1,36 @@
-"""The numpy reference engine: readable, vectorised, gradient-checked."""
+"""The numpy reference engine: readable, vectorised, gradient-checked.
+
+    from rnnkit.models.config import LMConfig
+    from rnnkit.models.numpy import build, gradient_check
+    model = build(LMConfig("lstm", vocab_size=50, hidden=8, dtype="float64"), seed=0)
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.errors import RnnkitError
-from rnnkit.models.numpy.gated import GATES, NumpyGated
+from rnnkit.models.config import LMConfig
+from rnnkit.models.numpy.gated import NumpyGated
 from rnnkit.models.numpy.gradcheck import gradient_check
-from rnnkit.models.numpy.rnn import NumpyRNN, pad_batch, softmax
-from rnnkit.models.numpy.tutorial_gru import TutorialGRU
+from rnnkit.models.numpy.lm import NumpyLM, softmax
+from rnnkit.models.numpy.rnn import NumpyRNN
+from rnnkit.models.schema import init_params
 
-CELLS = ("rnn", "gru", "lstm")
+MODELS: dict[str, type[NumpyLM]] = {"rnn": NumpyRNN, "gru": NumpyGated, "lstm": NumpyGated}
 
-__all__ = ["CELLS", "NumpyGated", "NumpyRNN", "TutorialGRU", "cell_of", "gradient_check", "initialize",
-           "numpy_model", "pad_batch", "softmax"]
-
-
-def cell_of(params: dict[str, np.ndarray]) -> str:
-    """The cell a set of weights belongs to: gated cells have biases ``bw``, and G·H rows in ``W``."""
-    if "b" in params and params["U"].ndim == 3:
-        return "tutorial-gru"
-    if "bw" not in params:
-        return "rnn"
-    W = params["W"]
-    return {g: c for c, g in GATES.items()}[W.shape[0] // W.shape[1]]
+__all__ = ["MODELS", "NumpyGated", "NumpyLM", "NumpyRNN", "build", "gradient_check", "initialize", "softmax"]
 
 
-def initialize(cell: str, vocab_size: int, hidden: int, **options) -> NumpyRNN:
-    """A new model of ``cell`` with the options of ``NumpyRNN.initialize`` / ``NumpyGated.initialize``."""
-    if cell not in CELLS:
-        raise RnnkitError(f"unknown cell {cell!r}; use {', '.join(CELLS)}")
-    if cell == "rnn":
-        if options.pop("bidirectional", False):
-            raise RnnkitError("the bidirectional option is for gru and lstm encoders")
-        return NumpyRNN.initialize(vocab_size, hidden, **options)
-    options.pop("bptt_truncate", None)
-    return NumpyGated.initialize(vocab_size, hidden, cell=cell, **options)
+def build(config: LMConfig, params: dict[str, np.ndarray] | None = None, *,
+          rng: np.random.RandomState | np.random.Generator | None = None, seed: int | None = None) -> NumpyLM:
+    """The numpy model of ``config``: with ``params``, those weights (not copied); without, fresh ones
+    from the schema, drawn from ``rng`` (or ``seed``; numpy's global generator when neither)."""
+    if params is None:
+        params = init_params(config, np.random.RandomState(seed) if rng is None and seed is not None else rng)
+    return MODELS[config.cell](config, params)
 
 
-def numpy_model(params: dict[str, np.ndarray], bptt_truncate: int = 4, dropout: float = 0.0) -> NumpyRNN:
-    """The numpy model for a set of weights (the cell follows from their names and shapes)."""
-    cell = cell_of(params)
-    if cell == "tutorial-gru":
-        return TutorialGRU(params)
-    return NumpyRNN(params, bptt_truncate, dropout) if cell == "rnn" else NumpyGated(params, cell, dropout)
+def initialize(cell: str, vocab_size: int, hidden: int, *, rng=None, dtype: str | np.dtype = np.float64,
+               **options) -> NumpyLM:
+    """A fresh model in float64 (for checking), with ``LMConfig``'s options: the short way to one."""
+    return build(LMConfig(cell, vocab_size, hidden, dtype=np.dtype(dtype).name, **options), rng=rng)

@@ -17,30 +17,24 @@ a bidirectional encoder adds a right-to-left twin of every layer (``U_back``, �
 sentence from its last real token, and each layer then outputs both directions side by side.
 
 Backpropagation is full BPTT within a sequence (the seed's truncation belongs to the vanilla RNN).
-One backward time step is ``_step_back``; the same step measures how gradients vanish.
+One backward time step is ``step_back``; the vanishing-gradient analysis takes the same step.
 States: GRU (layers, B, H); LSTM (2, layers, B, H) — hidden states, then cells.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.numpy.rnn import Forward, NumpyRNN, check_tie, sparse_gradient
-
-GATES = {"gru": 3, "lstm": 4}
+from rnnkit.models.config import GATES
+from rnnkit.models.numpy.lm import Forward, NumpyLM
+from rnnkit.models.schema import gated_names
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * a) + 1.0)  # no overflow for large |a|
-
-
-def gated_names(k: int, backward: bool = False) -> tuple[str, str, str, str]:
-    """Names of layer ``k``'s (0-based) weights: U, W, bu, bw, then U2, W2, bu2, bw2, …"""
-    suffix = (str(k + 1) if k else "") + ("_back" if backward else "")
-    return f"U{suffix}", f"W{suffix}", f"bu{suffix}", f"bw{suffix}"
 
 
 def reverse_index(mask: np.ndarray) -> np.ndarray:
@@ -65,63 +59,8 @@ class LayerCache:
     order: np.ndarray | None = None  # backward direction: the reversal applied to the inputs
 
 
-@dataclass
-class GatedForward(Forward):
-    caches: list[list[LayerCache]] = field(default_factory=list)  # per layer, per direction
-
-
-class NumpyGated(NumpyRNN):
+class NumpyGated(NumpyLM):
     """A GRU or LSTM language model (or, bidirectional, an encoder) in numpy."""
-
-    def __init__(self, params: dict[str, np.ndarray], cell: str, dropout: float = 0.0) -> None:
-        if cell not in GATES:
-            raise RnnkitError(f"unknown cell {cell!r}; use rnn, gru or lstm")
-        super().__init__(params, bptt_truncate=0, dropout=dropout)
-        self.cell = cell
-
-    @classmethod
-    def initialize(cls, vocab_size: int, hidden: int, *, cell: str = "lstm", layers: int = 1,
-                   embedding: int | None = None, dropout: float = 0.0, tie: bool = False,
-                   bidirectional: bool = False, rng: np.random.RandomState | np.random.Generator | None = None,
-                   dtype: str | np.dtype = np.float64) -> NumpyGated:
-        """PyTorch's initialisation — every gate weight and bias uniform in ±1/√H — except that an
-        LSTM's forget gate starts 1 higher (as Keras does, after Jozefowicz et al. 2015): the cell
-        then keeps most of its state at first, and gradients reach further back from the start.
-        ``E`` in ±0.1, ``V`` in ±1/√H, ``c`` zero."""
-        rng = np.random if rng is None else rng
-        C, H, D, G = vocab_size, hidden, embedding or hidden, GATES[cell]
-        directions = 2 if bidirectional else 1
-        check_tie(tie, D, H * directions)
-        bound = 1.0 / np.sqrt(H)
-        params = {"E": rng.uniform(-0.1, 0.1, (D, C))}
-        for k in range(layers):
-            width = D if k == 0 else H * directions
-            for d in range(directions):
-                u, w, bu, bw = gated_names(k, d == 1)
-                params[u] = rng.uniform(-bound, bound, (G * H, width))
-                params[w] = rng.uniform(-bound, bound, (G * H, H))
-                params[bu] = rng.uniform(-bound, bound, G * H)
-                if cell == "lstm":
-                    params[bu][H: 2 * H] += 1.0  # the forget gate
-                params[bw] = rng.uniform(-bound, bound, G * H)
-        if not tie:
-            params["V"] = rng.uniform(-bound, bound, (C, H * directions))
-        params["c"] = np.zeros(C)
-        return cls({k: v.astype(dtype) for k, v in params.items()}, cell, dropout)
-
-    # ------------------------------------------------------------------ shape
-
-    @property
-    def hidden(self) -> int:
-        return self.params["W"].shape[1]
-
-    @property
-    def layers(self) -> int:
-        return sum(1 for k in self.params if k.startswith("W") and not k.endswith("_back"))
-
-    @property
-    def bidirectional(self) -> bool:
-        return "W_back" in self.params
 
     def initial_state(self, batch: int) -> np.ndarray:
         shape = (self.layers, batch, self.hidden)
@@ -162,20 +101,19 @@ class NumpyGated(NumpyRNN):
             states[:, t] = h
         return LayerCache(inputs, previous, states, gates, extra, previous_cells)
 
-    def _layers(self, x: np.ndarray, h: np.ndarray | None, rng: np.random.Generator | None,
-                mask: np.ndarray | None = None) -> GatedForward:
+    def _layers(self, x, h, rng, mask) -> Forward:
         B, T = x.shape
-        if h is not None and self.bidirectional:
+        if h is not None and self.config.bidirectional:
             raise RnnkitError("a bidirectional encoder starts from a zero state; it carries no state")
         h = self.initial_state(B) if h is None else h
         hs, cs = (h[0], h[1]) if self.cell == "lstm" else (h, None)
-        fwd = GatedForward(states=[], probs=np.zeros(0), h0=h)
+        fwd = Forward(states=[], final=h, h0=h)
         below = self.params["E"].T[x]
         drop = self._dropout_mask(below.shape, rng)
         if drop is not None:
             below = below * drop
             fwd.masks["E"] = drop
-        order = reverse_index(np.ones((B, T), bool) if mask is None else mask) if self.bidirectional else None
+        order = reverse_index(np.ones((B, T), bool) if mask is None else mask) if self.config.bidirectional else None
         finals_h, finals_c = [], []
         for k in range(self.layers):
             if k:
@@ -184,7 +122,7 @@ class NumpyGated(NumpyRNN):
                     below = below * drop
                     fwd.masks[f"layer{k}"] = drop
             caches = []
-            for d in range(2 if self.bidirectional else 1):
+            for d in range(self.config.directions):
                 u, w, bu, bw = (self.params[n] for n in gated_names(k, d == 1))
                 inputs = below if d == 0 else np.take_along_axis(below, order[:, :, None], axis=1)
                 zero = np.zeros((B, self.hidden), self.dtype)
@@ -205,9 +143,7 @@ class NumpyGated(NumpyRNN):
 
     # ------------------------------------------------------------------ backward
 
-    def _step_back(self, cache: LayerCache, index, W: np.ndarray, dh: np.ndarray, dc: np.ndarray | None):
-        """One step of backpropagation through time at positions ``index`` of ``cache``: from the error
-        at h_t (and c_t) to the error at the gates' pre-activations, at h_{t-1} (and c_{t-1})."""
+    def step_back(self, cache: LayerCache, index, W: np.ndarray, dh: np.ndarray, dc: np.ndarray | None):
         H = W.shape[1]
         gates = cache.gates[index]
         if self.cell == "gru":
@@ -236,15 +172,10 @@ class NumpyGated(NumpyRNN):
         dh, dc = np.zeros((B, H), self.dtype), None
         for t in range(T - 1, -1, -1):
             step = (slice(None), t)
-            d_pre[:, t], d_recurrent[:, t], dh, dc = self._step_back(cache, step, W, arriving[:, t] + dh, dc)
+            d_pre[:, t], d_recurrent[:, t], dh, dc = self.step_back(cache, step, W, arriving[:, t] + dh, dc)
         return d_pre, d_recurrent
 
-    def backward(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, bptt_truncate: int | None = None,
-                 h: np.ndarray | None = None, scale: float = 1.0,
-                 rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray], tuple | None]:
-        """As ``NumpyRNN.backward`` (full BPTT; ``bptt_truncate`` does not apply to gated cells)."""
-        fwd, loss, grads, arriving = self._output_backward(x, y, mask, h, scale, rng)
-        self.final_state = fwd.final
+    def _layers_backward(self, x, fwd, arriving, grads, truncate):
         B, T = x.shape
         H = self.hidden
         for k in range(self.layers - 1, -1, -1):
@@ -266,8 +197,8 @@ class NumpyGated(NumpyRNN):
                     d_inputs = np.take_along_axis(d_inputs, cache.order[:, :, None], axis=1)
                 into_below = into_below + d_inputs
             arriving = into_below * fwd.masks.get(f"layer{k}" if k else "E", 1.0)
-        return loss, grads, sparse_gradient(x, "E", arriving.reshape(B * T, -1), grads, self.dtype)
+        return "E", arriving.reshape(B * T, -1)
 
-    def top_cache(self, fwd: GatedForward):
+    def top_layer(self, fwd: Forward) -> tuple[LayerCache, np.ndarray]:
         return fwd.caches[-1][0], self.params[gated_names(self.layers - 1)[1]]
 

@@ -1,1 +1,32 @@
-"""The PyTorch engine: the same models as the numpy reference, fast on CPU and CUDA."""
+"""The PyTorch engine: the same models as the numpy reference, fast on CPU and CUDA.
+
+    from rnnkit.models.torch import build
+    module = build(config, params)          # an nn.Module; forward(x, y, mask, h) is the loss
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rnnkit.errors import RnnkitError
+from rnnkit.models.config import LMConfig
+from rnnkit.models.schema import init_params
+from rnnkit.models.torch.gated import TorchGated
+from rnnkit.models.torch.lm import TorchLM
+from rnnkit.models.torch.rnn import TorchRNN
+
+MODELS: dict[str, type[TorchLM]] = {"rnn": TorchRNN, "gru": TorchGated, "lstm": TorchGated}
+
+__all__ = ["MODELS", "TorchGated", "TorchLM", "TorchRNN", "build"]
+
+
+def build(config: LMConfig, params: dict[str, np.ndarray] | None = None, *, device: str | torch.device = "cpu",
+          seed: int = 0) -> TorchLM:
+    """The torch model of ``config`` on ``device``, with ``params`` or, without, fresh weights from
+    the shared schema under ``seed`` (the very weights the numpy engine draws for that seed)."""
+    if config.cell not in MODELS:
+        raise RnnkitError(f"the {config.cell} cell runs on the numpy engine only; use --engine numpy (or auto)")
+    model = MODELS[config.cell](config)
+    model.load_params(init_params(config, np.random.RandomState(seed)) if params is None else params)
+    return model.to(device)

@@ -6,7 +6,7 @@ The vanilla RNN: the published ``trained-model-theano.npz`` holds the vanilla RN
 ``rnnkit prepare`` writes, so ``--vocab-from`` a corpus prepared from the same text fits.
 The arrays are stored as they are, bit for bit.
 
-The GRU (Part 4): ``E, U, W, b, V, c`` (see ``rnnkit.models.numpy.tutorial_gru``), with its own
+The GRU (Part 4): ``E, U, W, b, V, c`` (see ``rnnkit.compat.tutorial_gru``), with its own
 vocabulary order: a mask token at index 0, ``UNKNOWN_TOKEN`` at 1, then the words; give it as
 ``--vocab FILE``, one token per line.
 """
@@ -18,10 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.compat.tutorial_gru import CELL
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, save_model
+from rnnkit.models.config import LMConfig
+from rnnkit.models.schema import check_params
+from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, Vocabulary
+
+MARKERS = {"sentence_start": SENTENCE_START, "sentence_end": SENTENCE_END}
 
 
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:
@@ -64,11 +70,11 @@ def import_tutorial(npz: str | Path, out: str | Path, *, vocab: str | Path | Non
     if not all(np.issubdtype(a.dtype, np.floating) for a in (U, V, W)):
         raise RnnkitError(f"{npz}: the weights must be floating-point arrays")
 
-    settings = {"level": "word", "tokenizer": "treebank", "lowercase": True}
+    text = TextPipeline()  # the tutorial's: lower-cased Treebank words
     if vocab_from is not None:
         corpus = PreparedCorpus.open(vocab_from)
         words, source = corpus.vocab.tokens, f"{vocab_from}/vocab.txt"
-        settings = {k: corpus.meta[k] for k in settings}
+        text = corpus.text
     else:
         words, source = Vocabulary.load(vocab, UNKNOWN_TOKEN).tokens, str(vocab)
     if len(words) != C:
@@ -77,11 +83,10 @@ def import_tutorial(npz: str | Path, out: str | Path, *, vocab: str | Path | Non
     for token in (SENTENCE_START, SENTENCE_END, UNKNOWN_TOKEN):
         if token not in words:
             raise RnnkitError(f"the vocabulary ({source}) has no {token}; the tutorial's model needs it")
-    config = {"cell": "rnn", "vocab_size": C, "hidden": H, "layers": 1, "embedding": None,
-              "bptt_truncate": bptt_truncate, "dtype": str(U.dtype), **settings, "unk_token": UNKNOWN_TOKEN,
-              "sentence_start": SENTENCE_START, "sentence_end": SENTENCE_END,
-              "imported_from": {"npz": str(npz), "vocab": source}}
-    return save_model(out, ModelFiles(config, Vocabulary(words, UNKNOWN_TOKEN), {"U": U, "V": V, "W": W}), force=force)
+    config = LMConfig("rnn", C, H, bptt_truncate=bptt_truncate, dtype=U.dtype.name)
+    files = ModelFiles(config, text, Vocabulary(words, UNKNOWN_TOKEN), {"U": U, "V": V, "W": W}, dict(MARKERS),
+                       {"imported_from": {"npz": str(npz), "vocab": source}})
+    return save_model(out, files, force=force)
 
 
 def _import_gru(npz, arrays: dict[str, np.ndarray], out, vocab, force: bool) -> Path:
@@ -92,11 +97,8 @@ def _import_gru(npz, arrays: dict[str, np.ndarray], out, vocab, force: bool) -> 
     if E.ndim != 2:
         raise RnnkitError(f"{npz}: E is {E.shape}; the tutorial's GRU has E as hidden × vocabulary")
     H, C = E.shape
-    shapes = {"E": (H, C), "U": (6, H, H), "W": (6, H, H), "b": (6, H), "V": (C, H), "c": (C,)}
-    wrong = [f"{k} is {arrays[k].shape}, expected {s}" for k, s in shapes.items() if arrays[k].shape != s]
-    if wrong:
-        raise RnnkitError(f"{npz}: not the tutorial's GRU (hidden {H}, vocabulary {C}): {'; '.join(wrong)}")
-    if not all(np.issubdtype(arrays[k].dtype, np.floating) for k in shapes):
+    params = {k: arrays[k] for k in "EUWbVc"}
+    if not all(np.issubdtype(a.dtype, np.floating) for a in params.values()):
         raise RnnkitError(f"{npz}: the weights must be floating-point arrays")
     words = Vocabulary.load(vocab, UNKNOWN_TOKEN).tokens
     if len(words) != C:
@@ -108,10 +110,8 @@ def _import_gru(npz, arrays: dict[str, np.ndarray], out, vocab, force: bool) -> 
     for token in (SENTENCE_START, SENTENCE_END):
         if token not in words:
             raise RnnkitError(f"the vocabulary ({vocab}) has no {token}; the tutorial's model needs it")
-    dtype = np.result_type(*(arrays[k] for k in shapes))
-    config = {"cell": "tutorial-gru", "vocab_size": C, "hidden": H, "layers": 2, "embedding": H,
-              "dtype": str(dtype), "level": "word", "tokenizer": "treebank", "lowercase": True,
-              "unk_token": UNKNOWN_TOKEN, "mask_token": words[0], "sentence_start": SENTENCE_START,
-              "sentence_end": SENTENCE_END, "imported_from": {"npz": str(npz), "vocab": str(vocab)}}
-    params = {k: arrays[k] for k in shapes}
-    return save_model(out, ModelFiles(config, Vocabulary(words, UNKNOWN_TOKEN), params), force=force)
+    config = LMConfig(CELL, C, H, layers=2, embedding=H, dtype=np.result_type(*params.values()).name)
+    check_params(config, params, f"{npz}: not the tutorial's GRU (hidden {H}, vocabulary {C})")
+    files = ModelFiles(config, TextPipeline(), Vocabulary(words, UNKNOWN_TOKEN), params,
+                       {**MARKERS, "mask_token": words[0]}, {"imported_from": {"npz": str(npz), "vocab": str(vocab)}})
+    return save_model(out, files, force=force)

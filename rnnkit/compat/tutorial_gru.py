@@ -9,14 +9,26 @@ and the reset gate multiplies the state before ``W``:
     h = tanh(U[2] x_e + W[2] (s ⊙ r) + b[2]),    s' = (1 − z) ⊙ h + z ⊙ s
     o = softmax(V s2 + c)
 
-Imported models score and generate with it (numpy engine); rnnkit trains its own ``gru`` cell.
+Imported models score and generate with it, on the numpy engine; rnnkit trains its own ``gru``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.models.numpy.rnn import softmax
+from rnnkit.errors import RnnkitError
+from rnnkit.models.config import LMConfig
+from rnnkit.models.numpy import MODELS
+from rnnkit.models.numpy.lm import Forward, NumpyLM
+from rnnkit.models.schema import Cell, ParamSpec, register_cell
+
+CELL = "tutorial-gru"
+
+
+def schema(config: LMConfig) -> dict[str, ParamSpec]:
+    C, H = config.vocab_size, config.hidden
+    return {"E": ParamSpec((H, C)), "U": ParamSpec((6, H, H)), "W": ParamSpec((6, H, H)), "b": ParamSpec((6, H)),
+            "V": ParamSpec((C, H)), "c": ParamSpec((C,))}
 
 
 def hard_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -24,30 +36,24 @@ def hard_sigmoid(x: np.ndarray) -> np.ndarray:
     return np.clip(0.2 * x + 0.5, 0.0, 1.0)
 
 
-class TutorialGRU:
-    cell = "tutorial-gru"
-
-    def __init__(self, params: dict[str, np.ndarray]) -> None:
-        self.params = params
-
-    @property
-    def hidden(self) -> int:
-        return self.params["E"].shape[0]
+class TutorialGRU(NumpyLM):
+    """Forward only: the output layer and the loss are ``NumpyLM``'s."""
 
     def initial_state(self, batch: int) -> np.ndarray:
-        return np.zeros((2, batch, self.hidden), dtype=self.params["E"].dtype)
+        return np.zeros((2, batch, self.hidden), dtype=self.dtype)
 
-    def _run(self, x: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _layers(self, x, h, rng, mask) -> Forward:
         """Layer-2 states (B, T, H) for inputs ``x`` (B, T), and the last state (2, B, H)."""
         E, U, W, b = (self.params[k] for k in "EUWb")
+        h = self.initial_state(len(x)) if h is None else h
         inputs = E.T[x]  # x_e = E[:, x_t], for every position at once
-        s1, s2 = state[0], state[1]
+        s1, s2 = h[0], h[1]
         top = np.empty(x.shape + (self.hidden,), dtype=E.dtype)
         for t in range(x.shape[1]):
             s1 = self._gru(inputs[:, t], s1, U[0:3], W[0:3], b[0:3])
             s2 = self._gru(s1, s2, U[3:6], W[3:6], b[3:6])
             top[:, t] = s2
-        return top, np.stack([s1, s2])
+        return Forward(states=[top], final=np.stack([s1, s2]), h0=h)
 
     @staticmethod
     def _gru(x: np.ndarray, s: np.ndarray, U: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -56,15 +62,9 @@ class TutorialGRU:
         h = np.tanh(x @ U[2].T + (s * r) @ W[2].T + b[2])
         return (1.0 - z) * h + z * s
 
-    def _probs(self, top: np.ndarray) -> np.ndarray:
-        return softmax(top @ self.params["V"].T + self.params["c"])
+    def _layers_backward(self, x, fwd, arriving, grads, truncate):
+        raise RnnkitError("the tutorial's GRU runs forward only (it scores and generates); train rnnkit's gru")
 
-    def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """log o_t[y_t] for every position of a batch (B, T), from a zero state."""
-        top, _ = self._run(x, self.initial_state(len(x)))
-        probs = self._probs(top)
-        return np.log(np.take_along_axis(probs, y[:, :, None], axis=2)[:, :, 0])
 
-    def step(self, x: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        top, state = self._run(x[:, None], state)
-        return self._probs(top[:, 0]), state
+register_cell(CELL, Cell(schema, engines=("numpy",), trainable=False))
+MODELS[CELL] = TutorialGRU

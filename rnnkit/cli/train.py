@@ -1,0 +1,110 @@
+"""Verbs for training: ``rnnkit train`` and ``rnnkit evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rnnkit.cli.common import add_verb, print_json
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rnnkit.train import Interrupted, TrainConfig, make_config, train
+
+    given = {f: getattr(args, f) for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)}
+    config = make_config(args.recipe, **given)
+    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    try:
+        summary = train(args.prepared, args.out, config, resume=args.resume, force=args.force, log=log,
+                        tensorboard=args.tensorboard)
+    except Interrupted as e:
+        print(f"rnnkit: {e}", file=sys.stderr)
+        return 130
+    if args.json:
+        print_json(summary)
+    else:
+        split = "valid" if "valid_perplexity" in summary else "train"
+        print(f"Wrote {summary['out']}: {split} perplexity {summary[f'{split}_perplexity']:.2f} after "
+              f"{summary['steps']:,} steps ({summary['seconds']:.0f} s, {summary['tokens_per_second']:,.0f} tokens/s); "
+              f"loss plot in {summary['out']}/loss.png")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rnnkit.use.lm import evaluate_model
+
+    result = evaluate_model(args.model, args.prepared, split=args.split, engine=args.engine, mode=args.mode)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{args.split}: loss {result['loss']:.4f} nats per token, perplexity {result['perplexity']:.2f} "
+              f"over {result['tokens']:,} tokens ({result['engine']} engine, {result['mode']} mode)")
+    return 0
+
+
+def _defaults_from_recipe(parser: argparse.ArgumentParser) -> Callable[..., None]:
+    """An add_argument for training options: left out, an option takes the recipe's value (the
+    help shows the recommended one), so the defaults live in one place, TrainConfig."""
+    from rnnkit.train.config import TrainConfig
+
+    defaults = TrainConfig()
+
+    def option(flag: str, **kwargs: Any) -> None:
+        value = getattr(defaults, flag.lstrip("-").replace("-", "_"))
+        shown = {True: "on", False: "off"}[value] if isinstance(value, bool) else ("none" if value is None else value)
+        kwargs["help"] = (kwargs.get("help", "") + f" (recommended: {shown})").strip()
+        parser.add_argument(flag, default=argparse.SUPPRESS, **kwargs)
+
+    return option
+
+
+def register(verbs: Any) -> None:
+    p = add_verb(verbs, "train", cmd_train, "train a language model on a prepared corpus")
+    p.add_argument("prepared", metavar="PREPARED", help="a directory written by `rnnkit prepare`")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--recipe", default="recommended", choices=["recommended", "seed"],
+                   help="the settings the options below start from: recommended (default: a tied one-layer LSTM "
+                        "of 256, Adam, stream mode) or seed (the tutorial's tanh RNN of 100, SGD, one sentence a step)")
+    option = _defaults_from_recipe(p)
+    option("--engine", choices=["auto", "numpy", "torch"],
+           help="torch (the fast engine; the default when installed) or numpy (the reference)")
+    option("--cell", choices=["rnn", "gru", "lstm"])
+    option("--hidden", type=int)
+    option("--layers", type=int, help="stacked recurrent layers")
+    option("--embedding", type=int, help="embedding size (none: rnn takes one-hot words; gru and lstm the hidden size)")
+    option("--tie", action=argparse.BooleanOptionalAction,
+           help="the output matrix is the embedding's transpose (default: when the sizes allow, for gru and lstm)")
+    option("--bidirectional", action="store_true", help="(refused: a bidirectional model is an encoder, not an LM)")
+    option("--dropout", type=float, help="dropout on the embedding, between layers and on the output")
+    option("--optimizer", choices=["sgd", "rmsprop", "adam"])
+    option("--lr", type=float, help="learning rate")
+    option("--batch-size", type=int, help="sentences (or stream rows) per step")
+    option("--epochs", type=float)
+    option("--max-steps", type=int, help="stop after this many steps")
+    option("--max-time", type=float, help="stop after this many seconds")
+    option("--clip", type=float, help="clip gradients to this global norm")
+    option("--seed", type=int)
+    option("--device", choices=["auto", "cpu", "cuda"])
+    option("--evaluate-every", type=float, help="epochs between evaluations and checkpoints")
+    option("--mode", choices=["auto", "sentence", "stream"],
+           help="stream (the text as one sequence, the state carried), sentence (each sentence alone, padded "
+                "batches), or auto (sentence for words, stream for characters)")
+    option("--bptt", type=int, help="stream mode: steps per window")
+    option("--bptt-truncate", type=int, help="numpy engine, rnn: steps each output's error flows back (the seed's 4)")
+    option("--dtype", choices=["float32", "float64"])
+    option("--halve-lr", action=argparse.BooleanOptionalAction,
+           help="halve the learning rate when the validation loss rises (the seed's rule)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to MODEL/tensorboard")
+    p.add_argument("--force", action="store_true", help="replace the output directory if it exists")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (progress goes to stderr)")
+
+    p = add_verb(verbs, "evaluate", cmd_evaluate, "loss and perplexity of a trained model on a prepared split")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("prepared", metavar="PREPARED")
+    p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    p.add_argument("--mode", default="auto", choices=["auto", "sentence", "stream"])
+    p.add_argument("--json", action="store_true")

@@ -1,0 +1,130 @@
+"""What a model is, kind by kind: the configuration that config.json holds.
+
+A model directory's config.json names its ``kind`` and holds that kind's config. The language
+model (``lm``) is the first kind; the ranker and seq2seq kinds add theirs with ``register_kind``.
+The parameter schema (``rnnkit.models.schema.param_spec``) turns a config into the names, shapes
+and initialisation of its weights: initialisation, loading, validation and both engines read it
+there, and nothing infers an architecture from weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, Protocol
+
+from rnnkit.errors import RnnkitError
+
+GATES = {"gru": 3, "lstm": 4}  # gate matrices stacked in U and W: r, z, n (GRU); i, f, g, o (LSTM)
+DTYPES = ("float32", "float64")
+
+
+class ModelConfig(Protocol):
+    """What every kind's config offers: its kind's name and a JSON form."""
+
+    kind: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    """A recurrent language model (or, bidirectional, an encoder).
+
+    ``cell`` is the seed's tanh RNN (``rnn``), ``gru`` or ``lstm`` (or a registered cell, such as
+    the tutorial's GRU from ``rnnkit.compat``). ``embedding`` is the size of the input embedding:
+    None gives the rnn the seed's one-hot input, and gated cells the hidden size. ``tie`` makes
+    the output matrix the embedding's transpose. ``activation`` is the rnn's (tanh, the seed's;
+    relu shows exploding gradients).
+    """
+
+    kind: ClassVar[str] = "lm"
+
+    cell: str
+    vocab_size: int
+    hidden: int
+    layers: int = 1
+    embedding: int | None = None
+    tie: bool = False
+    bidirectional: bool = False
+    dropout: float = 0.0
+    bptt_truncate: int = 4
+    dtype: str = "float32"
+    activation: str = "tanh"
+
+    def __post_init__(self) -> None:
+        from rnnkit.models.schema import CELLS
+
+        if self.cell not in CELLS:
+            raise RnnkitError(f"unknown cell {self.cell!r}; use {', '.join(c for c in CELLS if CELLS[c].trainable)}")
+        if self.gated and self.embedding is None:
+            object.__setattr__(self, "embedding", self.hidden)
+        if self.vocab_size < 2:
+            raise RnnkitError("the vocabulary must hold at least 2 tokens")
+        for name in ("hidden", "layers"):
+            if getattr(self, name) < 1:
+                raise RnnkitError(f"--{name} must be at least 1")
+        if self.embedding is not None and self.embedding < 1:
+            raise RnnkitError("--embedding must be at least 1 (leave it out for the seed's one-hot input)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise RnnkitError("--dropout must be at least 0 and below 1")
+        if self.bptt_truncate < 0:
+            raise RnnkitError("--bptt-truncate must be at least 0")
+        if self.dtype not in DTYPES:
+            raise RnnkitError(f"--dtype must be float32 or float64 (got {self.dtype!r})")
+        if self.activation not in ("tanh", "relu") or (self.activation != "tanh" and self.cell != "rnn"):
+            raise RnnkitError("the activation is tanh, or relu for the rnn cell")
+        if self.bidirectional and self.cell not in GATES:
+            raise RnnkitError("the bidirectional option is for gru and lstm encoders")
+        if self.tie and self.embedding != self.output_width:
+            # Eᵀ is the output matrix, so the embedding must be as wide as what the top layer outputs.
+            raise RnnkitError(f"--tie needs the embedding as wide as the hidden layer's output: "
+                              f"--embedding {self.output_width} (got {self.embedding})")
+
+    @property
+    def gated(self) -> bool:
+        return self.cell in GATES
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_width(self) -> int:
+        """The width of the top layer's output: both directions side by side when bidirectional."""
+        return self.hidden * self.directions
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LMConfig:
+        return config_from_dict(cls, data)
+
+
+KINDS: dict[str, type] = {"lm": LMConfig}
+
+
+def register_kind(config_class: type) -> None:
+    """Make a model kind known to ``load_config`` (and so to model directories)."""
+    KINDS[config_class.kind] = config_class
+
+
+def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """``cls(**data)``, with a clear error for a key it does not know or one it needs."""
+    if not isinstance(data, dict):
+        raise RnnkitError(f"the {cls.kind} model's config is not a JSON object")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise RnnkitError(f"the {cls.kind} model's config has settings this rnnkit does not know: {', '.join(unknown)}")
+    try:
+        return cls(**data)
+    except TypeError as e:
+        raise RnnkitError(f"the {cls.kind} model's config is incomplete ({e})") from None
+
+
+def load_config(kind: str, data: dict[str, Any]) -> Any:
+    """The config of a model of ``kind`` from its JSON form."""
+    if kind not in KINDS:
+        raise RnnkitError(f"unknown model kind {kind!r}; this rnnkit knows {', '.join(KINDS)}")
+    return KINDS[kind].from_dict(data)

@@ -1,0 +1,106 @@
+"""One engine interface: what training and use need of a model, whichever engine runs it.
+
+``train/`` and ``use/`` reach models only through ``open_engine`` and the ``Engine`` protocol;
+the numpy engine (``rnnkit.models.numpy.engine``, the reference) and the torch engine
+(``rnnkit.models.torch.engine``, the fast path) each implement it in their own module. States
+(``h``) are the engine's own arrays or tensors: (layers, B, H), with cells first for an LSTM.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from rnnkit.errors import RnnkitError
+from rnnkit.models.config import LMConfig
+from rnnkit.models.schema import CELLS
+
+ENGINES = ("numpy", "torch")
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A language model on one engine; with an optimizer, also a learner."""
+
+    name: str
+    config: LMConfig
+
+    # What use needs: scoring and generation.
+    def initial_state(self, batch: int) -> Any: ...
+
+    def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """log P(y_t | x_≤t) (B, T) from a zero state."""
+
+    def step(self, tokens: np.ndarray, h: Any) -> tuple[np.ndarray, Any]:
+        """Next-token probabilities (B, C) after ``tokens`` (B,), and the new state."""
+
+    # What training needs.
+    def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
+                   h: Any = None) -> tuple[float, Any]:
+        """One optimizer step on ``scale`` × the summed loss; the summed loss and, when ``h`` was
+        given, the state to carry into the next batch."""
+
+    def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: Any = None) -> tuple[float, Any]:
+        """The summed loss without dropout or update, and the state after it (when ``h`` was given)."""
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The weights under canonical names."""
+
+    def load_params(self, params: dict[str, np.ndarray]) -> None: ...
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The optimizer's state and the generators' (dropout), as arrays for a checkpoint."""
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray], steps: int) -> None: ...
+
+    def state_to_numpy(self, h: Any) -> np.ndarray: ...
+
+    def state_from_numpy(self, h: np.ndarray) -> Any: ...
+
+
+@functools.cache
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def cuda_available() -> bool:
+    return torch_available() and __import__("torch").cuda.is_available()
+
+
+def resolve_engine(engine: str = "auto", device: str = "auto", cell: str | None = None) -> tuple[str, str]:
+    """(engine, device) with every "auto" decided: torch when it is installed and runs the cell,
+    else numpy; CUDA when there is one for torch, else the CPU."""
+    if engine not in ("auto", *ENGINES):
+        raise RnnkitError(f"unknown engine {engine!r}; use numpy or torch")
+    if device not in ("auto", "cpu", "cuda"):
+        raise RnnkitError(f"unknown device {device!r}; use cpu, cuda or auto")
+    runs_on = CELLS[cell].engines if cell in CELLS else ENGINES
+    if engine == "auto":
+        engine = "torch" if torch_available() and "torch" in runs_on else "numpy"
+    if engine not in runs_on:
+        raise RnnkitError(f"the {cell} cell runs on the {' and '.join(runs_on)} engine only; "
+                          "use --engine numpy (or auto)")
+    if engine == "torch" and not torch_available():
+        raise RnnkitError("the torch engine needs PyTorch: pip install torch (or use --engine numpy)")
+    if device == "auto":
+        device = "cuda" if engine == "torch" and cuda_available() else "cpu"
+    if device == "cuda" and not (engine == "torch" and cuda_available()):
+        raise RnnkitError("no CUDA device here (or the numpy engine was chosen); use --device cpu")
+    return engine, device
+
+
+def open_engine(config: LMConfig, params: dict[str, np.ndarray], *, engine: str = "auto", device: str = "auto",
+                optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> Engine:
+    """The model of ``config`` with ``params`` on an engine; with ``optimizer``, ready to train."""
+    engine, device = resolve_engine(engine, device, config.cell)
+    if engine == "numpy":
+        from rnnkit.models.numpy.engine import NumpyEngine as chosen
+    else:
+        from rnnkit.models.torch.engine import TorchEngine as chosen
+    return chosen(config, params, device=device, optimizer=optimizer, clip=clip, seed=seed)

@@ -1,0 +1,147 @@
+"""The parameter schema: a model config → the names, shapes and initialisation of its weights.
+
+One schema for everything that handles weights: initialisation (``init_params``), loading and
+validation (``check_params``), both engines, the tutorial's import. Names are canonical — the
+seed's ``U``, ``V``, ``W`` for the vanilla RNN; for gated cells ``E``, ``U``, ``W``, ``bu``,
+``bw`` (gates stacked in PyTorch's order), ``U2``, … for deeper layers, ``…_back`` for the
+backward direction of an encoder, ``V`` and the output bias ``c`` — and the order of the schema
+is the order in which initialisation draws the weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnkit.errors import RnnkitError
+from rnnkit.models.config import GATES, LMConfig
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One weight: its shape, drawn uniform in ±``bound`` (zeros when 0), then ``shift`` (rows
+    a:b, value) added — how an LSTM's forget gate starts 1 higher."""
+
+    shape: tuple[int, ...]
+    bound: float = 0.0
+    shift: tuple[int, int, float] | None = None
+
+
+Schema = dict[str, ParamSpec]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A recurrent cell of the language model: its schema, and which engines run it."""
+
+    schema: Callable[[LMConfig], Schema]
+    engines: tuple[str, ...] = ("numpy", "torch")
+    trainable: bool = True
+
+
+def layer_names(k: int) -> tuple[str, str]:
+    """The vanilla RNN's input and recurrent weights of layer ``k`` (0-based): U, W, then U2, W2, …"""
+    return ("U", "W") if k == 0 else (f"U{k + 1}", f"W{k + 1}")
+
+
+def gated_names(k: int, backward: bool = False) -> tuple[str, str, str, str]:
+    """A gated layer's weights (``k`` 0-based): U, W, bu, bw, then U2, W2, bu2, bw2, …; ``_back``
+    for the backward direction."""
+    suffix = (str(k + 1) if k else "") + ("_back" if backward else "")
+    return f"U{suffix}", f"W{suffix}", f"bu{suffix}", f"bw{suffix}"
+
+
+def _bound(n: int) -> float:
+    """1/√n, computed as the seed computes it (``np.sqrt(1. / n)``: bit for bit the same draws)."""
+    return float(np.sqrt(1.0 / n))
+
+
+def _rnn_schema(c: LMConfig) -> Schema:
+    """The seed's initialisation: uniform in ±1/√n, n = incoming connections; U, V, W drawn in the
+    seed's order. An embedding (±0.1) and further layers come after."""
+    C, H = c.vocab_size, c.hidden
+    n_in = c.embedding or C
+    schema = {"U": ParamSpec((H, n_in), _bound(n_in))}
+    if not c.tie:
+        schema["V"] = ParamSpec((C, H), _bound(H))
+    schema["W"] = ParamSpec((H, H), _bound(H))
+    if c.embedding:
+        schema["E"] = ParamSpec((c.embedding, C), 0.1)
+    for k in range(1, c.layers):
+        u, w = layer_names(k)
+        schema[u] = schema[w] = ParamSpec((H, H), _bound(H))
+    return schema
+
+
+def _gated_schema(c: LMConfig) -> Schema:
+    """PyTorch's initialisation (every gate weight and bias in ±1/√H), except that an LSTM's forget
+    gate bias starts 1 higher (as Keras does): at first the cell keeps most of its state, and
+    gradients reach further back. ``E`` in ±0.1, ``V`` in ±1/√H, ``c`` zero."""
+    C, H, G = c.vocab_size, c.hidden, GATES[c.cell] * c.hidden
+    bound = _bound(H)
+    forget = (H, 2 * H, 1.0) if c.cell == "lstm" else None
+    schema = {"E": ParamSpec((c.embedding, C), 0.1)}
+    for k in range(c.layers):
+        width = c.embedding if k == 0 else c.output_width
+        for d in range(c.directions):
+            u, w, bu, bw = gated_names(k, d == 1)
+            schema.update({u: ParamSpec((G, width), bound), w: ParamSpec((G, H), bound),
+                           bu: ParamSpec((G,), bound, forget), bw: ParamSpec((G,), bound)})
+    if not c.tie:
+        schema["V"] = ParamSpec((C, c.output_width), bound)
+    schema["c"] = ParamSpec((C,))
+    return schema
+
+
+CELLS: dict[str, Cell] = {"rnn": Cell(_rnn_schema), "gru": Cell(_gated_schema), "lstm": Cell(_gated_schema)}
+
+
+def register_cell(name: str, cell: Cell) -> None:
+    """Make a cell known to the language model's config (``rnnkit.compat`` adds the tutorial's GRU)."""
+    CELLS[name] = cell
+
+
+def _lm_schema(config: LMConfig) -> Schema:
+    return CELLS[config.cell].schema(config)
+
+
+SCHEMAS: dict[str, Callable] = {"lm": _lm_schema}
+
+
+def register_schema(kind: str, schema: Callable) -> None:
+    """The schema of a model kind (the ranker and seq2seq kinds compose their encoders')."""
+    SCHEMAS[kind] = schema
+
+
+def param_spec(config) -> Schema:
+    """The weights a model of this config has, in initialisation order."""
+    return SCHEMAS[config.kind](config)
+
+
+def init_params(config, rng: np.random.RandomState | np.random.Generator | None = None) -> dict[str, np.ndarray]:
+    """Fresh weights drawn from ``rng`` in schema order (numpy's global generator when None, as the
+    seed draws), in the config's dtype. Both engines start from these."""
+    rng = np.random if rng is None else rng
+    params = {}
+    for name, spec in param_spec(config).items():
+        value = rng.uniform(-spec.bound, spec.bound, spec.shape) if spec.bound else np.zeros(spec.shape)
+        if spec.shift is not None:
+            a, b, shift = spec.shift
+            value[a:b] += shift
+        params[name] = value.astype(config.dtype)
+    return params
+
+
+def check_params(config, params: dict[str, np.ndarray], where: str) -> None:
+    """Every weight the config describes is in ``params`` with its shape, and nothing else is."""
+    schema = param_spec(config)
+    for name, spec in schema.items():
+        if name not in params:
+            raise RnnkitError(f"{where} has no weight {name!r} (it has: {', '.join(params) or 'none'})")
+        if tuple(params[name].shape) != spec.shape:
+            raise RnnkitError(f"{where}: {name} is {tuple(params[name].shape)}, expected {spec.shape}")
+    extra = [name for name in params if name not in schema]
+    if extra:
+        raise RnnkitError(f"{where} has weights that config.json does not describe: {', '.join(extra)}")

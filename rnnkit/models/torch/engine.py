@@ -1,0 +1,117 @@
+"""The torch engine behind ``rnnkit.models.engine.Engine``: a model module, ``torch.optim``'s
+optimizer with the numpy engine's settings, and torch's generators, on CPU or CUDA."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rnnkit.models.config import LMConfig
+from rnnkit.models.optim import ADAM_BETAS, ADAM_EPS, RMSPROP_DECAY, RMSPROP_EPS, check_optimizer
+from rnnkit.models.torch import build
+
+
+class TorchEngine:
+    name = "torch"
+
+    def __init__(self, config: LMConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
+                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
+        self.config, self.device = config, torch.device(device)
+        if optimizer:
+            torch.manual_seed(seed)  # dropout masks: the same run twice draws the same ones
+        self.model = build(config, params, device=self.device)
+        self.clip = clip
+        self.optimizer = self._optimizer(optimizer) if optimizer else None
+        if not optimizer:
+            self.model.eval()
+
+    def _optimizer(self, name: str) -> torch.optim.Optimizer:
+        check_optimizer(name)
+        weights = list(self.model.parameters())
+        if name == "sgd":
+            return torch.optim.SGD(weights, lr=1.0)
+        if name == "rmsprop":
+            return torch.optim.RMSprop(weights, lr=1.0, alpha=RMSPROP_DECAY, eps=RMSPROP_EPS)
+        return torch.optim.Adam(weights, lr=1.0, betas=ADAM_BETAS, eps=ADAM_EPS)
+
+    def _tensors(self, *arrays: np.ndarray) -> list[torch.Tensor]:
+        return [torch.from_numpy(np.ascontiguousarray(a)).to(self.device, non_blocking=True) for a in arrays]
+
+    # ------------------------------------------------------------------ use
+
+    def initial_state(self, batch: int) -> torch.Tensor:
+        return self.model.initial_state(batch)
+
+    def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        x, y = self._tensors(x, y)
+        with torch.no_grad():
+            logits, _ = self.model.logits(x)
+            picked = logits.gather(2, y[:, :, None])[:, :, 0]
+            return (picked - torch.logsumexp(logits, dim=-1)).cpu().numpy()  # no full log-softmax written
+
+    def step(self, tokens: np.ndarray, h: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+        (x,) = self._tensors(tokens[:, None])
+        with torch.no_grad():
+            logits, h = self.model.logits(x, h)
+            return torch.softmax(logits[:, 0], dim=-1).cpu().numpy(), h
+
+    # ------------------------------------------------------------------ training
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
+                   h: torch.Tensor | None = None) -> tuple[float, torch.Tensor | None]:
+        x, y, mask = self._tensors(x, y, mask)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, last = self.model(x, y, mask, h)
+        (loss * scale).backward()
+        if self.clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.optimizer.step()
+        return loss.item(), (None if h is None else last.detach())
+
+    def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray,
+             h: torch.Tensor | None = None) -> tuple[float, torch.Tensor | None]:
+        x, y, mask = self._tensors(x, y, mask)
+        self.model.eval()
+        with torch.no_grad():
+            loss, last = self.model(x, y, mask, h)
+        return loss.item(), (None if h is None else last)
+
+    def params(self) -> dict[str, np.ndarray]:
+        return self.model.params()
+
+    def load_params(self, params: dict[str, np.ndarray]) -> None:
+        self.model.load_params(params)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The optimizer's state under canonical weight names, and torch's generators."""
+        arrays = {"rng.torch": torch.get_rng_state().numpy()}
+        if self.device.type == "cuda":
+            arrays["rng.cuda"] = torch.cuda.get_rng_state(self.device).numpy()
+        names = {id(p): self.model.canonical(n) for n, p in self.model.named_parameters()}  # no dots in names
+        for param, state in self.optimizer.state.items():
+            for key, value in state.items():
+                value = value.detach().cpu().numpy()
+                arrays[f"optimizer.{names[id(param)]}.{key}"] = value.reshape(-1) if value.ndim == 0 else value
+        return arrays
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray], steps: int) -> None:
+        by_name = {self.model.canonical(n): p for n, p in self.model.named_parameters()}
+        for key, value in arrays.items():
+            if key.startswith("optimizer."):
+                _, name, field = key.split(".", 2)
+                tensor = torch.from_numpy(value.copy())
+                self.optimizer.state[by_name[name]][field] = tensor.reshape(()) if field == "step" \
+                    else tensor.to(self.device)
+        if "rng.torch" in arrays:
+            torch.set_rng_state(torch.from_numpy(arrays["rng.torch"].copy()))
+        if "rng.cuda" in arrays and self.device.type == "cuda":
+            torch.cuda.set_rng_state(torch.from_numpy(arrays["rng.cuda"].copy()), self.device)
+
+    def state_to_numpy(self, h: torch.Tensor) -> np.ndarray:
+        return h.detach().cpu().numpy()
+
+    def state_from_numpy(self, h: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(h).to(self.device)

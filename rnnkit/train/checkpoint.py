@@ -1,0 +1,63 @@
+"""Training checkpoints: ``MODEL/checkpoint/`` holds ``state.json`` (config, data position,
+history) and ``arrays.safetensors`` (weights, optimizer state, generators, the carried state),
+replaced atomically and durably, so it is always the previous checkpoint or the new one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit.errors import RnnkitError
+from rnnkit.fsutil import replaced_directory, surviving_directory
+
+CHECKPOINT = "checkpoint"
+
+
+def save_checkpoint(out: Path, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    from safetensors.numpy import save_file
+
+    with replaced_directory(Path(out) / CHECKPOINT, durable=True) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / "arrays.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(state), encoding="utf-8")
+
+
+def load_checkpoint(out: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    from safetensors.numpy import load_file
+
+    directory = surviving_directory(Path(out) / CHECKPOINT)
+    if directory is None or not (directory / "state.json").is_file():
+        raise RnnkitError(f"{out} has no checkpoint to resume from; train without --resume")
+    try:
+        state = json.loads((directory / "state.json").read_text(encoding="utf-8"))
+        arrays = load_file(str(directory / "arrays.safetensors"))
+    except Exception as e:  # a damaged checkpoint is the user's to know about, not a traceback
+        raise RnnkitError(f"the checkpoint in {out} is damaged ({e}); train again without --resume") from None
+    return state, arrays
+
+
+def has_checkpoint(out: Path) -> bool:
+    return surviving_directory(Path(out) / CHECKPOINT) is not None
+
+
+def open_run(out: Path, *, resume: bool, force: bool) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """The checkpoint to resume from, or None for a fresh run in ``out`` (an existing model
+    directory is replaced only with ``force``, and only one that rnnkit wrote)."""
+    out = Path(out)
+    if resume:
+        state, arrays = load_checkpoint(out)
+        dropout_rng = state["position"].pop("dropout_rng", None)  # 0.2.0 kept the numpy engine's here
+        if dropout_rng is not None:
+            arrays["rng.numpy"] = np.frombuffer(json.dumps(dropout_rng).encode(), dtype=np.uint8)
+        return state, arrays
+    if out.exists() and not force:
+        raise RnnkitError(f"{out} already exists; pass --force to replace it, --resume to continue it, "
+                          "or choose another --out")
+    if out.exists():
+        if not out.is_dir() or (any(out.iterdir()) and not ((out / "config.json").exists() or has_checkpoint(out))):
+            raise RnnkitError(f"{out} is not a model directory that rnnkit wrote; choose another --out")
+        shutil.rmtree(out)
+    return None

@@ -1,0 +1,94 @@
+"""Training options and recipes: what ``rnnkit train`` takes, checked before anything is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from rnnkit.data.corpus import PreparedCorpus
+from rnnkit.errors import RnnkitError
+from rnnkit.models.config import LMConfig
+from rnnkit.models.engine import resolve_engine
+from rnnkit.models.optim import check_optimizer
+from rnnkit.use.evaluate import resolve_mode
+
+
+@dataclass
+class TrainConfig:
+    """Every training option. The defaults are the recipe we recommend for any corpus (a tied
+    one-layer LSTM, Adam, stream mode); ``RECIPES["seed"]`` is the tutorial's own."""
+
+    engine: str = "auto"  # torch when it is installed, else numpy
+    cell: str = "lstm"  # rnn (the seed's tanh RNN), gru or lstm
+    hidden: int = 256
+    layers: int = 1
+    embedding: int | None = None  # size; None: the seed's one-hot input (rnn) or the hidden size (gru, lstm)
+    tie: bool | None = None  # the output matrix is the embedding's transpose; None: when the sizes allow (gru, lstm)
+    bidirectional: bool = False  # for encoders only: refused by train
+    dropout: float = 0.3  # on the embedding, between layers and on the output, while training
+    optimizer: str = "adam"
+    lr: float = 0.002
+    batch_size: int = 32
+    epochs: float = 20.0
+    max_steps: int | None = None
+    max_time: float | None = None  # seconds
+    clip: float | None = 0.25  # largest global gradient norm
+    seed: int = 0
+    device: str = "auto"
+    evaluate_every: float = 1.0  # epochs
+    mode: str = "stream"  # auto: sentence for words, stream for characters
+    bptt: int = 35  # stream mode: steps per window
+    bptt_truncate: int = 4  # the numpy engine's per-output truncation (the seed's)
+    dtype: str = "float32"
+    halve_lr: bool = True
+
+    # What must match for a checkpoint to be resumed with this config.
+    MODEL_KEYS = ("engine", "cell", "hidden", "layers", "embedding", "tie", "dropout", "optimizer", "batch_size",
+                  "mode", "bptt", "bptt_truncate", "dtype", "seed", "clip", "halve_lr", "evaluate_every")
+
+    def model_config(self, vocab_size: int) -> LMConfig:
+        """The model these options describe (its checks are the model's: sizes, cell, tie)."""
+        return LMConfig(self.cell, vocab_size, self.hidden, layers=self.layers, embedding=self.embedding,
+                        tie=bool(self.tie), bidirectional=self.bidirectional, dropout=self.dropout,
+                        bptt_truncate=self.bptt_truncate, dtype=self.dtype)
+
+    def resolve(self, corpus: PreparedCorpus) -> TrainConfig:
+        """A copy with every 'auto' decided and every value checked."""
+        cfg = replace(self)
+        if cfg.tie is None:
+            cfg.tie = cfg.cell != "rnn" and cfg.embedding in (None, cfg.hidden)
+        if cfg.bidirectional:
+            raise RnnkitError("a bidirectional model reads the words it is asked to predict, so it cannot be a "
+                              "left-to-right language model; --bidirectional is for encoders, not for train")
+        cfg.model_config(len(corpus.vocab))  # before any output is touched
+        cfg.engine, cfg.device = resolve_engine(cfg.engine, cfg.device, cfg.cell)
+        cfg.mode = resolve_mode(cfg.mode, corpus)
+        check_optimizer(cfg.optimizer)
+        for name in ("batch_size", "bptt"):
+            if getattr(cfg, name) < 1:
+                raise RnnkitError(f"--{name.replace('_', '-')} must be at least 1")
+        if cfg.lr <= 0 or cfg.epochs <= 0 or cfg.evaluate_every <= 0:
+            raise RnnkitError("--lr, --epochs and --evaluate-every must be above 0")
+        if cfg.max_steps is not None and cfg.max_steps < 1 or cfg.clip is not None and cfg.clip <= 0:
+            raise RnnkitError("--max-steps must be at least 1 and --clip above 0")
+        return cfg
+
+
+# The tutorial's recipe (Part 2): a tanh RNN of 100 units on one-hot words, plain SGD at 0.005,
+# one sentence per step, each sentence from a zero state.
+RECIPES: dict[str, dict[str, Any]] = {
+    "recommended": {},
+    "seed": {"cell": "rnn", "hidden": 100, "dropout": 0.0, "optimizer": "sgd", "lr": 0.005, "batch_size": 1,
+             "epochs": 1.0, "clip": None, "mode": "auto"},
+}
+
+
+def make_config(recipe: str = "recommended", **options: Any) -> TrainConfig:
+    """A TrainConfig: the recipe's settings, then ``options`` over them."""
+    if recipe not in RECIPES:
+        raise RnnkitError(f"unknown recipe {recipe!r}; use {' or '.join(RECIPES)}")
+    names = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise TypeError(f"unknown training options: {', '.join(unknown)}")
+    return TrainConfig(**{**RECIPES[recipe], **options})

@@ -1,0 +1,176 @@
+"""The structure holds: one parameter schema, one engine interface, data flowing one way."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnkit import RnnkitError
+from rnnkit.io.modeldir import ModelFiles, load_model, save_model
+from rnnkit.models.config import LMConfig
+from rnnkit.models.engine import Engine, open_engine
+from rnnkit.models.schema import init_params, param_spec
+from rnnkit.text.pipeline import TextPipeline
+from rnnkit.text.vocab import Vocabulary
+
+PACKAGE = Path(__file__).resolve().parents[1] / "rnnkit"
+
+CONFIGS = [
+    LMConfig("rnn", 12, 5),
+    LMConfig("rnn", 12, 5, layers=3, embedding=4, dtype="float64"),
+    LMConfig("rnn", 12, 5, embedding=5, tie=True),
+    *[LMConfig(cell, 12, 5, **options) for cell in ("gru", "lstm") for options in (
+        {}, {"layers": 2, "embedding": 3}, {"tie": True, "dropout": 0.2}, {"bidirectional": True, "layers": 2},
+        {"bidirectional": True, "embedding": 10, "tie": True}, {"dtype": "float64"})],
+]
+
+
+def _vocabulary(size: int) -> Vocabulary:
+    return Vocabulary([f"w{i}" for i in range(size - 1)] + ["UNKNOWN_TOKEN"], "UNKNOWN_TOKEN")
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.cell}-{c.layers}-{c.embedding}-{c.tie}-"
+                                                          f"{c.bidirectional}-{c.dtype}")
+def test_param_spec_round_trips_through_save_and_load(tmp_path, config):
+    spec = param_spec(config)
+    params = init_params(config, np.random.RandomState(0))
+    assert list(params) == list(spec) and all(params[k].shape == spec[k].shape for k in spec)
+    assert all(p.dtype == np.dtype(config.dtype) for p in params.values())
+    save_model(tmp_path / "m", ModelFiles(config, TextPipeline(), _vocabulary(12), params))
+    files = load_model(tmp_path / "m", kind="lm")
+    assert files.config == config and files.kind == "lm"
+    assert set(files.params) == set(spec) and all(np.array_equal(files.params[k], params[k]) for k in spec)
+    engines = ["numpy"] + (["torch"] if _has_torch() else [])
+    for engine in engines:  # both engines build the model from the schema and give back the same weights
+        got = open_engine(config, {k: v.copy() for k, v in params.items()}, engine=engine).params()
+        assert set(got) == set(spec) and all(np.array_equal(got[k], params[k]) for k in spec), engine
+
+
+def test_weights_the_config_does_not_describe_are_refused(tmp_path):
+    config = LMConfig("gru", 12, 5)
+    params = init_params(config)
+    save_model(tmp_path / "m", ModelFiles(config, TextPipeline(), _vocabulary(12), {**params, "V2": params["V"]}))
+    with pytest.raises(RnnkitError, match="weights that config.json does not describe: V2"):
+        load_model(tmp_path / "m")
+    params["W"] = params["W"][:, :4]
+    save_model(tmp_path / "n", ModelFiles(config, TextPipeline(), _vocabulary(12), params))
+    with pytest.raises(RnnkitError, match=r"W is \(15, 4\), expected \(15, 5\)"):
+        load_model(tmp_path / "n")
+
+
+def test_a_model_of_another_kind_is_refused(tmp_path):
+    config = LMConfig("rnn", 12, 5)
+    save_model(tmp_path / "m", ModelFiles(config, TextPipeline(), _vocabulary(12), init_params(config)))
+    with pytest.raises(RnnkitError, match="is a language model, not a ranker"):
+        load_model(tmp_path / "m", kind="ranker")
+
+
+def test_both_engines_draw_the_same_fresh_weights():
+    pytest.importorskip("torch")
+    from rnnkit.models.numpy import build as numpy_build
+    from rnnkit.models.torch import build as torch_build
+
+    config = LMConfig("lstm", 12, 5, layers=2)
+    by_numpy, by_torch = numpy_build(config, seed=3).params, torch_build(config, seed=3).params()
+    assert all(np.array_equal(by_numpy[k], by_torch[k]) for k in by_numpy)
+    assert np.all(by_numpy["bu"][5:10] > 1 - 5 ** -0.5)  # the forget gate starts 1 higher
+
+
+def _has_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_engines_implement_the_protocol(engine):
+    if engine == "torch":
+        pytest.importorskip("torch")
+    config = LMConfig("gru", 12, 5)
+    implementation = open_engine(config, init_params(config), engine=engine, optimizer="adam")
+    assert isinstance(implementation, Engine) and implementation.name == engine
+    for name, member in inspect.getmembers(Engine, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        wanted = list(inspect.signature(member).parameters)
+        got = list(inspect.signature(getattr(type(implementation), name)).parameters)
+        assert got == wanted, f"{engine}.{name}{got} != Engine.{name}{wanted}"
+
+
+# ------------------------------------------------------------------------------ imports
+
+def _imports(path: Path) -> set[str]:
+    """Every rnnkit module (or ``torch``) a file imports, at any depth of its code."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            if node.module == "rnnkit":
+                names.update(f"rnnkit.{a.name}" for a in node.names)
+    return {n for n in names if n == "rnnkit" or n.startswith("rnnkit.") or n.split(".")[0] == "torch"}
+
+
+def _modules() -> dict[str, set[str]]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+        found[module] = _imports(path)
+    return found
+
+
+# Data flows one way: a package imports only from its own level and the levels below.
+LEVELS = {"errors": 0, "_version": 0, "fsutil": 0, "figures": 0, "text": 1, "data": 2, "models": 3, "io": 4,
+          "use": 5, "train": 6, "analysis": 6}
+# Outside the core, with the package root: the entry points, and the tutorial's code in compat.
+OUTSIDE_THE_CORE = {"rnnkit.__main__", "rnnkit.tutorial", "rnnkit.compat", "rnnkit.cli", "rnnkit.bench"}
+
+
+def _top(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else module
+
+
+def _in(module: str, packages: set[str]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def _core(module: str) -> bool:
+    return module != "rnnkit" and not _in(module, OUTSIDE_THE_CORE)
+
+
+def test_no_module_imports_the_package_root():
+    offenders = {m: sorted(i) for m, imports in _modules().items() if m != "rnnkit"
+                 for i in [imports & {"rnnkit", "rnnkit.__version__"}] if i}
+    assert not offenders, offenders
+
+
+def test_the_core_never_imports_the_compat_package():
+    offenders = {m: sorted(i for i in imports if _in(i, {"rnnkit.compat"}))
+                 for m, imports in _modules().items() if _core(m)}
+    assert not {m: i for m, i in offenders.items() if i}
+
+
+def test_train_and_use_reach_models_only_through_the_engine_interface():
+    specific = {"rnnkit.models.numpy", "rnnkit.models.torch", "torch"}
+    logging = {"torch.utils.tensorboard"}  # TensorBoard's writer, which PyTorch ships: not an engine
+    offenders = {m: sorted(i for i in imports if _in(i, specific) and i not in logging)
+                 for m, imports in _modules().items() if _in(m, {"rnnkit.train", "rnnkit.use"})}
+    assert not {m: i for m, i in offenders.items() if i}
+
+
+def test_data_flows_one_way():
+    offenders = []
+    for module, imports in _modules().items():
+        if not _core(module):
+            continue
+        level = LEVELS[_top(module)]
+        offenders += [f"{module} imports {i}" for i in imports
+                      if i.startswith("rnnkit.") and LEVELS.get(_top(i), 99) > level]
+    assert not offenders, offenders
