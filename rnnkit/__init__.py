@@ -9,6 +9,8 @@ engine), then score sentences and generate text::
         summary = train(corpus, "my-model")                    # the recommended recipe (or recipe="seed")
     m = rnnkit.load("my-model")
     m.score(["a sentence ."]); m.generate(n=5, seed=1); m.rerank([["candidate one", "candidate two"]])
+    r = rnnkit.load_ranker("my-ranker")                   # after `rnnkit rank train DATA --out my-ranker`
+    r.rank("how now, my lord?", ["well, i thank you.", "the fleet is lost."])
 """
 
 from rnnkit import compat  # noqa: F401  (the tutorial's GRU: its imported models load)
@@ -16,7 +18,9 @@ from rnnkit._version import __version__
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.data.prepare import prepare
 from rnnkit.errors import RnnkitError
+from rnnkit.rank.model import Ranker, load_ranker
 from rnnkit.text.vocab import Vocabulary
 from rnnkit.use.lm import LanguageModel, load
 
-__all__ = ["LanguageModel", "PreparedCorpus", "RnnkitError", "Vocabulary", "load", "prepare", "__version__"]
+__all__ = ["LanguageModel", "PreparedCorpus", "Ranker", "RnnkitError", "Vocabulary", "load", "load_ranker", "prepare",
+           "__version__"]

@@ -96,6 +96,7 @@ def register(verbs: Any) -> None:
     option("--dtype", choices=["float32", "float64"])
     option("--halve-lr", action=argparse.BooleanOptionalAction,
            help="halve the learning rate when the validation loss rises (the seed's rule)")
+    option("--keep", choices=["best", "last"], help="the weights of the lowest validation loss, or the last ones")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to MODEL/tensorboard")
     p.add_argument("--force", action="store_true", help="replace the output directory if it exists")

@@ -42,7 +42,7 @@ class TutorialGRU(NumpyLM):
     def initial_state(self, batch: int) -> np.ndarray:
         return np.zeros((2, batch, self.hidden), dtype=self.dtype)
 
-    def _layers(self, x, h, rng, mask) -> Forward:
+    def layers_forward(self, x, h, rng, mask) -> Forward:
         """Layer-2 states (B, T, H) for inputs ``x`` (B, T), and the last state (2, B, H)."""
         E, U, W, b = (self.params[k] for k in "EUWb")
         h = self.initial_state(len(x)) if h is None else h
@@ -62,7 +62,7 @@ class TutorialGRU(NumpyLM):
         h = np.tanh(x @ U[2].T + (s * r) @ W[2].T + b[2])
         return (1.0 - z) * h + z * s
 
-    def _layers_backward(self, x, fwd, arriving, grads, truncate):
+    def layers_backward(self, x, fwd, arriving, grads, truncate):
         raise RnnkitError("the tutorial's GRU runs forward only (it scores and generates); train rnnkit's gru")
 
 

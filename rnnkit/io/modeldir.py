@@ -27,7 +27,8 @@ from rnnkit.text.vocab import Vocabulary, escape
 FORMAT = "rnnkit-model"
 FORMAT_VERSION = 2
 WEIGHTS = "weights.safetensors"
-KIND_NAMES = {"lm": "language model"}  # each kind's name in messages; new kinds add theirs
+# Each kind's name in messages, and the verb that makes one.
+KIND_NAMES = {"lm": ("language model", "rnnkit train"), "ranker": ("ranker", "rnnkit rank train")}
 
 
 @dataclass
@@ -110,8 +111,8 @@ def load_model(path: str | Path, kind: str | None = None) -> ModelFiles:
     raw = read_config(path)
     found = raw.get("kind")
     if kind is not None and found != kind:
-        raise RnnkitError(f"{path} is a {KIND_NAMES.get(found, str(found))}, not a {KIND_NAMES.get(kind, kind)}; "
-                          f"give a {KIND_NAMES.get(kind, kind)} directory")
+        (name, verb), (wanted, _) = KIND_NAMES.get(found, (found, "?")), KIND_NAMES.get(kind, (kind, "?"))
+        raise RnnkitError(f"{path} is a {name} (made by `{verb}`), not a {wanted}; give a {wanted} directory")
     config = load_config(found, raw["model"])
     tokens = dict(raw["tokens"])
     unk = tokens.pop("unk_token", None)

@@ -101,7 +101,82 @@ class LMConfig:
         return config_from_dict(cls, data)
 
 
-KINDS: dict[str, type] = {"lm": LMConfig}
+RANKERS = ("dual-encoder", "tfidf", "random")
+POOLING = ("last", "max")
+OBJECTIVES = ("binary", "in-batch")
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    """A response ranker: the dual encoder of Lowe et al. (2015) — one recurrent encoder (``cell``,
+    sizes as ``LMConfig``'s) reads the context into c and the response into r, and the score is
+    cᵀ M r (σ of it, the probability that r answers c) — or a baseline: ``tfidf`` (cosine of TF-IDF
+    vectors) or ``random``.
+
+    ``pooling``: the encoding is the last state (both directions' when bidirectional) or the
+    maximum of every state over time. ``objective``: ``binary`` cross-entropy on (context,
+    response, label) rows, as published, or ``in-batch`` negatives (each context against every
+    response of its batch, softmax cross-entropy). Contexts keep their last ``max_context``
+    tokens, responses their first ``max_response``. ``bag`` adds a bag-of-words channel to the
+    encoding: the L2-normalised sum of the text's word embeddings, beside the pooled states, so that
+    a word shared by context and response counts, as it does for TF-IDF.
+    """
+
+    kind: ClassVar[str] = "ranker"
+
+    model: str
+    vocab_size: int
+    cell: str = "lstm"
+    hidden: int = 128
+    layers: int = 1
+    embedding: int | None = None
+    bidirectional: bool = False
+    pooling: str = "last"
+    objective: str = "binary"
+    bag: bool = False
+    dropout: float = 0.0
+    dtype: str = "float32"
+    max_context: int = 160
+    max_response: int = 80
+
+    def __post_init__(self) -> None:
+        if self.model not in RANKERS:
+            raise RnnkitError(f"unknown ranker {self.model!r}; use {', '.join(RANKERS)}")
+        if self.pooling not in POOLING:
+            raise RnnkitError(f"unknown pooling {self.pooling!r}; use {' or '.join(POOLING)}")
+        if self.objective not in OBJECTIVES:
+            raise RnnkitError(f"unknown objective {self.objective!r}; use {' or '.join(OBJECTIVES)}")
+        if self.max_context < 1 or self.max_response < 1:
+            raise RnnkitError("--max-context and --max-response must be at least 1")
+        if self.model == "dual-encoder":
+            if self.cell not in GATES:
+                raise RnnkitError(f"the dual encoder's cell is gru or lstm (got {self.cell!r})")
+            object.__setattr__(self, "embedding", self.encoder().embedding)
+
+    @property
+    def learned(self) -> bool:
+        return self.model == "dual-encoder"
+
+    @property
+    def width(self) -> int:
+        """The width of an encoding (c and r): the pooled states, then the bag of words."""
+        encoder = self.encoder()
+        return encoder.output_width + (encoder.embedding if self.bag else 0)
+
+    def encoder(self) -> LMConfig:
+        """The encoder's recurrent layers, as a language model's (their output layer unused)."""
+        return LMConfig(self.cell, self.vocab_size, self.hidden, layers=self.layers, embedding=self.embedding,
+                        bidirectional=self.bidirectional, dropout=self.dropout, dtype=self.dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RankerConfig:
+        return config_from_dict(cls, data)
+
+
+KINDS: dict[str, type] = {"lm": LMConfig, "ranker": RankerConfig}
 
 
 def register_kind(config_class: type) -> None:

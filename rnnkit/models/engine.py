@@ -14,17 +14,42 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.config import LMConfig
+from rnnkit.data.batching import PairBatch
+from rnnkit.models.config import LMConfig, RankerConfig
 from rnnkit.models.schema import CELLS
 
 ENGINES = ("numpy", "torch")
 
 
 @runtime_checkable
-class Engine(Protocol):
-    """A language model on one engine; with an optimizer, also a learner."""
+class Trainable(Protocol):
+    """What the training loop needs of any model on any engine: its weights and its state."""
 
     name: str
+
+@runtime_checkable
+class RankerEngine(Trainable, Protocol):
+    """A dual encoder on one engine; with an optimizer, also a learner."""
+
+    config: RankerConfig
+
+    def encode(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Encodings (B, D) of padded id rows."""
+
+    def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """cᵢᵀ M rⱼ for every context encoding against every response encoding."""
+
+    def train_step(self, batch: PairBatch, lr: float, scale: float) -> float:
+        """One optimizer step on ``scale`` × the batch's summed loss; that loss."""
+
+    def loss(self, batch: PairBatch) -> float:
+        """The summed loss without dropout or update."""
+
+
+@runtime_checkable
+class Engine(Trainable, Protocol):
+    """A language model on one engine; with an optimizer, also a learner."""
+
     config: LMConfig
 
     # What use needs: scoring and generation.
@@ -45,19 +70,23 @@ class Engine(Protocol):
     def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: Any = None) -> tuple[float, Any]:
         """The summed loss without dropout or update, and the state after it (when ``h`` was given)."""
 
-    def params(self) -> dict[str, np.ndarray]:
-        """The weights under canonical names."""
+@runtime_checkable
+class RankerEngine(Trainable, Protocol):
+    """A dual encoder on one engine; with an optimizer, also a learner."""
 
-    def load_params(self, params: dict[str, np.ndarray]) -> None: ...
+    config: RankerConfig
 
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        """The optimizer's state and the generators' (dropout), as arrays for a checkpoint."""
+    def encode(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Encodings (B, D) of padded id rows."""
 
-    def load_state_arrays(self, arrays: dict[str, np.ndarray], steps: int) -> None: ...
+    def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """cᵢᵀ M rⱼ for every context encoding against every response encoding."""
 
-    def state_to_numpy(self, h: Any) -> np.ndarray: ...
+    def train_step(self, batch: PairBatch, lr: float, scale: float) -> float:
+        """One optimizer step on ``scale`` × the batch's summed loss; that loss."""
 
-    def state_from_numpy(self, h: np.ndarray) -> Any: ...
+    def loss(self, batch: PairBatch) -> float:
+        """The summed loss without dropout or update."""
 
 
 @functools.cache
@@ -95,12 +124,15 @@ def resolve_engine(engine: str = "auto", device: str = "auto", cell: str | None 
     return engine, device
 
 
-def open_engine(config: LMConfig, params: dict[str, np.ndarray], *, engine: str = "auto", device: str = "auto",
-                optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> Engine:
+def open_engine(config: LMConfig | RankerConfig, params: dict[str, np.ndarray], *, engine: str = "auto",
+                device: str = "auto", optimizer: str | None = None, clip: float | None = None,
+                seed: int = 0) -> Engine | RankerEngine:
     """The model of ``config`` with ``params`` on an engine; with ``optimizer``, ready to train."""
     engine, device = resolve_engine(engine, device, config.cell)
     if engine == "numpy":
-        from rnnkit.models.numpy.engine import NumpyEngine as chosen
+        from rnnkit.models.numpy import engine as module
     else:
-        from rnnkit.models.torch.engine import TorchEngine as chosen
+        from rnnkit.models.torch import engine as module  # type: ignore[no-redef]
+    kind = {"lm": "Engine", "ranker": "RankerEngine"}[config.kind]
+    chosen = getattr(module, f"{engine.capitalize()}{kind}")
     return chosen(config, params, device=device, optimizer=optimizer, clip=clip, seed=seed)

@@ -16,17 +16,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.config import GATES, LMConfig
+from rnnkit.models.config import GATES, LMConfig, RankerConfig
 
 
 @dataclass(frozen=True)
 class ParamSpec:
     """One weight: its shape, drawn uniform in ±``bound`` (zeros when 0), then ``shift`` (rows
-    a:b, value) added — how an LSTM's forget gate starts 1 higher."""
+    a:b, value) added — how an LSTM's forget gate starts 1 higher; ``eye``: the identity matrix."""
 
     shape: tuple[int, ...]
     bound: float = 0.0
     shift: tuple[int, int, float] | None = None
+    eye: bool = False
 
 
 Schema = dict[str, ParamSpec]
@@ -107,7 +108,18 @@ def _lm_schema(config: LMConfig) -> Schema:
     return CELLS[config.cell].schema(config)
 
 
-SCHEMAS: dict[str, Callable] = {"lm": _lm_schema}
+def _ranker_schema(config: RankerConfig) -> Schema:
+    """The dual encoder: the encoder's layers (an LM's without ``V`` and ``c``), then ``M``, which
+    starts as the identity (the first scores are dot products c·r). TF-IDF: the words' idf."""
+    if config.model == "tfidf":
+        return {"idf": ParamSpec((config.vocab_size,))}
+    if config.model == "random":
+        return {}
+    encoder = {k: v for k, v in _gated_schema(config.encoder()).items() if k not in ("V", "c")}
+    return {**encoder, "M": ParamSpec((config.width, config.width), eye=True)}
+
+
+SCHEMAS: dict[str, Callable] = {"lm": _lm_schema, "ranker": _ranker_schema}
 
 
 def register_schema(kind: str, schema: Callable) -> None:
@@ -127,6 +139,8 @@ def init_params(config, rng: np.random.RandomState | np.random.Generator | None 
     params = {}
     for name, spec in param_spec(config).items():
         value = rng.uniform(-spec.bound, spec.bound, spec.shape) if spec.bound else np.zeros(spec.shape)
+        if spec.eye:
+            value += np.eye(*spec.shape)
         if spec.shift is not None:
             a, b, shift = spec.shift
             value[a:b] += shift

@@ -12,7 +12,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -106,21 +106,34 @@ def _text_records(lines: Iterator[str], unit: Unit) -> Iterator[str]:
         yield "".join(para)
 
 
-def _csv_records(lines: Iterator[str], name: str, column: str) -> Iterator[str]:
+def _csv_rows(lines: Iterator[str], name: str, columns: Sequence[str], hint: str) -> Iterator[list[str]]:
     reader = csv.reader(lines, skipinitialspace=True)
     header = next(reader, None)
     if header is None:
         raise RnnkitError(f"{name}: no CSV header row; the first row must name the columns")
     header = [h.strip() for h in header]
-    if column not in header:
-        raise RnnkitError(f"{name} has no column {column!r} (its columns: {', '.join(header)}); pass --column NAME")
-    i = header.index(column)
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise RnnkitError(f"{name} has no column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+                          f"(its columns: {', '.join(header)}); {hint}")
+    where = [header.index(c) for c in columns]
     try:
         for row in reader:
-            if len(row) > i:
-                yield row[i]
+            if len(row) > max(where):
+                yield [row[i] for i in where]
     except csv.Error as e:
         raise RnnkitError(f"{name}: line {reader.line_num}: bad CSV ({e})") from None
+
+
+def _csv_records(lines: Iterator[str], name: str, column: str) -> Iterator[str]:
+    return (row[0] for row in _csv_rows(lines, name, [column], "pass --column NAME"))
+
+
+def csv_rows(path: str, columns: Sequence[str], *, hint: str = "check the file", encoding_errors: str = "strict",
+             ) -> Iterator[list[str]]:
+    """The named columns of each row of a CSV file (with a header row), in that order."""
+    check_input(path)
+    return _csv_rows(decoded_lines(path, encoding_errors), os.fspath(path), columns, hint)
 
 
 def _jsonl_records(lines: Iterator[str], name: str, field: str) -> Iterator[str]:

@@ -93,3 +93,18 @@ def rank_tokens(counts: np.ndarray, first_seen: np.ndarray) -> np.ndarray:
     which is what the seed's ``nltk.FreqDist.most_common`` does.
     """
     return np.lexsort((first_seen, -counts.astype(np.int64)))
+
+
+def build_vocabulary(token_lists: Iterable[Sequence[str]], size: int, unk_token: str = UNKNOWN_TOKEN,
+                     reserved: Sequence[str] = ()) -> Vocabulary:
+    """The ``size - 1`` most frequent tokens (``reserved`` ones first, always kept; ties to the
+    token seen first; ``size`` 0 keeps every token), then ``unk_token``."""
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    for tokens in token_lists:
+        counts.update(tokens)
+    for token in (*reserved, unk_token):
+        counts.pop(token, None)
+    room = None if size == 0 else max(size - 1 - len(reserved), 0)
+    return Vocabulary([*reserved, *(t for t, _ in counts.most_common(room)), unk_token], unk_token)

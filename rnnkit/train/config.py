@@ -41,6 +41,7 @@ class TrainConfig:
     bptt_truncate: int = 4  # the numpy engine's per-output truncation (the seed's)
     dtype: str = "float32"
     halve_lr: bool = True
+    keep: str = "best"  # the weights of the lowest validation loss, or the "last" ones
 
     # What must match for a checkpoint to be resumed with this config.
     MODEL_KEYS = ("engine", "cell", "hidden", "layers", "embedding", "tie", "dropout", "optimizer", "batch_size",

@@ -100,7 +100,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
     record = RunRecord(out, log=log, progress=progress, tensorboard=tensorboard, unit=task.unit)
     schedule = Schedule(cfg.lr, cfg.epochs, cfg.max_steps, cfg.max_time, cfg.evaluate_every, cfg.halve_lr, cfg.seed)
     summary, history = fit(task, schedule, out, record, meta={"config": asdict(cfg), "corpus": str(corpus.path)},
-                           resume=checkpoint)
+                           resume=checkpoint, keep=cfg.keep)
     summary.update(engine=cfg.engine, device=cfg.device, mode=cfg.mode, out=str(out))
     files = ModelFiles(model, corpus.text, corpus.vocab, engine.params(), special_tokens(corpus, cfg.mode),
                        {"training": {**asdict(cfg), "corpus": str(corpus.path), **summary}})

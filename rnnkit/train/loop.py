@@ -2,9 +2,10 @@
 
 A ``Task`` brings a kind's data and model: its batches, one training step, an evaluation. The
 loop brings the rest: epochs and the stop conditions, evaluation every ``evaluate_every`` epochs
-(halving the rate when the held-out loss rose — the seed's rule), checkpoints at every evaluation
-and on SIGINT or SIGTERM, exact resume, a NaN guard and the run's record. The summary and the
-history come back; writing the model is the caller's, who knows its kind.
+(halving the rate when the held-out loss rose — the seed's rule), the weights of the best
+evaluation (the engine holds them at the end, unless ``keep="last"``), checkpoints at every
+evaluation and on SIGINT or SIGTERM, exact resume, a NaN guard and the run's record. The summary
+(of the kept weights) and the history come back; writing the model is the caller's, who knows its kind.
 
 The loop knows where it stands in a run of many processes (``Placement``): only the main process
 writes checkpoints and tells the story.
@@ -77,19 +78,24 @@ class Task(Protocol):
 
 
 def fit(task: Task, schedule: Schedule, out: Path, record: RunRecord, *, meta: dict[str, Any],
-        resume: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None,
+        resume: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None, keep: str = "best",
         placement: Placement = Placement()) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Train ``task`` by ``schedule``; checkpoints go to ``out`` (with ``meta`` in their state).
-    Returns the summary and the history of evaluations."""
+    Returns the summary and the history of evaluations; the engine ends with the weights of the
+    lowest held-out loss (``keep="best"``) or the last ones (``"last"``)."""
+    if keep not in ("best", "last"):
+        raise RnnkitError(f"--keep must be best or last (got {keep!r})")
     engine, unit, split = task.engine, task.unit, task.eval_split
     rng = np.random.default_rng(schedule.seed)
     position = {"step": 0, "epoch": 0, "batch": 0, unit: 0, "seconds": 0.0, "step_seconds": 0.0, "lr": schedule.lr,
                 "epoch_rng": rng.bit_generator.state, "train_loss_sum": 0.0, f"train_{unit}": 0}
     history: list[dict[str, Any]] = []
     carry = None
+    best: dict[str, np.ndarray] = {}  # the weights of the lowest held-out loss so far
     if resume is not None:
         state, arrays = resume
         position, history = state["position"], state["history"]
+        best = {k.removeprefix("best."): v for k, v in arrays.items() if k.startswith("best.")}
         engine.load_params({k.removeprefix("param."): v for k, v in arrays.items() if k.startswith("param.")})
         engine.load_state_arrays(arrays, position["step"])
         rng.bit_generator.state = position["epoch_rng"]
@@ -116,6 +122,7 @@ def fit(task: Task, schedule: Schedule, out: Path, record: RunRecord, *, meta: d
         arrays.update(engine.state_arrays())
         if carry is not None:
             arrays["hidden"] = engine.state_to_numpy(carry)
+        arrays.update({f"best.{k}": v for k, v in best.items()})
         save_checkpoint(out, {**meta, "position": position, "history": history}, arrays)
 
     def evaluate(final: bool = False) -> None:
@@ -133,6 +140,10 @@ def fit(task: Task, schedule: Schedule, out: Path, record: RunRecord, *, meta: d
             position["lr"] *= 0.5
             entry["lr_halved_to"] = position["lr"]
         history.append(entry)
+        if "best" not in position or loss < position["best"][f"{split}_loss"]:
+            position["best"] = {"step": position["step"], f"{split}_loss": loss}
+            best.clear()
+            best.update({k: v.copy() for k, v in engine.params().items()})
         position["train_loss_sum"], position[f"train_{unit}"] = 0.0, 0
         if placement.is_main:
             record.evaluation(entry, split, speed())
@@ -185,10 +196,14 @@ def fit(task: Task, schedule: Schedule, out: Path, record: RunRecord, *, meta: d
             signal.signal(s, handler)
         record.close()
 
-    last = history[-1]
+    kept = history[-1]
+    if keep == "best":
+        engine.load_params(best)
+        kept = next(h for h in history if h["step"] == position["best"]["step"])
     summary = {
         "train_loss": next((h["train_loss"] for h in reversed(history) if h["train_loss"] is not None), None),
-        **{k: v for k, v in last.items() if k.startswith(split + "_")},
+        **{k: v for k, v in kept.items() if k.startswith(split + "_")}, "kept": keep, "best": position["best"],
+        f"last_{split}_loss": history[-1][f"{split}_loss"],
         f"{unit}_per_second": speed(), "seconds": round(time.perf_counter() - started, 2), "steps": position["step"],
         unit: position[unit], "epochs": round(position["step"] / task.steps_per_epoch, 4), "stopped_by": stopped,
         "final_lr": position["lr"],

@@ -1,9 +1,9 @@
-"""The numpy engine behind ``rnnkit.models.engine.Engine``: the reference model, its optimizer,
-and the dropout generator, on the CPU.
+"""The numpy engines behind ``rnnkit.models.engine``: the reference models, their optimizer and
+the dropout generator, on the CPU.
 
-It runs on one BLAS thread, widening to all of them around the output layer's products
-(``rnnkit.models.numpy.threads``). Plain SGD without clipping takes the sparse path (only the
-batch's columns of ``U`` or ``E`` move); the other optimizers use dense gradients.
+They run on one BLAS thread, widening to all of them around the output layer's products
+(``rnnkit.models.numpy.threads``). The language model's plain SGD without clipping takes the
+sparse path (only the batch's columns of ``U`` or ``E`` move); everything else uses dense gradients.
 """
 
 from __future__ import annotations
@@ -13,70 +13,43 @@ import math
 
 import numpy as np
 
+from rnnkit.data.batching import PairBatch
 from rnnkit.errors import RnnkitError
-from rnnkit.models.config import LMConfig
+from rnnkit.models.config import LMConfig, RankerConfig
 from rnnkit.models.numpy import build
 from rnnkit.models.numpy.optim import NumpyOptimizer
+from rnnkit.models.numpy.ranker import NumpyDualEncoder
 from rnnkit.models.numpy.threads import one_blas_thread
 
 _RNG = "rng.numpy"
 
 
-class NumpyEngine:
+class _NumpyTrainable:
+    """What every numpy engine shares: the weights, the optimizer with clipping, the dropout
+    generator, and their state for checkpoints."""
+
     name = "numpy"
 
-    def __init__(self, config: LMConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
-                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
+    def __init__(self, config, params: dict[str, np.ndarray], device: str, optimizer: str | None,
+                 clip: float | None, seed: int) -> None:
         if device not in ("cpu", "auto"):
             raise RnnkitError("the numpy engine runs on the CPU; use --engine torch for --device cuda")
-        self.config, self.device = config, "cpu"
-        self.model = build(config, params)
+        self.config, self.device, self.weights, self.clip = config, "cpu", params, clip
         self.optimizer = NumpyOptimizer(optimizer) if optimizer else None
-        self.clip = clip
         self.rng = np.random.default_rng(seed + 1) if optimizer and config.dropout else None  # dropout masks
 
-    # ------------------------------------------------------------------ use
-
-    def initial_state(self, batch: int) -> np.ndarray:
-        return self.model.initial_state(batch)
-
-    def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        with one_blas_thread():
-            return self.model.target_log_probs(x, y)
-
-    def step(self, tokens: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with one_blas_thread():
-            return self.model.step(tokens, h)
-
-    # ------------------------------------------------------------------ training
-
-    def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
-                   h: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:
-        model = self.model
-        with one_blas_thread():
-            if self.optimizer.name == "sgd" and not self.clip:
-                loss, final = model.sgd_update(x, y, mask, lr * scale, h=h, rng=self.rng)
-            else:
-                result = model.backward(x, y, mask, h=h, rng=self.rng)
-                grads = result.dense(model.params)
-                norm = math.sqrt(sum(float((g * g).sum()) for g in grads.values())) * scale
-                factor = self.clip / norm if self.clip and norm > self.clip else 1.0
-                self.optimizer.apply(model.params, grads, lr, scale * factor)
-                loss, final = result.loss, result.final
-        return loss, (None if h is None else final)  # the state from before the update, as torch's
-
-    def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray,
-             h: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:
-        with one_blas_thread():
-            loss, final = self.model.loss_and_state(x, y, mask, h)
-        return loss, (None if h is None else final)
+    def _update(self, grads: dict[str, np.ndarray], lr: float, scale: float) -> None:
+        """One optimizer step on ``scale`` × ``grads``, clipped to the global norm ``clip``."""
+        norm = math.sqrt(sum(float((g * g).sum()) for g in grads.values())) * scale
+        factor = self.clip / norm if self.clip and norm > self.clip else 1.0
+        self.optimizer.apply(self.weights, grads, lr, scale * factor)
 
     def params(self) -> dict[str, np.ndarray]:
-        return self.model.params
+        return self.weights
 
     def load_params(self, params: dict[str, np.ndarray]) -> None:
         for name, value in params.items():
-            self.model.params[name][...] = value
+            self.weights[name][...] = value
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The optimizer's moments and the dropout generator's state (as JSON bytes)."""
@@ -97,3 +70,66 @@ class NumpyEngine:
 
     def state_from_numpy(self, h: np.ndarray) -> np.ndarray:
         return h
+
+
+class NumpyEngine(_NumpyTrainable):
+    """A language model."""
+
+    def __init__(self, config: LMConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
+                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
+        super().__init__(config, params, device, optimizer, clip, seed)
+        self.model = build(config, params)
+
+    def initial_state(self, batch: int) -> np.ndarray:
+        return self.model.initial_state(batch)
+
+    def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        with one_blas_thread():
+            return self.model.target_log_probs(x, y)
+
+    def step(self, tokens: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with one_blas_thread():
+            return self.model.step(tokens, h)
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
+                   h: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:
+        with one_blas_thread():
+            if self.optimizer.name == "sgd" and not self.clip:
+                loss, final = self.model.sgd_update(x, y, mask, lr * scale, h=h, rng=self.rng)
+            else:
+                result = self.model.backward(x, y, mask, h=h, rng=self.rng)
+                self._update(result.dense(self.weights), lr, scale)
+                loss, final = result.loss, result.final
+        return loss, (None if h is None else final)  # the state from before the update, as torch's
+
+    def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray,
+             h: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:
+        with one_blas_thread():
+            loss, final = self.model.loss_and_state(x, y, mask, h)
+        return loss, (None if h is None else final)
+
+
+class NumpyRankerEngine(_NumpyTrainable):
+    """A dual encoder."""
+
+    def __init__(self, config: RankerConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
+                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
+        super().__init__(config, params, device, optimizer, clip, seed)
+        self.model = NumpyDualEncoder(config, params)
+
+    def encode(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with one_blas_thread():
+            return self.model.encode(x, mask)[0]
+
+    def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return self.model.score_matrix(c, r)
+
+    def train_step(self, batch: PairBatch, lr: float, scale: float) -> float:
+        with one_blas_thread():
+            loss, grads = self.model.loss_and_grads(batch, self.rng)
+            self._update(grads, lr, scale)
+        return loss
+
+    def loss(self, batch: PairBatch) -> float:
+        with one_blas_thread():
+            return self.model.loss(batch)

@@ -101,7 +101,7 @@ class NumpyGated(NumpyLM):
             states[:, t] = h
         return LayerCache(inputs, previous, states, gates, extra, previous_cells)
 
-    def _layers(self, x, h, rng, mask) -> Forward:
+    def layers_forward(self, x, h, rng, mask) -> Forward:
         B, T = x.shape
         if h is not None and self.config.bidirectional:
             raise RnnkitError("a bidirectional encoder starts from a zero state; it carries no state")
@@ -175,7 +175,7 @@ class NumpyGated(NumpyLM):
             d_pre[:, t], d_recurrent[:, t], dh, dc = self.step_back(cache, step, W, arriving[:, t] + dh, dc)
         return d_pre, d_recurrent
 
-    def _layers_backward(self, x, fwd, arriving, grads, truncate):
+    def layers_backward(self, x, fwd, arriving, grads, truncate):
         B, T = x.shape
         H = self.hidden
         for k in range(self.layers - 1, -1, -1):

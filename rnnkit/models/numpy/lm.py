@@ -1,10 +1,10 @@
 """What every numpy language model shares: the output layer, the loss and the update.
 
 A model is a config (``rnnkit.models.config.LMConfig``) and its weights under canonical names.
-A subclass supplies the recurrent layers — ``_layers`` (forward: states per layer and the last
-state) and ``_layers_backward`` (from the error arriving at the top layer's states to the
+A subclass supplies the recurrent layers — ``layers_forward`` (states per layer and the last
+state) and ``layers_backward`` (from the error arriving at the top layer's states to the
 weights' gradients) — and one step back through time, ``step_back``, which the vanishing-gradient
-analysis uses too. Everything works on a batch of sentences padded to one length ``T`` with a
+analysis uses too. Encoders (the ranker's) use the layers alone, without the output layer. Everything works on a batch of sentences padded to one length ``T`` with a
 mask; a batch's loss and gradients are the sums over its real tokens. Arrays keep the dtype of
 the weights (float64 for checking, float32 to run).
 """
@@ -97,11 +97,11 @@ class NumpyLM:
     def initial_state(self, batch: int) -> np.ndarray:
         raise NotImplementedError
 
-    def _layers(self, x: np.ndarray, h: np.ndarray | None, rng: np.random.Generator | None,
+    def layers_forward(self, x: np.ndarray, h: np.ndarray | None, rng: np.random.Generator | None,
                 mask: np.ndarray | None) -> Forward:
         raise NotImplementedError
 
-    def _layers_backward(self, x: np.ndarray, fwd: Forward, arriving: np.ndarray, grads: dict[str, np.ndarray],
+    def layers_backward(self, x: np.ndarray, fwd: Forward, arriving: np.ndarray, grads: dict[str, np.ndarray],
                          truncate: int) -> tuple[str, np.ndarray] | None:
         """Add the recurrent layers' gradients to ``grads``; return the input lookup's (name, rows
         (B·T, width)) for ``sparse_gradient``, or None."""
@@ -135,7 +135,7 @@ class NumpyLM:
         log o_t[y_t], computed as shifted logit minus log-normaliser (no log of an underflowed
         probability). With ``rng``, dropout is applied (training). ``mask`` (B, T) tells a
         bidirectional encoder where each row ends."""
-        fwd = self._layers(x, h, rng, mask)
+        fwd = self.layers_forward(x, h, rng, mask)
         top = fwd.states[-1]
         drop = self._dropout_mask(top.shape, rng)
         if drop is not None:
@@ -161,7 +161,7 @@ class NumpyLM:
 
     def step(self, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One time step for a batch: (next-token probabilities (B, C), new state)."""
-        fwd = self._layers(x[:, None], h, None, None)
+        fwd = self.layers_forward(x[:, None], h, None, None)
         logits = fwd.states[-1][:, 0] @ self.output_matrix().T
         if "c" in self.params:
             logits += self.params["c"]
@@ -203,7 +203,7 @@ class NumpyLM:
             grads["c"] = d_out.sum(axis=0)
         if "top" in fwd.masks:
             arriving *= fwd.masks["top"]
-        lookup = self._layers_backward(x, fwd, arriving, grads, truncate)
+        lookup = self.layers_backward(x, fwd, arriving, grads, truncate)
         sparse = None if lookup is None else sparse_gradient(x, *lookup, grads, self.dtype)
         return Gradients(loss, grads, sparse, fwd.final)
 

@@ -48,7 +48,7 @@ class NumpyRNN(NumpyLM):
             states[:, t] = h
         return states
 
-    def _layers(self, x, h, rng, mask) -> Forward:
+    def layers_forward(self, x, h, rng, mask) -> Forward:
         h = self.initial_state(x.shape[0]) if h is None else h
         fwd = Forward(states=[], final=h, h0=h)
         if "E" in self.params:
@@ -99,7 +99,7 @@ class NumpyRNN(NumpyLM):
             total[:, : T - lag] += chain
         return total
 
-    def _layers_backward(self, x, fwd, arriving, grads, truncate):
+    def layers_backward(self, x, fwd, arriving, grads, truncate):
         B, T = x.shape
         H = self.hidden
         for k in range(self.layers - 1, -1, -1):

@@ -10,23 +10,27 @@ import numpy as np
 import torch
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.config import LMConfig
+from rnnkit.models.config import LMConfig, RankerConfig
 from rnnkit.models.schema import init_params
 from rnnkit.models.torch.gated import TorchGated
 from rnnkit.models.torch.lm import TorchLM
+from rnnkit.models.torch.ranker import TorchDualEncoder
 from rnnkit.models.torch.rnn import TorchRNN
 
 MODELS: dict[str, type[TorchLM]] = {"rnn": TorchRNN, "gru": TorchGated, "lstm": TorchGated}
 
-__all__ = ["MODELS", "TorchGated", "TorchLM", "TorchRNN", "build"]
+__all__ = ["MODELS", "TorchDualEncoder", "TorchGated", "TorchLM", "TorchRNN", "build"]
 
 
-def build(config: LMConfig, params: dict[str, np.ndarray] | None = None, *, device: str | torch.device = "cpu",
-          seed: int = 0) -> TorchLM:
+def build(config: LMConfig | RankerConfig, params: dict[str, np.ndarray] | None = None, *,
+          device: str | torch.device = "cpu", seed: int = 0) -> torch.nn.Module:
     """The torch model of ``config`` on ``device``, with ``params`` or, without, fresh weights from
     the shared schema under ``seed`` (the very weights the numpy engine draws for that seed)."""
-    if config.cell not in MODELS:
+    if config.kind == "ranker":
+        model = TorchDualEncoder(config)
+    elif config.cell not in MODELS:
         raise RnnkitError(f"the {config.cell} cell runs on the numpy engine only; use --engine numpy (or auto)")
-    model = MODELS[config.cell](config)
+    else:
+        model = MODELS[config.cell](config)
     model.load_params(init_params(config, np.random.RandomState(seed)) if params is None else params)
     return model.to(device)

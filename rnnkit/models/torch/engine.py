@@ -1,26 +1,29 @@
-"""The torch engine behind ``rnnkit.models.engine.Engine``: a model module, ``torch.optim``'s
-optimizer with the numpy engine's settings, and torch's generators, on CPU or CUDA."""
+"""The torch engines behind ``rnnkit.models.engine``: a model module, ``torch.optim``'s optimizer
+with the numpy engine's settings, and torch's generators, on CPU or CUDA."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from rnnkit.models.config import LMConfig
+from rnnkit.data.batching import PairBatch
+from rnnkit.models.config import LMConfig, RankerConfig
 from rnnkit.models.optim import ADAM_BETAS, ADAM_EPS, RMSPROP_DECAY, RMSPROP_EPS, check_optimizer
 from rnnkit.models.torch import build
 
 
-class TorchEngine:
+class _TorchTrainable:
+    """What every torch engine shares: the module, the optimizer with clipping, the generators,
+    and their state for checkpoints (under canonical weight names)."""
+
     name = "torch"
 
-    def __init__(self, config: LMConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
-                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
-        self.config, self.device = config, torch.device(device)
+    def __init__(self, config, params: dict[str, np.ndarray], device: str, optimizer: str | None,
+                 clip: float | None, seed: int) -> None:
+        self.config, self.device, self.clip = config, torch.device(device), clip
         if optimizer:
             torch.manual_seed(seed)  # dropout masks: the same run twice draws the same ones
         self.model = build(config, params, device=self.device)
-        self.clip = clip
         self.optimizer = self._optimizer(optimizer) if optimizer else None
         if not optimizer:
             self.model.eval()
@@ -37,47 +40,18 @@ class TorchEngine:
     def _tensors(self, *arrays: np.ndarray) -> list[torch.Tensor]:
         return [torch.from_numpy(np.ascontiguousarray(a)).to(self.device, non_blocking=True) for a in arrays]
 
-    # ------------------------------------------------------------------ use
-
-    def initial_state(self, batch: int) -> torch.Tensor:
-        return self.model.initial_state(batch)
-
-    def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        x, y = self._tensors(x, y)
-        with torch.no_grad():
-            logits, _ = self.model.logits(x)
-            picked = logits.gather(2, y[:, :, None])[:, :, 0]
-            return (picked - torch.logsumexp(logits, dim=-1)).cpu().numpy()  # no full log-softmax written
-
-    def step(self, tokens: np.ndarray, h: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
-        (x,) = self._tensors(tokens[:, None])
-        with torch.no_grad():
-            logits, h = self.model.logits(x, h)
-            return torch.softmax(logits[:, 0], dim=-1).cpu().numpy(), h
-
-    # ------------------------------------------------------------------ training
-
-    def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
-                   h: torch.Tensor | None = None) -> tuple[float, torch.Tensor | None]:
-        x, y, mask = self._tensors(x, y, mask)
+    def _step(self, loss: torch.Tensor, lr: float, scale: float) -> None:
+        """Backpropagate ``scale`` × ``loss``, clip, and take one optimizer step at ``lr``."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss, last = self.model(x, y, mask, h)
         (loss * scale).backward()
         if self.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.optimizer.step()
-        return loss.item(), (None if h is None else last.detach())
 
-    def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray,
-             h: torch.Tensor | None = None) -> tuple[float, torch.Tensor | None]:
-        x, y, mask = self._tensors(x, y, mask)
-        self.model.eval()
-        with torch.no_grad():
-            loss, last = self.model(x, y, mask, h)
-        return loss.item(), (None if h is None else last)
+    def _train_mode(self) -> None:
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
 
     def params(self) -> dict[str, np.ndarray]:
         return self.model.params()
@@ -86,7 +60,6 @@ class TorchEngine:
         self.model.load_params(params)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """The optimizer's state under canonical weight names, and torch's generators."""
         arrays = {"rng.torch": torch.get_rng_state().numpy()}
         if self.device.type == "cuda":
             arrays["rng.cuda"] = torch.cuda.get_rng_state(self.device).numpy()
@@ -115,3 +88,78 @@ class TorchEngine:
 
     def state_from_numpy(self, h: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(h).to(self.device)
+
+
+class TorchEngine(_TorchTrainable):
+    """A language model."""
+
+    def __init__(self, config: LMConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
+                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
+        super().__init__(config, params, device, optimizer, clip, seed)
+
+    def initial_state(self, batch: int) -> torch.Tensor:
+        return self.model.initial_state(batch)
+
+    def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        x, y = self._tensors(x, y)
+        with torch.no_grad():
+            logits, _ = self.model.logits(x)
+            picked = logits.gather(2, y[:, :, None])[:, :, 0]
+            return (picked - torch.logsumexp(logits, dim=-1)).cpu().numpy()  # no full log-softmax written
+
+    def step(self, tokens: np.ndarray, h: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+        (x,) = self._tensors(tokens[:, None])
+        with torch.no_grad():
+            logits, h = self.model.logits(x, h)
+            return torch.softmax(logits[:, 0], dim=-1).cpu().numpy(), h
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
+                   h: torch.Tensor | None = None) -> tuple[float, torch.Tensor | None]:
+        x, y, mask = self._tensors(x, y, mask)
+        self._train_mode()
+        loss, last = self.model(x, y, mask, h)
+        self._step(loss, lr, scale)
+        return loss.item(), (None if h is None else last.detach())
+
+    def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray,
+             h: torch.Tensor | None = None) -> tuple[float, torch.Tensor | None]:
+        x, y, mask = self._tensors(x, y, mask)
+        self.model.eval()
+        with torch.no_grad():
+            loss, last = self.model(x, y, mask, h)
+        return loss.item(), (None if h is None else last)
+
+
+class TorchRankerEngine(_TorchTrainable):
+    """A dual encoder."""
+
+    def __init__(self, config: RankerConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
+                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
+        super().__init__(config, params, device, optimizer, clip, seed)
+
+    def _batch(self, batch: PairBatch) -> list[torch.Tensor | None]:
+        tensors = self._tensors(batch.contexts, batch.context_mask, batch.responses, batch.response_mask)
+        labels = None if batch.labels is None else self._tensors(batch.labels.astype(self.config.dtype))[0]
+        return [*tensors, labels]
+
+    def encode(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        x, mask = self._tensors(x, mask)
+        self.model.eval()
+        with torch.no_grad():
+            return self.model.encode(x, mask).cpu().numpy()
+
+    def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
+        c, r = self._tensors(c, r)
+        with torch.no_grad():
+            return (c @ self.model.M @ r.t()).cpu().numpy()
+
+    def train_step(self, batch: PairBatch, lr: float, scale: float) -> float:
+        self._train_mode()
+        loss = self.model(*self._batch(batch))
+        self._step(loss, lr, scale)
+        return loss.item()
+
+    def loss(self, batch: PairBatch) -> float:
+        self.model.eval()
+        with torch.no_grad():
+            return self.model(*self._batch(batch)).item()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,29 +23,45 @@ _TORCH_NAME = re.compile(r"rnn\.(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_re
 _BASE = {"weight_ih": "U", "weight_hh": "W", "bias_ih": "bu", "bias_hh": "bw"}
 
 
+def recurrence(config: LMConfig, dtype: torch.dtype) -> nn.Module:
+    """``nn.LSTM`` or ``nn.GRU`` for the config's layers (batch first), named ``rnn`` by its owner."""
+    c = config
+    layers = nn.LSTM if c.cell == "lstm" else nn.GRU
+    return layers(c.embedding, c.hidden, c.layers, batch_first=True, dropout=c.dropout if c.layers > 1 else 0.0,
+                  bidirectional=c.bidirectional, dtype=dtype)
+
+
+def canonical_name(name: str) -> str:
+    """PyTorch's name of a recurrent weight (``rnn.weight_ih_l1_reverse``) → rnnkit's (``U2_back``)."""
+    match = _TORCH_NAME.match(name)
+    if not match:
+        return name
+    kind, layer, reverse = match.groups()
+    return f"{_BASE[kind]}{int(layer) + 1 if int(layer) else ''}{'_back' if reverse else ''}"
+
+
+def packed_states(rnn: nn.Module, inputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Top-layer states (B, T, width) of rows of different lengths, packed so that each row ends (and
+    a backward direction starts) at its last real token; zeros after it."""
+    T = inputs.shape[1]
+    lengths = (mask.sum(1) if mask is not None else torch.full((inputs.shape[0],), T)).cpu()
+    packed = nn.utils.rnn.pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+    states, _ = rnn(packed)
+    return nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=T)[0]
+
+
 class TorchGated(TorchLM):
     def __init__(self, config: LMConfig) -> None:
         super().__init__(config)
         c = config
         self.E = self.weight(c.embedding, c.vocab_size)
-        recurrent = nn.LSTM if c.cell == "lstm" else nn.GRU
-        self.rnn = recurrent(c.embedding, c.hidden, c.layers, batch_first=True,
-                             dropout=c.dropout if c.layers > 1 else 0.0, bidirectional=c.bidirectional,
-                             dtype=self.torch_dtype)
+        self.rnn = recurrence(c, self.torch_dtype)
         if not c.tie:
             self.V = self.weight(c.vocab_size, c.output_width)
         self.c = self.weight(c.vocab_size)
 
     def canonical(self, name: str) -> str:
-        match = _TORCH_NAME.match(name)
-        if not match:
-            return name
-        kind, layer, reverse = match.groups()
-        return f"{_BASE[kind]}{int(layer) + 1 if int(layer) else ''}{'_back' if reverse else ''}"
-
-    def load_params(self, params: dict[str, np.ndarray]) -> None:
-        super().load_params(params)
-        self.rnn.flatten_parameters()  # cuDNN wants the weights in one buffer
+        return canonical_name(name)
 
     def initial_state(self, batch: int) -> torch.Tensor:
         c = self.config
@@ -59,14 +74,8 @@ class TorchGated(TorchLM):
         and the last state. Dropout (training only): on the embedding, between layers, on the output."""
         p = self.config.dropout if self.training else 0.0
         inputs = F.dropout(F.embedding(x, self.E.t()), p)
-        if self.config.bidirectional:
-            lengths = (mask.sum(1) if mask is not None else torch.full((x.shape[0],), x.shape[1])).cpu()
-            packed = nn.utils.rnn.pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
-            states, last = self.rnn(packed)
-            states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=x.shape[1])
-        else:
-            h = self.initial_state(x.shape[0]) if h is None else h
-            states, last = self.rnn(inputs, (h[0], h[1]) if self.config.cell == "lstm" else h)
-        if self.config.cell == "lstm":
-            last = torch.stack(last)
-        return F.dropout(states, p), last
+        if self.config.bidirectional:  # an encoder: it carries no state
+            return F.dropout(packed_states(self.rnn, inputs, mask), p), torch.zeros(0)
+        h = self.initial_state(x.shape[0]) if h is None else h
+        states, last = self.rnn(inputs, (h[0], h[1]) if self.config.cell == "lstm" else h)
+        return F.dropout(states, p), torch.stack(last) if self.config.cell == "lstm" else last

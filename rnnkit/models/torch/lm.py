@@ -14,6 +14,20 @@ from torch import nn
 from rnnkit.models.config import LMConfig
 
 
+def load_params(module: nn.Module, params: dict[str, np.ndarray]) -> None:
+    """Copy weights under canonical names (``module.canonical``) into a module's parameters."""
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            param.copy_(torch.from_numpy(np.ascontiguousarray(params[module.canonical(name)])))
+    if hasattr(module, "rnn"):
+        module.rnn.flatten_parameters()  # cuDNN wants a recurrence's weights in one buffer
+
+
+def params_of(module: nn.Module) -> dict[str, np.ndarray]:
+    """A module's weights under canonical names, as numpy arrays."""
+    return {module.canonical(name): p.detach().cpu().numpy().copy() for name, p in module.named_parameters()}
+
+
 class SoftmaxCrossEntropy(torch.autograd.Function):
     """Weighted summed cross-entropy of softmax(states · Vᵀ + c) at the targets, fused.
 
@@ -85,12 +99,10 @@ class TorchLM(nn.Module):
         return name
 
     def load_params(self, params: dict[str, np.ndarray]) -> None:
-        with torch.no_grad():
-            for name, param in self.named_parameters():
-                param.copy_(torch.from_numpy(np.ascontiguousarray(params[self.canonical(name)])))
+        load_params(self, params)
 
     def params(self) -> dict[str, np.ndarray]:
-        return {self.canonical(name): param.detach().cpu().numpy().copy() for name, param in self.named_parameters()}
+        return params_of(self)
 
     def numpy_params(self) -> dict[str, np.ndarray]:  # the 0.2.0 name
         return self.params()

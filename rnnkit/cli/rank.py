@@ -1,0 +1,178 @@
+"""``rnnkit rank …``: the retrieval chatbot — build a dataset, train, evaluate, predict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rnnkit.cli.common import add_verb, input_lines, print_json
+from rnnkit.errors import RnnkitError
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from rnnkit.rank.build import build_dataset
+    from rnnkit.rank.dialogue import chat_dialogues, shakespeare_plays
+
+    if bool(args.dialogues) == args.shakespeare:
+        raise RnnkitError("give chat logs (one 'speaker: text' turn per line) or --shakespeare, not both or neither")
+    if args.shakespeare:
+        dialogues, split_by = shakespeare_plays(), "source"
+    else:
+        dialogues = [d for path in args.dialogues for d in chat_dialogues(path, input_lines(path))]
+        split_by = "dialogue"
+    meta = build_dataset(dialogues, args.out, context_turns=args.context_turns, split_by=split_by,
+                         valid_fraction=args.valid_fraction, test_fraction=args.test_fraction, seed=args.seed,
+                         force=args.force)
+    if args.json:
+        print_json({**meta, "out": args.out})
+        return 0
+    unit = meta["split_by"] + "s"
+    for split, s in meta["splits"].items():
+        shown = ", ".join(s["units"]) if split != "train" and unit == "plays" else f"{len(s['units']):,} {unit}"
+        print(f"  {split:<5} {s['rows']:>7,} rows  {s['examples']:>7,} examples  ({shown})")
+    print(f"Wrote {args.out}: train.csv (Context,Utterance,Label), valid.csv and test.csv (Context,Ground Truth "
+          f"Utterance,Distractor_0..8); contexts of up to {args.context_turns} turns")
+    return 0
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    from rnnkit.rank.train import RankTrainConfig
+
+    return {f: getattr(args, f) for f in RankTrainConfig.__dataclass_fields__ if getattr(args, f, None) is not None}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rnnkit.rank.train import train_ranker
+    from rnnkit.train.loop import Interrupted
+
+    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    try:
+        summary = train_ranker(args.data, args.out, resume=args.resume, force=args.force, log=log, **_options(args))
+    except Interrupted as e:
+        print(f"rnnkit: {e}", file=sys.stderr)
+        return 130
+    if args.json:
+        print_json(summary)
+    else:
+        speed = f", {summary['pairs_per_second']:,.0f} pairs/s" if "pairs_per_second" in summary else ""
+        took = f" after {summary['steps']:,} steps ({summary['seconds']:.0f} s{speed})" if "steps" in summary else ""
+        print(f"Wrote {summary['out']} ({summary['model']}): valid R@1 {summary['valid_R@1']:.3f} in 1-of-10{took}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rnnkit.rank.evaluate import evaluate_ranker
+
+    report = evaluate_ranker(args.model, args.data, split=args.split, engine=args.engine)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['model']} on {args.data} ({args.split}, {report['examples']:,} examples), 95% bootstrap intervals:")
+    for name, label in (("R@1", "R@1 in 1-of-10"), ("R@2", "R@2 in 1-of-10"), ("R@5", "R@5 in 1-of-10"),
+                        ("R@1_of_2", "R@1 in 1-of-2")):
+        low, high = report["intervals"][name]
+        print(f"  {label:<15} {report[name]:.3f}  [{low:.3f}, {high:.3f}]")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from rnnkit.rank.data import read_train
+    from rnnkit.rank.model import DualEncoderRanker, load_ranker
+
+    if (args.candidates is None) == (args.responses is None):
+        raise RnnkitError("give --candidates FILE (one per line) or --responses DATA (a ranking dataset), not both")
+    ranker = load_ranker(args.model, engine=args.engine)
+    if args.candidates is not None:
+        candidates = [line for line in input_lines(args.candidates) if line.strip()]
+        ranked = ranker.rank(args.context, candidates)[: args.top]
+    else:
+        _, responses, labels = read_train(args.responses)
+        repository = list(dict.fromkeys(r for r, label in zip(responses, labels) if label == 1))
+        if isinstance(ranker, DualEncoderRanker):
+            ranked = ranker.rank_repository(args.context, repository, top=args.top)
+        else:
+            ranked = ranker.rank(args.context, repository)[: args.top]
+    if args.json:
+        print(json.dumps({"context": args.context, "ranked": ranked}, ensure_ascii=False))
+    else:
+        for r in ranked:
+            print(f"{r['score']:10.4f}  {r['text']}")
+    return 0
+
+
+def register(verbs: Any) -> None:
+    rank = verbs.add_parser("rank", help="the retrieval chatbot: rank responses with a dual encoder",
+                            description="Rank candidate responses to a context (a dual encoder, or baselines).")
+    actions = rank.add_subparsers(dest="rank_verb", metavar="ACTION", required=True)
+
+    p = add_verb(actions, "build", cmd_build, "turn dialogues into a ranking dataset (the UDC's CSV layout)")
+    p.add_argument("dialogues", nargs="*", metavar="CHATLOG", help="chat logs: 'speaker: text' lines, blank lines "
+                                                                   "between conversations")
+    p.add_argument("--shakespeare", action="store_true", help="the plays of the default corpus (split by play)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--context-turns", type=int, default=4, help="turns before the response (default 4)")
+    p.add_argument("--valid-fraction", type=float, default=0.1, help="plays (or conversations) held out (default 0.1)")
+    p.add_argument("--test-fraction", type=float, default=0.1, help="likewise for testing (default 0.1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--json", action="store_true")
+
+    from rnnkit.rank.train import DEFAULT_PRESET, PRESETS
+
+    p = add_verb(actions, "train", cmd_train, "fit a baseline or train a dual encoder on a ranking dataset")
+    p.add_argument("data", metavar="DATA", help="a directory with train.csv and valid.csv")
+    p.add_argument("--out", required=True)
+    p.add_argument("--model", choices=list(PRESETS), default=None, help=f"the ranker (default {DEFAULT_PRESET})")
+    p.add_argument("--cell", choices=["lstm", "gru"])
+    p.add_argument("--hidden", type=int)
+    p.add_argument("--layers", type=int)
+    p.add_argument("--embedding", type=int)
+    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--pooling", choices=["last", "max"])
+    p.add_argument("--objective", choices=["binary", "in-batch"])
+    p.add_argument("--bag", action=argparse.BooleanOptionalAction, default=None,
+                   help="a bag-of-words channel beside the encoder's states")
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--vocab-size", type=int, help="words kept (default 20000; 0: all)")
+    p.add_argument("--max-context", type=int, help="a context's last tokens kept (default 100)")
+    p.add_argument("--max-response", type=int, help="a response's first tokens kept (default 80)")
+    p.add_argument("--optimizer", choices=["sgd", "rmsprop", "adam"])
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--max-time", type=float, help="seconds")
+    p.add_argument("--clip", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--engine", choices=["auto", "numpy", "torch"])
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--evaluate-every", type=float, help="epochs between evaluations and checkpoints")
+    p.add_argument("--eval-rows", type=int, help="validation rows scored at each evaluation (default 1000)")
+    p.add_argument("--dtype", choices=["float32", "float64"])
+    p.add_argument("--halve-lr", action=argparse.BooleanOptionalAction, default=None,
+                   help="halve the rate when the validation loss rises (default off)")
+    p.add_argument("--encoder-from", metavar="LM", help="start the encoder from this language model (rnnkit train; "
+                                                         "same cell and sizes): pretrained words and layers")
+    p.add_argument("--keep", choices=["best", "last"], help="the weights of the lowest validation loss (default), "
+                                                           "or the last ones")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--json", action="store_true")
+
+    p = add_verb(actions, "evaluate", cmd_evaluate, "Recall@k of a ranker on a split, with 95% intervals")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("--split", default="test", choices=["valid", "test"])
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    p.add_argument("--json", action="store_true")
+
+    p = add_verb(actions, "predict", cmd_predict, "rank candidate responses to a context, best first")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--context", required=True, help="the conversation so far")
+    p.add_argument("--candidates", metavar="FILE", help="candidate responses, one per line (- for stdin)")
+    p.add_argument("--responses", metavar="DATA", help="a ranking dataset: its training responses are the repository")
+    p.add_argument("--top", type=int, default=10, help="how many to print (default 10)")
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    p.add_argument("--json", action="store_true")

@@ -1,0 +1,133 @@
+"""Ranking data: the Ubuntu Dialogue Corpus's CSV layout, read, checked and turned into ids.
+
+A dataset is a directory with ``train.csv`` (``Context,Utterance,Label``) and ``valid.csv`` /
+``test.csv`` (``Context,Ground Truth Utterance,Distractor_0`` … ``Distractor_8``): what
+``rnnkit rank build`` writes, and what the UDC ships. Text is read through the text pipeline
+(lower-cased Treebank words; ``__eou__`` and ``__eot__`` stay tokens); a context keeps its last
+tokens, a response its first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.data.batching import PairBatch, grouped_batches, pad_batch
+from rnnkit.errors import RnnkitError
+from rnnkit.rank.build import EVAL_COLUMNS, TRAIN_COLUMNS
+from rnnkit.text.pipeline import TextPipeline
+from rnnkit.text.readers import csv_rows
+from rnnkit.text.vocab import Vocabulary
+
+
+def split_file(data: str | Path, split: str) -> str:
+    path = Path(data) / f"{split}.csv"
+    if not Path(data).is_dir():
+        raise RnnkitError(f"{data} is not a ranking dataset directory; make one with `rnnkit rank build`, or give "
+                          "a directory holding the UDC's train.csv, valid.csv and test.csv")
+    if not path.is_file():
+        raise RnnkitError(f"{data} has no {split}.csv; a ranking dataset holds train.csv, valid.csv and test.csv")
+    return str(path)
+
+
+def _checked(rows: Iterator[list[str]], path: str) -> Iterator[tuple[int, list[str]]]:
+    found = False
+    for number, row in enumerate(rows, 2):
+        if not all(cell.strip() for cell in row):
+            raise RnnkitError(f"{path}: row {number} has an empty context or response; every cell needs text")
+        found = True
+        yield number, row
+    if not found:
+        raise RnnkitError(f"{path} has no rows below its header")
+
+
+def read_train(data: str | Path) -> tuple[list[str], list[str], np.ndarray]:
+    """Contexts, utterances and labels (1 true response, 0 a random one) of ``train.csv``."""
+    path = split_file(data, "train")
+    contexts, responses, labels = [], [], []
+    for number, (context, response, label) in _checked(csv_rows(path, TRAIN_COLUMNS, hint="a UDC train file has "
+                                                                 "Context,Utterance,Label"), path):
+        try:
+            value = float(label)
+        except ValueError:
+            value = -1.0
+        if value not in (0.0, 1.0):
+            raise RnnkitError(f"{path}: row {number}: the label is {label!r}; use 1 (true response) or 0")
+        contexts.append(context)
+        responses.append(response)
+        labels.append(value)
+    return contexts, responses, np.array(labels)
+
+
+def read_eval(data: str | Path, split: str) -> tuple[list[str], list[list[str]]]:
+    """Contexts, and each one's 10 candidates with the true response first, of ``valid.csv`` or ``test.csv``."""
+    path = split_file(data, split)
+    rows = csv_rows(path, EVAL_COLUMNS, hint="a UDC valid/test file has Context,Ground Truth Utterance,"
+                                             "Distractor_0..Distractor_8")
+    contexts, candidates = [], []
+    for _, row in _checked(rows, path):
+        contexts.append(row[0])
+        candidates.append(row[1:])
+    return contexts, candidates
+
+
+@dataclass
+class TextIds:
+    """Text → ids as a ranker reads it: the pipeline, the vocabulary and the length limits."""
+
+    text: TextPipeline
+    vocab: Vocabulary
+    max_context: int
+    max_response: int
+
+    def tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        return self.text.split([self.text.normalize(t) for t in texts])
+
+    def contexts(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """A context keeps its last ``max_context`` tokens: the turns nearest the response."""
+        return [self.vocab.encode(t[-self.max_context:]) for t in self.tokens(texts)]
+
+    def responses(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return [self.vocab.encode(t[: self.max_response]) for t in self.tokens(texts)]
+
+
+def checked_lengths(rows: list[np.ndarray], what: str) -> np.ndarray:
+    lengths = np.array([len(r) for r in rows])
+    if len(lengths) and lengths.min() == 0:
+        raise RnnkitError(f"a {what} has no tokens after tokenizing; every cell needs words")
+    return lengths
+
+
+@dataclass
+class PairData:
+    """Training pairs as ids: ``labels`` 1/0, or None for in-batch negatives (true pairs only)."""
+
+    contexts: list[np.ndarray]
+    responses: list[np.ndarray]
+    labels: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.contexts)
+
+    def batches(self, batch_size: int, rng: np.random.Generator, start: int = 0) -> Iterator[PairBatch]:
+        """One epoch in random order, batches of similar context length."""
+        lengths = np.array([len(c) for c in self.contexts])
+        for chosen in grouped_batches(lengths, batch_size, rng)[start:]:
+            c, c_mask = pad_batch([self.contexts[i] for i in chosen])
+            r, r_mask = pad_batch([self.responses[i] for i in chosen])
+            yield PairBatch(c, c_mask, r, r_mask, None if self.labels is None else self.labels[chosen])
+
+
+def training_pairs(ids: TextIds, contexts: list[str], responses: list[str], labels: np.ndarray,
+                   in_batch: bool) -> PairData:
+    """The pairs a model trains on: every row (binary), or the true pairs only (in-batch negatives)."""
+    if in_batch:
+        keep = np.flatnonzero(labels == 1)
+        contexts, responses, labels = [contexts[i] for i in keep], [responses[i] for i in keep], None
+    pairs = PairData(ids.contexts(contexts), ids.responses(responses), labels)
+    checked_lengths(pairs.contexts, "context")
+    checked_lengths(pairs.responses, "response")
+    return pairs

@@ -1,0 +1,185 @@
+"""Trained rankers, ready to use: score (context, response) pairs, rank candidates.
+
+    import rnnkit
+    r = rnnkit.load_ranker("runs/ranker")
+    r.score(["how now, my lord?"], ["well, i thank you."])      # one score per pair
+    r.rank("how now, my lord?", ["well, i thank you.", "the fleet is lost."])
+
+Scores are what the model compares: cᵀ M r for the dual encoder (σ of it is the probability
+that r answers c, for a model trained with the binary objective), the TF-IDF cosine, or a random
+number. Encoding is batched, rows sorted by length; ``rank`` against a repository of responses
+caches their encodings next to the model, keyed by the model's weights and the responses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit.data.batching import pad_batch
+from rnnkit.errors import RnnkitError
+from rnnkit.fsutil import atomic_write_bytes
+from rnnkit.io.modeldir import WEIGHTS, ModelFiles, load_model
+from rnnkit.models.config import RankerConfig
+from rnnkit.models.engine import RankerEngine, open_engine
+from rnnkit.rank.data import TextIds
+
+_ENCODE_BATCH = 256
+
+
+class Ranker:
+    """What every ranker offers; a subclass defines ``score_pairs`` (and may speed up ``_scores``)."""
+
+    def __init__(self, config: RankerConfig, ids: TextIds, path: Path | None = None) -> None:
+        self.config, self.ids, self.path = config, ids, path
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, {self.config.model})"
+
+    def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def score(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        """One score per (context, response) pair; higher is better."""
+        if len(contexts) != len(responses):
+            raise RnnkitError(f"give as many responses as contexts ({len(responses)} for {len(contexts)})")
+        _check_texts([*contexts, *responses])
+        return self.score_pairs(list(contexts), list(responses))
+
+    def score_rows(self, contexts: Sequence[str], candidates: Sequence[Sequence[str]]) -> np.ndarray:
+        """Scores (n, k): each context against its own k candidates."""
+        k = len(candidates[0]) if candidates else 0
+        flat = [c for row in candidates for c in row]
+        return self.score_pairs([c for c in contexts for _ in range(k)], flat).reshape(len(contexts), k)
+
+    def rank(self, context: str, candidates: Sequence[str]) -> list[dict[str, Any]]:
+        """The candidates best first, each with its score."""
+        if len(candidates) < 2:
+            raise RnnkitError(f"give at least 2 candidates to rank (got {len(candidates)})")
+        _check_texts([context, *candidates])
+        scores = self.score_rows([context], [list(candidates)])[0]
+        return _best_first(candidates, scores)
+
+
+class DualEncoderRanker(Ranker):
+    def __init__(self, config: RankerConfig, ids: TextIds, engine: RankerEngine, path: Path | None = None) -> None:
+        super().__init__(config, ids, path)
+        self.engine = engine
+
+    def _encode(self, rows: list[np.ndarray]) -> np.ndarray:
+        """Encodings (n, D) of id rows, in batches of similar length."""
+        order = np.argsort([len(r) for r in rows], kind="stable")
+        out = np.empty((len(rows), self.config.width), dtype=self.config.dtype)
+        for a in range(0, len(rows), _ENCODE_BATCH):
+            chosen = order[a:a + _ENCODE_BATCH]
+            out[chosen] = self.engine.encode(*pad_batch([rows[i] for i in chosen]))
+        return out
+
+    def encode_contexts(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(self.ids.contexts(texts))
+
+    def encode_responses(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(self.ids.responses(texts))
+
+    def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        unique_c, which_c = np.unique(np.array(contexts, dtype=object), return_inverse=True)
+        unique_r, which_r = np.unique(np.array(responses, dtype=object), return_inverse=True)
+        c = self.encode_contexts(list(unique_c)) @ self.engine.params()["M"]
+        r = self.encode_responses(list(unique_r))
+        return np.einsum("nd,nd->n", c[which_c], r[which_r])
+
+    def rank_repository(self, context: str, responses: Sequence[str], top: int = 10) -> list[dict[str, Any]]:
+        """The ``top`` best of a repository of responses, encoded once and cached beside the model
+        (invalidated when its weights or the responses change): a query then costs one context
+        encoding and one matrix product."""
+        _check_texts([context])
+        encoded = self._cached_responses(list(responses))
+        scores = self.engine.score_matrix(self.encode_contexts([context]), encoded)[0]
+        best = np.argsort(-scores, kind="stable")[:top]
+        return _best_first([responses[i] for i in best], scores[best])
+
+    def _cached_responses(self, responses: list[str]) -> np.ndarray:
+        if self.path is None:
+            return self.encode_responses(responses)
+        digest = hashlib.sha256((self.path / WEIGHTS).read_bytes())
+        digest.update("\n".join(responses).encode("utf-8"))
+        cache = self.path / "cache" / f"responses-{digest.hexdigest()[:20]}.npy"
+        if cache.is_file():
+            return np.load(cache, allow_pickle=False)  # our own file: arrays only
+        encoded = self.encode_responses(responses)
+        cache.parent.mkdir(exist_ok=True)
+        buffer = io.BytesIO()
+        np.save(buffer, encoded, allow_pickle=False)
+        atomic_write_bytes(cache, buffer.getvalue())
+        return encoded
+
+
+class TfidfRanker(Ranker):
+    """The cosine of TF-IDF vectors (scikit-learn's ``TfidfVectorizer`` over the ranker's tokens)."""
+
+    def __init__(self, config: RankerConfig, ids: TextIds, idf: np.ndarray, path: Path | None = None) -> None:
+        super().__init__(config, ids, path)
+        self.vectorizer = tfidf_vectorizer(ids)
+        self.vectorizer.idf_ = idf
+
+    def _vectors(self, texts: Sequence[str]):
+        return self.vectorizer.transform(self.ids.tokens(texts))
+
+    def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        unique_c, which_c = np.unique(np.array(contexts, dtype=object), return_inverse=True)
+        unique_r, which_r = np.unique(np.array(responses, dtype=object), return_inverse=True)
+        c, r = self._vectors(list(unique_c)), self._vectors(list(unique_r))
+        return np.asarray(c[which_c].multiply(r[which_r]).sum(axis=1)).ravel()  # rows are unit vectors
+
+
+class RandomRanker(Ranker):
+    """Scores drawn at random: the floor any model must clear (R@k in 1-of-10 is k/10)."""
+
+    def __init__(self, config: RankerConfig, ids: TextIds, seed: int = 0, path: Path | None = None) -> None:
+        super().__init__(config, ids, path)
+        self.rng = np.random.default_rng(seed)
+
+    def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        return self.rng.random(len(contexts))
+
+
+def tfidf_vectorizer(ids: TextIds):
+    """A TfidfVectorizer over the ranker's vocabulary, fed tokens the pipeline made (unknown words
+    count as the unknown token)."""
+    try:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+    except ImportError:
+        raise RnnkitError("the tfidf ranker needs scikit-learn: pip install 'rnnkit[rank]'") from None
+    vocab = ids.vocab
+    return TfidfVectorizer(vocabulary=vocab.index, lowercase=False,
+                           analyzer=lambda tokens: [t if t in vocab.index else vocab.unk_token for t in tokens])
+
+
+def _check_texts(texts: Sequence[str]) -> None:
+    if any(not t.strip() for t in texts):
+        raise RnnkitError("a context or response is empty; every one needs text")
+
+
+def _best_first(candidates: Sequence[str], scores: np.ndarray) -> list[dict[str, Any]]:
+    order = np.argsort(-scores, kind="stable")
+    return [{"text": candidates[i], "score": float(scores[i])} for i in order]
+
+
+def ranker_from_files(files: ModelFiles, *, engine: str = "auto", device: str = "auto") -> Ranker:
+    config: RankerConfig = files.config
+    ids = TextIds(files.text, files.vocab, config.max_context, config.max_response)
+    if config.model == "tfidf":
+        return TfidfRanker(config, ids, files.params["idf"], files.path)
+    if config.model == "random":
+        return RandomRanker(config, ids, files.info.get("training", {}).get("seed", 0), files.path)
+    return DualEncoderRanker(config, ids, open_engine(config, files.params, engine=engine, device=device), files.path)
+
+
+def load_ranker(path: str | Path, *, engine: str = "auto", device: str = "auto") -> Ranker:
+    """Open a ranker's model directory (``rnnkit rank train``)."""
+    return ranker_from_files(load_model(path, kind="ranker"), engine=engine, device=device)

@@ -1,0 +1,248 @@
+"""Training a ranker: the baselines are fitted, the dual encoder trained by the common loop.
+
+``--model`` names a ranker: the ``random`` and ``tfidf`` baselines, the ``dual-encoder`` as
+published (an LSTM's last state, σ(cᵀ M r), binary cross-entropy on true and random responses),
+and what came after, each one change to it: a ``bidirectional`` encoder, ``max-pooling`` over its
+states, ``in-batch`` negatives, a ``bag-of-words`` channel beside the states; ``combined`` takes
+all four. Options override a preset's settings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit.data.batching import PairBatch
+from rnnkit.errors import RnnkitError
+from rnnkit.io.modeldir import ModelFiles, load_model, save_model, write_model_files
+from rnnkit.models.config import RankerConfig
+from rnnkit.models.engine import RankerEngine, open_engine, resolve_engine
+from rnnkit.models.optim import check_optimizer
+from rnnkit.models.schema import gated_names, init_params
+from rnnkit.rank.data import PairData, TextIds, read_eval, read_train, training_pairs
+from rnnkit.rank.metrics import per_example
+from rnnkit.rank.model import DualEncoderRanker, Ranker, RandomRanker, TfidfRanker, tfidf_vectorizer
+from rnnkit.text.pipeline import TextPipeline
+from rnnkit.text.vocab import Vocabulary, build_vocabulary
+from rnnkit.train.checkpoint import open_run
+from rnnkit.train.loop import Schedule, fit
+from rnnkit.train.record import RunRecord
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "random": {"model": "random"},
+    "tfidf": {"model": "tfidf"},
+    "dual-encoder": {"model": "dual-encoder"},
+    "bidirectional": {"model": "dual-encoder", "bidirectional": True},
+    "max-pooling": {"model": "dual-encoder", "pooling": "max"},
+    "in-batch": {"model": "dual-encoder", "objective": "in-batch"},
+    "bag-of-words": {"model": "dual-encoder", "bag": True},
+    "combined": {"model": "dual-encoder", "bidirectional": True, "pooling": "max", "objective": "in-batch",
+                 "bag": True},
+}
+DEFAULT_PRESET = "combined"  # the best measured on the plays (benchmarks/rank_shakespeare.py)
+
+
+@dataclass
+class RankTrainConfig:
+    """Every option of ``rnnkit rank train``; None: the preset's (or the model's default)."""
+
+    model: str = DEFAULT_PRESET
+    cell: str = "lstm"
+    hidden: int = 128
+    layers: int = 1
+    embedding: int | None = None
+    bidirectional: bool | None = None
+    pooling: str | None = None
+    objective: str | None = None
+    bag: bool | None = None
+    dropout: float = 0.3
+    vocab_size: int = 20000
+    max_context: int = 100  # the UDC's models keep 160; 100 holds the last turns, and trains 1.6x faster
+    max_response: int = 80
+    optimizer: str = "adam"
+    lr: float = 0.002
+    batch_size: int = 64
+    epochs: float = 4.0
+    max_steps: int | None = None
+    max_time: float | None = None
+    clip: float | None = 5.0
+    seed: int = 0
+    engine: str = "auto"
+    device: str = "auto"
+    evaluate_every: float = 0.5
+    eval_rows: int = 1000  # validation rows scored at each evaluation (all: `rank evaluate`)
+    halve_lr: bool = False  # the validation loss of a ranker is noisy: halving on every rise starves it
+    dtype: str = "float32"
+    encoder_from: str | None = None  # a language model (rnnkit train) whose layers start the encoder
+    keep: str = "best"  # the weights of the lowest validation loss, or the "last" ones
+
+    # What must match for a checkpoint to be resumed with this config.
+    MODEL_KEYS = ("model", "cell", "hidden", "layers", "embedding", "bidirectional", "pooling", "objective", "bag",
+                  "dropout", "vocab_size", "max_context", "max_response", "optimizer", "batch_size", "clip",
+                  "seed", "engine", "evaluate_every", "eval_rows", "halve_lr", "dtype", "encoder_from")
+
+    def resolve(self) -> RankTrainConfig:
+        """A copy with the preset applied, every 'auto' decided and every value checked."""
+        if self.model not in PRESETS:
+            raise RnnkitError(f"unknown ranker {self.model!r}; use {', '.join(PRESETS)}")
+        preset = PRESETS[self.model]
+        cfg = replace(self, bidirectional=bool(preset.get("bidirectional", False) if self.bidirectional is None
+                                               else self.bidirectional),
+                      pooling=self.pooling or preset.get("pooling", "last"),
+                      objective=self.objective or preset.get("objective", "binary"),
+                      bag=bool(preset.get("bag", False) if self.bag is None else self.bag))
+        cfg.model_config(2)  # the model's own checks, before anything is written
+        if cfg.vocab_size < 0 or 0 < cfg.vocab_size < 2:
+            raise RnnkitError("--vocab-size must be at least 2 (or 0 to keep every token)")
+        if preset["model"] == "dual-encoder":
+            cfg.engine, cfg.device = resolve_engine(cfg.engine, cfg.device, cfg.cell)
+            check_optimizer(cfg.optimizer)
+        if cfg.batch_size < 2 or cfg.eval_rows < 1:
+            raise RnnkitError("--batch-size must be at least 2 and --eval-rows at least 1")
+        if cfg.lr <= 0 or cfg.epochs <= 0 or cfg.evaluate_every <= 0:
+            raise RnnkitError("--lr, --epochs and --evaluate-every must be above 0")
+        if cfg.max_steps is not None and cfg.max_steps < 1 or cfg.clip is not None and cfg.clip <= 0:
+            raise RnnkitError("--max-steps must be at least 1 and --clip above 0")
+        return cfg
+
+    def model_config(self, vocab_size: int) -> RankerConfig:
+        return RankerConfig(PRESETS[self.model]["model"], vocab_size, cell=self.cell, hidden=self.hidden,
+                            layers=self.layers, embedding=self.embedding, bidirectional=bool(self.bidirectional),
+                            pooling=self.pooling or "last", objective=self.objective or "binary",
+                            bag=bool(self.bag), dropout=self.dropout, dtype=self.dtype, max_context=self.max_context,
+                            max_response=self.max_response)
+
+
+def make_rank_config(**options: Any) -> RankTrainConfig:
+    unknown = sorted(set(options) - {f.name for f in fields(RankTrainConfig)})
+    if unknown:
+        raise TypeError(f"unknown ranker options: {', '.join(unknown)}")
+    return RankTrainConfig(**options)
+
+
+class RankTask:
+    """The dual encoder's training pairs and validation, for the loop."""
+
+    unit = "pairs"
+    eval_split = "valid"
+
+    def __init__(self, pairs: PairData, cfg: RankTrainConfig, engine: RankerEngine, ranker: Ranker,
+                 valid: tuple[list[str], list[list[str]]]) -> None:
+        self.pairs, self.cfg, self.engine, self.ranker = pairs, cfg, engine, ranker
+        self.valid = validation_sample(valid, cfg.eval_rows, cfg.seed)
+        self.steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
+
+    def batches(self, rng: np.random.Generator, start: int) -> Iterator[PairBatch]:
+        return self.pairs.batches(self.cfg.batch_size, rng, start)
+
+    def initial_carry(self) -> None:
+        return None
+
+    def train_step(self, batch: PairBatch, lr: float, carry: None) -> tuple[float, int, None]:
+        return self.engine.train_step(batch, lr, 1.0 / batch.size), batch.size, None
+
+    def evaluate(self) -> dict[str, float]:
+        """``loss``: the cross-entropy of the true response among its 10 candidates (softmax over
+        their scores), whatever the training objective; and R@1."""
+        return ranking_metrics(self.ranker.score_rows(*self.valid))
+
+
+def validation_sample(valid: tuple[list[str], list[list[str]]], rows: int,
+                      seed: int) -> tuple[list[str], list[list[str]]]:
+    """Up to ``rows`` validation rows drawn at random (the same ones every evaluation), from every
+    play of the split rather than the first."""
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(valid[0]))[:rows])
+    return [valid[0][i] for i in chosen], [valid[1][i] for i in chosen]
+
+
+def ranking_metrics(scores: np.ndarray) -> dict[str, float]:
+    log_z = np.logaddexp.reduce(scores, axis=1)
+    return {"loss": float((log_z - scores[:, 0]).mean()), "R@1": float(per_example(scores)["R@1"].mean())}
+
+
+def encoder_from_lm(path: str | Path, model: RankerConfig, vocab: Vocabulary, params: dict[str, np.ndarray]) -> int:
+    """Start the encoder from a language model's layers (Lowe et al. started from pretrained word
+    vectors): its recurrent layers, the forward direction's, are copied, and its embedding word by
+    word (matched by token; words it lacks keep their fresh vectors). Returns the words matched."""
+    files = load_model(path, kind="lm")
+    lm, encoder = files.config, model.encoder()
+    if (lm.cell, lm.hidden, lm.layers, lm.embedding) != (encoder.cell, encoder.hidden, encoder.layers,
+                                                         encoder.embedding):
+        raise RnnkitError(f"{path} is a {lm.cell} of {lm.layers} layer(s), hidden {lm.hidden}, embedding "
+                          f"{lm.embedding}; the ranker needs the same: pass --cell, --layers, --hidden, --embedding")
+    ours, theirs = zip(*[(i, files.vocab.index[t]) for i, t in enumerate(vocab.tokens) if t in files.vocab.index])
+    params["E"][:, list(ours)] = files.params["E"][:, list(theirs)]
+    for k in range(lm.layers):
+        for name in gated_names(k):
+            params[name][...] = files.params[name]
+    return len(ours)
+
+
+def _read(data: str | Path, cfg: RankTrainConfig, log: Callable[[str], None]):
+    contexts, responses, labels = read_train(data)
+    valid = read_eval(data, "valid")
+    text = TextPipeline()
+    vocab = build_vocabulary(text.split([text.normalize(t) for t in (*contexts, *responses)]), cfg.vocab_size)
+    log(f"read {len(contexts):,} training rows and {len(valid[0]):,} validation rows; vocabulary {len(vocab):,}")
+    return TextIds(text, vocab, cfg.max_context, cfg.max_response), contexts, responses, labels, valid
+
+
+def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | None = None, *, resume: bool = False,
+                 force: bool = False, log: Callable[[str], None] = print, progress: bool | None = None,
+                 **options: Any) -> dict[str, Any]:
+    """Fit a baseline or train a dual encoder on a ranking dataset; write its model directory and
+    return a summary (with the validation loss and R@1)."""
+    cfg = (config or make_rank_config(**options)).resolve()
+    out = Path(out)
+    checkpoint = open_run(out, resume=resume, force=force)
+    if checkpoint is not None:
+        saved = checkpoint[0]["config"]
+        changed = [k for k in RankTrainConfig.MODEL_KEYS if saved.get(k) != getattr(cfg, k)]
+        if changed:
+            raise RnnkitError(f"the checkpoint was trained with different {', '.join(changed)}; "
+                              "resume with the same options")
+    ids, contexts, responses, labels, valid = _read(data, cfg, log)
+    model = cfg.model_config(len(ids.vocab))
+    info = {"training": {**asdict(cfg), "data": str(data)}}
+    if not model.learned:
+        return _fit_baseline(model, ids, contexts, responses, labels, valid, out, cfg, info)
+    params = init_params(model, np.random.RandomState(cfg.seed))
+    if cfg.encoder_from and checkpoint is None:
+        matched = encoder_from_lm(cfg.encoder_from, model, ids.vocab, params)
+        log(f"encoder from {cfg.encoder_from}: its layers, and the embeddings of {matched:,} of {len(ids.vocab):,} words")
+    engine = open_engine(model, params, engine=cfg.engine, device=cfg.device, optimizer=cfg.optimizer,
+                         clip=cfg.clip, seed=cfg.seed)
+    pairs = training_pairs(ids, contexts, responses, labels, in_batch=model.objective == "in-batch")
+    task = RankTask(pairs, cfg, engine, DualEncoderRanker(model, ids, engine), valid)
+    record = RunRecord(out, log=log, progress=progress, unit=task.unit)
+    schedule = Schedule(cfg.lr, cfg.epochs, cfg.max_steps, cfg.max_time, cfg.evaluate_every, cfg.halve_lr, cfg.seed)
+    summary, history = fit(task, schedule, out, record, meta={"config": asdict(cfg), "data": str(data)},
+                           resume=checkpoint, keep=cfg.keep)
+    summary.update(model=cfg.model, engine=cfg.engine, device=cfg.device, out=str(out))
+    info["training"].update(summary)
+    write_model_files(out, ModelFiles(model, ids.text, ids.vocab, engine.params(), info=info))
+    record.write(history, task.eval_split)
+    return summary
+
+
+def _fit_baseline(model: RankerConfig, ids: TextIds, contexts, responses, labels, valid, out: Path,
+                  cfg: RankTrainConfig, info: dict[str, Any]) -> dict[str, Any]:
+    """TF-IDF fitted on the training contexts and responses; random needs nothing."""
+    params: dict[str, np.ndarray] = {}
+    if model.model == "tfidf":
+        vectorizer = tfidf_vectorizer(ids)
+        vectorizer.fit(ids.tokens([*contexts, *(r for r, label in zip(responses, labels) if label == 1)]))
+        params["idf"] = vectorizer.idf_.astype(np.float64)
+        ranker: Ranker = TfidfRanker(model, ids, params["idf"])
+    else:
+        ranker = RandomRanker(model, ids, cfg.seed)
+    metrics = ranking_metrics(ranker.score_rows(*validation_sample(valid, cfg.eval_rows, cfg.seed)))
+    summary = {f"valid_{k}": v for k, v in metrics.items()} | {"model": cfg.model, "out": str(out)}
+    info["training"].update(summary)
+    save_model(out, ModelFiles(model, ids.text, ids.vocab, params, info=info), force=True)  # open_run checked out
+    return summary

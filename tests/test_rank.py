@@ -1,0 +1,309 @@
+"""The retrieval chatbot: dialogues, the UDC layout, Recall@k, the dual encoder in both engines."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import rnnkit
+from rnnkit import RnnkitError
+from rnnkit.data.batching import PairBatch, pad_batch
+from rnnkit.models.config import RankerConfig
+from rnnkit.models.numpy.gradcheck import check_gradients
+from rnnkit.models.numpy.ranker import NumpyDualEncoder
+from rnnkit.models.schema import init_params
+from rnnkit.rank.build import DISTRACTORS, build_dataset
+from rnnkit.rank.dialogue import chat_dialogues, play_dialogues, plays
+from rnnkit.rank.metrics import recall_report, recall_values
+from rnnkit.rank.train import train_ranker
+
+WORDS = ("crown sword letter ring horse ship castle forest wine bread gold silver storm music garden tower "
+         "river moon star battle feast grave rose lamp gate bridge church market hill cloak mask").split()
+
+PLAY = """THE TRAGEDY OF NOBODY
+
+PERSONS REPRESENTED.
+
+Claudius, King of Denmark.
+Horatio, Friend to Hamlet.
+
+ACT I.
+
+Scene I. Elsinore. A platform.
+
+[Enter Bernardo.]
+
+Ber.
+Who's there?
+
+FRANCISCO
+Nay, answer me: stand,
+and unfold yourself.
+
+Ber.
+Long live the king!
+
+[Exit Francisco.]
+
+Bernardo still speaks after the direction.
+
+SCENE II. A room.
+
+HAMLET.
+O, that this too too solid flesh would melt. [Aside.]
+
+Hor.
+Hail to your lordship!
+"""
+
+
+def test_a_play_becomes_scenes_of_speeches():
+    scenes = play_dialogues("nobody", PLAY)
+    assert [[t.speaker for t in s.turns] for s in scenes] == [["Ber", "FRANCISCO", "Ber"], ["HAMLET", "Hor"]]
+    first = scenes[0].turns
+    assert first[1].text == "Nay, answer me: stand, and unfold yourself."  # a speech's lines joined
+    assert first[2].text == "Long live the king! Bernardo still speaks after the direction."
+    assert scenes[1].turns[0].text == "O, that this too too solid flesh would melt."  # directions dropped
+
+
+def test_a_chat_log_becomes_conversations():
+    log = ["ann: hi there", "ann: are you around?", "bob: yes", "", "", "bob: bye", "ann: bye now"]
+    first, second = chat_dialogues("log.txt", log)
+    assert [(t.speaker, t.utterances) for t in first.turns] == [("ann", ["hi there", "are you around?"]),
+                                                               ("bob", ["yes"])]
+    assert len(second.turns) == 2
+    with pytest.raises(RnnkitError, match="line 1 is not a turn"):
+        chat_dialogues("bad.txt", ["no colon here"])
+    with pytest.raises(RnnkitError, match="holds no dialogue of two turns"):
+        chat_dialogues("short.txt", ["ann: alone", "", "bob: alone too"])
+
+
+def _play_text(name: str, rng: np.random.Generator, scenes: int = 5, speeches: int = 10) -> str:
+    """A play whose speeches are random words: every turn distinct."""
+    lines = [name.upper(), "", "ACT I.", ""]
+    for s in range(scenes):
+        lines += [f"Scene {s + 1}. A room.", ""]
+        for i in range(speeches):
+            lines += ["HAMLET." if i % 2 else "Hor.", " ".join(rng.choice(WORDS, 5)), ""]
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def small_plays():
+    rng = np.random.default_rng(0)
+    return plays({f"play{i}_gut.txt": _play_text(f"play{i}", rng) for i in range(10)})
+
+
+def _rows(path):
+    with open(path, encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def test_the_built_splits_share_no_play_and_follow_the_udc_layout(tmp_path, small_plays):
+    meta = build_dataset(small_plays, tmp_path / "d", context_turns=3, seed=1)
+    units = [set(s["units"]) for s in meta["splits"].values()]
+    assert not (units[0] & units[1] or units[0] & units[2] or units[1] & units[2])
+    assert len(units[1]) == len(units[2]) == 1 and len(units[0]) == 8
+    train, valid, test = (_rows(tmp_path / "d" / f"{s}.csv") for s in ("train", "valid", "test"))
+    assert train[0] == ["Context", "Utterance", "Label"]
+    assert [r[2] for r in train[1:]] == ["1", "0"] * (len(train[1:]) // 2)  # half true, half random
+    assert valid[0] == ["Context", "Ground Truth Utterance"] + [f"Distractor_{i}" for i in range(9)]
+    for row in valid[1:] + test[1:]:
+        assert len(row) == 2 + DISTRACTORS and len(set(row[1:])) == 10  # the truth and 9 distinct others
+        assert row[0].endswith("__eot__") and all(c.endswith("__eou__") for c in row[1:])
+    assert len(valid) - 1 == meta["splits"]["valid"]["examples"] == 5 * 9  # every turn but a scene's first
+    build_dataset(small_plays, tmp_path / "again", context_turns=3, seed=1)
+    assert all((tmp_path / "d" / f).read_bytes() == (tmp_path / "again" / f).read_bytes()
+               for f in ("train.csv", "valid.csv", "test.csv"))  # deterministic
+
+
+@pytest.mark.slow
+def test_the_plays_of_the_default_corpus_build(tmp_path):
+    from rnnkit.rank.dialogue import shakespeare_plays
+
+    try:
+        dialogues = shakespeare_plays()
+    except RnnkitError as e:
+        if "could not fetch" in str(e):
+            pytest.skip(f"no network: {e}")
+        raise
+    assert len({d.source for d in dialogues}) == 37 and sum(len(d.turns) for d in dialogues) > 25_000
+    meta = build_dataset(dialogues, tmp_path / "d")
+    splits = meta["splits"]
+    assert {len(s["units"]) for s in splits.values()} == {4, 29}
+    assert splits["train"]["rows"] == 2 * splits["train"]["examples"] > 40_000
+
+
+def test_recall_at_k_on_known_ranks():
+    scores = np.array([[5.0, 1, 2, 3, 4, 0, 0, 0, 0, 0],    # the truth ranks 1st
+                       [2.0, 5, 1, 1, 1, 1, 1, 1, 1, 1],    # 2nd
+                       [1.0, 9, 8, 7, 6, 5, 4, 3, 2, 0],    # 9th
+                       [1.0, 1, 0, 0, 0, 0, 0, 0, 0, 0]])   # tied with one other: 1st or 2nd, half each
+    assert recall_values(scores, 1).tolist() == [1, 0, 0, 0.5]
+    assert recall_values(scores, 2).tolist() == [1, 1, 0, 1]
+    report = recall_report(scores, bootstrap=200)
+    assert report["R@1"] == pytest.approx(1.5 / 4) and report["R@5"] == pytest.approx(3 / 4)
+    assert report["R@1_of_2"] == pytest.approx((1 + 0 + 0 + 0.5) / 4) and report["examples"] == 4
+    low, high = report["intervals"]["R@1"]
+    assert 0 <= low <= report["R@1"] <= high <= 1
+
+
+def _pairs(labels: bool, seed: int = 0) -> PairBatch:
+    rng = np.random.default_rng(seed)
+    c, c_mask = pad_batch([rng.integers(0, 20, n) for n in (5, 3, 1, 7)])
+    r, r_mask = pad_batch([rng.integers(0, 20, n) for n in (2, 4, 3, 1)])
+    return PairBatch(c, c_mask, r, r_mask, np.array([1, 0, 1, 0]) if labels else None)
+
+
+VARIANTS = [{}, {"bidirectional": True}, {"pooling": "max"}, {"bag": True},
+            {"cell": "gru", "bidirectional": True, "pooling": "max", "layers": 2, "bag": True}]
+
+
+def _dual_encoder(seed: int = 1, **options) -> NumpyDualEncoder:
+    config = RankerConfig("dual-encoder", 20, hidden=4, embedding=3, dtype="float64", **options)
+    params = init_params(config, np.random.RandomState(seed))
+    params["M"] += np.random.RandomState(seed + 1).uniform(-0.5, 0.5, params["M"].shape)  # not just the identity
+    return NumpyDualEncoder(config, params)
+
+
+@pytest.mark.parametrize("labels", [True, False], ids=["binary", "in-batch"])
+@pytest.mark.parametrize("options", VARIANTS, ids=["plain", "bidirectional", "max", "bag", "gru-bi-max-2-bag"])
+def test_the_dual_encoder_passes_the_gradient_check(labels, options):
+    model = _dual_encoder(**options)
+    batch = _pairs(labels)
+    _, grads = model.loss_and_grads(batch)
+    # h = 1e-5, not the seed's 1e-3: with embeddings this small, a one-word text's bag of words is a
+    # short vector, and its normalisation curves too sharply for a step of 1e-3 (float64 keeps 1e-5 exact enough)
+    errors = check_gradients(model.params, lambda: model.loss(batch), grads, h=1e-5)
+    assert set(errors) == set(model.params) and max(errors.values()) < 1e-4
+
+
+@pytest.mark.parametrize("labels", [True, False], ids=["binary", "in-batch"])
+@pytest.mark.parametrize("options", VARIANTS, ids=["plain", "bidirectional", "max", "bag", "gru-bi-max-2-bag"])
+def test_numpy_and_torch_give_the_same_scores_and_gradients(labels, options):
+    torch = pytest.importorskip("torch")
+    from rnnkit.models.torch import build
+
+    model = _dual_encoder(**options)
+    fast = build(model.config, model.params)
+    batch = _pairs(labels, seed=3)
+    tensors = [torch.from_numpy(a) for a in (batch.contexts, batch.context_mask, batch.responses, batch.response_mask)]
+    c, r = (model.encode(x, m)[0] for x, m in ((batch.contexts, batch.context_mask),
+                                               (batch.responses, batch.response_mask)))
+    np.testing.assert_allclose(fast.encode(*tensors[:2]).detach().numpy(), c, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose((fast.encode(*tensors[:2]) @ fast.M * fast.encode(*tensors[2:])).sum(1).detach(),
+                               model.scores(c, r), rtol=1e-10, atol=1e-12)
+    loss, grads = model.loss_and_grads(batch)
+    labels_tensor = None if batch.labels is None else torch.from_numpy(batch.labels.astype(np.float64))
+    fast_loss = fast(*tensors, labels_tensor)
+    fast_loss.backward()
+    assert fast_loss.item() == pytest.approx(loss, rel=1e-12)
+    for name, param in fast.named_parameters():
+        expected = grads[fast.canonical(name)]
+        assert np.abs(param.grad.numpy() - expected).max() <= 1e-10 * np.abs(expected).max(), name
+
+
+# ------------------------------------------------------------------------------ training and use
+
+def _keyword_data(tmp_path, seed: int = 0):
+    """A ranking dataset whose true response repeats the context's keyword: learnable in seconds."""
+    rng = np.random.default_rng(seed)
+    dialogues = []
+    for n in range(300):
+        a, b = rng.choice(WORDS, 2, replace=False)
+        dialogues.append([f"ann: where is the {a} ?", f"bob: the {a} is by the {b} .", f"ann: and the {b} ?",
+                          f"bob: the {b} ? ask the {a} .", ""])
+    path = tmp_path / "chat.txt"
+    path.write_text("\n".join(line for d in dialogues for line in d), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def keyword_data(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rank")
+    path = _keyword_data(tmp)
+    from rnnkit.cli import main
+
+    assert main(["rank", "build", str(path), "--out", str(tmp / "data"), "--context-turns", "2"]) == 0
+    return tmp / "data"
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_a_small_dual_encoder_trained_for_seconds_beats_random(tmp_path, keyword_data, engine):
+    if engine == "torch":
+        pytest.importorskip("torch")
+    summary = train_ranker(keyword_data, tmp_path / "m", model="in-batch", engine=engine, hidden=16, lr=0.01,
+                           batch_size=16, epochs=10, log=lambda _: None)  # about a second
+    report = rnnkit.rank.evaluate_ranker(tmp_path / "m", keyword_data, split="test", engine=engine)
+    assert summary["valid_R@1"] > 0.3
+    assert report["intervals"]["R@1"][0] > 0.1  # random is 0.1 in 1-of-10: beaten beyond the interval
+
+
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, keyword_data):
+    options = dict(model="combined", engine="numpy", hidden=6, batch_size=8, lr=0.01, evaluate_every=0.1,
+                   eval_rows=20, dropout=0.2, log=lambda _: None)
+    train_ranker(keyword_data, tmp_path / "whole", max_steps=30, **options)
+    train_ranker(keyword_data, tmp_path / "parts", max_steps=13, **options)
+    train_ranker(keyword_data, tmp_path / "parts", max_steps=30, resume=True, **options)
+    from rnnkit.io.modeldir import load_model
+
+    whole, parts = load_model(tmp_path / "whole").params, load_model(tmp_path / "parts").params
+    assert all(np.array_equal(whole[k], parts[k]) for k in whole)
+
+
+def test_the_cli_builds_trains_evaluates_and_predicts(run_cli, tmp_path, keyword_data):
+    status, out, err = run_cli("rank", "train", keyword_data, "--out", tmp_path / "tfidf", "--model", "tfidf",
+                               "--json")
+    assert status == 0, err
+    assert json.loads(out)["valid_R@1"] > 0.3  # the keyword is a shared word: TF-IDF finds it
+    status, out, _ = run_cli("rank", "evaluate", tmp_path / "tfidf", keyword_data, "--json")
+    report = json.loads(out)
+    assert status == 0 and set(report) >= {"R@1", "R@2", "R@5", "R@1_of_2", "intervals", "examples"}
+    assert all(isinstance(report[k], float) for k in ("R@1", "R@2", "R@5", "R@1_of_2"))
+    assert report["R@1"] <= report["R@2"] <= report["R@5"] and report["examples"] == 90  # 30 conversations x 3
+    (tmp_path / "cands.txt").write_text("the sword is lost .\nthe horse is by the lamp .\n", encoding="utf-8")
+    status, out, _ = run_cli("rank", "predict", tmp_path / "tfidf", "--context", "where is the horse ?",
+                             "--candidates", tmp_path / "cands.txt", "--json")
+    assert status == 0 and json.loads(out)["ranked"][0]["text"] == "the horse is by the lamp ."
+    status, out, err = run_cli("rank", "train", keyword_data, "--out", tmp_path / "de", "--model", "dual-encoder",
+                               "--hidden", "8", "--max-steps", "5", "--eval-rows", "20")
+    assert status == 0 and "valid R@1" in out, err
+    for _ in range(2):  # the second query reads the repository's encodings from the cache
+        status, out, _ = run_cli("rank", "predict", tmp_path / "de", "--context", "where is the horse ?",
+                                 "--responses", keyword_data, "--top", "3")
+        assert status == 0 and len(out.splitlines()) == 3
+    assert len(list((tmp_path / "de" / "cache").glob("responses-*.npy"))) == 1
+
+
+def test_bad_input_is_one_line_and_exit_2(run_cli, tmp_path, keyword_data):
+    def fails(*args, says):
+        status, out, err = run_cli(*args)
+        assert status == 2 and says in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "train.csv").write_text("text,reply\na,b\n", encoding="utf-8")
+    (bad / "valid.csv").write_text("x\n", encoding="utf-8")
+    fails("rank", "train", bad, "--out", tmp_path / "m", "--model", "tfidf",
+          says="has no columns 'Context', 'Utterance', 'Label' (its columns: text, reply)")
+    assert not (tmp_path / "m").exists()
+    (bad / "train.csv").write_text('Context,Utterance,Label\n"  ",b,1\n', encoding="utf-8")
+    fails("rank", "train", bad, "--out", tmp_path / "m", says="row 2 has an empty context or response")
+    (tmp_path / "one.txt").write_text("only one candidate\n", encoding="utf-8")
+    run_cli("rank", "train", keyword_data, "--out", tmp_path / "r", "--model", "random")
+    fails("rank", "predict", tmp_path / "r", "--context", "hello", "--candidates", tmp_path / "one.txt",
+          says="at least 2 candidates")
+    (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
+    fails("rank", "build", tmp_path / "empty.txt", "--out", tmp_path / "d", says="holds no dialogue")
+    fails("score", tmp_path / "r", says="is a ranker (made by `rnnkit rank train`), not a language model")
+    lm = tmp_path / "lm"
+    (tmp_path / "t.txt").write_text("a b c .\n" * 50, encoding="utf-8")
+    rnnkit.prepare(tmp_path / "t.txt", tmp_path / "c", lines=True)
+    from rnnkit.train import train
+
+    train(tmp_path / "c", lm, recipe="seed", hidden=4, max_steps=2, log=lambda _: None)
+    fails("rank", "predict", lm, "--context", "hi", "--candidates", tmp_path / "one.txt",
+          says="is a language model (made by `rnnkit train`), not a ranker")
