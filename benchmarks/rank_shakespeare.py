@@ -52,7 +52,8 @@ def main() -> None:
                                    epochs=1000, log=lambda _: None)
             seconds = time.perf_counter() - started
             report = evaluate_ranker(Path(tmp) / name, data, split="test", engine=args.engine)
-            rows.append({"model": name, **{k: report[k] for k in ("R@1", "R@2", "R@5", "R@1_of_2", "intervals")},
+            recalls = {k: report[k] for k in ("R@1", "R@2", "R@5", "R@1_of_2", "intervals")}
+            rows.append({"model": name, **recalls,
                          "train_seconds": round(seconds, 1), "epochs": summary.get("epochs"),
                          "pairs_per_second": round(summary.get("pairs_per_second", 0.0))})
             if not args.json:

@@ -69,6 +69,20 @@ def test_train_halves_the_rate_when_the_loss_rises(tmp_path, corpus):
     assert halved and summary["final_lr"] == 1.0 / 2 ** len(halved)
 
 
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_the_model_kept_is_the_best_evaluated_or_the_last(tmp_path, corpus, keep):
+    # A rate of 1.0 makes the validation loss go up and down: the best is not the last.
+    summary = train(corpus, tmp_path / "m", recipe="seed", hidden=8, lr=1.0, epochs=4, evaluate_every=0.5, seed=0,
+                    halve_lr=False, keep=keep, log=lambda _: None)
+    losses = [json.loads(line)["valid_loss"] for line in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
+    assert min(losses) < losses[-1]
+    expected = min(losses) if keep == "best" else losses[-1]
+    assert summary["valid_loss"] == expected and summary["last_valid_loss"] == losses[-1]
+    assert summary["best"]["valid_loss"] == min(losses)
+    evaluated = rnnkit.use.lm.evaluate_model(tmp_path / "m", corpus, engine="numpy")
+    assert evaluated["loss"] == pytest.approx(expected, rel=1e-6)
+
+
 def test_train_max_time_stops_early(tmp_path, corpus):
     summary = train(corpus, tmp_path / "m", recipe="seed", hidden=8, epochs=1000, max_time=0.5, log=lambda _: None)
     assert summary["stopped_by"] == "max_time" and summary["epochs"] < 1000

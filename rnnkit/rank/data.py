@@ -84,14 +84,31 @@ class TextIds:
     max_response: int
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
-        return self.text.split([self.text.normalize(t) for t in texts])
+        return tokenize(self.text, texts)
+
+    def context_ids(self, tokens: Sequence[str]) -> np.ndarray:
+        """A context keeps its last ``max_context`` tokens: the turns nearest the response."""
+        return self.vocab.encode(tokens[-self.max_context:])
+
+    def response_ids(self, tokens: Sequence[str]) -> np.ndarray:
+        return self.vocab.encode(tokens[: self.max_response])
 
     def contexts(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """A context keeps its last ``max_context`` tokens: the turns nearest the response."""
-        return [self.vocab.encode(t[-self.max_context:]) for t in self.tokens(texts)]
+        return [self.context_ids(t) for t in self.tokens(texts)]
 
     def responses(self, texts: Sequence[str]) -> list[np.ndarray]:
-        return [self.vocab.encode(t[: self.max_response]) for t in self.tokens(texts)]
+        return [self.response_ids(t) for t in self.tokens(texts)]
+
+
+def tokenize(text: TextPipeline, texts: Sequence[str]) -> list[list[str]]:
+    return text.split([text.normalize(t) for t in texts])
+
+
+def distinct_tokens(text: TextPipeline, texts: Sequence[str]) -> dict[str, list[str]]:
+    """Each distinct text's tokens: a dataset repeats its contexts (once with the true response,
+    once with a random one) and its turns (in contexts and as responses)."""
+    distinct = list(dict.fromkeys(texts))
+    return dict(zip(distinct, tokenize(text, distinct)))
 
 
 def checked_lengths(rows: list[np.ndarray], what: str) -> np.ndarray:
@@ -121,13 +138,15 @@ class PairData:
             yield PairBatch(c, c_mask, r, r_mask, None if self.labels is None else self.labels[chosen])
 
 
-def training_pairs(ids: TextIds, contexts: list[str], responses: list[str], labels: np.ndarray,
-                   in_batch: bool) -> PairData:
-    """The pairs a model trains on: every row (binary), or the true pairs only (in-batch negatives)."""
+def training_pairs(ids: TextIds, tokens: dict[str, list[str]], contexts: list[str], responses: list[str],
+                   labels: np.ndarray, in_batch: bool) -> PairData:
+    """The pairs a model trains on (``tokens`` of every text): every row (binary), or the true pairs
+    only (in-batch negatives)."""
     if in_batch:
         keep = np.flatnonzero(labels == 1)
         contexts, responses, labels = [contexts[i] for i in keep], [responses[i] for i in keep], None
-    pairs = PairData(ids.contexts(contexts), ids.responses(responses), labels)
+    pairs = PairData([ids.context_ids(tokens[t]) for t in contexts], [ids.response_ids(tokens[t]) for t in responses],
+                     labels)
     checked_lengths(pairs.contexts, "context")
     checked_lengths(pairs.responses, "response")
     return pairs

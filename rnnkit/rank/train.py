@@ -24,7 +24,7 @@ from rnnkit.models.config import RankerConfig
 from rnnkit.models.engine import RankerEngine, open_engine, resolve_engine
 from rnnkit.models.optim import check_optimizer
 from rnnkit.models.schema import gated_names, init_params
-from rnnkit.rank.data import PairData, TextIds, read_eval, read_train, training_pairs
+from rnnkit.rank.data import PairData, TextIds, distinct_tokens, read_eval, read_train, training_pairs
 from rnnkit.rank.metrics import per_example
 from rnnkit.rank.model import DualEncoderRanker, Ranker, RandomRanker, TfidfRanker, tfidf_vectorizer
 from rnnkit.text.pipeline import TextPipeline
@@ -187,9 +187,10 @@ def _read(data: str | Path, cfg: RankTrainConfig, log: Callable[[str], None]):
     contexts, responses, labels = read_train(data)
     valid = read_eval(data, "valid")
     text = TextPipeline()
-    vocab = build_vocabulary(text.split([text.normalize(t) for t in (*contexts, *responses)]), cfg.vocab_size)
+    tokens = distinct_tokens(text, [*contexts, *responses])
+    vocab = build_vocabulary(tokens.values(), cfg.vocab_size)
     log(f"read {len(contexts):,} training rows and {len(valid[0]):,} validation rows; vocabulary {len(vocab):,}")
-    return TextIds(text, vocab, cfg.max_context, cfg.max_response), contexts, responses, labels, valid
+    return TextIds(text, vocab, cfg.max_context, cfg.max_response), tokens, (contexts, responses, labels), valid
 
 
 def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | None = None, *, resume: bool = False,
@@ -206,18 +207,19 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
         if changed:
             raise RnnkitError(f"the checkpoint was trained with different {', '.join(changed)}; "
                               "resume with the same options")
-    ids, contexts, responses, labels, valid = _read(data, cfg, log)
+    ids, tokens, rows, valid = _read(data, cfg, log)
     model = cfg.model_config(len(ids.vocab))
     info = {"training": {**asdict(cfg), "data": str(data)}}
     if not model.learned:
-        return _fit_baseline(model, ids, contexts, responses, labels, valid, out, cfg, info)
+        return _fit_baseline(model, ids, tokens, rows, valid, out, cfg, info)
     params = init_params(model, np.random.RandomState(cfg.seed))
     if cfg.encoder_from and checkpoint is None:
         matched = encoder_from_lm(cfg.encoder_from, model, ids.vocab, params)
-        log(f"encoder from {cfg.encoder_from}: its layers, and the embeddings of {matched:,} of {len(ids.vocab):,} words")
+        log(f"encoder from {cfg.encoder_from}: its layers, and the embeddings of {matched:,} of "
+            f"{len(ids.vocab):,} words")
     engine = open_engine(model, params, engine=cfg.engine, device=cfg.device, optimizer=cfg.optimizer,
                          clip=cfg.clip, seed=cfg.seed)
-    pairs = training_pairs(ids, contexts, responses, labels, in_batch=model.objective == "in-batch")
+    pairs = training_pairs(ids, tokens, *rows, in_batch=model.objective == "in-batch")
     task = RankTask(pairs, cfg, engine, DualEncoderRanker(model, ids, engine), valid)
     record = RunRecord(out, log=log, progress=progress, unit=task.unit)
     schedule = Schedule(cfg.lr, cfg.epochs, cfg.max_steps, cfg.max_time, cfg.evaluate_every, cfg.halve_lr, cfg.seed)
@@ -230,13 +232,16 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
     return summary
 
 
-def _fit_baseline(model: RankerConfig, ids: TextIds, contexts, responses, labels, valid, out: Path,
+def _fit_baseline(model: RankerConfig, ids: TextIds, tokens: dict[str, list[str]], rows, valid, out: Path,
                   cfg: RankTrainConfig, info: dict[str, Any]) -> dict[str, Any]:
-    """TF-IDF fitted on the training contexts and responses; random needs nothing."""
+    """TF-IDF fitted on the training contexts and true responses (each distinct text once);
+    random needs nothing."""
     params: dict[str, np.ndarray] = {}
     if model.model == "tfidf":
+        contexts, responses, labels = rows
+        texts = dict.fromkeys([*contexts, *(r for r, label in zip(responses, labels) if label == 1)])
         vectorizer = tfidf_vectorizer(ids)
-        vectorizer.fit(ids.tokens([*contexts, *(r for r, label in zip(responses, labels) if label == 1)]))
+        vectorizer.fit([tokens[t] for t in texts])
         params["idf"] = vectorizer.idf_.astype(np.float64)
         ranker: Ranker = TfidfRanker(model, ids, params["idf"])
     else:
