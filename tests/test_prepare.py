@@ -13,7 +13,14 @@ import pytest
 
 import rnnkit
 from rnnkit import PreparedCorpus, RnnkitError
-from rnnkit.text.vocab import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, Vocabulary, escape, unescape
+from rnnkit.text.vocab import (
+    SENTENCE_END,
+    SENTENCE_START,
+    UNKNOWN_TOKEN,
+    Vocabulary,
+    escape,
+    unescape,
+)
 from tests.conftest import shared_file
 
 TEXT = """The cat sat on the mat. The dog sat on the log!

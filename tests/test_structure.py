@@ -11,8 +11,8 @@ import pytest
 
 from rnnkit import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, load_model, save_model
-from rnnkit.models.config import LMConfig
-from rnnkit.models.engine import Engine, open_engine
+from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
+from rnnkit.models.engine import Engine, RankerEngine, Seq2SeqEngine, open_engine
 from rnnkit.models.schema import init_params, param_spec
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary
@@ -88,19 +88,29 @@ def _has_torch() -> bool:
     return True
 
 
+KIND_PROTOCOLS = {"lm": (Engine, LMConfig("gru", 12, 5)),
+                  "ranker": (RankerEngine, RankerConfig("dual-encoder", 12, hidden=5)),
+                  "seq2seq": (Seq2SeqEngine, Seq2SeqConfig(12, hidden=5))}
+
+
+@pytest.mark.parametrize("kind", list(KIND_PROTOCOLS))
 @pytest.mark.parametrize("engine", ["numpy", "torch"])
-def test_engines_implement_the_protocol(engine):
+def test_engines_implement_the_protocol(engine, kind):
+    """Each kind's engines have every method of its protocol (the loop's ``Trainable`` ones
+    included), with the protocol's parameters."""
     if engine == "torch":
         pytest.importorskip("torch")
-    config = LMConfig("gru", 12, 5)
+    protocol, config = KIND_PROTOCOLS[kind]
     implementation = open_engine(config, init_params(config), engine=engine, optimizer="adam")
-    assert isinstance(implementation, Engine) and implementation.name == engine
-    for name, member in inspect.getmembers(Engine, inspect.isfunction):
+    assert isinstance(implementation, protocol) and implementation.name == engine
+    members = dict(inspect.getmembers(protocol, inspect.isfunction))
+    assert {"params", "load_params", "state_arrays", "load_state_arrays", "train_step", "loss"} <= set(members)
+    for name, member in members.items():
         if name.startswith("_"):
             continue
         wanted = list(inspect.signature(member).parameters)
         got = list(inspect.signature(getattr(type(implementation), name)).parameters)
-        assert got == wanted, f"{engine}.{name}{got} != Engine.{name}{wanted}"
+        assert got == wanted, f"{engine}.{name}{got} != {protocol.__name__}.{name}{wanted}"
 
 
 # ------------------------------------------------------------------------------ imports
@@ -128,7 +138,7 @@ def _modules() -> dict[str, set[str]]:
 
 # Data flows one way: a package imports only from its own level and the levels below.
 LEVELS = {"errors": 0, "_version": 0, "fsutil": 0, "figures": 0, "text": 1, "data": 2, "models": 3, "io": 4,
-          "use": 5, "train": 6, "analysis": 6, "rank": 7}
+          "use": 5, "train": 6, "analysis": 6, "rank": 7, "seq2seq": 7}
 # Outside the core, with the package root: the entry points, and the tutorial's code in compat.
 OUTSIDE_THE_CORE = {"rnnkit.__main__", "rnnkit.tutorial", "rnnkit.compat", "rnnkit.cli", "rnnkit.bench"}
 

@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from rnnkit._version import __version__
-from rnnkit.cli import data, models, quickstart, rank, train, use
+from rnnkit.cli import data, models, quickstart, rank, seq2seq, train, use
 from rnnkit.errors import RnnkitError
 
-GROUPS = (data, train, use, rank, models, quickstart)
+GROUPS = (data, train, use, rank, seq2seq, models, quickstart)
 
 
 def build_parser() -> argparse.ArgumentParser:

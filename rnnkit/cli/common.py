@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -32,3 +33,50 @@ def input_lines(path: str | None, encoding_errors: str = "strict") -> list[str]:
     path = path or "-"
     check_input(path)
     return [line.rstrip("\r\n") for line in decoded_lines(path, encoding_errors)]
+
+
+def add_training_options(p: argparse.ArgumentParser, *, halve_lr_default: str) -> None:
+    """The options every trainer of the common loop takes (rank and seq2seq; ``rnnkit train`` has its recipes)."""
+    p.add_argument("--optimizer", choices=["sgd", "rmsprop", "adam"])
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--max-time", type=float, help="seconds")
+    p.add_argument("--clip", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--engine", choices=["auto", "numpy", "torch"])
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--evaluate-every", type=float, help="epochs between evaluations and checkpoints")
+    p.add_argument("--dtype", choices=["float32", "float64"])
+    p.add_argument("--halve-lr", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"halve the rate when the validation loss rises (default {halve_lr_default})")
+    p.add_argument("--keep", choices=["best", "last"], help="the weights of the lowest validation loss (default), "
+                                                           "or the last ones")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--json", action="store_true")
+
+
+def options_of(args: argparse.Namespace, config_class: type) -> dict[str, Any]:
+    """The options given on the command line that ``config_class`` (a dataclass) takes."""
+    return {f: getattr(args, f) for f in config_class.__dataclass_fields__ if getattr(args, f, None) is not None}
+
+
+def run_training(args: argparse.Namespace, train: Callable[..., dict[str, Any]], config_class: type,
+                 describe: Callable[[dict[str, Any]], str]) -> int:
+    """Train as ``args`` say; the summary as JSON or as ``describe``'s line; 130 when a signal stopped it."""
+    from rnnkit.train.loop import Interrupted
+
+    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    try:
+        summary = train(args.data, args.out, resume=args.resume, force=args.force, log=log,
+                        **options_of(args, config_class))
+    except Interrupted as e:
+        print(f"rnnkit: {e}", file=sys.stderr)
+        return 130
+    if args.json:
+        print_json(summary)
+    else:
+        print(describe(summary))
+    return 0

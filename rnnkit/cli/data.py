@@ -20,7 +20,7 @@ def cmd_data_list(args: argparse.Namespace) -> int:
     print(f"cache: {corpora.cache_dir()}")
     for row in rows:
         where = row["path"] if row["cached"] else "not downloaded (rnnkit data get " + row["name"] + ")"
-        say(f"{row['name']:<12} {row['description']}", f"{'':<12} source: {row['source']}", f"{'':<12} {where}")
+        say(f"{row['name']:<18} {row['description']}", f"{'':<18} source: {row['source']}", f"{'':<18} {where}")
     return 0
 
 

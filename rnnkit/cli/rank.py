@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from rnnkit.cli.common import add_verb, input_lines, print_json
+from rnnkit.cli.common import (
+    add_training_options,
+    add_verb,
+    input_lines,
+    print_json,
+    run_training,
+)
 from rnnkit.errors import RnnkitError
 
 
@@ -37,29 +42,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    from rnnkit.rank.train import RankTrainConfig
-
-    return {f: getattr(args, f) for f in RankTrainConfig.__dataclass_fields__ if getattr(args, f, None) is not None}
+def _describe(summary: dict[str, Any]) -> str:
+    speed = f", {summary['pairs_per_second']:,.0f} pairs/s" if "pairs_per_second" in summary else ""
+    took = f" after {summary['steps']:,} steps ({summary['seconds']:.0f} s{speed})" if "steps" in summary else ""
+    return f"Wrote {summary['out']} ({summary['model']}): valid R@1 {summary['valid_R@1']:.3f} in 1-of-10{took}"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rnnkit.rank.train import train_ranker
-    from rnnkit.train.loop import Interrupted
+    from rnnkit.rank.train import RankTrainConfig, train_ranker
 
-    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    try:
-        summary = train_ranker(args.data, args.out, resume=args.resume, force=args.force, log=log, **_options(args))
-    except Interrupted as e:
-        print(f"rnnkit: {e}", file=sys.stderr)
-        return 130
-    if args.json:
-        print_json(summary)
-    else:
-        speed = f", {summary['pairs_per_second']:,.0f} pairs/s" if "pairs_per_second" in summary else ""
-        took = f" after {summary['steps']:,} steps ({summary['seconds']:.0f} s{speed})" if "steps" in summary else ""
-        print(f"Wrote {summary['out']} ({summary['model']}): valid R@1 {summary['valid_R@1']:.3f} in 1-of-10{took}")
-    return 0
+    return run_training(args, train_ranker, RankTrainConfig, _describe)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -138,28 +130,10 @@ def register(verbs: Any) -> None:
     p.add_argument("--vocab-size", type=int, help="words kept (default 20000; 0: all)")
     p.add_argument("--max-context", type=int, help="a context's last tokens kept (default 100)")
     p.add_argument("--max-response", type=int, help="a response's first tokens kept (default 80)")
-    p.add_argument("--optimizer", choices=["sgd", "rmsprop", "adam"])
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--epochs", type=float)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--max-time", type=float, help="seconds")
-    p.add_argument("--clip", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--engine", choices=["auto", "numpy", "torch"])
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--evaluate-every", type=float, help="epochs between evaluations and checkpoints")
     p.add_argument("--eval-rows", type=int, help="validation rows scored at each evaluation (default 1000)")
-    p.add_argument("--dtype", choices=["float32", "float64"])
-    p.add_argument("--halve-lr", action=argparse.BooleanOptionalAction, default=None,
-                   help="halve the rate when the validation loss rises (default off)")
     p.add_argument("--encoder-from", metavar="LM", help="start the encoder from this language model (rnnkit train; "
                                                          "same cell and sizes): pretrained words and layers")
-    p.add_argument("--keep", choices=["best", "last"], help="the weights of the lowest validation loss (default), "
-                                                           "or the last ones")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--json", action="store_true")
+    add_training_options(p, halve_lr_default="off")
 
     p = add_verb(actions, "evaluate", cmd_evaluate, "Recall@k of a ranker on a split, with 95% intervals")
     p.add_argument("model", metavar="MODEL")

@@ -45,6 +45,33 @@ class PairBatch:
         return len(self.contexts)
 
 
+@dataclass
+class Seq2SeqBatch:
+    """Source and target rows of an encoder–decoder: the source padded (``x``, ``x_mask``), the
+    target fed in as ``[START] + t`` (``y_in``) and predicted as ``t + [END]`` (``y_out``)."""
+
+    x: np.ndarray
+    x_mask: np.ndarray
+    y_in: np.ndarray
+    y_out: np.ndarray
+    y_mask: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.x)
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.x, self.x_mask, self.y_in, self.y_out, self.y_mask
+
+
+def make_seq2seq_batch(sources: list[np.ndarray], targets: list[np.ndarray], start_id: int,
+                       end_id: int) -> Seq2SeqBatch:
+    x, x_mask = pad_batch(sources)
+    target = make_batch(targets, start_id, end_id)
+    return Seq2SeqBatch(x, x_mask, target.x, target.y, target.mask)
+
+
 def pad_batch(sequences: list[np.ndarray] | list[list[int]], pad: int = 0,
               extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Sequences of ids → (ids (B, T), mask (B, T)), padded at the end to the longest, plus ``extra``

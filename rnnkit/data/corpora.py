@@ -21,7 +21,6 @@ from pathlib import Path
 from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import atomic_write_bytes, replaced_directory
 
-
 Members = Callable[[str], dict[str, bytes]]  # the archive's files matching a glob, by file name
 
 

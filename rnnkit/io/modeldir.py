@@ -18,7 +18,12 @@ import numpy as np
 
 from rnnkit._version import __version__
 from rnnkit.errors import RnnkitError
-from rnnkit.fsutil import atomic_directory, atomic_write_bytes, atomic_write_text, read_manifest
+from rnnkit.fsutil import (
+    atomic_directory,
+    atomic_write_bytes,
+    atomic_write_text,
+    read_manifest,
+)
 from rnnkit.models.config import load_config
 from rnnkit.models.schema import check_params
 from rnnkit.text.pipeline import TextPipeline
@@ -28,7 +33,8 @@ FORMAT = "rnnkit-model"
 FORMAT_VERSION = 2
 WEIGHTS = "weights.safetensors"
 # Each kind's name in messages, and the verb that makes one.
-KIND_NAMES = {"lm": ("language model", "rnnkit train"), "ranker": ("ranker", "rnnkit rank train")}
+KIND_NAMES = {"lm": ("language model", "rnnkit train"), "ranker": ("ranker", "rnnkit rank train"),
+              "seq2seq": ("sequence-to-sequence model", "rnnkit seq2seq train")}
 
 
 @dataclass

@@ -176,7 +176,73 @@ class RankerConfig:
         return config_from_dict(cls, data)
 
 
-KINDS: dict[str, type] = {"lm": LMConfig, "ranker": RankerConfig}
+ATTENTION = ("none", "additive", "dot", "general")
+
+
+@dataclass(frozen=True)
+class Seq2SeqConfig:
+    """An encoder–decoder: a bidirectional ``cell`` encoder (``hidden`` units each way) reads the
+    source; a one-layer decoder of ``2 × hidden`` units, which starts from the encoder (the
+    backward direction's last state, through a tanh layer, as Bahdanau et al. start theirs),
+    writes the target. Source and target share one vocabulary (``vocab_size``), each with its own
+    embedding (``embedding`` wide).
+
+    ``attention``: ``none`` — the fixed-vector model, whose decoder never looks back; ``dot``
+    (sᵀa), ``general`` (sᵀW a) or ``additive`` (vᵀ tanh(Wq s + Wk a), ``attention_size`` wide)
+    scores of each source annotation a against the decoder's state s. As in Luong et al. (2015),
+    the context vector and the state are combined after each step, tanh(Wc [s; ctx] + bc), and
+    the output layer reads that. ``max_source``/``max_target`` bound the lengths in tokens;
+    ``length_ratio`` (learned from the training pairs: 99.9% of targets fit) bounds an output to
+    that many times its source's length, plus 10 tokens, so that a decoder caught in a loop stops.
+    """
+
+    kind: ClassVar[str] = "seq2seq"
+    vocab_size: int
+    cell: str = "gru"
+    hidden: int = 128
+    embedding: int | None = None
+    attention: str = "general"
+    attention_size: int | None = None
+    dropout: float = 0.0
+    dtype: str = "float32"
+    max_source: int = 200
+    max_target: int = 220
+    length_ratio: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTION:
+            raise RnnkitError(f"unknown attention {self.attention!r}; use {', '.join(ATTENTION)}")
+        if self.cell not in GATES:
+            raise RnnkitError(f"the encoder–decoder's cell is gru or lstm (got {self.cell!r})")
+        if self.attention_size is None:
+            object.__setattr__(self, "attention_size", self.decoder_hidden)
+        if self.length_ratio is not None and self.length_ratio <= 0:
+            raise RnnkitError("the length ratio must be above 0")
+        if min(self.max_source, self.max_target, self.attention_size) < 1:
+            raise RnnkitError("--max-source, --max-target and --attention-size must be at least 1")
+        object.__setattr__(self, "embedding", self.encoder().embedding)
+
+    @property
+    def decoder_hidden(self) -> int:
+        return 2 * self.hidden  # as wide as an annotation (both directions): dot scores need it
+
+    def encoder(self) -> LMConfig:
+        return LMConfig(self.cell, self.vocab_size, self.hidden, embedding=self.embedding, bidirectional=True,
+                        dropout=self.dropout, dtype=self.dtype)
+
+    def decoder(self) -> LMConfig:
+        return LMConfig(self.cell, self.vocab_size, self.decoder_hidden, embedding=self.embedding,
+                        dropout=self.dropout, dtype=self.dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Seq2SeqConfig:
+        return config_from_dict(cls, data)
+
+
+KINDS: dict[str, type] = {"lm": LMConfig, "ranker": RankerConfig, "seq2seq": Seq2SeqConfig}
 
 
 def register_kind(config_class: type) -> None:

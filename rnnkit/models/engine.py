@@ -13,9 +13,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rnnkit.data.batching import PairBatch, Seq2SeqBatch
 from rnnkit.errors import RnnkitError
-from rnnkit.data.batching import PairBatch
-from rnnkit.models.config import LMConfig, RankerConfig
+from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
 from rnnkit.models.schema import CELLS
 
 ENGINES = ("numpy", "torch")
@@ -27,23 +27,19 @@ class Trainable(Protocol):
 
     name: str
 
-@runtime_checkable
-class RankerEngine(Trainable, Protocol):
-    """A dual encoder on one engine; with an optimizer, also a learner."""
+    def params(self) -> dict[str, np.ndarray]:
+        """The weights under canonical names."""
 
-    config: RankerConfig
+    def load_params(self, params: dict[str, np.ndarray]) -> None: ...
 
-    def encode(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Encodings (B, D) of padded id rows."""
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The optimizer's state and the generators' (dropout), as arrays for a checkpoint."""
 
-    def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """cᵢᵀ M rⱼ for every context encoding against every response encoding."""
+    def load_state_arrays(self, arrays: dict[str, np.ndarray], steps: int) -> None: ...
 
-    def train_step(self, batch: PairBatch, lr: float, scale: float) -> float:
-        """One optimizer step on ``scale`` × the batch's summed loss; that loss."""
+    def state_to_numpy(self, h: Any) -> np.ndarray: ...
 
-    def loss(self, batch: PairBatch) -> float:
-        """The summed loss without dropout or update."""
+    def state_from_numpy(self, h: np.ndarray) -> Any: ...
 
 
 @runtime_checkable
@@ -70,6 +66,7 @@ class Engine(Trainable, Protocol):
     def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: Any = None) -> tuple[float, Any]:
         """The summed loss without dropout or update, and the state after it (when ``h`` was given)."""
 
+
 @runtime_checkable
 class RankerEngine(Trainable, Protocol):
     """A dual encoder on one engine; with an optimizer, also a learner."""
@@ -86,6 +83,30 @@ class RankerEngine(Trainable, Protocol):
         """One optimizer step on ``scale`` × the batch's summed loss; that loss."""
 
     def loss(self, batch: PairBatch) -> float:
+        """The summed loss without dropout or update."""
+
+
+@runtime_checkable
+class Seq2SeqEngine(Trainable, Protocol):
+    """An encoder–decoder on one engine; with an optimizer, also a learner. Decoding goes step by
+    step on the engine's own arrays (``Encoded`` holds them)."""
+
+    config: Seq2SeqConfig
+
+    def encode(self, x: np.ndarray, mask: np.ndarray) -> Any:
+        """The encoded source rows (an ``Encoded``: annotations, mask, the decoder's first state)."""
+
+    def step(self, tokens: np.ndarray, state: Any, encoded: Any) -> tuple[np.ndarray, Any, np.ndarray | None]:
+        """Log-probabilities (N, C) of the next token after ``tokens`` (N,), the new state, and the
+        attention weights (N, S) (None without attention)."""
+
+    def select(self, state: Any, encoded: Any, rows: np.ndarray) -> tuple[Any, Any]:
+        """The state and encoded source of ``rows`` (beams follow their hypotheses)."""
+
+    def train_step(self, batch: Seq2SeqBatch, lr: float, scale: float) -> float:
+        """One optimizer step on ``scale`` × the batch's summed loss; that loss."""
+
+    def loss(self, batch: Seq2SeqBatch) -> float:
         """The summed loss without dropout or update."""
 
 
@@ -124,15 +145,15 @@ def resolve_engine(engine: str = "auto", device: str = "auto", cell: str | None 
     return engine, device
 
 
-def open_engine(config: LMConfig | RankerConfig, params: dict[str, np.ndarray], *, engine: str = "auto",
+def open_engine(config: LMConfig | RankerConfig | Seq2SeqConfig, params: dict[str, np.ndarray], *, engine: str = "auto",
                 device: str = "auto", optimizer: str | None = None, clip: float | None = None,
-                seed: int = 0) -> Engine | RankerEngine:
+                seed: int = 0) -> Engine | RankerEngine | Seq2SeqEngine:
     """The model of ``config`` with ``params`` on an engine; with ``optimizer``, ready to train."""
     engine, device = resolve_engine(engine, device, config.cell)
     if engine == "numpy":
         from rnnkit.models.numpy import engine as module
     else:
         from rnnkit.models.torch import engine as module  # type: ignore[no-redef]
-    kind = {"lm": "Engine", "ranker": "RankerEngine"}[config.kind]
+    kind = {"lm": "Engine", "ranker": "RankerEngine", "seq2seq": "Seq2SeqEngine"}[config.kind]
     chosen = getattr(module, f"{engine.capitalize()}{kind}")
     return chosen(config, params, device=device, optimizer=optimizer, clip=clip, seed=seed)

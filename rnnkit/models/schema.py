@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.config import GATES, LMConfig, RankerConfig
+from rnnkit.models.config import GATES, LMConfig, RankerConfig, Seq2SeqConfig
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,28 @@ def _ranker_schema(config: RankerConfig) -> Schema:
     return {**encoder, "M": ParamSpec((config.width, config.width), eye=True)}
 
 
-SCHEMAS: dict[str, Callable] = {"lm": _lm_schema, "ranker": _ranker_schema}
+def _seq2seq_schema(config: Seq2SeqConfig) -> Schema:
+    """``enc.`` the bidirectional encoder's layers and ``dec.`` the decoder's (each an LM's, without
+    its output layer); ``init.`` the decoder's first state from the encoder's; ``att.`` the scores'
+    weights; ``out.`` the combination of state and context, then the output layer."""
+    def layers(lm: LMConfig, prefix: str) -> Schema:
+        return {prefix + k: v for k, v in _gated_schema(lm).items() if k not in ("V", "c")}
+
+    H, D, A, C = config.hidden, config.decoder_hidden, config.attention_size, config.vocab_size
+    schema = {**layers(config.encoder(), "enc."), **layers(config.decoder(), "dec."),
+              "init.W": ParamSpec((D, H), _bound(H)), "init.b": ParamSpec((D,))}
+    if config.attention == "general":
+        schema["att.W"] = ParamSpec((D, 2 * H), _bound(2 * H))
+    elif config.attention == "additive":
+        schema.update({"att.Wq": ParamSpec((A, D), _bound(D)), "att.Wk": ParamSpec((A, 2 * H), _bound(2 * H)),
+                       "att.v": ParamSpec((A,), _bound(A))})
+    combined = D + (0 if config.attention == "none" else 2 * H)
+    schema.update({"out.Wc": ParamSpec((D, combined), _bound(combined)), "out.bc": ParamSpec((D,)),
+                   "out.V": ParamSpec((C, D), _bound(D)), "out.b": ParamSpec((C,))})
+    return schema
+
+
+SCHEMAS: dict[str, Callable] = {"lm": _lm_schema, "ranker": _ranker_schema, "seq2seq": _seq2seq_schema}
 
 
 def register_schema(kind: str, schema: Callable) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,29 @@ from rnnkit.data.batching import PairBatch
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, load_model, save_model, write_model_files
 from rnnkit.models.config import RankerConfig
-from rnnkit.models.engine import RankerEngine, open_engine, resolve_engine
-from rnnkit.models.optim import check_optimizer
+from rnnkit.models.engine import RankerEngine, open_engine
 from rnnkit.models.schema import gated_names, init_params
-from rnnkit.rank.data import PairData, TextIds, distinct_tokens, read_eval, read_train, training_pairs
+from rnnkit.rank.data import (
+    PairData,
+    TextIds,
+    distinct_tokens,
+    read_eval,
+    read_train,
+    training_pairs,
+)
 from rnnkit.rank.metrics import per_example
-from rnnkit.rank.model import DualEncoderRanker, Ranker, RandomRanker, TfidfRanker, tfidf_vectorizer
+from rnnkit.rank.model import (
+    DualEncoderRanker,
+    RandomRanker,
+    Ranker,
+    TfidfRanker,
+    tfidf_vectorizer,
+)
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary, build_vocabulary
 from rnnkit.train.checkpoint import open_run
-from rnnkit.train.loop import Schedule, fit
+from rnnkit.train.loop import fit
+from rnnkit.train.options import LoopOptions, make_options
 from rnnkit.train.record import RunRecord
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -48,8 +61,9 @@ DEFAULT_PRESET = "combined"  # the best measured on the plays (benchmarks/rank_s
 
 
 @dataclass
-class RankTrainConfig:
-    """Every option of ``rnnkit rank train``; None: the preset's (or the model's default)."""
+class RankTrainConfig(LoopOptions):
+    """Every option of ``rnnkit rank train`` (the model's, then the loop's); None: the preset's
+    (or the model's default)."""
 
     model: str = DEFAULT_PRESET
     cell: str = "lstm"
@@ -64,27 +78,12 @@ class RankTrainConfig:
     vocab_size: int = 20000
     max_context: int = 100  # the UDC's models keep 160; 100 holds the last turns, and trains 1.6x faster
     max_response: int = 80
-    optimizer: str = "adam"
-    lr: float = 0.002
-    batch_size: int = 64
-    epochs: float = 4.0
-    max_steps: int | None = None
-    max_time: float | None = None
-    clip: float | None = 5.0
-    seed: int = 0
-    engine: str = "auto"
-    device: str = "auto"
-    evaluate_every: float = 0.5
     eval_rows: int = 1000  # validation rows scored at each evaluation (all: `rank evaluate`)
-    halve_lr: bool = False  # the validation loss of a ranker is noisy: halving on every rise starves it
-    dtype: str = "float32"
     encoder_from: str | None = None  # a language model (rnnkit train) whose layers start the encoder
-    keep: str = "best"  # the weights of the lowest validation loss, or the "last" ones
+    halve_lr: bool = False  # the validation loss of a ranker is noisy: halving on every rise starves it
 
-    # What must match for a checkpoint to be resumed with this config.
     MODEL_KEYS = ("model", "cell", "hidden", "layers", "embedding", "bidirectional", "pooling", "objective", "bag",
-                  "dropout", "vocab_size", "max_context", "max_response", "optimizer", "batch_size", "clip",
-                  "seed", "engine", "evaluate_every", "eval_rows", "halve_lr", "dtype", "encoder_from")
+                  "dropout", "vocab_size", "max_context", "max_response", "eval_rows", "encoder_from")
 
     def resolve(self) -> RankTrainConfig:
         """A copy with the preset applied, every 'auto' decided and every value checked."""
@@ -99,15 +98,9 @@ class RankTrainConfig:
         cfg.model_config(2)  # the model's own checks, before anything is written
         if cfg.vocab_size < 0 or 0 < cfg.vocab_size < 2:
             raise RnnkitError("--vocab-size must be at least 2 (or 0 to keep every token)")
-        if preset["model"] == "dual-encoder":
-            cfg.engine, cfg.device = resolve_engine(cfg.engine, cfg.device, cfg.cell)
-            check_optimizer(cfg.optimizer)
-        if cfg.batch_size < 2 or cfg.eval_rows < 1:
-            raise RnnkitError("--batch-size must be at least 2 and --eval-rows at least 1")
-        if cfg.lr <= 0 or cfg.epochs <= 0 or cfg.evaluate_every <= 0:
-            raise RnnkitError("--lr, --epochs and --evaluate-every must be above 0")
-        if cfg.max_steps is not None and cfg.max_steps < 1 or cfg.clip is not None and cfg.clip <= 0:
-            raise RnnkitError("--max-steps must be at least 1 and --clip above 0")
+        cfg.check_loop(cfg.cell if preset["model"] == "dual-encoder" else None)
+        if cfg.eval_rows < 1:
+            raise RnnkitError("--eval-rows must be at least 1")
         return cfg
 
     def model_config(self, vocab_size: int) -> RankerConfig:
@@ -116,13 +109,6 @@ class RankTrainConfig:
                             pooling=self.pooling or "last", objective=self.objective or "binary",
                             bag=bool(self.bag), dropout=self.dropout, dtype=self.dtype, max_context=self.max_context,
                             max_response=self.max_response)
-
-
-def make_rank_config(**options: Any) -> RankTrainConfig:
-    unknown = sorted(set(options) - {f.name for f in fields(RankTrainConfig)})
-    if unknown:
-        raise TypeError(f"unknown ranker options: {', '.join(unknown)}")
-    return RankTrainConfig(**options)
 
 
 class RankTask:
@@ -198,15 +184,11 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
                  **options: Any) -> dict[str, Any]:
     """Fit a baseline or train a dual encoder on a ranking dataset; write its model directory and
     return a summary (with the validation loss and R@1)."""
-    cfg = (config or make_rank_config(**options)).resolve()
+    cfg = (config or make_options(RankTrainConfig, **options)).resolve()
     out = Path(out)
     checkpoint = open_run(out, resume=resume, force=force)
     if checkpoint is not None:
-        saved = checkpoint[0]["config"]
-        changed = [k for k in RankTrainConfig.MODEL_KEYS if saved.get(k) != getattr(cfg, k)]
-        if changed:
-            raise RnnkitError(f"the checkpoint was trained with different {', '.join(changed)}; "
-                              "resume with the same options")
+        cfg.check_resumable(checkpoint[0]["config"], cfg.MODEL_KEYS)
     ids, tokens, rows, valid = _read(data, cfg, log)
     model = cfg.model_config(len(ids.vocab))
     info = {"training": {**asdict(cfg), "data": str(data)}}
@@ -222,8 +204,7 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
     pairs = training_pairs(ids, tokens, *rows, in_batch=model.objective == "in-batch")
     task = RankTask(pairs, cfg, engine, DualEncoderRanker(model, ids, engine), valid)
     record = RunRecord(out, log=log, progress=progress, unit=task.unit)
-    schedule = Schedule(cfg.lr, cfg.epochs, cfg.max_steps, cfg.max_time, cfg.evaluate_every, cfg.halve_lr, cfg.seed)
-    summary, history = fit(task, schedule, out, record, meta={"config": asdict(cfg), "data": str(data)},
+    summary, history = fit(task, cfg.schedule(), out, record, meta={"config": asdict(cfg), "data": str(data)},
                            resume=checkpoint, keep=cfg.keep)
     summary.update(model=cfg.model, engine=cfg.engine, device=cfg.device, out=str(out))
     info["training"].update(summary)

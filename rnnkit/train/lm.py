@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.data.batching import Batch, sentence_batches, stream_batches, stream_tokens, stream_windows
+from rnnkit.data.batching import (
+    Batch,
+    sentence_batches,
+    stream_batches,
+    stream_tokens,
+    stream_windows,
+)
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, write_model_files

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import math
 
-from rnnkit.data.batching import evaluation_batches, stream_evaluation_batches, stream_tokens
+from rnnkit.data.batching import (
+    evaluation_batches,
+    stream_evaluation_batches,
+    stream_tokens,
+)
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.models.engine import Engine

@@ -13,12 +13,13 @@ import math
 
 import numpy as np
 
-from rnnkit.data.batching import PairBatch
+from rnnkit.data.batching import PairBatch, Seq2SeqBatch
 from rnnkit.errors import RnnkitError
-from rnnkit.models.config import LMConfig, RankerConfig
+from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
 from rnnkit.models.numpy import build
 from rnnkit.models.numpy.optim import NumpyOptimizer
 from rnnkit.models.numpy.ranker import NumpyDualEncoder
+from rnnkit.models.numpy.seq2seq import Encoded, NumpySeq2Seq
 from rnnkit.models.numpy.threads import one_blas_thread
 
 _RNG = "rng.numpy"
@@ -133,3 +134,33 @@ class NumpyRankerEngine(_NumpyTrainable):
     def loss(self, batch: PairBatch) -> float:
         with one_blas_thread():
             return self.model.loss(batch)
+
+
+class NumpySeq2SeqEngine(_NumpyTrainable):
+    """An encoder–decoder."""
+
+    def __init__(self, config: Seq2SeqConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
+                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
+        super().__init__(config, params, device, optimizer, clip, seed)
+        self.model = NumpySeq2Seq(config, params)
+
+    def train_step(self, batch: Seq2SeqBatch, lr: float, scale: float) -> float:
+        with one_blas_thread():
+            loss, grads = self.model.loss_and_grads(*batch.arrays, rng=self.rng)
+            self._update(grads, lr, scale)
+        return loss
+
+    def loss(self, batch: Seq2SeqBatch) -> float:
+        with one_blas_thread():
+            return self.model.loss(*batch.arrays)
+
+    def encode(self, x: np.ndarray, mask: np.ndarray) -> Encoded:
+        with one_blas_thread():
+            return self.model.encode(x, mask)
+
+    def step(self, tokens: np.ndarray, state: np.ndarray, encoded: Encoded):
+        with one_blas_thread():
+            return self.model.step(tokens, state, encoded)
+
+    def select(self, state: np.ndarray, encoded: Encoded, rows: np.ndarray) -> tuple[np.ndarray, Encoded]:
+        return state[..., rows, :], Encoded(encoded.annotations[rows], encoded.mask[rows], encoded.state[..., rows, :])

@@ -162,10 +162,9 @@ class NumpyGated(NumpyLM):
                                 dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)], axis=1)
         return d_pre, d_pre, d_pre @ W, dc * f
 
-    def _gates_through_time(self, cache: LayerCache, W: np.ndarray,
-                            arriving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _gates_through_time(self, cache: LayerCache, W: np.ndarray, arriving: np.ndarray):
         """Errors at the pre-activations (input side and recurrent side, each (B, T, G·H)) given the
-        error ``arriving`` at every h_t from above."""
+        error ``arriving`` at every h_t from above, and the errors at the initial h (and c)."""
         B, T, H = arriving.shape
         d_pre = np.empty((B, T, W.shape[0]), self.dtype)
         d_recurrent = d_pre if self.cell == "lstm" else np.empty_like(d_pre)
@@ -173,11 +172,12 @@ class NumpyGated(NumpyLM):
         for t in range(T - 1, -1, -1):
             step = (slice(None), t)
             d_pre[:, t], d_recurrent[:, t], dh, dc = self.step_back(cache, step, W, arriving[:, t] + dh, dc)
-        return d_pre, d_recurrent
+        return d_pre, d_recurrent, dh, dc
 
     def layers_backward(self, x, fwd, arriving, grads, truncate):
         B, T = x.shape
         H = self.hidden
+        initial_h, initial_c = [None] * self.layers, [None] * self.layers
         for k in range(self.layers - 1, -1, -1):
             into_below = 0.0
             for d, cache in enumerate(fwd.caches[k]):
@@ -185,7 +185,9 @@ class NumpyGated(NumpyLM):
                 part = arriving[:, :, d * H:(d + 1) * H]
                 if cache.order is not None:
                     part = np.take_along_axis(part, cache.order[:, :, None], axis=1)
-                d_pre, d_recurrent = self._gates_through_time(cache, self.params[w], part)
+                d_pre, d_recurrent, dh0, dc0 = self._gates_through_time(cache, self.params[w], part)
+                if d == 0:
+                    initial_h[k], initial_c[k] = dh0, dc0
                 flat_pre = d_pre.reshape(B * T, -1)
                 flat_recurrent = d_recurrent.reshape(B * T, -1)
                 grads[u] = flat_pre.T @ cache.inputs.reshape(B * T, -1)
@@ -197,6 +199,7 @@ class NumpyGated(NumpyLM):
                     d_inputs = np.take_along_axis(d_inputs, cache.order[:, :, None], axis=1)
                 into_below = into_below + d_inputs
             arriving = into_below * fwd.masks.get(f"layer{k}" if k else "E", 1.0)
+        fwd.d_initial = np.stack(initial_h) if self.cell == "gru" else np.stack([np.stack(initial_h), np.stack(initial_c)])
         return "E", arriving.reshape(B * T, -1)
 
     def top_layer(self, fwd: Forward) -> tuple[LayerCache, np.ndarray]:

@@ -7,14 +7,15 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 
-def relative_error(a: float, b: float) -> float:
-    """|a - b| / (|a| + |b|), and 0 when both are 0 (a parameter the loss does not touch)."""
-    denominator = abs(a) + abs(b)
+def relative_error(a: float, b: float, floor: float = 0.0) -> float:
+    """|a - b| / (|a| + |b|), and 0 when both are 0 (a parameter the loss does not touch); with a
+    ``floor`` on the denominator, gradients near 0 (where rounding dominates) count absolutely."""
+    denominator = max(abs(a) + abs(b), floor)
     return abs(a - b) / denominator if denominator else 0.0
 
 
 def check_gradients(params: dict[str, np.ndarray], loss: Callable[[], float], grads: dict[str, np.ndarray], *,
-                    h: float = 1e-3, names: Iterable[str] | None = None) -> dict[str, float]:
+                    h: float = 1e-3, names: Iterable[str] | None = None, floor: float = 0.0) -> dict[str, float]:
     """The largest relative error between (L(θ+h) - L(θ-h)) / 2h and ``grads``, for each parameter:
     ``loss()`` computes L from ``params``, which are nudged in place one element at a time."""
     worst: dict[str, float] = {}
@@ -28,7 +29,7 @@ def check_gradients(params: dict[str, np.ndarray], loss: Callable[[], float], gr
             parameter[ix] = original - h
             minus = loss()
             parameter[ix] = original
-            errors.append(relative_error(float(gradient[ix]), (plus - minus) / (2 * h)))
+            errors.append(relative_error(float(gradient[ix]), (plus - minus) / (2 * h), floor))
         worst[name] = max(errors)
     return worst
 

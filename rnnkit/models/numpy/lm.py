@@ -40,6 +40,7 @@ class Forward:
     caches: list[Any] = field(default_factory=list)  # per layer: what the subclass's backward needs
     probs: np.ndarray | None = None  # (B, T, C): o_0 … o_{T-1}
     target_log_probs: np.ndarray | None = None  # (B, T): log o_t[y_t], when targets were given
+    d_initial: np.ndarray | None = None  # after a gated backward pass: the error at h0 (an encoder–decoder's link)
 
 
 @dataclass

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.models.optim import ADAM_BETAS, ADAM_EPS, RMSPROP_DECAY, RMSPROP_EPS, check_optimizer
+from rnnkit.models.optim import (
+    ADAM_BETAS,
+    ADAM_EPS,
+    RMSPROP_DECAY,
+    RMSPROP_EPS,
+    check_optimizer,
+)
 
 
 class NumpyOptimizer:

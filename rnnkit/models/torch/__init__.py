@@ -10,24 +10,27 @@ import numpy as np
 import torch
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.config import LMConfig, RankerConfig
+from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
 from rnnkit.models.schema import init_params
 from rnnkit.models.torch.gated import TorchGated
 from rnnkit.models.torch.lm import TorchLM
 from rnnkit.models.torch.ranker import TorchDualEncoder
 from rnnkit.models.torch.rnn import TorchRNN
+from rnnkit.models.torch.seq2seq import TorchSeq2Seq
 
 MODELS: dict[str, type[TorchLM]] = {"rnn": TorchRNN, "gru": TorchGated, "lstm": TorchGated}
 
-__all__ = ["MODELS", "TorchDualEncoder", "TorchGated", "TorchLM", "TorchRNN", "build"]
+__all__ = ["MODELS", "TorchDualEncoder", "TorchGated", "TorchLM", "TorchRNN", "TorchSeq2Seq", "build"]
 
 
-def build(config: LMConfig | RankerConfig, params: dict[str, np.ndarray] | None = None, *,
+def build(config: LMConfig | RankerConfig | Seq2SeqConfig, params: dict[str, np.ndarray] | None = None, *,
           device: str | torch.device = "cpu", seed: int = 0) -> torch.nn.Module:
     """The torch model of ``config`` on ``device``, with ``params`` or, without, fresh weights from
     the shared schema under ``seed`` (the very weights the numpy engine draws for that seed)."""
     if config.kind == "ranker":
         model = TorchDualEncoder(config)
+    elif config.kind == "seq2seq":
+        model = TorchSeq2Seq(config)
     elif config.cell not in MODELS:
         raise RnnkitError(f"the {config.cell} cell runs on the numpy engine only; use --engine numpy (or auto)")
     else:

@@ -6,9 +6,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rnnkit.data.batching import PairBatch
-from rnnkit.models.config import LMConfig, RankerConfig
-from rnnkit.models.optim import ADAM_BETAS, ADAM_EPS, RMSPROP_DECAY, RMSPROP_EPS, check_optimizer
+from rnnkit.data.batching import PairBatch, Seq2SeqBatch
+from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
+from rnnkit.models.numpy.seq2seq import Encoded
+from rnnkit.models.optim import (
+    ADAM_BETAS,
+    ADAM_EPS,
+    RMSPROP_DECAY,
+    RMSPROP_EPS,
+    check_optimizer,
+)
 from rnnkit.models.torch import build
 
 
@@ -63,7 +70,7 @@ class _TorchTrainable:
         arrays = {"rng.torch": torch.get_rng_state().numpy()}
         if self.device.type == "cuda":
             arrays["rng.cuda"] = torch.cuda.get_rng_state(self.device).numpy()
-        names = {id(p): self.model.canonical(n) for n, p in self.model.named_parameters()}  # no dots in names
+        names = {id(p): self.model.canonical(n) for n, p in self.model.named_parameters()}
         for param, state in self.optimizer.state.items():
             for key, value in state.items():
                 value = value.detach().cpu().numpy()
@@ -74,7 +81,7 @@ class _TorchTrainable:
         by_name = {self.model.canonical(n): p for n, p in self.model.named_parameters()}
         for key, value in arrays.items():
             if key.startswith("optimizer."):
-                _, name, field = key.split(".", 2)
+                name, field = key.removeprefix("optimizer.").rsplit(".", 1)  # names may hold dots (att.W)
                 tensor = torch.from_numpy(value.copy())
                 self.optimizer.state[by_name[name]][field] = tensor.reshape(()) if field == "step" \
                     else tensor.to(self.device)
@@ -163,3 +170,41 @@ class TorchRankerEngine(_TorchTrainable):
         self.model.eval()
         with torch.no_grad():
             return self.model(*self._batch(batch)).item()
+
+
+class TorchSeq2SeqEngine(_TorchTrainable):
+    """An encoder–decoder. Decoding keeps its state and the encoded source as tensors on the device."""
+
+    def __init__(self, config: Seq2SeqConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
+                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
+        super().__init__(config, params, device, optimizer, clip, seed)
+
+    def train_step(self, batch: Seq2SeqBatch, lr: float, scale: float) -> float:
+        self._train_mode()
+        loss = self.model(*self._tensors(*batch.arrays))
+        self._step(loss, lr, scale)
+        return loss.item()
+
+    def loss(self, batch: Seq2SeqBatch) -> float:
+        self.model.eval()
+        with torch.no_grad():
+            return self.model(*self._tensors(*batch.arrays)).item()
+
+    def encode(self, x: np.ndarray, mask: np.ndarray) -> Encoded:
+        x, mask = self._tensors(x, mask)
+        self.model.eval()
+        with torch.no_grad():
+            annotations, state = self.model.encode(x, mask)
+        return Encoded(annotations, mask, state)
+
+    def step(self, tokens: np.ndarray, state: torch.Tensor, encoded: Encoded):
+        (x,) = self._tensors(tokens[:, None])
+        with torch.no_grad():
+            states, state = self.model.decode(x, state)
+            logits, weights = self.model.head(states, encoded.annotations, encoded.mask)
+            log_probs = torch.log_softmax(logits[:, 0], dim=-1).cpu().numpy()
+        return log_probs, state, None if weights is None else weights[:, 0].cpu().numpy()
+
+    def select(self, state: torch.Tensor, encoded: Encoded, rows: np.ndarray) -> tuple[torch.Tensor, Encoded]:
+        (index,) = self._tensors(rows)
+        return state[..., index, :], Encoded(encoded.annotations[index], encoded.mask[index], encoded.state[..., index, :])

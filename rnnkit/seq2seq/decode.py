@@ -1,0 +1,108 @@
+"""Decoding: greedy and beam search over a batch of sources, on any engine's step.
+
+Both return, per source, the output ids (without the end marker) and the attention weights of
+each output step (T, S), or None for a model without attention. ``max_len`` bounds each output
+(one number, or one per source): an output that reaches it without ending is cut there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnkit.models.engine import Seq2SeqEngine
+
+
+@dataclass
+class Decoded:
+    ids: list[int]
+    weights: np.ndarray | None  # (len(ids) + 1, S): the end marker's step too
+    log_prob: float  # summed over the output and its end marker
+
+    @property
+    def per_token(self) -> float:
+        return self.log_prob / (len(self.ids) + 1)
+
+
+def greedy(engine: Seq2SeqEngine, x: np.ndarray, mask: np.ndarray, start_id: int, end_id: int,
+           max_len: int | np.ndarray) -> list[Decoded]:
+    """The most probable token at every step, until the end marker or ``max_len`` tokens."""
+    encoded = engine.encode(x, mask)
+    state, B = encoded.state, len(x)
+    limits = np.broadcast_to(np.asarray(max_len), (B,))
+    tokens = np.full(B, start_id)
+    out, steps, total = np.zeros((B, 0), np.int64), [], np.zeros(B)
+    done = np.zeros(B, bool)
+    for step in range(int(limits.max()) + 1):
+        log_probs, state, weights = engine.step(tokens, state, encoded)
+        tokens = log_probs.argmax(axis=1)
+        total += np.where(done, 0.0, log_probs[np.arange(B), tokens])
+        out = np.concatenate([out, np.where(done, end_id, tokens)[:, None]], axis=1)
+        steps.append(weights)
+        done |= (tokens == end_id) | (step >= limits)
+        if done.all():
+            break
+    results = []
+    for i in range(B):
+        ends = np.flatnonzero(out[i] == end_id)
+        n = min(int(ends[0]) if len(ends) else out.shape[1], int(limits[i]))
+        weights = None if steps[0] is None else np.stack([w[i] for w in steps[:n + 1]])
+        results.append(Decoded(out[i, :n].tolist(), weights, float(total[i])))
+    return results
+
+
+def beam_search(engine: Seq2SeqEngine, x: np.ndarray, mask: np.ndarray, start_id: int, end_id: int,
+                max_len: int | np.ndarray, beam: int) -> list[Decoded]:
+    """The ``beam`` best partial outputs of every source are kept at each step. An output that ends
+    among the step's ``beam`` best candidates is kept aside as finished; a source is done when its
+    very best candidate ends (or at ``max_len``), and its finished output of the highest
+    log-probability per token (the end marker counted) wins. A beam of 1 is greedy decoding."""
+    encoded = engine.encode(x, mask)
+    B, K = len(x), beam
+    limits = np.broadcast_to(np.asarray(max_len), (B,))
+    state, encoded = engine.select(encoded.state, encoded, np.repeat(np.arange(B), K))
+    scores = np.full((B, K), -np.inf)
+    scores[:, 0] = 0.0  # one live hypothesis per source at first
+    tokens = np.full(B * K, start_id)
+    history = np.zeros((B * K, 0), np.int64)
+    attention: np.ndarray | None = None
+    finished: list[list[Decoded]] = [[] for _ in range(B)]
+    done = np.zeros(B, bool)
+    for t in range(int(limits.max()) + 1):
+        log_probs, state, weights = engine.step(tokens, state, encoded)
+        C = log_probs.shape[1]
+        candidates = (scores[:, :, None] + log_probs.reshape(B, K, C)).reshape(B, K * C)
+        order = np.argsort(-candidates, axis=1, kind="stable")[:, : 2 * K]
+        parents, chosen = np.zeros((B, K), np.int64), np.full((B, K), end_id)
+        new_scores = np.full((B, K), -np.inf)
+        for b in np.flatnonzero(~done):
+            kept = 0
+            for rank, flat in enumerate(order[b]):
+                score = candidates[b, flat]
+                if not np.isfinite(score) or kept == K:
+                    break
+                parent, token = divmod(int(flat), C)
+                row = b * K + parent
+                if token == end_id or t >= limits[b]:  # at the limit, cut short as greedy does
+                    if rank < K:
+                        w = None
+                        if weights is not None:
+                            past = attention[row] if attention is not None else weights[:0]
+                            w = np.concatenate([past, weights[row][None]])
+                        finished[b].append(Decoded(history[row].tolist(), w, float(score)))
+                    done[b] |= rank == 0 or t >= limits[b]
+                    continue
+                parents[b, kept], chosen[b, kept], new_scores[b, kept] = parent, token, score
+                kept += 1
+        new_scores[done] = -np.inf
+        if done.all():
+            break
+        rows = (np.arange(B)[:, None] * K + parents).reshape(-1)
+        history = np.concatenate([history[rows], chosen.reshape(-1, 1)], axis=1)
+        if weights is not None:
+            step = weights[rows][:, None]
+            attention = step if attention is None else np.concatenate([attention[rows], step], axis=1)
+        state, encoded = engine.select(state, encoded, rows)
+        scores, tokens = new_scores, chosen.reshape(-1)
+    return [max(f, key=lambda d: d.per_token) for f in finished]

@@ -1,0 +1,60 @@
+"""How well an encoder–decoder does on a split, beside the copy and lexicon baselines, and the
+picture of where it looked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit.seq2seq.baselines import Lexicon, copy
+from rnnkit.seq2seq.data import read_split
+from rnnkit.seq2seq.metrics import cer_by_length, scores
+from rnnkit.seq2seq.model import Seq2Seq, Translation
+
+
+def evaluate_seq2seq(model: Seq2Seq, data: str | Path, split: str = "test", *, beam: int = 1,
+                     limit: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """``model``: CER, word accuracy and BLEU of its outputs on ``split``; ``baselines``: the
+    same for copying the source and for the lexicon of the training pairs; ``by_length``: CER by
+    source length (20-character buckets), model and copy; ``pairs``: how many were scored
+    (``limit`` draws that many at random, seeded)."""
+    pairs = read_split(data, split, seed)
+    if limit is not None and limit < len(pairs):
+        pairs = pairs.take(np.sort(np.random.default_rng(seed).permutation(len(pairs))[:limit]))
+    outputs = model.translate(pairs.sources, beam=beam)
+    lexicon = Lexicon(read_split(data, "train", seed))
+    baselines = {"copy": copy(pairs.sources), "lexicon": lexicon(pairs.sources)}
+    return {"model": scores(outputs, pairs.targets),
+            "baselines": {name: scores(out, pairs.targets) for name, out in baselines.items()},
+            "pairs": len(pairs),
+            "by_length": {"model": cer_by_length(pairs.sources, outputs, pairs.targets),
+                          "copy": cer_by_length(pairs.sources, baselines["copy"], pairs.targets)},
+            "examples": [{"source": s, "output": o, "reference": r}
+                         for s, o, r in list(zip(pairs.sources, outputs, pairs.targets))[:5]]}
+
+
+def plot_attention(translation: Translation, path: str | Path) -> None:
+    """A heatmap of the attention weights: source tokens across, output tokens down (the end
+    marker last), darker where the decoder looked."""
+    from rnnkit.figures import pyplot, save_figure
+
+    if translation.weights is None:
+        from rnnkit.errors import RnnkitError
+
+        raise RnnkitError("this model has no attention (--attention none): there is nothing to draw")
+    plt = pyplot()
+    weights = translation.weights
+    label = lambda t: "␣" if t == " " else t
+    rows, columns = weights.shape
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.22 * columns + 1.5), max(3.0, 0.22 * rows + 1.2)))
+    image = ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(columns), [label(t) for t in translation.source_tokens], fontsize=8)
+    ax.set_yticks(range(rows), [label(t) for t in translation.output_tokens] + ["</s>"], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02, label="attention weight")
+    fig.tight_layout()
+    save_figure(fig, path)

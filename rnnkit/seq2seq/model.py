@@ -1,0 +1,91 @@
+"""A trained encoder–decoder, ready to use: ``rnnkit.load_seq2seq(path).translate([...])``."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.data.batching import pad_batch
+from rnnkit.errors import RnnkitError
+from rnnkit.io.modeldir import load_model
+from rnnkit.models.config import Seq2SeqConfig
+from rnnkit.models.engine import Seq2SeqEngine, open_engine
+from rnnkit.seq2seq.data import Seq2SeqIds
+from rnnkit.seq2seq.decode import Decoded, beam_search, greedy
+
+BATCH = 64  # sources decoded together
+
+
+@dataclass
+class Translation:
+    source: str
+    output: str
+    source_tokens: list[str]
+    output_tokens: list[str]
+    log_prob: float
+    weights: np.ndarray | None  # (output tokens + 1, source tokens): each output step's attention
+
+
+class Seq2Seq:
+    """An encoder–decoder and its vocabulary."""
+
+    def __init__(self, config: Seq2SeqConfig, ids: Seq2SeqIds, engine: Seq2SeqEngine,
+                 path: Path | None = None) -> None:
+        self.config, self.ids, self.engine, self.path = config, ids, engine, path
+
+    @classmethod
+    def load(cls, path: str | Path, *, engine: str = "auto", device: str = "auto") -> Seq2Seq:
+        files = load_model(path, "seq2seq")
+        ids = Seq2SeqIds(files.text, files.vocab)
+        return cls(files.config, ids, open_engine(files.config, files.params, engine=engine, device=device), Path(path))
+
+    def _sources(self, texts: Sequence[str]) -> list[np.ndarray]:
+        if any(not t.strip() for t in texts):
+            raise RnnkitError("an empty source; give text to translate")
+        rows = self.ids.encode(texts)
+        cut = sum(len(r) > self.config.max_source for r in rows)
+        if cut:
+            print(f"warning: {cut} source(s) longer than the model's {self.config.max_source} tokens were cut "
+                  "to that length", file=sys.stderr)
+        return [r[: self.config.max_source] for r in rows]
+
+    def decode(self, texts: Sequence[str], *, beam: int = 1, max_len: int | None = None) -> list[Translation]:
+        """Each source's output (greedy, or beam search of width ``beam``), with its attention."""
+        if beam < 1:
+            raise RnnkitError("--beam must be at least 1")
+        max_len = self.config.max_target if max_len is None else max_len
+        rows = self._sources(texts)
+        limits = np.array([self.length_limit(len(r), max_len) for r in rows])
+        order = np.argsort([len(r) for r in rows], kind="stable")  # similar lengths together
+        decoded: list[Decoded | None] = [None] * len(rows)
+        for a in range(0, len(rows), BATCH):
+            chosen = order[a:a + BATCH]
+            x, mask = pad_batch([rows[i] for i in chosen])
+            args = (self.engine, x, mask, self.ids.start_id, self.ids.end_id, limits[chosen])
+            for i, d in zip(chosen, greedy(*args) if beam == 1 else beam_search(*args, beam)):
+                decoded[i] = d
+        results = []
+        for text, tokens, row, d in zip(texts, self.ids.text.split(list(texts)), rows, decoded):
+            weights = None if d.weights is None else d.weights[:, : len(row)]
+            results.append(Translation(text, self.ids.decode(d.ids), tokens[: len(row)],  # as written, unknown or not
+                                       self.ids.vocab.decode(d.ids), d.log_prob, weights))
+        return results
+
+    def length_limit(self, source_length: int, max_len: int) -> int:
+        """The longest output for a source of ``source_length`` tokens."""
+        ratio = self.config.length_ratio
+        return max_len if ratio is None else min(max_len, math.ceil(ratio * source_length) + 10)
+
+    def translate(self, texts: Sequence[str], *, beam: int = 1, max_len: int | None = None) -> list[str]:
+        """The outputs of ``texts``, in order."""
+        return [t.output for t in self.decode(texts, beam=beam, max_len=max_len)]
+
+
+def load_seq2seq(path: str | Path, *, engine: str = "auto", device: str = "auto") -> Seq2Seq:
+    """A trained encoder–decoder from its model directory."""
+    return Seq2Seq.load(path, engine=engine, device=device)

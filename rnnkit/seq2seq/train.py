@@ -1,0 +1,166 @@
+"""Training an encoder–decoder on parallel text, with teacher forcing, by the common loop.
+
+Batches group pairs of similar source length (little padding); the loss is the summed
+cross-entropy of the target tokens. Each evaluation reports the validation loss per target token
+and the character error rate of greedy outputs on a fixed sample of validation pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit.data.batching import Seq2SeqBatch, grouped_batches, make_seq2seq_batch
+from rnnkit.errors import RnnkitError
+from rnnkit.io.modeldir import ModelFiles, write_model_files
+from rnnkit.models.config import Seq2SeqConfig
+from rnnkit.models.engine import open_engine
+from rnnkit.models.schema import init_params
+from rnnkit.seq2seq.data import Pairs, Seq2SeqIds, read_split
+from rnnkit.seq2seq.metrics import character_errors
+from rnnkit.seq2seq.model import Seq2Seq
+from rnnkit.train.checkpoint import open_run
+from rnnkit.train.loop import fit
+from rnnkit.train.options import LoopOptions, make_options
+from rnnkit.train.record import RunRecord
+
+
+@dataclass
+class Seq2SeqTrainConfig(LoopOptions):
+    """Every option of ``rnnkit seq2seq train``: the model's, then the loop's."""
+
+    level: str = "char"
+    cell: str = "gru"
+    hidden: int = 96
+    embedding: int | None = 64
+    attention: str = "general"
+    attention_size: int | None = None
+    dropout: float = 0.2
+    vocab_size: int | None = None  # characters: every one; words: 20,000
+    max_source: int = 200
+    max_target: int = 220
+    eval_pairs: int = 1000  # validation pairs whose loss each evaluation computes
+    decode_pairs: int = 200  # of those, decoded greedily for the CER
+    epochs: float = 10.0
+
+    MODEL_KEYS = ("level", "cell", "hidden", "embedding", "attention", "attention_size", "dropout", "vocab_size",
+                  "max_source", "max_target", "eval_pairs", "decode_pairs")
+
+    def resolve(self) -> Seq2SeqTrainConfig:
+        """A copy with every 'auto' decided and every value checked."""
+        if self.level not in ("char", "word"):
+            raise RnnkitError(f"--level is char or word (got {self.level!r})")
+        cfg = replace(self, vocab_size=(0 if self.level == "char" else 20000) if self.vocab_size is None
+                      else self.vocab_size)
+        cfg.model_config(2)  # the model's own checks, before anything is written
+        cfg.check_loop(cfg.cell)
+        if cfg.vocab_size < 0 or 0 < cfg.vocab_size < 4:
+            raise RnnkitError("--vocab-size must be at least 4 (or 0 to keep every token)")
+        if cfg.eval_pairs < 1 or cfg.decode_pairs < 0:
+            raise RnnkitError("--eval-pairs must be at least 1 and --decode-pairs at least 0")
+        return cfg
+
+    def model_config(self, vocab_size: int, length_ratio: float | None = None) -> Seq2SeqConfig:
+        return Seq2SeqConfig(vocab_size, cell=self.cell, hidden=self.hidden, embedding=self.embedding,
+                             attention=self.attention, attention_size=self.attention_size, dropout=self.dropout,
+                             dtype=self.dtype, max_source=self.max_source, max_target=self.max_target,
+                             length_ratio=length_ratio)
+
+
+class Seq2SeqTask:
+    """Teacher-forced batches and a validation sample, for the loop."""
+
+    unit = "tokens"
+    eval_split = "valid"
+
+    def __init__(self, train: tuple[list[np.ndarray], list[np.ndarray]], valid: Pairs, model: Seq2Seq,
+                 cfg: Seq2SeqTrainConfig) -> None:
+        self.sources, self.targets = train
+        self.model, self.engine, self.cfg = model, model.engine, cfg
+        self.lengths = np.array([len(s) for s in self.sources])
+        self.steps_per_epoch = math.ceil(len(self.sources) / cfg.batch_size)
+        chosen = np.sort(np.random.default_rng(cfg.seed).permutation(len(valid))[: cfg.eval_pairs])
+        self.valid = valid.take(chosen)
+        self.valid_batches = [self._batch(model.ids.encode(self.valid.sources[a:a + cfg.batch_size]),
+                                          model.ids.encode(self.valid.targets[a:a + cfg.batch_size]))
+                              for a in range(0, len(self.valid), cfg.batch_size)]
+
+    def _batch(self, sources: list[np.ndarray], targets: list[np.ndarray]) -> Seq2SeqBatch:
+        c = self.model.config
+        return make_seq2seq_batch([s[: c.max_source] for s in sources], [t[: c.max_target] for t in targets],
+                                  self.model.ids.start_id, self.model.ids.end_id)
+
+    def batches(self, rng: np.random.Generator, start: int) -> Iterator[Seq2SeqBatch]:
+        for chosen in grouped_batches(self.lengths, self.cfg.batch_size, rng)[start:]:
+            yield self._batch([self.sources[i] for i in chosen], [self.targets[i] for i in chosen])
+
+    def initial_carry(self) -> None:
+        return None
+
+    def train_step(self, batch: Seq2SeqBatch, lr: float, carry: None) -> tuple[float, int, None]:
+        tokens = int(batch.y_mask.sum())
+        return self.engine.train_step(batch, lr, 1.0 / tokens), tokens, None
+
+    def evaluate(self) -> dict[str, float]:
+        """``loss`` per target token of the validation sample, and the CER of greedy outputs."""
+        loss = sum(self.engine.loss(b) for b in self.valid_batches)
+        tokens = sum(int(b.y_mask.sum()) for b in self.valid_batches)
+        metrics = {"loss": loss / tokens}
+        if self.cfg.decode_pairs:
+            sample = self.valid.take(range(min(self.cfg.decode_pairs, len(self.valid))))
+            outputs = self.model.translate(sample.sources)
+            metrics["cer"] = float(character_errors(outputs, sample.targets).sum() / sum(map(len, sample.targets)))
+        return metrics
+
+
+def _training_rows(ids: Seq2SeqIds, pairs: Pairs, cfg: Seq2SeqTrainConfig,
+                   log: Callable[[str], None]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Id rows of the training pairs; pairs beyond the length limits are left out (and counted)."""
+    sources, targets = ids.encode(pairs.sources), ids.encode(pairs.targets)
+    kept = [i for i, (s, t) in enumerate(zip(sources, targets)) if len(s) <= cfg.max_source and len(t) <= cfg.max_target]
+    if len(kept) < len(sources):
+        log(f"left out {len(sources) - len(kept):,} training pairs longer than --max-source {cfg.max_source} "
+            f"or --max-target {cfg.max_target}")
+    if not kept:
+        raise RnnkitError("no training pair fits the length limits; raise --max-source/--max-target")
+    return [sources[i] for i in kept], [targets[i] for i in kept]
+
+
+def length_ratio(sources: list[np.ndarray], targets: list[np.ndarray]) -> float:
+    """Target over source length that 99.9% of the training pairs stay within, rounded up to 0.1."""
+    ratios = np.array([len(t) / max(len(s), 1) for s, t in zip(sources, targets)])
+    return math.ceil(float(np.quantile(ratios, 0.999)) * 10) / 10
+
+
+def train_seq2seq(data: str | Path, out: str | Path, config: Seq2SeqTrainConfig | None = None, *,
+                  resume: bool = False, force: bool = False, log: Callable[[str], None] = print,
+                  progress: bool | None = None, **options: Any) -> dict[str, Any]:
+    """Train an encoder–decoder on ``data`` (a pairs directory or TSV file); write its model
+    directory and return a summary of the run."""
+    cfg = (config or make_options(Seq2SeqTrainConfig, **options)).resolve()
+    out = Path(out)
+    checkpoint = open_run(out, resume=resume, force=force)
+    if checkpoint is not None:
+        cfg.check_resumable(checkpoint[0]["config"], cfg.MODEL_KEYS)
+    train, valid = read_split(data, "train", cfg.seed), read_split(data, "valid", cfg.seed)
+    ids = Seq2SeqIds.build(cfg.level, train, cfg.vocab_size)
+    log(f"read {len(train):,} training and {len(valid):,} validation pairs; vocabulary {len(ids.vocab):,} "
+        f"{'characters' if cfg.level == 'char' else 'words'}")
+    rows = _training_rows(ids, train, cfg, log)
+    model_config = cfg.model_config(len(ids.vocab), length_ratio(*rows))
+    engine = open_engine(model_config, init_params(model_config, np.random.RandomState(cfg.seed)), engine=cfg.engine,
+                         device=cfg.device, optimizer=cfg.optimizer, clip=cfg.clip, seed=cfg.seed)
+    task = Seq2SeqTask(rows, valid, Seq2Seq(model_config, ids, engine), cfg)
+    record = RunRecord(out, log=log, progress=progress, unit=task.unit)
+    summary, history = fit(task, cfg.schedule(), out, record, meta={"config": asdict(cfg), "data": str(data)},
+                           resume=checkpoint, keep=cfg.keep)
+    summary.update(attention=cfg.attention, engine=cfg.engine, device=cfg.device, out=str(out))
+    info = {"training": {**asdict(cfg), "data": str(data), **summary}}
+    write_model_files(out, ModelFiles(model_config, ids.text, ids.vocab, engine.params(), info=info))
+    record.write(history, task.eval_split)
+    return summary

@@ -1,0 +1,67 @@
+"""The options of the common loop, shared by the trainers built on it (``rnnkit rank train``,
+``rnnkit seq2seq train``): each kind's options extend ``LoopOptions`` with its model's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+from rnnkit.errors import RnnkitError
+from rnnkit.models.engine import resolve_engine
+from rnnkit.models.optim import check_optimizer
+from rnnkit.train.loop import Schedule
+
+Options = TypeVar("Options", bound="LoopOptions")
+
+
+@dataclass
+class LoopOptions:
+    optimizer: str = "adam"
+    lr: float = 0.002
+    batch_size: int = 64
+    epochs: float = 4.0
+    max_steps: int | None = None
+    max_time: float | None = None  # seconds of this session
+    clip: float | None = 5.0
+    seed: int = 0
+    engine: str = "auto"
+    device: str = "auto"
+    evaluate_every: float = 0.5  # epochs
+    halve_lr: bool = True  # when the validation loss rises
+    dtype: str = "float32"
+    keep: str = "best"  # the weights of the lowest validation loss, or the "last" ones
+
+    # What must match for a checkpoint to be resumed (a kind adds its model's keys).
+    LOOP_KEYS = ("optimizer", "batch_size", "clip", "seed", "engine", "evaluate_every", "halve_lr", "dtype")
+
+    def check_loop(self, cell: str | None) -> None:
+        """Decide 'auto' engine and device for ``cell`` (None: no engine, a fitted baseline) and
+        check the loop's values, before anything is written."""
+        if cell is not None:
+            self.engine, self.device = resolve_engine(self.engine, self.device, cell)
+            check_optimizer(self.optimizer)
+        if self.batch_size < 2:
+            raise RnnkitError("--batch-size must be at least 2")
+        if self.lr <= 0 or self.epochs <= 0 or self.evaluate_every <= 0:
+            raise RnnkitError("--lr, --epochs and --evaluate-every must be above 0")
+        if self.max_steps is not None and self.max_steps < 1 or self.clip is not None and self.clip <= 0:
+            raise RnnkitError("--max-steps must be at least 1 and --clip above 0")
+
+    def schedule(self) -> Schedule:
+        return Schedule(self.lr, self.epochs, self.max_steps, self.max_time, self.evaluate_every, self.halve_lr,
+                        self.seed)
+
+    def check_resumable(self, saved: dict[str, Any], model_keys: tuple[str, ...]) -> None:
+        """A checkpoint's options (``saved``) agree with these on what the run depends on."""
+        changed = [k for k in (*model_keys, *self.LOOP_KEYS) if saved.get(k) != getattr(self, k)]
+        if changed:
+            raise RnnkitError(f"the checkpoint was trained with different {', '.join(changed)}; "
+                              "resume with the same options")
+
+
+def make_options(cls: type[Options], **options: Any) -> Options:
+    """``cls(**options)``, naming the options it does not know."""
+    unknown = sorted(set(options) - {f.name for f in fields(cls)})
+    if unknown:
+        raise TypeError(f"unknown options: {', '.join(unknown)}")
+    return cls(**options)

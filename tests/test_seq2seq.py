@@ -1,0 +1,242 @@
+"""Sequence to sequence with attention: the numpy reference, the torch twin, decoding, the verbs."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from rnnkit import RnnkitError
+from rnnkit.models.config import ATTENTION, Seq2SeqConfig
+from rnnkit.models.engine import open_engine
+from rnnkit.models.numpy.gradcheck import check_gradients
+from rnnkit.models.numpy.seq2seq import NumpySeq2Seq
+from rnnkit.models.schema import init_params
+from rnnkit.seq2seq.baselines import Lexicon
+from rnnkit.seq2seq.data import Pairs
+from rnnkit.seq2seq.decode import beam_search, greedy
+from rnnkit.seq2seq.metrics import cer_by_length, scores
+
+C = 9  # a small vocabulary: 0 start, 1 end, 2.. symbols
+
+
+def _model(attention: str, cell: str = "gru", seed: int = 1) -> tuple[Seq2SeqConfig, dict[str, np.ndarray]]:
+    config = Seq2SeqConfig(C, cell=cell, hidden=3, embedding=4, attention=attention, attention_size=5, dtype="float64")
+    return config, init_params(config, np.random.RandomState(seed))
+
+
+def _batch(seed: int = 0):
+    """Two sources (the second padded) and two targets (the second padded)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(2, C, (2, 5))
+    x_mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], bool)
+    y_in, y_out = rng.integers(0, C, (2, 4)), rng.integers(1, C, (2, 4))
+    y_mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0]], bool)
+    return x, x_mask, y_in, y_out, y_mask
+
+
+@pytest.mark.parametrize("attention", [a for a in ATTENTION if a != "none"])
+def test_attention_weights_sum_to_one_over_real_positions_and_skip_padding(attention):
+    config, params = _model(attention)
+    model = NumpySeq2Seq(config, params)
+    x, x_mask, y_in, _, _ = _batch()
+    x[1, 3:] = 7  # whatever the padding holds, it gets no weight
+    _, head = model.decode(y_in, model.encode(x, x_mask))
+    np.testing.assert_allclose(head.weights.sum(axis=2), 1.0, atol=1e-12)
+    assert np.all(head.weights[1, :, 3:] == 0.0) and np.all(head.weights[1, :, :3] > 0.0)
+
+
+@pytest.mark.parametrize("attention,cell", [(a, "gru") for a in ATTENTION] + [("general", "lstm"), ("additive", "lstm")])
+def test_gradient_check(attention, cell):
+    """Every weight's hand-written gradient against central differences (float64), the encoder,
+    the decoder's first state, attention and output included."""
+    config, params = _model(attention, cell)
+    model = NumpySeq2Seq(config, params)
+    batch = _batch()
+    _, grads = model.loss_and_grads(*batch)
+    assert set(grads) == set(params)
+    # Central differences at h=1e-5 carry rounding noise of about ε·L/h ≈ 1e-10, as large as 1e-4
+    # of a gradient near 1e-6 (an additive score's query weights, through a near-flat softmax):
+    # below |g| = 1e-5 the comparison is absolute (1e-4 × 1e-5).
+    worst = check_gradients(params, lambda: model.loss(*batch), grads, h=1e-5, floor=1e-5)
+    assert max(worst.values()) < 1e-4, worst
+
+
+@pytest.mark.parametrize("attention,cell", [(a, "gru") for a in ATTENTION] + [("dot", "lstm")])
+def test_torch_agrees_with_numpy_on_loss_and_gradients(attention, cell):
+    torch = pytest.importorskip("torch")
+    from rnnkit.models.torch import build
+
+    config, params = _model(attention, cell)
+    loss, grads = NumpySeq2Seq(config, params).loss_and_grads(*_batch())
+    module = build(config, params)
+    theirs = module(*(torch.from_numpy(a) for a in _batch()))
+    theirs.backward()
+    assert theirs.item() == pytest.approx(loss, rel=1e-12)
+    for name, param in module.named_parameters():
+        np.testing.assert_allclose(param.grad.numpy(), grads[module.canonical(name)], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_beam_of_one_is_greedy_and_wider_beams_score_at_least_as_well(engine):
+    if engine == "torch":
+        pytest.importorskip("torch")
+    config, params = _model("general", seed=3)
+    decoder = open_engine(config, params, engine=engine)
+    x, x_mask, *_ = _batch(5)
+    args = (decoder, x, x_mask, 0, 1, 12)
+    plain, one, five = greedy(*args), beam_search(*args, 1), beam_search(*args, 5)
+    for g, b in zip(plain, one):
+        assert g.ids == b.ids
+        np.testing.assert_allclose(g.weights, b.weights)
+    assert all(f.per_token >= b.per_token - 1e-9 for f, b in zip(five, one))
+
+
+def test_a_padded_source_decodes_as_it_does_alone():
+    config, params = _model("additive", seed=4)
+    decoder = open_engine(config, params, engine="numpy")
+    x, x_mask, *_ = _batch(2)
+    together = greedy(decoder, x, x_mask, 0, 1, 10)[1]
+    alone = greedy(decoder, x[1:, :3], x_mask[1:, :3], 0, 1, 10)[0]
+    assert together.ids == alone.ids
+    np.testing.assert_allclose(together.weights[:, :3], alone.weights, atol=1e-12)
+
+
+def test_metrics_on_a_hand_made_example():
+    result = scores(["the kyng is dead", "long live"], ["the king is dead", "long live the king"])
+    assert result["cer"] == pytest.approx((1 + 9) / (16 + 18))  # one substitution; nine characters missing
+    assert result["word_accuracy"] == pytest.approx((3 + 2) / (4 + 4))
+    assert 0.0 < result["bleu"] < 100.0
+    buckets = cer_by_length(["ab", "a" * 25], ["ab", "b" * 25], ["ab", "a" * 25])
+    assert [(b["from"], b["pairs"], b["cer"]) for b in buckets] == [(0, 1, 0.0), (20, 1, 1.0)]
+
+
+def test_lexicon_takes_each_word_s_most_frequent_spelling():
+    lexicon = Lexicon(Pairs(["vp the hill", "vp vp", "goe vp", "one two three"],
+                            ["up the hill", "up up", "go up", "one three"]))
+    assert lexicon(["goe vp the mountaine"]) == ["go up the mountaine"]
+
+
+def _copy_pairs(path, n: int, seed: int) -> None:
+    rng = random.Random(seed)
+    lines = ["".join(rng.choice("abcde") for _ in range(rng.randint(2, 6))) for _ in range(n)]
+    path.write_text("".join(f"{s}\t{s}\n" for s in lines), encoding="utf-8")
+
+
+@pytest.fixture
+def copy_data(tmp_path):
+    data = tmp_path / "copy"
+    data.mkdir()
+    _copy_pairs(data / "train.tsv", 1500, 0)
+    _copy_pairs(data / "valid.tsv", 100, 1)
+    _copy_pairs(data / "test.tsv", 100, 2)
+    return data
+
+
+def test_a_tiny_model_learns_to_copy_in_seconds(copy_data, tmp_path):
+    from rnnkit.seq2seq import evaluate_seq2seq, load_seq2seq, train_seq2seq
+
+    train_seq2seq(copy_data, tmp_path / "m", hidden=24, embedding=12, lr=0.01, epochs=5, batch_size=32, dropout=0.0,
+                  decode_pairs=0, evaluate_every=1, log=lambda _: None, progress=False)
+    model = load_seq2seq(tmp_path / "m")
+    assert model.translate(["abc", "eddca"], beam=3) == ["abc", "eddca"]
+    report = evaluate_seq2seq(model, copy_data, "test")
+    assert report["model"]["cer"] < 0.02 and report["pairs"] == 100
+    assert report["baselines"]["copy"]["cer"] == 0.0
+
+
+def test_the_verbs_end_to_end(copy_data, tmp_path, run_cli):
+    out = tmp_path / "model"
+    status, stdout, _ = run_cli("seq2seq", "train", copy_data, "--out", out, "--hidden", 8, "--max-steps", 6,
+                                "--evaluate-every", 0.05, "--decode-pairs", 5, "--json")
+    summary = json.loads(stdout)
+    assert status == 0 and summary["steps"] == 6 and "valid_cer" in summary
+    (tmp_path / "in.txt").write_text("abc\nbad\n", encoding="utf-8")
+    status, stdout, _ = run_cli("seq2seq", "translate", out, tmp_path / "in.txt", "--beam", 2, "--json")
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    assert status == 0 and [line["source"] for line in lines] == ["abc", "bad"]
+    status, stdout, _ = run_cli("seq2seq", "evaluate", out, copy_data, "--json")
+    report = json.loads(stdout)
+    assert status == 0 and set(report["model"]) == {"cer", "word_accuracy", "bleu"}
+    assert set(report["baselines"]) == {"copy", "lexicon"} and report["pairs"] == 100
+    status, stdout, _ = run_cli("seq2seq", "attention", out, "abcd", "--plot", tmp_path / "att.png")
+    assert status == 0 and (tmp_path / "att.png").read_bytes().startswith(b"\x89PNG")
+    status, _, err = run_cli("seq2seq", "train", copy_data, "--out", out, "--hidden", 8, "--max-steps", 8,
+                             "--evaluate-every", 0.05, "--decode-pairs", 5, "--resume")
+    assert status == 0, err
+
+
+def test_bad_input_is_one_clear_line(copy_data, tmp_path, run_cli, capsys):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("one\ttwo\nno tab here\n", encoding="utf-8")
+    status, _, err = run_cli("seq2seq", "train", bad, "--out", tmp_path / "m")
+    assert status == 2 and "bad.tsv:2: no tab" in err and not (tmp_path / "m").exists()
+    bad.write_text("one\t \n", encoding="utf-8")
+    status, _, err = run_cli("seq2seq", "train", bad, "--out", tmp_path / "m")
+    assert status == 2 and "an empty target" in err
+    bad.write_bytes(b"caf\xe9\tcafe\n")
+    status, _, err = run_cli("seq2seq", "train", bad, "--out", tmp_path / "m")
+    assert status == 2 and "not UTF-8" in err
+
+    from rnnkit.seq2seq import load_seq2seq, train_seq2seq
+
+    train_seq2seq(copy_data, tmp_path / "s2s", hidden=8, max_steps=2, max_source=4, decode_pairs=0,
+                  log=lambda _: None, progress=False)
+    capsys.readouterr()
+    load_seq2seq(tmp_path / "s2s").translate(["abcdefgh"])
+    assert "longer than the model's 4 tokens were cut" in capsys.readouterr().err
+    status, _, err = run_cli("score", tmp_path / "s2s", "a sentence")
+    assert status == 2 and "is a sequence-to-sequence model" in err
+    with pytest.raises(RnnkitError, match="an empty source"):
+        load_seq2seq(tmp_path / "s2s").translate(["  "])
+
+
+def test_a_language_model_given_to_translate(tmp_path, run_cli):
+    from rnnkit.io.modeldir import ModelFiles, save_model
+    from rnnkit.models.config import LMConfig
+    from rnnkit.text.pipeline import TextPipeline
+    from rnnkit.text.vocab import Vocabulary
+
+    config = LMConfig("gru", 3, 4)
+    save_model(tmp_path / "lm", ModelFiles(config, TextPipeline(), Vocabulary(["a", "b", "UNKNOWN_TOKEN"],
+                                                                              "UNKNOWN_TOKEN"), init_params(config)))
+    status, _, err = run_cli("seq2seq", "translate", tmp_path / "lm", "-")
+    assert status == 2 and "is a language model" in err and "not a sequence-to-sequence model" in err
+
+
+def test_readme_python_example_runs(copy_data, tmp_path, monkeypatch):
+    """The README's seq2seq example, on a tiny model trained here under the README's name."""
+    import re
+    from pathlib import Path
+
+    from rnnkit.seq2seq import train_seq2seq
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```python\n(import rnnkit\n\nmodel = rnnkit\.load_seq2seq.*?)```", readme, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    train_seq2seq(copy_data, "folio", hidden=8, max_steps=2, decode_pairs=0, log=lambda _: None, progress=False)
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    t = namespace["t"]
+    assert t.source_tokens == list("Seale vp your Lips") and t.weights.shape == (len(t.output_tokens) + 1, 18)
+
+
+def test_outputs_stop_at_the_length_ratio(tmp_path):
+    """A decoder that never ends stops at ratio × the source's length + 10 (or ``max_len``)."""
+    from rnnkit.seq2seq.data import Seq2SeqIds
+    from rnnkit.seq2seq.model import Seq2Seq
+    from rnnkit.text.pipeline import TextPipeline
+    from rnnkit.text.vocab import Vocabulary
+
+    config = Seq2SeqConfig(C, hidden=3, embedding=4, length_ratio=0.5, max_target=50)
+    ids = Seq2SeqIds(TextPipeline("char", lowercase=False),
+                     Vocabulary(["SENTENCE_START", "SENTENCE_END", *"abcdef", "\ufffd"], "\ufffd"))
+    params = init_params(config, np.random.RandomState(7))
+    params["out.b"][1] = -1e4  # the end marker is never chosen
+    model = Seq2Seq(config, ids, open_engine(config, params, engine="numpy"))
+    for beam in (1, 2):
+        short, long = model.decode(["ab", "abcdefabcdefabcdefab"], beam=beam)
+        assert (len(short.output_tokens), len(long.output_tokens)) == (11, 20)
+        assert len(model.decode(["ab"], max_len=4, beam=beam)[0].output_tokens) == 4
