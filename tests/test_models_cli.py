@@ -184,3 +184,11 @@ def test_progress_prints_plain_lines_off_a_terminal():
     progress = Progress(total=50, initial=10, enabled=False, log=lines.append, unit="tokens", every=0.0)
     progress.update(2.5, 1234.0)
     assert len(lines) == 1 and lines[0].startswith("step      11 of 50  loss 2.5000  1,234 tokens/s")
+
+
+def test_an_option_given_twice_is_an_error_not_a_silent_override(run_cli):
+    status, out, err = run_cli("vanishing", "--cell", "rnn", "--cell", "lstm")
+    assert status == 2 and out == ""
+    assert "--cell is given twice; give it once (all values after one --cell: --cell A B)" in err
+    status, _, err = run_cli("seq2seq", "translate", "M", "--beam", "2", "--beam", "3")
+    assert status == 2 and "--beam is given twice" in err

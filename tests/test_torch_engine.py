@@ -180,10 +180,10 @@ def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypat
     assert not (tmp_path / "m" / "config.json").exists()  # no model from a diverged run
 
 
-def _train_command(corpus, out, *extra):
+def _train_command(corpus, out, *extra, evaluate_every: str = "0.25"):
     return [sys.executable, "-m", "rnnkit", "train", str(corpus), "--out", str(out), "--engine", "torch",
             "--device", "cpu", "--hidden", "32", "--batch-size", "8", "--optimizer", "adam", "--lr", "0.01",
-            "--max-steps", "2500", "--evaluate-every", "0.25", "--seed", "7", *extra]
+            "--max-steps", "2500", "--evaluate-every", evaluate_every, "--seed", "7", *extra]
 
 
 @pytest.mark.slow
@@ -209,7 +209,7 @@ def test_sigkill_then_resume_ends_with_identical_weights(tmp_path):
 
 def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     corpus = _synthetic_corpus(tmp_path, sentences=8000)
-    run = subprocess.Popen(_train_command(corpus.path, tmp_path / "m", "--evaluate-every", "10"),
+    run = subprocess.Popen(_train_command(corpus.path, tmp_path / "m", evaluate_every="10"),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     state_file = tmp_path / "m" / "checkpoint" / "state.json"
     deadline = time.time() + 120

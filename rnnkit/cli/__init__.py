@@ -9,13 +9,14 @@ from collections.abc import Sequence
 
 from rnnkit._version import __version__
 from rnnkit.cli import data, models, quickstart, rank, seq2seq, train, use
+from rnnkit.cli.common import Parser
 from rnnkit.errors import RnnkitError
 
 GROUPS = (data, train, use, rank, seq2seq, models, quickstart)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks over text.")
+    parser = Parser(prog="rnnkit", description="Recurrent neural networks over text.")
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for group in GROUPS:

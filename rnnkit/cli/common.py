@@ -11,6 +11,28 @@ from typing import Any
 Handler = Callable[[argparse.Namespace], int]
 
 
+class StoreOnce(argparse._StoreAction):
+    """An option's value, stored once: given twice, argparse would keep the last silently
+    (``--cell rnn --cell lstm`` measuring only the LSTM); here it is an error that says so."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        given = namespace.__dict__.setdefault("_given_options", set())
+        if option_string is not None and self.dest in given:
+            many = f" (all values after one {option_string}: {option_string} A B)" if self.nargs in ("+", "*") else ""
+            parser.error(f"{option_string} is given twice; give it once{many}")
+        given.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class Parser(argparse.ArgumentParser):
+    """The rnnkit command's parser, and each verb's (sub-parsers take their parent's class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, StoreOnce)
+        self.register("action", "store", StoreOnce)
+
+
 def add_verb(parent: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
     """A sub-command of ``parent`` (a subparsers action) that runs ``handler``."""
     p = parent.add_parser(name, help=help, description=help)
