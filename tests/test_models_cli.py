@@ -192,3 +192,21 @@ def test_an_option_given_twice_is_an_error_not_a_silent_override(run_cli):
     assert "--cell is given twice; give it once (all values after one --cell: --cell A B)" in err
     status, _, err = run_cli("seq2seq", "translate", "M", "--beam", "2", "--beam", "3")
     assert status == 2 and "--beam is given twice" in err
+
+
+@pytest.mark.parametrize("verb", [("train",), ("rank", "train"), ("seq2seq", "train")])
+def test_a_second_run_into_the_same_out_is_refused_while_the_first_trains(verb, tmp_path, run_cli):
+    """Two runs would interleave their checkpoints: the second stops at once, touching nothing."""
+    from rnnkit.train.checkpoint import one_run_at_a_time
+
+    out = tmp_path / "model"
+    seen = {}
+
+    @one_run_at_a_time
+    def first(data, out):
+        seen["status"], _, seen["err"] = run_cli(*verb, tmp_path / "data", "--out", out)
+        return "done"
+
+    assert first(None, out) == "done"
+    assert seen["status"] == 2 and f"is training into {out}; wait for it to end or choose another --out" in seen["err"]
+    assert not out.exists() and not (tmp_path / ".model.lock").exists()  # released, and cleaned up

@@ -41,7 +41,7 @@ from rnnkit.rank.model import (
 )
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary, build_vocabulary
-from rnnkit.train.checkpoint import open_run
+from rnnkit.train.checkpoint import one_run_at_a_time, open_run
 from rnnkit.train.loop import fit
 from rnnkit.train.options import LoopOptions, make_options
 from rnnkit.train.record import RunRecord
@@ -179,6 +179,7 @@ def _read(data: str | Path, cfg: RankTrainConfig, log: Callable[[str], None]):
     return TextIds(text, vocab, cfg.max_context, cfg.max_response), tokens, (contexts, responses, labels), valid
 
 
+@one_run_at_a_time
 def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | None = None, *, resume: bool = False,
                  force: bool = False, log: Callable[[str], None] = print, progress: bool | None = None,
                  **options: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from rnnkit.models.schema import init_params
 from rnnkit.seq2seq.data import Pairs, Seq2SeqIds, read_split
 from rnnkit.seq2seq.metrics import character_errors
 from rnnkit.seq2seq.model import Seq2Seq
-from rnnkit.train.checkpoint import open_run
+from rnnkit.train.checkpoint import one_run_at_a_time, open_run
 from rnnkit.train.loop import fit
 from rnnkit.train.options import LoopOptions, make_options
 from rnnkit.train.record import RunRecord
@@ -137,6 +137,7 @@ def length_ratio(sources: list[np.ndarray], targets: list[np.ndarray]) -> float:
     return math.ceil(float(np.quantile(ratios, 0.999)) * 10) / 10
 
 
+@one_run_at_a_time
 def train_seq2seq(data: str | Path, out: str | Path, config: Seq2SeqTrainConfig | None = None, *,
                   resume: bool = False, force: bool = False, log: Callable[[str], None] = print,
                   progress: bool | None = None, **options: Any) -> dict[str, Any]:

@@ -4,10 +4,14 @@ replaced atomically and durably, so it is always the previous checkpoint or the 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -15,6 +19,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import replaced_directory, surviving_directory
 
 CHECKPOINT = "checkpoint"
+T = TypeVar("T")
 
 
 def save_checkpoint(out: Path, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -41,6 +46,44 @@ def load_checkpoint(out: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 def has_checkpoint(out: Path) -> bool:
     return surviving_directory(Path(out) / CHECKPOINT) is not None
+
+
+def one_run_at_a_time(train: Callable[..., T]) -> Callable[..., T]:
+    """A trainer ``train(data, out, ...)`` that refuses to start while another run (of any
+    process) trains into the same ``out``: two would interleave their checkpoints. The lock is a
+    ``flock`` on ``.OUT.lock`` beside ``out``, released (and the file removed) when the run ends;
+    the system drops it if the process dies."""
+
+    signature = inspect.signature(train)
+
+    @functools.wraps(train)
+    def locked(*args: Any, **kwargs: Any) -> T:
+        try:
+            import fcntl
+        except ImportError:  # no flock here (Windows): no lock
+            return train(*args, **kwargs)
+        out = Path(signature.bind(*args, **kwargs).arguments["out"])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lock = out.parent / f".{out.name}.lock"
+        with open(lock, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                raise RnnkitError(f"another run (process {holder}) is training into {out}; wait for it to end "
+                                  "or choose another --out") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            try:
+                return train(*args, **kwargs)
+            finally:
+                lock.unlink(missing_ok=True)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    return locked
 
 
 def open_run(out: Path, *, resume: bool, force: bool) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:

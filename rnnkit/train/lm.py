@@ -34,7 +34,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, write_model_files
 from rnnkit.models.engine import Engine, open_engine
 from rnnkit.models.schema import init_params
-from rnnkit.train.checkpoint import open_run
+from rnnkit.train.checkpoint import one_run_at_a_time, open_run
 from rnnkit.train.config import TrainConfig, make_config
 from rnnkit.train.loop import Schedule, fit
 from rnnkit.train.record import RunRecord
@@ -83,6 +83,7 @@ def special_tokens(corpus: PreparedCorpus, mode: str) -> dict[str, Any]:
     return {"sentence_start": name(corpus.start_id), "sentence_follows": follows, "sentence_end": name(corpus.end_id)}
 
 
+@one_run_at_a_time
 def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainConfig | None = None, *,
           resume: bool = False, force: bool = False, log: Callable[[str], None] = print,
           progress: bool | None = None, tensorboard: bool = False, recipe: str = "recommended",
