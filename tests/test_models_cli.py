@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -186,12 +187,19 @@ def test_progress_prints_plain_lines_off_a_terminal():
     assert len(lines) == 1 and lines[0].startswith("step      11 of 50  loss 2.5000  1,234 tokens/s")
 
 
-def test_an_option_given_twice_is_an_error_not_a_silent_override(run_cli):
-    status, out, err = run_cli("vanishing", "--cell", "rnn", "--cell", "lstm")
-    assert status == 2 and out == ""
-    assert "--cell is given twice; give it once (all values after one --cell: --cell A B)" in err
-    status, _, err = run_cli("seq2seq", "translate", "M", "--beam", "2", "--beam", "3")
-    assert status == 2 and "--beam is given twice" in err
+def test_an_option_given_twice_is_an_error_not_a_silent_override():
+    from rnnkit.cli import build_parser
+
+    parser = build_parser()
+    both = [parser.parse_args(["vanishing", *cells]).cell for cells in
+            (["--cell", "rnn", "lstm"], ["--cell", "rnn", "--cell", "lstm"])]
+    assert both == [["rnn", "lstm"], ["rnn", "lstm"]]  # several values, either way
+    assert parser.parse_args(["vanishing"]).cell == ["rnn", "gru", "lstm"]  # the default, when not given
+
+
+def test_a_single_value_given_twice_is_refused(run_cli):
+    status, out, err = run_cli("seq2seq", "translate", "M", "--beam", "2", "--beam", "3")
+    assert status == 2 and out == "" and "--beam is given twice; give it once" in err
 
 
 @pytest.mark.parametrize("verb", [("train",), ("rank", "train"), ("seq2seq", "train")])
@@ -208,5 +216,5 @@ def test_a_second_run_into_the_same_out_is_refused_while_the_first_trains(verb, 
         return "done"
 
     assert first(None, out) == "done"
-    assert seen["status"] == 2 and f"is training into {out}; wait for it to end or choose another --out" in seen["err"]
+    assert seen["status"] == 2 and f"{out} is in use: another run (process {os.getpid()})" in seen["err"]
     assert not out.exists() and not (tmp_path / ".model.lock").exists()  # released, and cleaned up

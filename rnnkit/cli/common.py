@@ -13,13 +13,16 @@ Handler = Callable[[argparse.Namespace], int]
 
 class StoreOnce(argparse._StoreAction):
     """An option's value, stored once: given twice, argparse would keep the last silently
-    (``--cell rnn --cell lstm`` measuring only the LSTM); here it is an error that says so."""
+    (``--seed 1 --seed 2``); here that is an error that says so. An option of several values
+    takes them either way: ``--cell rnn lstm`` or ``--cell rnn --cell lstm``."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         given = namespace.__dict__.setdefault("_given_options", set())
         if option_string is not None and self.dest in given:
-            many = f" (all values after one {option_string}: {option_string} A B)" if self.nargs in ("+", "*") else ""
-            parser.error(f"{option_string} is given twice; give it once{many}")
+            if self.nargs in ("+", "*"):
+                setattr(namespace, self.dest, [*getattr(namespace, self.dest), *values])
+                return
+            parser.error(f"{option_string} is given twice; give it once")
         given.add(self.dest)
         super().__call__(parser, namespace, values, option_string)
 

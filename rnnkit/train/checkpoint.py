@@ -71,8 +71,8 @@ def one_run_at_a_time(train: Callable[..., T]) -> Callable[..., T]:
             except BlockingIOError:
                 handle.seek(0)
                 holder = handle.read().strip() or "?"
-                raise RnnkitError(f"another run (process {holder}) is training into {out}; wait for it to end "
-                                  "or choose another --out") from None
+                raise RnnkitError(f"{out} is in use: another run (process {holder}) is training into it; wait for "
+                                  "it to end or choose another --out") from None
             handle.seek(0)
             handle.truncate()
             handle.write(str(os.getpid()))
