@@ -218,3 +218,9 @@ def test_a_second_run_into_the_same_out_is_refused_while_the_first_trains(verb, 
     assert first(None, out) == "done"
     assert seen["status"] == 2 and f"{out} is in use: another run (process {os.getpid()})" in seen["err"]
     assert not out.exists() and not (tmp_path / ".model.lock").exists()  # released, and cleaned up
+
+
+def test_json_output_is_one_document_per_line(run_cli):
+    status, out, _ = run_cli("data", "list", "--json")
+    lines = out.splitlines()
+    assert status == 0 and len(lines) == 1 and json.loads(lines[0])["corpora"]

@@ -44,7 +44,9 @@ def add_verb(parent: Any, name: str, handler: Handler, help: str) -> argparse.Ar
 
 
 def print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False))
+    """One JSON document on one line: every ``--json`` output is JSON lines (``| jq`` and
+    line-by-line readers both work)."""
+    print(json.dumps(obj, ensure_ascii=False))
 
 
 def say(*lines: str) -> None:
