@@ -90,15 +90,15 @@ def options_of(args: argparse.Namespace, config_class: type) -> dict[str, Any]:
     return {f: getattr(args, f) for f in config_class.__dataclass_fields__ if getattr(args, f, None) is not None}
 
 
-def run_training(args: argparse.Namespace, train: Callable[..., dict[str, Any]], config_class: type,
+def run_training(args: argparse.Namespace, start: Callable[[Callable[[str], None]], dict[str, Any]],
                  describe: Callable[[dict[str, Any]], str]) -> int:
-    """Train as ``args`` say; the summary as JSON or as ``describe``'s line; 130 when a signal stopped it."""
+    """Run ``start(log)`` (a trainer); its summary as JSON or as ``describe``'s line; 130 when a
+    signal stopped it. With ``--json`` the log goes to stderr, so stdout holds the summary alone."""
     from rnnkit.train.loop import Interrupted
 
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print
     try:
-        summary = train(args.data, args.out, resume=args.resume, force=args.force, log=log,
-                        **options_of(args, config_class))
+        summary = start(log)
     except Interrupted as e:
         print(f"rnnkit: {e}", file=sys.stderr)
         return 130

@@ -10,6 +10,7 @@ from rnnkit.cli.common import (
     add_training_options,
     add_verb,
     input_lines,
+    options_of,
     print_json,
     run_training,
 )
@@ -51,7 +52,11 @@ def _describe(summary: dict[str, Any]) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from rnnkit.rank.train import RankTrainConfig, train_ranker
 
-    return run_training(args, train_ranker, RankTrainConfig, _describe)
+    def start(log):
+        return train_ranker(args.data, args.out, resume=args.resume, force=args.force, log=log,
+                            **options_of(args, RankTrainConfig))
+
+    return run_training(args, start, _describe)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from rnnkit.cli.common import (
     add_training_options,
     add_verb,
     input_lines,
+    options_of,
     print_json,
     run_training,
 )
@@ -25,7 +26,11 @@ def _describe(summary: dict[str, Any]) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from rnnkit.seq2seq.train import Seq2SeqTrainConfig, train_seq2seq
 
-    return run_training(args, train_seq2seq, Seq2SeqTrainConfig, _describe)
+    def start(log):
+        return train_seq2seq(args.data, args.out, resume=args.resume, force=args.force, log=log,
+                             **options_of(args, Seq2SeqTrainConfig))
+
+    return run_training(args, start, _describe)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:

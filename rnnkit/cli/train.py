@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from rnnkit.cli.common import add_verb, print_json
+from rnnkit.cli.common import add_verb, print_json, run_training
+
+
+def _describe(summary: dict[str, Any]) -> str:
+    split = "valid" if "valid_perplexity" in summary else "train"
+    return (f"Wrote {summary['out']}: {split} perplexity {summary[f'{split}_perplexity']:.2f} after "
+            f"{summary['steps']:,} steps ({summary['seconds']:.0f} s, {summary['tokens_per_second']:,.0f} tokens/s); "
+            f"loss plot in {summary['out']}/loss.png")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rnnkit.train import Interrupted, TrainConfig, make_config, train
+    from rnnkit.train import TrainConfig, make_config, train
 
-    given = {f: getattr(args, f) for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)}
-    config = make_config(args.recipe, **given)
-    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    try:
-        summary = train(args.prepared, args.out, config, resume=args.resume, force=args.force, log=log,
-                        tensorboard=args.tensorboard)
-    except Interrupted as e:
-        print(f"rnnkit: {e}", file=sys.stderr)
-        return 130
-    if args.json:
-        print_json(summary)
-    else:
-        split = "valid" if "valid_perplexity" in summary else "train"
-        print(f"Wrote {summary['out']}: {split} perplexity {summary[f'{split}_perplexity']:.2f} after "
-              f"{summary['steps']:,} steps ({summary['seconds']:.0f} s, {summary['tokens_per_second']:,.0f} tokens/s); "
-              f"loss plot in {summary['out']}/loss.png")
-    return 0
+    config = make_config(args.recipe, **{f: getattr(args, f) for f in TrainConfig.__dataclass_fields__
+                                         if hasattr(args, f)})
+
+    def start(log):
+        return train(args.prepared, args.out, config, resume=args.resume, force=args.force, log=log,
+                     tensorboard=args.tensorboard)
+
+    return run_training(args, start, _describe)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -44,22 +44,24 @@ class Seq2Seq:
         ids = Seq2SeqIds(files.text, files.vocab)
         return cls(files.config, ids, open_engine(files.config, files.params, engine=engine, device=device), Path(path))
 
-    def _sources(self, texts: Sequence[str]) -> list[np.ndarray]:
+    def _sources(self, texts: Sequence[str]) -> tuple[list[list[str]], list[np.ndarray]]:
+        """Each source's tokens and ids, cut to the model's limit (with a warning)."""
         if any(not t.strip() for t in texts):
             raise RnnkitError("an empty source; give text to translate")
-        rows = self.ids.encode(texts)
-        cut = sum(len(r) > self.config.max_source for r in rows)
+        tokens = self.ids.text.split(list(texts))
+        cut = sum(len(t) > self.config.max_source for t in tokens)
         if cut:
             print(f"warning: {cut} source(s) longer than the model's {self.config.max_source} tokens were cut "
                   "to that length", file=sys.stderr)
-        return [r[: self.config.max_source] for r in rows]
+        tokens = [t[: self.config.max_source] for t in tokens]
+        return tokens, [self.ids.vocab.encode(t) for t in tokens]
 
     def decode(self, texts: Sequence[str], *, beam: int = 1, max_len: int | None = None) -> list[Translation]:
         """Each source's output (greedy, or beam search of width ``beam``), with its attention."""
         if beam < 1:
             raise RnnkitError("--beam must be at least 1")
         max_len = self.config.max_target if max_len is None else max_len
-        rows = self._sources(texts)
+        tokens, rows = self._sources(texts)
         limits = np.array([self.length_limit(len(r), max_len) for r in rows])
         order = np.argsort([len(r) for r in rows], kind="stable")  # similar lengths together
         decoded: list[Decoded | None] = [None] * len(rows)
@@ -70,9 +72,9 @@ class Seq2Seq:
             for i, d in zip(chosen, greedy(*args) if beam == 1 else beam_search(*args, beam)):
                 decoded[i] = d
         results = []
-        for text, tokens, row, d in zip(texts, self.ids.text.split(list(texts)), rows, decoded):
-            weights = None if d.weights is None else d.weights[:, : len(row)]
-            results.append(Translation(text, self.ids.decode(d.ids), tokens[: len(row)],  # as written, unknown or not
+        for text, source, d in zip(texts, tokens, decoded):
+            weights = None if d.weights is None else d.weights[:, : len(source)]
+            results.append(Translation(text, self.ids.decode(d.ids), source,  # as written, unknown or not
                                        self.ids.vocab.decode(d.ids), d.log_prob, weights))
         return results
 
