@@ -37,3 +37,17 @@ def run_cli(capsys):
         return status, out, err
 
     return run
+
+
+def pytest_report_header(config) -> str:
+    """Which CPU ran the suite (numeric tolerances must hold on any): model and widest vector unit."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        import platform
+
+        return f"cpu: {platform.processor() or platform.machine()}"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    widest = next((isa for isa in ("avx512f", "avx2", "avx", "sse4_2") if isa in flags), "none of avx/sse4.2")
+    return f"cpu: {model}, {os.cpu_count()} cores, widest vectors: {widest}"

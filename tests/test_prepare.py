@@ -301,3 +301,13 @@ def test_parallel_workers_give_the_same_corpus(tmp_path):
     for split in one.splits:
         assert np.array_equal(one.ids(split), two.ids(split))
         assert np.array_equal(one.offsets(split), two.offsets(split))
+
+
+def test_prepare_shows_the_bytes_read_on_request(tmp_path, capsys):
+    path = tmp_path / "big.txt"
+    path.write_text("The cat sat on the mat. The dog saw the cat.\n" * 60_000, encoding="utf-8")  # 2.57 MiB
+    rnnkit.prepare(path, tmp_path / "out", progress=True)
+    err = capsys.readouterr().err
+    assert "reading" in err and "B/s" in err and "2.57M/2.57M" in err  # all of it, in MiB
+    rnnkit.prepare(path, tmp_path / "quiet", progress=False)
+    assert capsys.readouterr().err == ""

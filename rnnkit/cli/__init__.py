@@ -4,6 +4,7 @@ calls the library; this module assembles them and turns a user's mistake into on
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
@@ -37,3 +38,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `rnnkit tokenize --file big.txt | head`
         sys.stderr.close()
         return 0
+    except OSError as e:  # the machine's fault, not the user's: a full disk, a read-only or vanished directory
+        print(f"rnnkit: error: {describe_os_error(e)}", file=sys.stderr)
+        return 1
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line for a failed read or write, and what was kept (every file rnnkit writes is
+    replaced atomically, so a failed write leaves the previous version)."""
+    where = f" ({e.filename})" if e.filename else ""
+    short_write = e.errno is None and "written" in str(e)  # numpy's tofile on a full disk: no errno
+    if e.errno in (errno.ENOSPC, errno.EDQUOT) or short_write:
+        return (f"no space left on the device{where}; nothing was half-written (the previous checkpoint and "
+                "files are kept): free some space and run the command again (train: with --resume)")
+    return f"{e.strerror or e}{where}; nothing was half-written (the previous files are kept)"

@@ -80,6 +80,7 @@ def add_training_options(p: argparse.ArgumentParser, *, halve_lr_default: str) -
                    help=f"halve the rate when the validation loss rises (default {halve_lr_default})")
     p.add_argument("--keep", choices=["best", "last"], help="the weights of the lowest validation loss (default), "
                                                            "or the last ones")
+    p.add_argument("--patience", type=int, help="stop after this many evaluations without a new best")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--force", action="store_true")
     p.add_argument("--json", action="store_true")

@@ -41,6 +41,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from rnnkit.train.record import plot_run
+
+    print(f"Wrote {plot_run(args.model, args.out, log_scale=args.log_scale)}")
+    return 0
+
+
 def _defaults_from_recipe(parser: argparse.ArgumentParser) -> Callable[..., None]:
     """An add_argument for training options: left out, an option takes the recipe's value (the
     help shows the recommended one), so the defaults live in one place, TrainConfig."""
@@ -94,10 +101,16 @@ def register(verbs: Any) -> None:
     option("--halve-lr", action=argparse.BooleanOptionalAction,
            help="halve the learning rate when the validation loss rises (the seed's rule)")
     option("--keep", choices=["best", "last"], help="the weights of the lowest validation loss, or the last ones")
+    option("--patience", type=int, help="stop after this many evaluations without a new best")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to MODEL/tensorboard")
     p.add_argument("--force", action="store_true", help="replace the output directory if it exists")
     p.add_argument("--json", action="store_true", help="print a JSON summary (progress goes to stderr)")
+
+    p = add_verb(verbs, "plot", cmd_plot, "draw a training run's loss curve again (from MODEL/metrics.jsonl)")
+    p.add_argument("model", metavar="MODEL", help="a directory a training run wrote (any kind)")
+    p.add_argument("--out", help="the figure to write: .png, .svg or .pdf (default MODEL/loss.png)")
+    p.add_argument("--log-scale", action="store_true", help="losses on a logarithmic axis")
 
     p = add_verb(verbs, "evaluate", cmd_evaluate, "loss and perplexity of a trained model on a prepared split")
     p.add_argument("model", metavar="MODEL")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -281,6 +282,30 @@ def _choose_vocabulary(state: _Pass1, counts: np.ndarray, first_seen: np.ndarray
     return tokens, lookup, stats
 
 
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _read_progress(paths: list[str], enabled: bool | None):
+    """A tqdm bar of the input bytes read (MB/s, time to go) on a terminal, else nothing.
+    Gzipped inputs count their decompressed bytes, so their total is unknown."""
+    if not (sys.stderr.isatty() if enabled is None else enabled):
+        return _NoProgress()
+    from tqdm import tqdm
+
+    plain = [p for p in paths if p != "-" and not p.endswith(".gz")]
+    total = sum(Path(p).stat().st_size for p in plain) if len(plain) == len(paths) else None
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="reading", leave=False,
+                dynamic_ncols=True)
+
+
 def _npy_writer(path: Path, dtype: np.dtype, length: int):
     """An open file with the header of a 1-d .npy array of ``length`` items; the caller appends the data."""
     f = open(path, "wb")
@@ -338,6 +363,7 @@ def prepare(
     force: bool = False,
     encoding_errors: str = "strict",
     workers: int | None = None,
+    progress: bool | None = None,
 ) -> PreparedCorpus:
     """Prepare text for training; returns the opened corpus (its ``meta`` holds the statistics).
 
@@ -345,6 +371,7 @@ def prepare(
     every token. ``lowercase`` defaults to on for words and off for characters. The validation
     fraction defaults to 0.05, or 0 when a ``valid_file`` is given. ``workers``: processes that
     split and tokenize (default: one per core, up to 2, when the input is over a megabyte).
+    ``progress``: a bar of the bytes read, MB/s and the time to go (default: when stderr is a terminal).
     """
     started = time.perf_counter()
     inputs = [str(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
@@ -375,9 +402,10 @@ def prepare(
         raise RnnkitError("stdin (-) can be read only once; give files for the other inputs")
 
     unit = "line" if lines or level == "char" else "paragraph"
+    bar = _read_progress([p for group in sources for p in group], progress)
     read = lambda path: iter_records(path, format=format, column=column, field=field,  # noqa: E731
-                                     unit=unit, encoding_errors=encoding_errors)
-    with atomic_directory(out, force=force) as tmp:
+                                     unit=unit, encoding_errors=encoding_errors, on_read=bar.update)
+    with atomic_directory(out, force=force) as tmp, bar:
         state = _Pass1(tmp / "pass1.ids", tmp / "pass1.lengths")
         writer = _Writer(state)
         try:

@@ -12,7 +12,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -61,11 +61,13 @@ def _open_binary(path: str) -> BinaryIO:
     return buffered
 
 
-def decoded_lines(path: str, encoding_errors: str = "strict") -> Iterator[str]:
-    """The file's lines as str, newline kept; undecodable bytes are reported with line and byte offset."""
+def decoded_lines(path: str, encoding_errors: str = "strict",
+                  on_read: Callable[[int], None] | None = None) -> Iterator[str]:
+    """The file's lines as str, newline kept; undecodable bytes are reported with line and byte
+    offset. ``on_read`` hears of the bytes read (decompressed), a megabyte or so at a time."""
     name = "stdin" if path == "-" else path
     f = _open_binary(path)
-    offset = 0
+    offset = told = 0
     try:
         for lineno, raw in enumerate(f, 1):
             try:
@@ -78,7 +80,12 @@ def decoded_lines(path: str, encoding_errors: str = "strict") -> Iterator[str]:
             except LookupError:
                 raise RnnkitError(f"unknown --encoding-errors value {encoding_errors!r}; use strict, replace or ignore") from None
             offset += len(raw)
+            if on_read is not None and offset - told >= 1 << 20:
+                on_read(offset - told)
+                told = offset
             yield line
+        if on_read is not None:
+            on_read(offset - told)
     except (OSError, EOFError) as e:  # e.g. a truncated gzip stream
         raise RnnkitError(f"{name}: cannot read it ({e})") from None
     finally:
@@ -160,12 +167,14 @@ def iter_records(
     field: str = "text",
     unit: Unit = "paragraph",
     encoding_errors: str = "strict",
+    on_read: Callable[[int], None] | None = None,
 ) -> Iterator[str]:
-    """Text records from one input. ``unit`` only matters for plain text: paragraph or line."""
+    """Text records from one input. ``unit`` only matters for plain text: paragraph or line.
+    ``on_read`` hears of the bytes read (for a progress bar)."""
     check_input(path)
     name = "stdin" if path == "-" else os.fspath(path)
     fmt = detect_format(name) if format == "auto" else format
-    lines = decoded_lines(path, encoding_errors)
+    lines = decoded_lines(path, encoding_errors, on_read)
     if fmt == "csv":
         return _csv_records(lines, name, column)
     if fmt == "jsonl":

@@ -23,6 +23,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+import regex
+
 from nltk.tokenize.destructive import NLTKWordTokenizer
 
 Level = Literal["word", "char"]
@@ -37,6 +39,9 @@ _CLOSERS = "])}>\"'»”’"
 
 # A chunk that NLTK leaves alone, used as context on either side of a chunk and then dropped.
 _SENTINEL = "X"
+
+# Whitespace other than the plain space.
+_OTHER_SPACE = re.compile(r"[^\S ]")
 
 # Memo size at which a table is emptied, so memory stays bounded on any corpus.
 _MAX_MEMO = 2_000_000
@@ -58,9 +63,13 @@ class SentenceSplitter:
         return self._punkt.tokenize(text)
 
 
-def _stdlib(pattern, flags: int = 0) -> re.Pattern:
-    rx = getattr(pattern, "_rx", pattern)  # NLTK wraps its compiled patterns in a timeout guard
-    return re.compile(rx.pattern, (rx.flags & (re.I | re.M | re.S | re.U | re.X)) | flags)
+def _unguarded(pattern, flags: int = 0):
+    """NLTK's compiled pattern without its timeout guard, ``flags`` added. It stays a pattern of
+    the ``regex`` module, as NLTK's are: its ``\\s`` and ``\\w`` are Unicode's White_Space and word
+    characters, which differ from ``re``'s (``\\x1f`` is ``re``'s whitespace, a combining accent is
+    ``regex``'s word character), and the tokens must be NLTK's on any text."""
+    rx = getattr(pattern, "_rx", pattern)
+    return regex.compile(rx.pattern, rx.flags | flags)
 
 
 class _Treebank:
@@ -78,8 +87,8 @@ class _Treebank:
         contraction = r" \1 \2 "
         before = [*n.STARTING_QUOTES, *n.PUNCTUATION, n.PARENS_BRACKETS, n.DOUBLE_DASHES]
         after = [*n.ENDING_QUOTES, *[(p, contraction) for p in [*n.CONTRACTIONS2, *n.CONTRACTIONS3]]]
-        self._rules = [[(_stdlib(p, flags), r) for p, r in rules]
-                       for flags in (0, re.MULTILINE) for rules in (before, after)]
+        self._rules = [[(_unguarded(p, flags), r) for p, r in rules]
+                       for flags in (0, regex.MULTILINE) for rules in (before, after)]
 
     @staticmethod
     def _run(text: str, before, after) -> list[str]:
@@ -226,6 +235,10 @@ class WordTokenizer:
         return [tuple(found[c] if c in found else self._rules(left + c + right)[inner]) for c in chunks]
 
     def tokenize(self, sentence: str) -> list[str]:
+        if self._rules is not None and _OTHER_SPACE.search(sentence):
+            # NLTK's rules tell a space from a tab or a line break (`\t"` is no opening quote), so
+            # such a sentence is not the sum of its chunks: it gets the rules whole (found by fuzzing).
+            return self._rules(sentence)
         out: list[str] = []
         _apply(sentence, self._memo, out)
         return out

@@ -23,10 +23,13 @@ T = TypeVar("T")
 
 
 def save_checkpoint(out: Path, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
+    # Serialized here and written by Python, so that a full disk is an OSError (the CLI's one
+    # line), not safetensors' own exception; the swap happens only once both files are whole.
+    data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
     with replaced_directory(Path(out) / CHECKPOINT, durable=True) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / "arrays.safetensors"))
+        (tmp / "arrays.safetensors").write_bytes(data)
         (tmp / "state.json").write_text(json.dumps(state), encoding="utf-8")
 
 

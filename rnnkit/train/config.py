@@ -10,6 +10,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.models.config import LMConfig
 from rnnkit.models.engine import resolve_engine
 from rnnkit.models.optim import check_optimizer
+from rnnkit.train.loop import Schedule
 from rnnkit.use.evaluate import resolve_mode
 
 
@@ -42,6 +43,7 @@ class TrainConfig:
     dtype: str = "float32"
     halve_lr: bool = True
     keep: str = "best"  # the weights of the lowest validation loss, or the "last" ones
+    patience: int | None = None  # stop after this many evaluations without a new best
 
     # What must match for a checkpoint to be resumed with this config.
     MODEL_KEYS = ("engine", "cell", "hidden", "layers", "embedding", "tie", "dropout", "optimizer", "batch_size",
@@ -72,7 +74,13 @@ class TrainConfig:
             raise RnnkitError("--lr, --epochs and --evaluate-every must be above 0")
         if cfg.max_steps is not None and cfg.max_steps < 1 or cfg.clip is not None and cfg.clip <= 0:
             raise RnnkitError("--max-steps must be at least 1 and --clip above 0")
+        if cfg.patience is not None and cfg.patience < 1:
+            raise RnnkitError("--patience must be at least 1 (evaluations without improvement)")
         return cfg
+
+    def schedule(self) -> Schedule:
+        return Schedule(self.lr, self.epochs, self.max_steps, self.max_time, self.evaluate_every, self.halve_lr,
+                        self.seed, self.patience)
 
 
 # The tutorial's recipe (Part 2): a tanh RNN of 100 units on one-hot words, plain SGD at 0.005,

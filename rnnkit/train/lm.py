@@ -36,7 +36,7 @@ from rnnkit.models.engine import Engine, open_engine
 from rnnkit.models.schema import init_params
 from rnnkit.train.checkpoint import one_run_at_a_time, open_run
 from rnnkit.train.config import TrainConfig, make_config
-from rnnkit.train.loop import Schedule, fit
+from rnnkit.train.loop import fit
 from rnnkit.train.record import RunRecord
 from rnnkit.use.evaluate import perplexity, split_loss
 
@@ -105,8 +105,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
                          device=cfg.device, optimizer=cfg.optimizer, clip=cfg.clip, seed=cfg.seed)
     task = LMTask(corpus, cfg, engine)
     record = RunRecord(out, log=log, progress=progress, tensorboard=tensorboard, unit=task.unit)
-    schedule = Schedule(cfg.lr, cfg.epochs, cfg.max_steps, cfg.max_time, cfg.evaluate_every, cfg.halve_lr, cfg.seed)
-    summary, history = fit(task, schedule, out, record, meta={"config": asdict(cfg), "corpus": str(corpus.path)},
+    summary, history = fit(task, cfg.schedule(), out, record, meta={"config": asdict(cfg), "corpus": str(corpus.path)},
                            resume=checkpoint, keep=cfg.keep)
     summary.update(engine=cfg.engine, device=cfg.device, mode=cfg.mode, out=str(out))
     files = ModelFiles(model, corpus.text, corpus.vocab, engine.params(), special_tokens(corpus, cfg.mode),

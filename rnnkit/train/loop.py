@@ -1,11 +1,14 @@
 """The training loop, one for every model kind.
 
 A ``Task`` brings a kind's data and model: its batches, one training step, an evaluation. The
-loop brings the rest: epochs and the stop conditions, evaluation every ``evaluate_every`` epochs
-(halving the rate when the held-out loss rose — the seed's rule), the weights of the best
-evaluation (the engine holds them at the end, unless ``keep="last"``), checkpoints at every
-evaluation and on SIGINT or SIGTERM, exact resume, a NaN guard and the run's record. The summary
-(of the kept weights) and the history come back; writing the model is the caller's, who knows its kind.
+loop brings the rest: epochs and the stop conditions (steps, time, ``patience`` evaluations
+without improvement), evaluation every ``evaluate_every`` epochs (halving the rate when the
+held-out loss rose — the seed's rule), the weights of the best evaluation (the engine holds them
+at the end, unless ``keep="last"``), checkpoints at every evaluation and on SIGINT or SIGTERM,
+exact resume, a NaN guard and the run's record: a training point (the mean loss since the last
+one, the rate, the speed) about a hundred times a run and at least every 30 s, and each
+evaluation. The summary (of the kept weights) and the record come back; writing the model is the
+caller's, who knows its kind.
 
 The loop knows where it stands in a run of many processes (``Placement``): only the main process
 writes checkpoints and tells the story.
@@ -28,6 +31,9 @@ from rnnkit.models.engine import Engine
 from rnnkit.train.checkpoint import save_checkpoint
 from rnnkit.train.record import RunRecord
 
+POINTS_PER_RUN = 100  # training points in the record, whatever the run's length
+POINT_SECONDS = 30.0  # and at least this often
+
 
 class Interrupted(Exception):
     """Training stopped on SIGINT/SIGTERM after saving a checkpoint."""
@@ -42,6 +48,7 @@ class Schedule:
     evaluate_every: float = 1.0  # epochs
     halve_lr: bool = True
     seed: int = 0  # of the data order
+    patience: int | None = None  # evaluations without a new best before stopping
 
 
 @dataclass(frozen=True)
@@ -81,131 +88,194 @@ def fit(task: Task, schedule: Schedule, out: Path, record: RunRecord, *, meta: d
         resume: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None, keep: str = "best",
         placement: Placement = Placement()) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Train ``task`` by ``schedule``; checkpoints go to ``out`` (with ``meta`` in their state).
-    Returns the summary and the history of evaluations; the engine ends with the weights of the
-    lowest held-out loss (``keep="best"``) or the last ones (``"last"``)."""
+    Returns the summary and the run's record, in order: training points (``train_loss``) and
+    evaluations (``{split}_loss``), each with its ``step``. The engine ends with the weights of
+    the lowest held-out loss (``keep="best"``) or the last ones (``"last"``)."""
     if keep not in ("best", "last"):
         raise RnnkitError(f"--keep must be best or last (got {keep!r})")
-    engine, unit, split = task.engine, task.unit, task.eval_split
-    rng = np.random.default_rng(schedule.seed)
-    position = {"step": 0, "epoch": 0, "batch": 0, unit: 0, "seconds": 0.0, "step_seconds": 0.0, "lr": schedule.lr,
-                "epoch_rng": rng.bit_generator.state, "train_loss_sum": 0.0, f"train_{unit}": 0}
-    history: list[dict[str, Any]] = []
-    carry = None
-    best: dict[str, np.ndarray] = {}  # the weights of the lowest held-out loss so far
+    if schedule.patience is not None and schedule.patience < 1:
+        raise RnnkitError("--patience must be at least 1 (evaluations without improvement)")
+    run = _Run(task, schedule, out, record, meta, placement)
     if resume is not None:
-        state, arrays = resume
-        position, history = state["position"], state["history"]
-        best = {k.removeprefix("best."): v for k, v in arrays.items() if k.startswith("best.")}
-        engine.load_params({k.removeprefix("param."): v for k, v in arrays.items() if k.startswith("param.")})
-        engine.load_state_arrays(arrays, position["step"])
-        rng.bit_generator.state = position["epoch_rng"]
-        if "hidden" in arrays:
-            carry = engine.state_from_numpy(arrays["hidden"])
-        record.log(f"resuming {out} at step {position['step']:,} (epoch {position['step'] / task.steps_per_epoch:.2f})")
-
-    total_steps = math.ceil(schedule.epochs * task.steps_per_epoch)
-    if schedule.max_steps is not None:
-        total_steps = min(total_steps, schedule.max_steps)
-    eval_interval = max(1, round(schedule.evaluate_every * task.steps_per_epoch))
-    started = time.perf_counter() - position["seconds"]
-    session_started = time.perf_counter()
-    stop: dict[str, int | None] = {"signal": None}
-
-    def speed() -> float:
-        return position[unit] / position["step_seconds"] if position["step_seconds"] else 0.0
-
-    def checkpoint() -> None:
-        if not placement.is_main:
-            return
-        position["seconds"] = time.perf_counter() - started
-        arrays = {f"param.{k}": v for k, v in engine.params().items()}
-        arrays.update(engine.state_arrays())
-        if carry is not None:
-            arrays["hidden"] = engine.state_to_numpy(carry)
-        arrays.update({f"best.{k}": v for k, v in best.items()})
-        save_checkpoint(out, {**meta, "position": position, "history": history}, arrays)
-
-    def evaluate(final: bool = False) -> None:
-        metrics = task.evaluate()
-        loss = metrics["loss"]
-        if not math.isfinite(loss):
-            raise RnnkitError(f"the {split} loss is {loss} at step {position['step']} (training diverged); "
-                              "lower --lr or set --clip; the last good checkpoint is kept")
-        seen = position[f"train_{unit}"]
-        entry = {"step": position["step"], "epoch": round(position["step"] / task.steps_per_epoch, 4),
-                 unit: position[unit], "seconds": round(time.perf_counter() - started, 2), "lr": position["lr"],
-                 "train_loss": position["train_loss_sum"] / seen if seen else None,
-                 **{f"{split}_{k}": v for k, v in metrics.items()}}
-        if schedule.halve_lr and history and not final and loss > history[-1][f"{split}_loss"]:
-            position["lr"] *= 0.5
-            entry["lr_halved_to"] = position["lr"]
-        history.append(entry)
-        if "best" not in position or loss < position["best"][f"{split}_loss"]:
-            position["best"] = {"step": position["step"], f"{split}_loss": loss}
-            best.clear()
-            best.update({k: v.copy() for k, v in engine.params().items()})
-        position["train_loss_sum"], position[f"train_{unit}"] = 0.0, 0
-        if placement.is_main:
-            record.evaluation(entry, split, speed())
-        checkpoint()
-
-    def on_signal(signum, frame) -> None:
-        stop["signal"] = signum
-
-    handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    stopped = "epochs" if schedule.max_steps is None or total_steps < schedule.max_steps else "max_steps"
-    record.start(total_steps, position["step"])
+        run.restore(*resume)
+    handlers = {s: signal.signal(s, run.on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if not history:
-            evaluate()
-        while position["step"] < total_steps and stopped != "max_time":
-            if position["batch"] == 0:  # a new epoch: its batch order comes from this RNG state
-                position["epoch_rng"] = rng.bit_generator.state
-                carry = task.initial_carry()
-            for batch in task.batches(rng, position["batch"]):
-                step_started = time.perf_counter()
-                loss, units, carry = task.train_step(batch, position["lr"], carry)
-                if not math.isfinite(loss):
-                    raise RnnkitError(f"the training loss became {loss} at step {position['step'] + 1} "
-                                      "(training diverged); lower --lr or set --clip; the last good checkpoint is kept")
-                position["step_seconds"] += time.perf_counter() - step_started
-                position["step"] += 1
-                position["batch"] += 1
-                position[unit] += units
-                position["train_loss_sum"] += loss
-                position[f"train_{unit}"] += units
-                record.step(loss / units, speed())
-                if position["step"] % eval_interval == 0:
-                    evaluate()
-                if stop["signal"] is not None:
-                    checkpoint()
-                    raise Interrupted(f"stopped by signal {stop['signal']} at step {position['step']:,}; "
-                                      f"checkpoint saved: continue with the same command and --resume")
-                if position["step"] >= total_steps:
-                    break
-                if schedule.max_time is not None and time.perf_counter() - session_started >= schedule.max_time:
-                    stopped = "max_time"
-                    break
-            if position["batch"] >= task.steps_per_epoch:
-                position["epoch"] += 1
-                position["batch"] = 0
-        if history[-1]["step"] != position["step"]:
-            evaluate(final=True)  # no halving: there is no more training to slow down
+        run.train()
     finally:
         for s, handler in handlers.items():
             signal.signal(s, handler)
         record.close()
+    return run.summary(keep), run.log
 
-    kept = history[-1]
-    if keep == "best":
-        engine.load_params(best)
-        kept = next(h for h in history if h["step"] == position["best"]["step"])
-    summary = {
-        "train_loss": next((h["train_loss"] for h in reversed(history) if h["train_loss"] is not None), None),
-        **{k: v for k, v in kept.items() if k.startswith(split + "_")}, "kept": keep, "best": position["best"],
-        f"last_{split}_loss": history[-1][f"{split}_loss"],
-        f"{unit}_per_second": speed(), "seconds": round(time.perf_counter() - started, 2), "steps": position["step"],
-        unit: position[unit], "epochs": round(position["step"] / task.steps_per_epoch, 4), "stopped_by": stopped,
-        "final_lr": position["lr"],
-    }
-    return summary, history
+
+class _Run:
+    """One run's state (``position``: everything a checkpoint resumes from) and its steps."""
+
+    def __init__(self, task: Task, schedule: Schedule, out: Path, record: RunRecord, meta: dict[str, Any],
+                 placement: Placement) -> None:
+        self.task, self.schedule, self.out, self.record, self.meta = task, schedule, out, record, meta
+        self.placement, self.unit, self.split = placement, task.unit, task.eval_split
+        self.rng = np.random.default_rng(schedule.seed)
+        self.position: dict[str, Any] = {
+            "step": 0, "epoch": 0, "batch": 0, self.unit: 0, "seconds": 0.0, "step_seconds": 0.0,
+            "lr": schedule.lr, "epoch_rng": self.rng.bit_generator.state, "since_best": 0,
+            "point": {"loss": 0.0, "units": 0, "step_seconds": 0.0}}  # what the next training point averages
+        self.log: list[dict[str, Any]] = []  # training points and evaluations, in order
+        self.best: dict[str, np.ndarray] = {}  # the weights of the lowest held-out loss so far
+        self.carry: Any = None
+        self.signal: int | None = None
+        total = math.ceil(schedule.epochs * task.steps_per_epoch)
+        self.total_steps = total if schedule.max_steps is None else min(total, schedule.max_steps)
+        self.eval_interval = max(1, round(schedule.evaluate_every * task.steps_per_epoch))
+        # About POINTS_PER_RUN training points, whichever of steps and --max-time ends the run.
+        self.point_interval = max(1, self.total_steps // POINTS_PER_RUN)
+        self.point_seconds = min(POINT_SECONDS, (schedule.max_time or math.inf) / POINTS_PER_RUN)
+        self.stopped = "epochs" if schedule.max_steps is None or total < schedule.max_steps else "max_steps"
+
+    def restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        engine = self.task.engine
+        self.position.update(state["position"])
+        # Checkpoints of 0.3 and before kept evaluations alone, as "history".
+        self.log = state.get("log") or state["history"]
+        self.best = {k.removeprefix("best."): v for k, v in arrays.items() if k.startswith("best.")}
+        engine.load_params({k.removeprefix("param."): v for k, v in arrays.items() if k.startswith("param.")})
+        engine.load_state_arrays(arrays, self.position["step"])
+        self.rng.bit_generator.state = self.position["epoch_rng"]
+        if "hidden" in arrays:
+            self.carry = engine.state_from_numpy(arrays["hidden"])
+        self.record.log(f"resuming {self.out} at step {self.position['step']:,} "
+                        f"(epoch {self.position['step'] / self.task.steps_per_epoch:.2f})")
+
+    def on_signal(self, signum, frame) -> None:
+        self.signal = signum
+
+    def train(self) -> None:
+        position, task, schedule = self.position, self.task, self.schedule
+        self.started = time.perf_counter() - position["seconds"]
+        session_started = self.last_point = time.perf_counter()
+        self.record.start(self.total_steps, position["step"])
+        if not self.evaluations():
+            self.evaluate()
+        while position["step"] < self.total_steps and self.stopped in ("epochs", "max_steps"):
+            if position["batch"] == 0:  # a new epoch: its batch order comes from this RNG state
+                position["epoch_rng"] = self.rng.bit_generator.state
+                self.carry = task.initial_carry()
+            for batch in task.batches(self.rng, position["batch"]):
+                self.step(batch)
+                if self.signal is not None:
+                    self.checkpoint()
+                    raise Interrupted(f"stopped by signal {self.signal} at step {position['step']:,}; "
+                                      f"checkpoint saved: continue with the same command and --resume")
+                if position["step"] >= self.total_steps or self.stopped == "patience":
+                    break
+                if schedule.max_time is not None and time.perf_counter() - session_started >= schedule.max_time:
+                    self.stopped = "max_time"
+                    break
+            if position["batch"] >= task.steps_per_epoch:
+                position["epoch"] += 1
+                position["batch"] = 0
+        if self.evaluations()[-1]["step"] != position["step"]:
+            self.evaluate(final=True)  # no halving: there is no more training to slow down
+
+    def step(self, batch: Any) -> None:
+        position, point = self.position, self.position["point"]
+        started = time.perf_counter()
+        loss, units, self.carry = self.task.train_step(batch, position["lr"], self.carry)
+        if not math.isfinite(loss):
+            raise RnnkitError(f"the training loss became {loss} at step {position['step'] + 1} "
+                              "(training diverged); lower --lr or set --clip; the last good checkpoint is kept")
+        seconds = time.perf_counter() - started
+        position["step_seconds"] += seconds
+        position["step"] += 1
+        position["batch"] += 1
+        position[self.unit] += units
+        point["loss"] += loss
+        point["units"] += units
+        point["step_seconds"] += seconds
+        self.record.step(loss / units, self.speed())
+        if position["step"] % self.eval_interval == 0:
+            self.evaluate()
+        elif (position["step"] % self.point_interval == 0
+              or time.perf_counter() - self.last_point >= self.point_seconds):
+            self.add_point()
+
+    def speed(self) -> float:
+        return self.position[self.unit] / self.position["step_seconds"] if self.position["step_seconds"] else 0.0
+
+    def stamp(self) -> dict[str, Any]:
+        step = self.position["step"]
+        return {"step": step, "epoch": round(step / self.task.steps_per_epoch, 4), self.unit: self.position[self.unit],
+                "seconds": round(time.perf_counter() - self.started, 2), "lr": self.position["lr"]}
+
+    def add_point(self) -> None:
+        """A training point: the mean loss per unit and the speed since the last one."""
+        point = self.position["point"]
+        self.last_point = time.perf_counter()
+        if not point["units"]:
+            return
+        entry = {**self.stamp(), "train_loss": point["loss"] / point["units"],
+                 f"{self.unit}_per_second": round(point["units"] / point["step_seconds"], 1)}
+        self.position["point"] = {"loss": 0.0, "units": 0, "step_seconds": 0.0}
+        self.log.append(entry)
+        if self.placement.is_main:
+            self.record.point(entry)
+
+    def evaluations(self) -> list[dict[str, Any]]:
+        return [e for e in self.log if f"{self.split}_loss" in e]
+
+    def evaluate(self, final: bool = False) -> None:
+        self.add_point()
+        position, split = self.position, self.split
+        metrics = self.task.evaluate()
+        loss = metrics["loss"]
+        if not math.isfinite(loss):
+            raise RnnkitError(f"the {split} loss is {loss} at step {position['step']} (training diverged); "
+                              "lower --lr or set --clip; the last good checkpoint is kept")
+        entry = {**self.stamp(), **{f"{split}_{k}": v for k, v in metrics.items()}}
+        previous = self.evaluations()
+        if self.schedule.halve_lr and previous and not final and loss > previous[-1][f"{split}_loss"]:
+            position["lr"] *= 0.5
+            entry["lr_halved_to"] = position["lr"]
+        self.log.append(entry)
+        if "best" not in position or loss < position["best"][f"{split}_loss"]:
+            position["best"] = {"step": position["step"], f"{split}_loss": loss}
+            position["since_best"] = 0
+            self.best = {k: v.copy() for k, v in self.task.engine.params().items()}
+        else:
+            position["since_best"] += 1
+            if self.schedule.patience is not None and position["since_best"] >= self.schedule.patience:
+                self.stopped = "patience"
+        if self.placement.is_main:
+            train = next((e["train_loss"] for e in reversed(self.log) if "train_loss" in e), None)
+            self.record.evaluation(entry, split, self.speed(), train)
+        self.checkpoint()
+        self.last_point = time.perf_counter()  # the next point's 30 s count training time, not this
+
+    def checkpoint(self) -> None:
+        if not self.placement.is_main:
+            return
+        engine = self.task.engine
+        self.position["seconds"] = time.perf_counter() - self.started
+        arrays = {f"param.{k}": v for k, v in engine.params().items()}
+        arrays.update(engine.state_arrays())
+        if self.carry is not None:
+            arrays["hidden"] = engine.state_to_numpy(self.carry)
+        arrays.update({f"best.{k}": v for k, v in self.best.items()})
+        save_checkpoint(self.out, {**self.meta, "position": self.position, "log": self.log}, arrays)
+
+    def summary(self, keep: str) -> dict[str, Any]:
+        position, split, unit = self.position, self.split, self.unit
+        evaluations = self.evaluations()
+        kept = evaluations[-1]
+        if keep == "best":
+            self.task.engine.load_params(self.best)
+            kept = next(e for e in evaluations if e["step"] == position["best"]["step"])
+        return {
+            "train_loss": next((e["train_loss"] for e in reversed(self.log) if "train_loss" in e), None),
+            **{k: v for k, v in kept.items() if k.startswith(split + "_")}, "kept": keep, "best": position["best"],
+            f"last_{split}_loss": evaluations[-1][f"{split}_loss"],
+            f"{unit}_per_second": self.speed(), "seconds": round(time.perf_counter() - self.started, 2),
+            "steps": position["step"], unit: position[unit],
+            "epochs": round(position["step"] / self.task.steps_per_epoch, 4), "stopped_by": self.stopped,
+            "final_lr": position["lr"],
+        }

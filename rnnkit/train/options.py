@@ -30,6 +30,7 @@ class LoopOptions:
     halve_lr: bool = True  # when the validation loss rises
     dtype: str = "float32"
     keep: str = "best"  # the weights of the lowest validation loss, or the "last" ones
+    patience: int | None = None  # stop after this many evaluations without a new best
 
     # What must match for a checkpoint to be resumed (a kind adds its model's keys).
     LOOP_KEYS = ("optimizer", "batch_size", "clip", "seed", "engine", "evaluate_every", "halve_lr", "dtype")
@@ -46,10 +47,12 @@ class LoopOptions:
             raise RnnkitError("--lr, --epochs and --evaluate-every must be above 0")
         if self.max_steps is not None and self.max_steps < 1 or self.clip is not None and self.clip <= 0:
             raise RnnkitError("--max-steps must be at least 1 and --clip above 0")
+        if self.patience is not None and self.patience < 1:
+            raise RnnkitError("--patience must be at least 1 (evaluations without improvement)")
 
     def schedule(self) -> Schedule:
         return Schedule(self.lr, self.epochs, self.max_steps, self.max_time, self.evaluate_every, self.halve_lr,
-                        self.seed)
+                        self.seed, self.patience)
 
     def check_resumable(self, saved: dict[str, Any], model_keys: tuple[str, ...]) -> None:
         """A checkpoint's options (``saved``) agree with these on what the run depends on."""

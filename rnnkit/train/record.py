@@ -2,7 +2,7 @@
 
 Progress (a tqdm bar on a terminal; elsewhere a plain line every 30 s with an ETA), one line per
 evaluation, TensorBoard scalars on request, and at the end ``metrics.jsonl`` (one object per
-evaluation) and ``loss.png`` (training and held-out loss against what was seen).
+training point or evaluation) and ``loss.png`` (training and held-out loss against what was seen).
 """
 
 from __future__ import annotations
@@ -75,21 +75,25 @@ class RunRecord:
     def step(self, loss_per_unit: float, speed: float) -> None:
         self.progress.update(loss_per_unit, speed)
 
-    def evaluation(self, record: dict[str, Any], split: str, speed: float) -> None:
+    def point(self, entry: dict[str, Any]) -> None:
+        """A training point: TensorBoard's scalars (the progress bar shows it already)."""
+        if self.writer is not None:
+            seen = entry[self.unit]
+            self.writer.add_scalar("loss/train", entry["train_loss"], seen)
+            self.writer.add_scalar("lr", entry["lr"], seen)
+            self.writer.add_scalar(f"{self.unit}_per_second", entry[f"{self.unit}_per_second"], seen)
+
+    def evaluation(self, entry: dict[str, Any], split: str, speed: float, train_loss: float | None) -> None:
         """One line: step, epoch, training loss, held-out loss and metrics, rate, speed."""
-        train = f"train loss {record['train_loss']:.4f}  " if record["train_loss"] is not None else ""
-        metrics = "".join(f"  {k.removeprefix(split + '_')} {v:9.2f}" for k, v in record.items()
+        train = f"train loss {train_loss:.4f}  " if train_loss is not None else ""
+        metrics = "".join(f"  {k.removeprefix(split + '_')} {v:9.2f}" for k, v in entry.items()
                           if k.startswith(split + "_") and k != f"{split}_loss")
-        halved = "  (halved)" if "lr_halved_to" in record else ""
-        self.progress.write(f"step {record['step']:>7,}  epoch {record['epoch']:6.2f}  {train}{split} loss "
-                            f"{record[f'{split}_loss']:.4f}{metrics}  lr {record['lr']:g}{halved}  "
+        halved = "  (halved)" if "lr_halved_to" in entry else ""
+        self.progress.write(f"step {entry['step']:>7,}  epoch {entry['epoch']:6.2f}  {train}{split} loss "
+                            f"{entry[f'{split}_loss']:.4f}{metrics}  lr {entry['lr']:g}{halved}  "
                             f"{speed:,.0f} {self.unit}/s")
         if self.writer is not None:
-            seen = record[self.unit]
-            self.writer.add_scalar(f"loss/{split}", record[f"{split}_loss"], seen)
-            if record["train_loss"] is not None:
-                self.writer.add_scalar("loss/train", record["train_loss"], seen)
-            self.writer.add_scalar("lr", record["lr"], seen)
+            self.writer.add_scalar(f"loss/{split}", entry[f"{split}_loss"], entry[self.unit])
 
     def close(self) -> None:
         if self.progress is not None:
@@ -97,27 +101,69 @@ class RunRecord:
         if self.writer is not None:
             self.writer.close()
 
-    def write(self, history: list[dict[str, Any]], split: str) -> None:
-        """``metrics.jsonl`` and ``loss.png`` in the output directory."""
-        atomic_write_text(self.out / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
-        plot_losses(history, split, self.out / "loss.png", self.unit)
+    def write(self, log: list[dict[str, Any]], split: str) -> None:
+        """``metrics.jsonl`` (the run's record, one object per line) and ``loss.png`` in the output directory."""
+        atomic_write_text(self.out / "metrics.jsonl", "".join(json.dumps(e) + "\n" for e in log))
+        plot_losses(log, split, self.out / "loss.png", self.unit)
 
 
-def plot_losses(history: list[dict[str, Any]], split: str, path: Path, unit: str = "tokens") -> None:
-    """Training and held-out loss against the units seen."""
+def plot_losses(log: list[dict[str, Any]], split: str, path: Path, unit: str = "tokens", *,
+                log_scale: bool = False) -> None:
+    """The run at a glance: training loss (each point the mean since the one before) and held-out
+    loss against the units seen, epochs along the top, the learning rate on the right."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    train = [(h[unit], h["train_loss"]) for h in history if h.get("train_loss") is not None]
-    held = [(h[unit], h[f"{split}_loss"]) for h in history]
+    from matplotlib.ticker import EngFormatter, FormatStrFormatter
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    train = [(e[unit], e["train_loss"]) for e in log if "train_loss" in e and f"{split}_loss" not in e]
+    held = [(e[unit], e[f"{split}_loss"]) for e in log if f"{split}_loss" in e]
     if train:
-        ax.plot(*zip(*train), marker=".", label="train loss (mean since the last evaluation)")
-    ax.plot(*zip(*held), marker="o", label=f"{split} loss")
+        ax.plot(*zip(*train), color="tab:blue", linewidth=1.2, label="train loss")
+    ax.plot(*zip(*held), color="tab:orange", marker="o", label=f"{split} loss")
     ax.set_xlabel(f"{unit} seen")
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.set_ylabel(f"loss (nats per {unit.rstrip('s')})")
+    if log_scale:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
     ax.grid(alpha=0.3)
-    ax.legend()
+    rates = [(e[unit], e["lr"]) for e in log]
+    lr_axis = ax.twinx()
+    lr_axis.step(*zip(*rates), where="post", color="tab:gray", alpha=0.6, linewidth=1, label="learning rate")
+    lr_axis.set_ylabel("learning rate", color="tab:gray")
+    lr_axis.set_ylim(0, max(r for _, r in rates) * 1.1)
+    per_epoch = _units_per_epoch(log, unit)
+    if per_epoch:
+        top = ax.secondary_xaxis("top", functions=(lambda x: x / per_epoch, lambda e: e * per_epoch))
+        top.set_xlabel("epoch")
+    lines = ax.get_legend_handles_labels()[0] + lr_axis.get_legend_handles_labels()[0]
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper right")
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def plot_run(model: str | Path, out: str | Path | None = None, *, log_scale: bool = False) -> Path:
+    """Draw a model directory's ``metrics.jsonl`` again (to ``out``, default its ``loss.png``),
+    on a log scale if asked; returns the figure's path."""
+    model = Path(model)
+    path = model / "metrics.jsonl"
+    if not path.is_file():
+        raise RnnkitError(f"{model} has no metrics.jsonl; give the directory a training run wrote")
+    try:
+        log = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        split = next(k.removesuffix("_loss") for e in log for k in e if k.endswith("_loss") and k != "train_loss")
+        unit = next(k for k in ("tokens", "pairs") if k in log[0])
+    except (ValueError, StopIteration, IndexError, AttributeError, TypeError, UnicodeDecodeError):
+        raise RnnkitError(f"{path} is not a training record rnnkit wrote") from None
+    target = Path(out) if out is not None else model / "loss.png"
+    plot_losses(log, split, target, unit, log_scale=log_scale)
+    return target
+
+
+def _units_per_epoch(log: list[dict[str, Any]], unit: str) -> float | None:
+    last = next((e for e in reversed(log) if e["epoch"] > 0), None)
+    return last[unit] / last["epoch"] if last is not None else None
 
 
 def _tensorboard(out: Path):

@@ -1,0 +1,40 @@
+"""The longer fuzzing campaign: tests/test_fuzz.py with ``--scale`` times the inputs CI runs,
+fresh random ones each time, and a count of the inputs tried per test.
+
+    python benchmarks/fuzz.py --scale 60      # 114,000 inputs; about 15 minutes on 2 cores
+
+Hypothesis prints any failing input with a ``@reproduce_failure`` blob; the exit status is pytest's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=60, help="times CI's inputs (default 60)")
+    args = parser.parse_args()
+    env = {**os.environ, "RNNKIT_FUZZ_SCALE": str(args.scale)}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_fuzz.py",
+                          "--hypothesis-show-statistics"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=False)
+    print(run.stdout[-4000:], run.stderr[-2000:], sep="\n")
+    total = 0
+    for test, block in re.findall(r"tests/test_fuzz.py::(\w+):\n(.*?)(?=\n\S|\Z)", run.stdout, flags=re.S):
+        tried = sum(int(a) + int(b) for a, b in re.findall(r"(\d+) passing, (\d+) failing", block))
+        total += tried
+        print(f"{test:<62} {tried:>9,} inputs")
+    print(f"{'total':<62} {total:>9,} inputs (scale {args.scale}); pytest exit status {run.returncode}")
+    return run.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Property-based fuzzing (Hypothesis) of everything that reads a user's input: the tokenizer,
+``prepare``, the score and rerank inputs, and model directories with one file damaged. The
+property everywhere: no uncaught exception; a failure is a ``RnnkitError`` of one line.
+
+CI runs a few hundred inputs, derandomized (the same inputs on every run, so a failure
+reproduces; Hypothesis prints the failing example and its ``@reproduce_failure`` blob).
+``RNNKIT_FUZZ_SCALE=N`` multiplies the number of inputs, with fresh random ones: the longer
+campaign, ``benchmarks/fuzz.py``."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import rnnkit
+from rnnkit.errors import RnnkitError
+from tests.test_rank import _keyword_data
+
+SCALE = int(os.environ.get("RNNKIT_FUZZ_SCALE", "0"))
+
+
+def fuzz(examples: int):
+    """Hypothesis settings: ``examples`` derandomized inputs in CI, SCALE times as many fresh ones in a campaign."""
+    return settings(max_examples=examples * max(SCALE, 1), derandomize=SCALE == 0, deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], print_blob=True)
+
+
+def one_line(e: RnnkitError) -> bool:
+    return bool(str(e).strip()) and "\n" not in str(e).strip()
+
+
+# Text that finds the corners: quotes, separators, line ends of every kind, NULs, odd Unicode.
+PIECES = st.sampled_from(['"', '""', ",", "\t", "\r", "\n", "\r\n", "\x00", "\ufeff", "\u2028", "'", "''", "``",
+                          "...", "n't", "U.S.", " ", "\u00a0", "é", "\U0001f600", "(", ")", "[", "-", "--", "$5.00"])
+TEXT = st.lists(st.one_of(st.text(max_size=12), PIECES), max_size=40).map("".join)
+
+
+TOKENIZER = None
+
+
+@fuzz(1000)
+@given(TEXT)
+def test_tokenize_never_fails_and_agrees_with_nltk(text):
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+
+    from rnnkit.text.tokenize import SentenceSplitter, WordTokenizer
+
+    global TOKENIZER
+    TOKENIZER = TOKENIZER or (WordTokenizer(), NLTKWordTokenizer(), SentenceSplitter())
+    ours, nltk, splitter = TOKENIZER
+    for sentence in splitter.split(text):
+        assert ours.tokenize(sentence) == nltk.tokenize(sentence)
+
+
+def _write(data: bytes, name: str) -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="fuzz-"))
+    path = directory / name
+    path.write_bytes(data)
+    return path
+
+
+def _csv_rows(draw_rows):
+    buffer = io.StringIO()
+    import csv
+
+    csv.writer(buffer, quoting=csv.QUOTE_MINIMAL).writerows(draw_rows)
+    return buffer.getvalue()
+
+
+INPUTS = st.one_of(
+    TEXT.map(lambda t: (t.encode("utf-8", "surrogatepass"), "in.txt")),
+    st.lists(st.lists(TEXT, min_size=1, max_size=3), min_size=1, max_size=6).map(
+        lambda rows: (_csv_rows([["body", "x"], *rows]).encode("utf-8", "surrogatepass"), "in.csv")),
+    st.binary(max_size=300).map(lambda b: (b, "in.txt")),
+    st.binary(max_size=300).map(lambda b: (b, "in.csv")),
+    st.binary(max_size=300).map(lambda b: (b, "in.jsonl")),
+    st.tuples(st.integers(1, 300_000), st.sampled_from(["a", "a ", "\x00"])).map(
+        lambda n: ((n[1] * n[0]).encode(), "in.txt")),  # one huge line
+    st.lists(st.sampled_from([b"the cat .", b"\r\n", b"\n", b"\r", b"\x00", b"\xff"]), max_size=30).map(
+        lambda parts: (b"".join(parts), "in.txt")),  # mixed line endings
+)
+
+
+@fuzz(300)
+@given(INPUTS, st.sampled_from(["word", "char"]), st.sampled_from(["strict", "replace"]), st.booleans())
+def test_prepare_succeeds_or_says_why_in_one_line(data_name, level, errors, lines):
+    data, name = data_name
+    path = _write(data, name)
+    try:
+        corpus = rnnkit.prepare(path, path.parent / "out", level=level, encoding_errors=errors, lines=lines,
+                                valid_fraction=0.2, progress=False)
+        assert len(corpus.vocab) >= 2 and corpus.meta["tokens"] > 0
+    except RnnkitError as e:
+        assert one_line(e), str(e)
+    finally:
+        shutil.rmtree(path.parent)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A tiny language model, ranker and seq2seq model, trained for two steps each."""
+    from rnnkit.cli import main
+    from rnnkit.rank import train_ranker
+    from rnnkit.seq2seq import train_seq2seq
+    from rnnkit.train import train
+
+    tmp = tmp_path_factory.mktemp("models")
+    rng = np.random.default_rng(0)
+    words = "the cat dog sat on a mat .".split()
+    sentences = [" ".join(rng.choice(words, 5)) for _ in range(60)]
+    (tmp / "text.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    corpus = rnnkit.prepare(tmp / "text.txt", tmp / "corpus", lines=True, progress=False)
+    quiet = {"log": lambda _: None, "progress": False, "max_steps": 2}
+    train(corpus, tmp / "lm", recipe="seed", hidden=4, engine="numpy", **quiet)
+    assert main(["rank", "build", str(_keyword_data(tmp)), "--out", str(tmp / "rank-data")]) == 0
+    train_ranker(tmp / "rank-data", tmp / "ranker", model="dual-encoder", hidden=4, embedding=4, batch_size=4,
+                 engine="numpy", **quiet)
+    (tmp / "pairs").mkdir()
+    for split in ("train", "valid"):
+        (tmp / "pairs" / f"{split}.tsv").write_text("".join(f"{s}\t{s.upper()}\n" for s in sentences),
+                                                     encoding="utf-8")
+    train_seq2seq(tmp / "pairs", tmp / "seq2seq", hidden=4, embedding=4, batch_size=4, decode_pairs=0,
+                  engine="numpy", **quiet)
+    return tmp
+
+
+LOADERS = {"lm": lambda p: rnnkit.load(p, engine="numpy").score(["the cat sat ."]),
+           "ranker": lambda p: rnnkit.load_ranker(p, engine="numpy").rank("the cat", ["a dog", "the mat"]),
+           "seq2seq": lambda p: rnnkit.load_seq2seq(p, engine="numpy").translate(["the cat"])}
+
+
+def _damage(data: bytes, how: str, where: float, noise: bytes) -> bytes:
+    cut = int(len(data) * where)
+    if how == "truncate":
+        return data[:cut]
+    if how == "empty":
+        return b""
+    if how == "pickle":  # never unpickled: a pickle is just bytes that are not our format
+        return pickle.dumps({"weights": np.zeros(3), "evil": os.system})
+    if how == "noise":
+        return noise
+    return data[:cut] + noise + data[cut + len(noise):]  # overwrite a stretch in place
+
+
+@fuzz(300)
+@given(st.sampled_from(sorted(LOADERS)), st.data(), st.sampled_from(["truncate", "empty", "pickle", "noise", "patch"]),
+       st.floats(0, 1), st.binary(min_size=1, max_size=64))
+def test_a_model_directory_with_a_damaged_file_loads_or_says_why(models, kind, data, how, where, noise):
+    files = sorted(p.relative_to(models / kind) for p in (models / kind).rglob("*") if p.is_file())
+    victim = data.draw(st.sampled_from(files))
+    copy = Path(tempfile.mkdtemp(prefix="fuzz-")) / kind
+    shutil.copytree(models / kind, copy)
+    try:
+        (copy / victim).write_bytes(_damage((copy / victim).read_bytes(), how, where, noise))
+        LOADERS[kind](copy)
+    except RnnkitError as e:
+        assert one_line(e), str(e)
+    finally:
+        shutil.rmtree(copy.parent)
+
+
+@fuzz(300)
+@given(st.one_of(TEXT.map(lambda t: t.encode("utf-8", "surrogatepass")), st.binary(max_size=300)),
+       st.sampled_from([("score",), ("score", "--tokenized"), ("score", "--per-token", "--json"), ("rerank",),
+                        ("rerank", "--json")]), st.sampled_from(["strict", "replace"]))
+def test_score_and_rerank_read_any_input(models, run_cli_module, data, verb, errors):
+    path = _write(data, "input.txt")
+    try:
+        extra = ("--encoding-errors", errors) if verb[0] == "score" else ()
+        status, _, err = run_cli_module(verb[0], models / "lm", path, *verb[1:], *extra, "--engine", "numpy")
+        assert status in (0, 2), err
+        if status == 2:
+            assert len(err.strip().splitlines()) == 1 and err.startswith("rnnkit: error: "), err
+    finally:
+        shutil.rmtree(path.parent)
+
+
+@pytest.fixture(scope="module")
+def run_cli_module():
+    """``run_cli`` for Hypothesis tests (which may not take function-scoped fixtures)."""
+    import contextlib
+
+    from rnnkit.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main([str(a) for a in args])
+            except SystemExit as e:
+                status = e.code
+        return status, out.getvalue(), err.getvalue()
+
+    return run
