@@ -26,7 +26,8 @@ def main() -> int:
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_fuzz.py",
                           "--hypothesis-show-statistics"], cwd=ROOT, env=env, capture_output=True, text=True,
                          check=False)
-    print(run.stdout[-4000:], run.stderr[-2000:], sep="\n")
+    failures = run.stdout.split("= FAILURES =", 1)
+    print(("= FAILURES =" + failures[1])[:30000] if len(failures) == 2 else run.stdout[-3000:], run.stderr[-2000:])
     total = 0
     for test, block in re.findall(r"tests/test_fuzz.py::(\w+):\n(.*?)(?=\n\S|\Z)", run.stdout, flags=re.S):
         tried = sum(int(a) + int(b) for a, b in re.findall(r"(\d+) passing, (\d+) failing", block))

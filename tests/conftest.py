@@ -39,6 +39,38 @@ def run_cli(capsys):
     return run
 
 
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """A tiny language model, ranker and seq2seq model, trained for two steps each."""
+    import numpy as np
+
+    import rnnkit
+    from rnnkit.cli import main
+    from rnnkit.rank import train_ranker
+    from rnnkit.seq2seq import train_seq2seq
+    from rnnkit.train import train
+    from tests.test_rank import _keyword_data
+
+    tmp = tmp_path_factory.mktemp("models")
+    rng = np.random.default_rng(0)
+    words = "the cat dog sat on a mat .".split()
+    sentences = [" ".join(rng.choice(words, 5)) for _ in range(60)]
+    (tmp / "text.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    corpus = rnnkit.prepare(tmp / "text.txt", tmp / "corpus", lines=True, progress=False)
+    quiet = {"log": lambda _: None, "progress": False, "max_steps": 2}
+    train(corpus, tmp / "lm", recipe="seed", hidden=4, engine="numpy", **quiet)
+    assert main(["rank", "build", str(_keyword_data(tmp)), "--out", str(tmp / "rank-data")]) == 0
+    train_ranker(tmp / "rank-data", tmp / "ranker", model="dual-encoder", hidden=4, embedding=4, batch_size=4,
+                 engine="numpy", **quiet)
+    (tmp / "pairs").mkdir()
+    for split in ("train", "valid"):
+        (tmp / "pairs" / f"{split}.tsv").write_text("".join(f"{s}\t{s.upper()}\n" for s in sentences),
+                                                     encoding="utf-8")
+    train_seq2seq(tmp / "pairs", tmp / "seq2seq", hidden=4, embedding=4, batch_size=4, decode_pairs=0,
+                  engine="numpy", **quiet)
+    return tmp
+
+
 def pytest_report_header(config) -> str:
     """Which CPU ran the suite (numeric tolerances must hold on any): model and widest vector unit."""
     try:

@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 
 import rnnkit
 from rnnkit.errors import RnnkitError
-from tests.test_rank import _keyword_data
 
 SCALE = int(os.environ.get("RNNKIT_FUZZ_SCALE", "0"))
 
@@ -105,34 +104,6 @@ def test_prepare_succeeds_or_says_why_in_one_line(data_name, level, errors, line
         shutil.rmtree(path.parent)
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """A tiny language model, ranker and seq2seq model, trained for two steps each."""
-    from rnnkit.cli import main
-    from rnnkit.rank import train_ranker
-    from rnnkit.seq2seq import train_seq2seq
-    from rnnkit.train import train
-
-    tmp = tmp_path_factory.mktemp("models")
-    rng = np.random.default_rng(0)
-    words = "the cat dog sat on a mat .".split()
-    sentences = [" ".join(rng.choice(words, 5)) for _ in range(60)]
-    (tmp / "text.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
-    corpus = rnnkit.prepare(tmp / "text.txt", tmp / "corpus", lines=True, progress=False)
-    quiet = {"log": lambda _: None, "progress": False, "max_steps": 2}
-    train(corpus, tmp / "lm", recipe="seed", hidden=4, engine="numpy", **quiet)
-    assert main(["rank", "build", str(_keyword_data(tmp)), "--out", str(tmp / "rank-data")]) == 0
-    train_ranker(tmp / "rank-data", tmp / "ranker", model="dual-encoder", hidden=4, embedding=4, batch_size=4,
-                 engine="numpy", **quiet)
-    (tmp / "pairs").mkdir()
-    for split in ("train", "valid"):
-        (tmp / "pairs" / f"{split}.tsv").write_text("".join(f"{s}\t{s.upper()}\n" for s in sentences),
-                                                     encoding="utf-8")
-    train_seq2seq(tmp / "pairs", tmp / "seq2seq", hidden=4, embedding=4, batch_size=4, decode_pairs=0,
-                  engine="numpy", **quiet)
-    return tmp
-
-
 LOADERS = {"lm": lambda p: rnnkit.load(p, engine="numpy").score(["the cat sat ."]),
            "ranker": lambda p: rnnkit.load_ranker(p, engine="numpy").rank("the cat", ["a dog", "the mat"]),
            "seq2seq": lambda p: rnnkit.load_seq2seq(p, engine="numpy").translate(["the cat"])}
@@ -154,7 +125,8 @@ def _damage(data: bytes, how: str, where: float, noise: bytes) -> bytes:
 @fuzz(300)
 @given(st.sampled_from(sorted(LOADERS)), st.data(), st.sampled_from(["truncate", "empty", "pickle", "noise", "patch"]),
        st.floats(0, 1), st.binary(min_size=1, max_size=64))
-def test_a_model_directory_with_a_damaged_file_loads_or_says_why(models, kind, data, how, where, noise):
+def test_a_model_directory_with_a_damaged_file_loads_or_says_why(tiny_models, kind, data, how, where, noise):
+    models = tiny_models
     files = sorted(p.relative_to(models / kind) for p in (models / kind).rglob("*") if p.is_file())
     victim = data.draw(st.sampled_from(files))
     copy = Path(tempfile.mkdtemp(prefix="fuzz-")) / kind
@@ -172,11 +144,11 @@ def test_a_model_directory_with_a_damaged_file_loads_or_says_why(models, kind, d
 @given(st.one_of(TEXT.map(lambda t: t.encode("utf-8", "surrogatepass")), st.binary(max_size=300)),
        st.sampled_from([("score",), ("score", "--tokenized"), ("score", "--per-token", "--json"), ("rerank",),
                         ("rerank", "--json")]), st.sampled_from(["strict", "replace"]))
-def test_score_and_rerank_read_any_input(models, run_cli_module, data, verb, errors):
+def test_score_and_rerank_read_any_input(tiny_models, run_cli_module, data, verb, errors):
     path = _write(data, "input.txt")
     try:
         extra = ("--encoding-errors", errors) if verb[0] == "score" else ()
-        status, _, err = run_cli_module(verb[0], models / "lm", path, *verb[1:], *extra, "--engine", "numpy")
+        status, _, err = run_cli_module(verb[0], tiny_models / "lm", path, *verb[1:], *extra, "--engine", "numpy")
         assert status in (0, 2), err
         if status == 2:
             assert len(err.strip().splitlines()) == 1 and err.startswith("rnnkit: error: "), err

@@ -138,7 +138,7 @@ def _modules() -> dict[str, set[str]]:
 
 # Data flows one way: a package imports only from its own level and the levels below.
 LEVELS = {"errors": 0, "_version": 0, "fsutil": 0, "figures": 0, "text": 1, "data": 2, "models": 3, "io": 4,
-          "use": 5, "train": 6, "analysis": 6, "rank": 7, "seq2seq": 7}
+          "use": 5, "train": 6, "analysis": 6, "rank": 7, "seq2seq": 7, "serve": 8}
 # Outside the core, with the package root: the entry points, and the tutorial's code in compat.
 OUTSIDE_THE_CORE = {"rnnkit.__main__", "rnnkit.tutorial", "rnnkit.compat", "rnnkit.cli", "rnnkit.bench"}
 

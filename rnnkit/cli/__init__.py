@@ -9,11 +9,11 @@ import sys
 from collections.abc import Sequence
 
 from rnnkit._version import __version__
-from rnnkit.cli import data, models, quickstart, rank, seq2seq, train, use
+from rnnkit.cli import data, models, quickstart, rank, seq2seq, serve, train, use
 from rnnkit.cli.common import Parser
 from rnnkit.errors import RnnkitError
 
-GROUPS = (data, train, use, rank, seq2seq, models, quickstart)
+GROUPS = (data, train, use, rank, seq2seq, serve, models, quickstart)
 
 
 def build_parser() -> argparse.ArgumentParser:

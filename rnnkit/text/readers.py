@@ -83,6 +83,12 @@ def decoded_lines(path: str, encoding_errors: str = "strict",
             if on_read is not None and offset - told >= 1 << 20:
                 on_read(offset - told)
                 told = offset
+            if "\r" in line:  # universal line ends, as Python's text mode: \r\n and a lone \r end a line too
+                *ended, last = line.replace("\r\n", "\n").split("\r")
+                yield from (part + "\n" for part in ended)
+                if last:
+                    yield last
+                continue
             yield line
         if on_read is not None:
             on_read(offset - told)
@@ -115,7 +121,10 @@ def _text_records(lines: Iterator[str], unit: Unit) -> Iterator[str]:
 
 def _csv_rows(lines: Iterator[str], name: str, columns: Sequence[str], hint: str) -> Iterator[list[str]]:
     reader = csv.reader(lines, skipinitialspace=True)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as e:
+        raise RnnkitError(f"{name}: line 1: bad CSV header ({e})") from None
     if header is None:
         raise RnnkitError(f"{name}: no CSV header row; the first row must name the columns")
     header = [h.strip() for h in header]

@@ -235,9 +235,10 @@ class WordTokenizer:
         return [tuple(found[c] if c in found else self._rules(left + c + right)[inner]) for c in chunks]
 
     def tokenize(self, sentence: str) -> list[str]:
-        if self._rules is not None and _OTHER_SPACE.search(sentence):
-            # NLTK's rules tell a space from a tab or a line break (`\t"` is no opening quote), so
-            # such a sentence is not the sum of its chunks: it gets the rules whole (found by fuzzing).
+        if self._rules is not None and (_OTHER_SPACE.search(sentence) or sentence[:1] == " " or sentence[-1:] == " "):
+            # NLTK's rules tell a space from a tab or a line break (`\t"` is no opening quote) and a
+            # sentence's first character from one after a space (`^"`), so such a sentence is not
+            # the sum of its chunks: it gets the rules whole (both found by fuzzing).
             return self._rules(sentence)
         out: list[str] = []
         _apply(sentence, self._memo, out)

@@ -1,0 +1,56 @@
+"""``rnnkit serve``: model directories behind HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from rnnkit.cli.common import add_verb
+from rnnkit.errors import RnnkitError
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from rnnkit.serve import Limits, create_app, open_served
+        from rnnkit.serve.models import attach_responses
+    except ImportError as e:
+        raise RnnkitError(f"rnnkit serve needs the serve extra ({e.name} is missing): "
+                          "pip install 'rnnkit[serve]'") from None
+    served = {}
+    for spec in args.models:
+        model = open_served(spec, engine=args.engine, device=args.device)
+        if model.name in served:
+            raise RnnkitError(f"two models named {model.name!r}; name them: NAME=PATH")
+        served[model.name] = model
+    for spec in args.responses:
+        attach_responses(served, spec)
+    limits = Limits(args.max_body_bytes, args.max_sentences, args.max_tokens, args.max_generate, args.max_length)
+    app = create_app(served, limits=limits, batch_window_ms=args.batch_window_ms)
+    where = "loopback only" if args.host in ("127.0.0.1", "localhost", "::1") else "REACHABLE FROM OTHER MACHINES"
+    print(f"rnnkit serve: {', '.join(f'{s.name} ({s.kind})' for s in served.values())} on "
+          f"http://{args.host}:{args.port} ({where}); the page is at /, the API docs at /docs", file=sys.stderr)
+    # uvicorn finishes the requests in flight on SIGTERM or Ctrl-C before it exits.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=30)
+    return 0
+
+
+def register(verbs: Any) -> None:
+    p = add_verb(verbs, "serve", cmd_serve, "serve trained models over HTTP (needs rnnkit[serve])")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="model directories, as PATH or NAME=PATH")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--batch-window-ms", type=float, default=5.0,
+                   help="how long /score requests wait to be batched together (0: each alone; default 5)")
+    p.add_argument("--responses", action="append", default=[], metavar="NAME=DATA",
+                   help="a ranking dataset whose training responses ranker NAME searches when given no candidates")
+    p.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    p.add_argument("--max-sentences", type=int, default=256, help="sentences, candidates or sources per request")
+    p.add_argument("--max-tokens", type=int, default=400, help="tokens per sentence")
+    p.add_argument("--max-generate", type=int, default=64, help="texts per /generate request")
+    p.add_argument("--max-length", type=int, default=200, help="tokens of a generated text")
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

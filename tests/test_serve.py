@@ -1,0 +1,204 @@
+"""rnnkit serve: every endpoint and limit through FastAPI's TestClient (httpx), dynamic
+batching, and the page in a real browser where Chromium is installed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+import rnnkit  # noqa: E402
+from rnnkit.serve import Limits, create_app, open_served  # noqa: E402
+from rnnkit.serve.batching import Batcher  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def served(tiny_models):
+    return {name: open_served(f"{name}={tiny_models / kind}", engine="numpy")
+            for name, kind in (("lm", "lm"), ("ranker", "ranker"), ("s2s", "seq2seq"))}
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    limits = Limits(max_body_bytes=20_000, max_sentences=8, max_tokens=30, max_generate=4, max_length=40)
+    with TestClient(create_app(served, limits=limits, batch_window_ms=2)) as c:
+        yield c
+
+
+def test_models_health_and_the_page(client):
+    assert client.get("/health").json()["status"] == "ok"
+    models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+    assert {n: m["kind"] for n, m in models.items()} == {"lm": "lm", "ranker": "ranker", "s2s": "seq2seq"}
+    assert models["lm"]["vocab_size"] > 5 and models["lm"]["engine"] == "numpy"
+    page = client.get("/")
+    assert page.status_code == 200 and "<script>" in page.text and "http" not in page.text.split("<script>")[1]
+    assert client.get("/openapi.json").json()["info"]["title"] == "rnnkit"
+
+
+def test_score_gives_the_numbers_score_json_gives(client, tiny_models, run_cli, tmp_path):
+    sentences = ["the cat sat on a mat .", "a dog ."]
+    answer = client.post("/v1/models/lm/score", json={"sentences": sentences}).json()["results"]
+    (tmp_path / "in.txt").write_text("\n".join(sentences) + "\n")
+    status, out, _ = run_cli("score", tiny_models / "lm", tmp_path / "in.txt", "--json", "--engine", "numpy")
+    cli = [json.loads(line) for line in out.splitlines()][:2]
+    assert status == 0 and [set(r) for r in answer] == [{"text", "logprob", "tokens", "perplexity"}] * 2
+    for ours, theirs in zip(answer, cli):
+        assert ours["text"] == theirs["text"] and ours["tokens"] == theirs["tokens"]
+        assert ours["logprob"] == pytest.approx(theirs["logprob"], rel=1e-9)
+    per_token = client.post("/v1/models/lm/score", json={"sentences": ["a dog ."], "per_token": True}).json()
+    probs = per_token["results"][0]["token_probs"]
+    assert [p["token"] for p in probs][:2] == ["a", "dog"] and all(0 < p["prob"] <= 1 for p in probs)
+
+
+def test_generate_and_rerank(client):
+    first = client.post("/v1/models/lm/generate", json={"n": 2, "seed": 3, "min_length": 1}).json()["results"]
+    again = client.post("/v1/models/lm/generate", json={"n": 2, "seed": 3, "min_length": 1}).json()["results"]
+    assert len(first) == 2 and first == again
+    ranked = client.post("/v1/models/lm/rerank", json={"groups": [["the cat sat .", "cat the . sat"]]}).json()
+    assert len(ranked["results"]) == 1
+
+
+def test_rank_and_translate(client):
+    ranked = client.post("/v1/models/ranker/rank", json={"context": "where is the cat ?",
+                                                         "candidates": ["the cat is here .", "a dog ."]}).json()
+    assert sorted(r["text"] for r in ranked["results"]) == ["a dog .", "the cat is here ."]
+    missing = client.post("/v1/models/ranker/rank", json={"context": "where is the cat ?"})
+    assert missing.status_code == 422 and "--responses ranker=DATA" in missing.json()["detail"]
+    out = client.post("/v1/models/s2s/translate", json={"sources": ["the cat"], "attention": True}).json()
+    result = out["results"][0]
+    assert result["source"] == "the cat" and len(result["attention"]) == len(result["output_tokens"]) + 1
+
+
+@pytest.mark.parametrize("path,body,status,words", [
+    ("/v1/models/nope/score", {"sentences": ["a"]}, 404, "no model named 'nope'"),
+    ("/v1/models/ranker/score", {"sentences": ["a"]}, 400, "ranker model"),
+    ("/v1/models/lm/score", {"sentences": ["a ."] * 9}, 422, "--max-sentences"),
+    ("/v1/models/lm/score", {"sentences": ["cat " * 31]}, 422, "--max-tokens"),
+    ("/v1/models/lm/score", {"sentences": ["cat " * 6000]}, 413, "--max-body-bytes"),
+    ("/v1/models/lm/generate", {"n": 5}, 422, "--max-generate"),
+    ("/v1/models/lm/generate", {"max_length": 41}, 422, "--max-length"),
+    ("/v1/models/lm/generate", {"temperature": 0}, 422, "temperature"),
+    ("/v1/models/lm/score", {"sentence": ["a"]}, 422, "sentences: Field required"),
+    ("/v1/models/s2s/translate", {"sources": [""]}, 422, "empty source"),
+])
+def test_limits_and_mistakes_get_a_status_and_one_line(client, path, body, status, words):
+    response = client.post(path, json=body)
+    assert response.status_code == status and words in response.json()["detail"], response.text
+    assert "\n" not in response.json()["detail"]
+
+
+def test_malformed_json_is_422(client):
+    response = client.post("/v1/models/lm/score", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_metrics_count_requests_latency_and_batches(client):
+    client.post("/v1/models/lm/score", json={"sentences": ["a dog ."]})
+    text = client.get("/metrics").text
+    assert 'rnnkit_requests_total{endpoint="score",status="200"}' in text
+    assert "rnnkit_request_seconds_bucket" in text and "rnnkit_batch_sentences_count" in text
+    assert 'rnnkit_errors_total{endpoint="score"}' in text
+
+
+def test_requests_that_arrive_together_run_as_one_batch():
+    calls = []
+
+    def run(items):
+        calls.append(list(items))
+        return [item * 10 for item in items]
+
+    async def main():
+        from concurrent.futures import ThreadPoolExecutor
+
+        batcher = Batcher(run, ThreadPoolExecutor(1), window_ms=50)
+        return await asyncio.gather(*(batcher.submit([i, i + 100]) for i in range(5)))
+
+    results = asyncio.run(main())
+    assert results == [[i * 10, (i + 100) * 10] for i in range(5)]
+    assert len(calls) == 1 and len(calls[0]) == 10  # one model call for five requests
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tiny_models):
+    """``rnnkit serve`` in a process of its own, on a free loopback port."""
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "rnnkit", "serve", f"lm={tiny_models / 'lm'}", "--port",
+                                str(port), "--engine", "numpy", "--log-level", "warning"],
+                               stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url, process
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_the_server_binds_loopback_says_so_and_stops_on_sigterm(server):
+    url, process = server
+    assert json.load(urllib.request.urlopen(url + "/health"))["status"] == "ok"
+    process.terminate()
+    assert process.wait(timeout=30) in (0, -15)  # uvicorn shuts down gracefully, then re-raises SIGTERM
+    assert "loopback only" in process.stderr.read()
+
+
+def test_the_page_colours_each_token_in_a_real_browser(server):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        pytest.skip("no chromium and chromedriver here (Debian: apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, _ = server
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,700"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver_path))
+    try:
+        browser.get(url + "/")
+        box = browser.find_element(By.ID, "sentence")
+        box.clear()
+        box.send_keys("the cat sat on a mat .")
+        browser.find_element(By.ID, "score").click()
+        spans = WebDriverWait(browser, 20).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#tokens .tok"))
+        shown = [(s.text, float(s.get_attribute("data-prob"))) for s in spans]
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "serve-page.png"))
+    finally:
+        browser.quit()
+    request = urllib.request.Request(url + "/v1/models/lm/score", method="POST",
+                                     data=json.dumps({"sentences": ["the cat sat on a mat ."], "per_token": True}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    expected = json.load(urllib.request.urlopen(request))["results"][0]["token_probs"]
+    assert len(shown) == len(expected) == 8  # seven words and the sentence's end
+    for (token, prob), e in zip(shown, expected):
+        assert token == e["token"] and prob == pytest.approx(e["prob"], rel=1e-9)
+    assert (ARTIFACTS / "serve-page.png").stat().st_size > 5_000
