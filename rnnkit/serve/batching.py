@@ -1,15 +1,17 @@
-"""Dynamic batching: requests that arrive within a short window are run as one batch.
+"""Dynamic batching: requests that arrive close together run through the model as one batch.
 
-A request's items (sentences) join a queue; the first one opens a window of ``window_ms``, and
-when it closes (or ``max_items`` are waiting) everything waiting goes to the model in one call,
-on the model's own thread, so the event loop keeps answering (``/health``) while it runs. Each
-request then gets its own slice of the results. A window of 0 runs each request alone: the
-batch-of-one server the benchmark compares with.
+A request's items (sentences) join a queue. One worker per model takes them: it waits until the
+oldest item has waited ``window_ms`` (or ``max_items`` are waiting), then runs everything
+waiting in one call on the model's thread, so the event loop keeps answering (``/health``)
+while it runs. Whatever arrives during that call is the next batch: the busier the server, the
+larger its batches. Each request then gets its own slice of the results. A window of 0 runs
+each request alone: the batch-of-one server the benchmark compares with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -20,10 +22,9 @@ class Batcher:
                  max_items: int = 256, on_batch: Callable[[int], None] | None = None) -> None:
         self.run, self.executor, self.window, self.max_items = run, executor, window_ms / 1000, max_items
         self.on_batch = on_batch or (lambda n: None)
-        self.waiting: list[tuple[list[Any], asyncio.Future]] = []
-        self.flusher: asyncio.Task | None = None  # the task whose window is open
-        self.running: set[asyncio.Task] = set()  # flushers alive (asyncio keeps only weak references)
-        self.full = asyncio.Event()
+        self.waiting: list[tuple[list[Any], asyncio.Future, float]] = []
+        self.arrived: asyncio.Event | None = None
+        self.worker: asyncio.Task | None = None
 
     async def submit(self, items: list[Any]) -> list[Any]:
         """The results of ``items``, in order, computed in a batch with whatever else arrived."""
@@ -31,35 +32,51 @@ class Batcher:
         if self.window <= 0:
             self.on_batch(len(items))
             return list(await loop.run_in_executor(self.executor, self.run, items))
+        if self.worker is None or self.worker.done():
+            self.arrived = asyncio.Event()
+            self.worker = asyncio.create_task(self._work())
         future = loop.create_future()
-        self.waiting.append((items, future))
-        if sum(len(i) for i, _ in self.waiting) >= self.max_items:
-            self.full.set()
-        if self.flusher is None:
-            self.flusher = asyncio.create_task(self._flush_after_window())
-            self.running.add(self.flusher)
-            self.flusher.add_done_callback(self.running.discard)
+        self.waiting.append((items, future, time.perf_counter()))
+        self.arrived.set()
         return await future
 
-    async def _flush_after_window(self) -> None:
-        try:
-            await asyncio.wait_for(self.full.wait(), self.window)
-        except TimeoutError:
-            pass
-        self.full.clear()
-        # What arrives from now on waits for the next window, which opens while this batch runs.
-        batch, self.waiting, self.flusher = self.waiting, [], None
-        items = [item for request, _ in batch for item in request]
+    def _waiting_items(self) -> int:
+        return sum(len(items) for items, _, _ in self.waiting)
+
+    async def _work(self) -> None:
+        while True:
+            await self.arrived.wait()
+            # Until the oldest request has waited the window, or the batch is full.
+            while self._waiting_items() < self.max_items:
+                left = self.window - (time.perf_counter() - self.waiting[0][2])
+                if left <= 0:
+                    break
+                self.arrived.clear()
+                try:
+                    await asyncio.wait_for(self.arrived.wait(), left)
+                except TimeoutError:
+                    break
+            batch, taken = [], 0
+            while self.waiting and (not batch or taken + len(self.waiting[0][0]) <= self.max_items):
+                request = self.waiting.pop(0)
+                batch.append(request)
+                taken += len(request[0])
+            if not self.waiting:
+                self.arrived.clear()
+            await self._run(batch)
+
+    async def _run(self, batch: list[tuple[list[Any], asyncio.Future, float]]) -> None:
+        items = [item for request, _, _ in batch for item in request]
         self.on_batch(len(items))
         try:
             results = list(await asyncio.get_running_loop().run_in_executor(self.executor, self.run, items))
         except Exception as e:  # every request of the batch hears of it
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(e)
             return
         start = 0
-        for request, future in batch:
+        for request, future, _ in batch:
             if not future.done():
                 future.set_result(results[start:start + len(request)])
             start += len(request)
