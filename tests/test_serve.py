@@ -141,11 +141,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(tiny_models):
-    """``rnnkit serve`` in a process of its own, on a free loopback port."""
+def server(tiny_models, request):
+    """``rnnkit serve`` in a process of its own, on a free loopback port (extra flags: the test's param)."""
     port = _free_port()
+    extra = getattr(request, "param", [])
     process = subprocess.Popen([sys.executable, "-m", "rnnkit", "serve", f"lm={tiny_models / 'lm'}", "--port",
-                                str(port), "--engine", "numpy", "--log-level", "warning"],
+                                str(port), "--engine", "numpy", "--log-level", "warning", *extra],
                                stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -165,6 +166,30 @@ def test_the_server_binds_loopback_says_so_and_stops_on_sigterm(server):
     process.terminate()
     assert process.wait(timeout=30) in (0, -15)  # uvicorn shuts down gracefully, then re-raises SIGTERM
     assert "loopback only" in process.stderr.read()
+
+
+@pytest.mark.parametrize("server", [["--batch-window-ms", "1500"]], indirect=True)
+def test_a_request_in_flight_finishes_when_the_server_is_told_to_stop(server):
+    """A 1.5 s batching window holds the request inside the server while SIGTERM arrives."""
+    import threading
+
+    url, process = server
+    answer = {}
+
+    def ask():
+        request = urllib.request.Request(url + "/v1/models/lm/score", method="POST",
+                                         data=json.dumps({"sentences": ["a dog ."]}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer["status"], answer["body"] = response.status, json.load(response)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    time.sleep(0.5)
+    process.terminate()
+    asker.join(timeout=30)
+    assert answer.get("status") == 200 and answer["body"]["results"][0]["tokens"] == 4  # three words and the end
+    assert process.wait(timeout=30) in (0, -15)
 
 
 def test_the_page_colours_each_token_in_a_real_browser(server):
