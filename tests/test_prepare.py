@@ -311,3 +311,24 @@ def test_prepare_shows_the_bytes_read_on_request(tmp_path, capsys):
     assert "reading" in err and "B/s" in err and "2.57M/2.57M" in err  # all of it, in MiB
     rnnkit.prepare(path, tmp_path / "quiet", progress=False)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_split_tail_keeps_the_end_of_the_text_contiguous(tmp_path, level):
+    rng = np.random.default_rng(0)
+    words = "the cat dog sat on a mat log bird saw".split()
+    lines = [" ".join(rng.choice(words, rng.integers(2, 9))) + " ." for _ in range(400)]
+    path = tmp_path / "t.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    corpus = rnnkit.prepare(path, tmp_path / "out", level=level, lines=True, valid_fraction=0.1, test_fraction=0.05,
+                            split_tail=True, vocab_size=0)
+    sizes = {split: len(corpus.ids(split)) for split in ("train", "valid", "test")}
+    total = sum(sizes.values())
+    assert abs(sizes["valid"] / total - 0.10) < 0.02 and abs(sizes["test"] / total - 0.05) < 0.02
+    decode = lambda split: corpus.vocab.decode(corpus.ids(split).tolist())  # noqa: E731
+    if level == "char":  # the splits, in order, are the text itself
+        assert "".join(decode("train") + decode("valid") + decode("test")) == path.read_text()
+    else:  # the last sentences, in order
+        n_test = len(corpus.offsets("test")) - 1
+        assert " ".join(t for t in decode("test") if not t.startswith("SENTENCE_")) == " ".join(lines[-n_test:])
+    assert corpus.meta["settings"]["split_tail"] is True

@@ -101,7 +101,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                      lines=args.lines, unk_token=args.unk_token, column=args.column, field=args.field,
                      format=args.format, lowercase=args.lowercase, valid_fraction=args.valid_fraction,
                      test_fraction=args.test_fraction, valid_file=args.valid_file, test_file=args.test_file,
-                     seed=args.seed, force=args.force, encoding_errors=args.encoding_errors)
+                     seed=args.seed, force=args.force, encoding_errors=args.encoding_errors,
+                     split_tail=args.split_tail)
     if args.json:
         print_json(prepare_summary(corpus))
     else:
@@ -151,6 +152,9 @@ def register(verbs: Any) -> None:
     p.add_argument("--valid-file", help="a ready-made validation split")
     p.add_argument("--test-file", help="a ready-made test split")
     p.add_argument("--seed", type=int, default=0, help="seed of the random split (default 0)")
+    p.add_argument("--split-tail", action="store_true",
+                   help="validation (and test) are the end of the text, contiguous, as nanoGPT splits; "
+                        "not sentences drawn at random")
     p.add_argument("--encoding-errors", default="strict", choices=["strict", "replace", "ignore"],
                    help="what to do with bytes that are not UTF-8 (default: stop and say where)")
     p.add_argument("--force", action="store_true", help="replace the output directory if it exists")

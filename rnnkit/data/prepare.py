@@ -204,17 +204,38 @@ def _encode_chars(records: Iterable[str], writer: _Writer, source: int, *, text:
     state.sentences_per_source[source] += count
 
 
-def _assign_splits(state: _Pass1, valid_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
-    """Split label per sentence (0 train, 1 valid, 2 test): ready-made files keep theirs, the rest is drawn."""
+def _assign_splits(state: _Pass1, valid_fraction: float, test_fraction: float, seed: int,
+                   tail: bool = False) -> np.ndarray:
+    """Split label per sentence (0 train, 1 valid, 2 test): ready-made files keep theirs, the rest
+    is drawn at random, or (``tail``) cut contiguously: train, then valid, then test, by tokens."""
     n_train, n_valid, n_test = state.sentences_per_source
     labels = np.empty(n_train + n_valid + n_test, dtype=np.uint8)
+    if tail:
+        _cut_tail(state, labels[:n_train], valid_fraction, test_fraction)
     rng = np.random.default_rng(seed)
-    for a in range(0, n_train, _BLOCK_SENTENCES):
+    for a in range(0, n_train if not tail else 0, _BLOCK_SENTENCES):
         u = rng.random(min(_BLOCK_SENTENCES, n_train - a))
         labels[a:a + len(u)] = np.where(u < valid_fraction, 1, np.where(u < valid_fraction + test_fraction, 2, 0))
     labels[n_train:n_train + n_valid] = 1
     labels[n_train + n_valid:] = 2
     return labels
+
+
+def _cut_tail(state: _Pass1, labels: np.ndarray, valid_fraction: float, test_fraction: float) -> None:
+    """Label the first sentences train, the ones that start in the last ``valid + test`` fraction
+    of the tokens valid, those in the last ``test`` fraction test (nanoGPT's split, at sentence
+    boundaries). Two passes over the lengths, a block at a time: memory stays flat."""
+    lengths = np.memmap(state.lengths_path, dtype=np.int32, mode="r")[: len(labels)]
+    total = sum(int(lengths[a:a + _BLOCK_SENTENCES].sum(dtype=np.int64))
+                for a in range(0, len(lengths), _BLOCK_SENTENCES))
+    valid_from, test_from = total * (1 - valid_fraction - test_fraction), total * (1 - test_fraction)
+    seen = 0
+    for a in range(0, len(lengths), _BLOCK_SENTENCES):
+        block = lengths[a:a + _BLOCK_SENTENCES].astype(np.int64)
+        starts = seen + np.cumsum(block) - block
+        labels[a:a + len(block)] = np.where(starts >= test_from, 2, np.where(starts >= valid_from, 1, 0))
+        seen += int(block.sum())
+    del lengths
 
 
 def _count_train(state: _Pass1, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -364,6 +385,7 @@ def prepare(
     encoding_errors: str = "strict",
     workers: int | None = None,
     progress: bool | None = None,
+    split_tail: bool = False,
 ) -> PreparedCorpus:
     """Prepare text for training; returns the opened corpus (its ``meta`` holds the statistics).
 
@@ -372,6 +394,8 @@ def prepare(
     fraction defaults to 0.05, or 0 when a ``valid_file`` is given. ``workers``: processes that
     split and tokenize (default: one per core, up to 2, when the input is over a megabyte).
     ``progress``: a bar of the bytes read, MB/s and the time to go (default: when stderr is a terminal).
+    ``split_tail``: the validation and test splits are the end of the text, contiguous (as nanoGPT
+    splits), not sentences drawn at random.
     """
     started = time.perf_counter()
     inputs = [str(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
@@ -428,7 +452,7 @@ def prepare(
         if state.sentences_per_source[0] == 0:
             raise RnnkitError(f"found no text in {', '.join(inputs)}; check the file (and --column/--field for CSV/JSON)")
 
-        labels = _assign_splits(state, valid_fraction, test_fraction, seed)
+        labels = _assign_splits(state, valid_fraction, test_fraction, seed, tail=split_tail)
         n_train_sentences = int(np.count_nonzero(labels == 0))
         if n_train_sentences == 0:
             raise RnnkitError("the training split is empty; lower --valid-fraction/--test-fraction or add text")
@@ -471,7 +495,7 @@ def prepare(
                 "inputs": inputs, "valid_file": sources[1][0] if sources[1] else None,
                 "test_file": sources[2][0] if sources[2] else None, "format": format, "column": column,
                 "field": field, "valid_fraction": valid_fraction, "test_fraction": test_fraction,
-                "seed": seed, "encoding_errors": encoding_errors,
+                "seed": seed, "split_tail": split_tail, "encoding_errors": encoding_errors,
             },
             "input_chars": state.input_bytes,
             "seconds": round(seconds, 3),
