@@ -72,6 +72,21 @@ def test_generate_and_rerank(client):
     assert len(ranked["results"]) == 1
 
 
+def test_rank_searches_the_repository_given_at_start(served, tiny_models):
+    from rnnkit.serve.models import attach_responses
+
+    attach_responses(served, f"ranker={tiny_models / 'rank-data'}")
+    try:
+        with TestClient(create_app(served)) as c:
+            answer = c.post("/v1/models/ranker/rank", json={"context": "where is the cat ?", "top": 3}).json()
+            assert c.get("/v1/models").json()["models"][1]["repository"] == len(served["ranker"].repository) > 3
+        found = answer["results"]
+        assert len(found) == 3 and all(r["text"] in served["ranker"].repository for r in found)
+        assert [r["score"] for r in found] == sorted((r["score"] for r in found), reverse=True)
+    finally:
+        served["ranker"].repository = []
+
+
 def test_rank_and_translate(client):
     ranked = client.post("/v1/models/ranker/rank", json={"context": "where is the cat ?",
                                                          "candidates": ["the cat is here .", "a dog ."]}).json()
