@@ -303,28 +303,15 @@ def _choose_vocabulary(state: _Pass1, counts: np.ndarray, first_seen: np.ndarray
     return tokens, lookup, stats
 
 
-class _NoProgress:
-    def update(self, n: int) -> None:
-        pass
-
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
 def _read_progress(paths: list[str], enabled: bool | None):
-    """A tqdm bar of the input bytes read (MB/s, time to go) on a terminal, else nothing.
+    """A tqdm bar of the input bytes read (MB/s, time to go), shown on a terminal or when asked.
     Gzipped inputs count their decompressed bytes, so their total is unknown."""
-    if not (sys.stderr.isatty() if enabled is None else enabled):
-        return _NoProgress()
     from tqdm import tqdm
 
     plain = [p for p in paths if p != "-" and not p.endswith(".gz")]
     total = sum(Path(p).stat().st_size for p in plain) if len(plain) == len(paths) else None
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="reading", leave=False,
-                dynamic_ncols=True)
+                dynamic_ncols=True, disable=not (sys.stderr.isatty() if enabled is None else enabled))
 
 
 def _npy_writer(path: Path, dtype: np.dtype, length: int):

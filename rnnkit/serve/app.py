@@ -16,6 +16,7 @@ A model's work runs on one thread of its own, off the event loop; a user's mista
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -79,8 +80,6 @@ def create_app(models: dict[str, Served], *, limits: Limits = Limits(), batch_wi
                 for name, s in models.items() if s.kind == "lm"}
 
     async def on_model(function: Callable[..., Any], *args: Any) -> Any:
-        import asyncio
-
         return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
 
     def model(name: str, kind: str) -> Served:

@@ -70,12 +70,9 @@ class TrainConfig:
         for name in ("batch_size", "bptt"):
             if getattr(cfg, name) < 1:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be at least 1")
-        if cfg.lr <= 0 or cfg.epochs <= 0 or cfg.evaluate_every <= 0:
-            raise RnnkitError("--lr, --epochs and --evaluate-every must be above 0")
-        if cfg.max_steps is not None and cfg.max_steps < 1 or cfg.clip is not None and cfg.clip <= 0:
-            raise RnnkitError("--max-steps must be at least 1 and --clip above 0")
-        if cfg.patience is not None and cfg.patience < 1:
-            raise RnnkitError("--patience must be at least 1 (evaluations without improvement)")
+        if cfg.clip is not None and cfg.clip <= 0:
+            raise RnnkitError("--clip must be above 0")
+        cfg.schedule()  # its own checks: rate, epochs, steps, patience
         return cfg
 
     def schedule(self) -> Schedule:

@@ -50,6 +50,14 @@ class Schedule:
     seed: int = 0  # of the data order
     patience: int | None = None  # evaluations without a new best before stopping
 
+    def __post_init__(self) -> None:  # every trainer's options meet here, before anything is written
+        if self.lr <= 0 or self.epochs <= 0 or self.evaluate_every <= 0:
+            raise RnnkitError("--lr, --epochs and --evaluate-every must be above 0")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise RnnkitError("--max-steps must be at least 1")
+        if self.patience is not None and self.patience < 1:
+            raise RnnkitError("--patience must be at least 1 (evaluations without improvement)")
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -93,8 +101,6 @@ def fit(task: Task, schedule: Schedule, out: Path, record: RunRecord, *, meta: d
     the lowest held-out loss (``keep="best"``) or the last ones (``"last"``)."""
     if keep not in ("best", "last"):
         raise RnnkitError(f"--keep must be best or last (got {keep!r})")
-    if schedule.patience is not None and schedule.patience < 1:
-        raise RnnkitError("--patience must be at least 1 (evaluations without improvement)")
     run = _Run(task, schedule, out, record, meta, placement)
     if resume is not None:
         run.restore(*resume)

@@ -43,12 +43,9 @@ class LoopOptions:
             check_optimizer(self.optimizer)
         if self.batch_size < 2:
             raise RnnkitError("--batch-size must be at least 2")
-        if self.lr <= 0 or self.epochs <= 0 or self.evaluate_every <= 0:
-            raise RnnkitError("--lr, --epochs and --evaluate-every must be above 0")
-        if self.max_steps is not None and self.max_steps < 1 or self.clip is not None and self.clip <= 0:
-            raise RnnkitError("--max-steps must be at least 1 and --clip above 0")
-        if self.patience is not None and self.patience < 1:
-            raise RnnkitError("--patience must be at least 1 (evaluations without improvement)")
+        if self.clip is not None and self.clip <= 0:
+            raise RnnkitError("--clip must be above 0")
+        self.schedule()  # its own checks: rate, epochs, steps, patience
 
     def schedule(self) -> Schedule:
         return Schedule(self.lr, self.epochs, self.max_steps, self.max_time, self.evaluate_every, self.halve_lr,
