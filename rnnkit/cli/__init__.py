@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except RnnkitError as e:
-        print(f"rnnkit: error: {e}", file=sys.stderr)
+        print(f"rnnkit: error{_process()}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
@@ -39,8 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except OSError as e:  # the machine's fault, not the user's: a full disk, a read-only or vanished directory
-        print(f"rnnkit: error: {describe_os_error(e)}", file=sys.stderr)
+        print(f"rnnkit: error{_process()}: {describe_os_error(e)}", file=sys.stderr)
         return 1
+
+
+def _process() -> str:
+    """Under torchrun, which process speaks (each says what stopped it)."""
+    import os
+
+    return f" (process {os.environ['RANK']} of {os.environ['WORLD_SIZE']})" if int(os.environ.get("WORLD_SIZE", 1)) > 1 else ""
 
 
 def describe_os_error(e: OSError) -> str:

@@ -94,15 +94,20 @@ def options_of(args: argparse.Namespace, config_class: type) -> dict[str, Any]:
 def run_training(args: argparse.Namespace, start: Callable[[Callable[[str], None]], dict[str, Any]],
                  describe: Callable[[dict[str, Any]], str]) -> int:
     """Run ``start(log)`` (a trainer); its summary as JSON or as ``describe``'s line; 130 when a
-    signal stopped it. With ``--json`` the log goes to stderr, so stdout holds the summary alone."""
+    signal stopped it. With ``--json`` the log goes to stderr, so stdout holds the summary alone.
+    Under torchrun, only the main process prints."""
+    from rnnkit.train.distributed import is_main_process
     from rnnkit.train.loop import Interrupted
 
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print
     try:
         summary = start(log)
     except Interrupted as e:
-        print(f"rnnkit: {e}", file=sys.stderr)
+        if is_main_process():
+            print(f"rnnkit: {e}", file=sys.stderr)
         return 130
+    if not is_main_process():
+        return 0
     if args.json:
         print_json(summary)
     else:

@@ -24,7 +24,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def start(log):
         return train(args.prepared, args.out, config, resume=args.resume, force=args.force, log=log,
-                     tensorboard=args.tensorboard)
+                     tensorboard=args.tensorboard, backend=args.backend)
 
     return run_training(args, start, _describe)
 
@@ -102,6 +102,12 @@ def register(verbs: Any) -> None:
            help="halve the learning rate when the validation loss rises (the seed's rule)")
     option("--keep", choices=["best", "last"], help="the weights of the lowest validation loss, or the last ones")
     option("--patience", type=int, help="stop after this many evaluations without a new best")
+    option("--grad-accum", type=int, help="gather each step's gradients over this many micro-batches (less memory, "
+                                          "the same step; torch engine)")
+    option("--precision", choices=["fp32", "bf16", "fp16"],
+           help="mixed precision on CUDA: bf16, or fp16 with a gradient scaler; float32 weights either way")
+    p.add_argument("--backend", choices=["nccl", "gloo"],
+                   help="under torchrun: the process group's backend (default: nccl on CUDA, gloo on CPU)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to MODEL/tensorboard")
     p.add_argument("--force", action="store_true", help="replace the output directory if it exists")

@@ -8,7 +8,7 @@ order; without it, they come in corpus order, as in the seed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,10 +23,15 @@ class Batch:
     x: np.ndarray  # (B, T) inputs
     y: np.ndarray  # (B, T) targets
     mask: np.ndarray  # (B, T) True on real tokens
+    total_rows: int | None = None  # the whole step's rows, over every process (None: these)
 
     @property
     def tokens(self) -> int:
         return int(self.mask.sum())
+
+    @property
+    def step_rows(self) -> int:
+        return len(self.x) if self.total_rows is None else self.total_rows
 
 
 @dataclass
@@ -110,9 +115,12 @@ def grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generat
 
 
 def sentence_batches(corpus: PreparedCorpus, split: str, batch_size: int, *, shuffle: bool = False,
-                     rng: np.random.Generator | None = None, start: int = 0) -> Iterator[Batch]:
+                     rng: np.random.Generator | None = None, start: int = 0,
+                     share: Callable[[int], slice] | None = None) -> Iterator[Batch]:
     """The batches of one pass over a split; ``start`` skips that many (resuming mid-epoch: the
-    random order is drawn in full first, so ``rng`` ends in the same state either way)."""
+    random order is drawn in full first, so ``rng`` ends in the same state either way).
+    ``share(n)`` picks a process's part of each batch's n sentences; a process left with none
+    gets one masked row, so that every process takes every step."""
     ids, offsets = corpus.ids(split), np.asarray(corpus.offsets(split))
     lengths = np.diff(offsets)
     if shuffle:
@@ -120,8 +128,14 @@ def sentence_batches(corpus: PreparedCorpus, split: str, batch_size: int, *, shu
     else:
         batches = [np.arange(a, min(a + batch_size, len(lengths))) for a in range(0, len(lengths), batch_size)]
     for chosen in batches[start:]:
-        yield make_batch([np.asarray(ids[offsets[i]:offsets[i + 1]], dtype=np.int64) for i in chosen],
-                         corpus.start_id, corpus.end_id)
+        mine = chosen if share is None else chosen[share(len(chosen))]
+        batch = make_batch([np.asarray(ids[offsets[i]:offsets[i + 1]], dtype=np.int64) for i in mine],
+                           corpus.start_id, corpus.end_id)
+        if not len(mine):
+            batch = Batch(np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1), dtype=np.int64),
+                          np.zeros((1, 1), dtype=bool))
+        batch.total_rows = len(chosen)
+        yield batch
 
 
 def evaluation_batches(corpus: PreparedCorpus, split: str, batch_size: int = 64) -> Iterator[Batch]:
@@ -133,38 +147,64 @@ def evaluation_batches(corpus: PreparedCorpus, split: str, batch_size: int = 64)
                          corpus.start_id, corpus.end_id)
 
 
-def stream_tokens(corpus: PreparedCorpus, split: str) -> np.ndarray:
-    """A split as one continuous sequence. Word level: a SENTENCE_END, then every sentence followed by
-    SENTENCE_END (so each word and each sentence end is predicted once); characters: the text."""
-    ids = np.asarray(corpus.ids(split), dtype=np.int64)
-    if corpus.end_id is None:
-        return ids
-    offsets = np.asarray(corpus.offsets(split))
-    ends = offsets[1:] + np.arange(1, len(offsets))  # where each SENTENCE_END lands after insertion
-    stream = np.empty(len(ids) + len(offsets), dtype=np.int64)
-    stream[0] = corpus.end_id
-    body = stream[1:]
-    is_end = np.zeros(len(body), dtype=bool)
-    is_end[ends - 1] = True
-    body[is_end] = corpus.end_id
-    body[~is_end] = ids
-    return stream
+class TokenStream:
+    """A split as one continuous sequence, read lazily from the memory-mapped ids: indexing
+    (a slice or an array of positions) reads only the tokens asked for, so a corpus larger than
+    memory streams. Word level: a SENTENCE_END, then every sentence followed by SENTENCE_END (so
+    each word and each sentence end is predicted once); characters: the text."""
+
+    def __init__(self, corpus: PreparedCorpus, split: str) -> None:
+        self.ids, self.end_id = corpus.ids(split), corpus.end_id
+        if self.end_id is None:
+            self.ends = np.zeros(0, dtype=np.int64)
+        else:  # where each sentence's SENTENCE_END stands in the stream (one number per sentence)
+            offsets = np.asarray(corpus.offsets(split), dtype=np.int64)
+            self.ends = offsets[1:] + np.arange(1, len(offsets), dtype=np.int64)
+        self.length = len(self.ids) + (0 if self.end_id is None else len(self.ends) + 1)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
+        if isinstance(key, slice):
+            key = np.arange(*key.indices(self.length))
+        positions = np.asarray(key, dtype=np.int64)
+        if self.end_id is None:
+            return self._read(positions)
+        # Position p holds a SENTENCE_END (p = 0 or one of ends), else the id ends-before-p places back.
+        before = np.searchsorted(self.ends, positions, side="right")
+        is_end = (positions == 0) | ((before > 0) & (self.ends[np.maximum(before - 1, 0)] == positions))
+        out = np.full(positions.shape, self.end_id, dtype=np.int64)
+        out[~is_end] = self._read(positions[~is_end] - before[~is_end] - 1)
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self[:].astype(dtype or np.int64)
+
+    def _read(self, positions: np.ndarray) -> np.ndarray:
+        return np.asarray(self.ids[positions], dtype=np.int64)  # only the pages holding them are read
 
 
-def stream_batches(tokens: np.ndarray, batch_size: int, bptt: int, start: int = 0) -> Iterator[Batch]:
+def stream_tokens(corpus: PreparedCorpus, split: str) -> TokenStream:
+    """A split as one continuous sequence (``TokenStream``)."""
+    return TokenStream(corpus, split)
+
+
+def stream_batches(tokens: TokenStream | np.ndarray, batch_size: int, bptt: int, start: int = 0,
+                   rows: slice = slice(None)) -> Iterator[Batch]:
     """Training windows over a stream cut into ``batch_size`` rows (the remainder is dropped), each
     window ``bptt`` steps; consecutive windows continue each row, so the state carries over.
-    ``start`` skips that many windows (resuming mid-epoch)."""
+    ``start`` skips that many windows (resuming mid-epoch); ``rows`` picks some of the rows (a
+    process's share), each read on its own."""
     length = (len(tokens) - 1) // batch_size
     if length < 1:
         return
-    rows_x = tokens[: batch_size * length].reshape(batch_size, length)
-    rows_y = tokens[1: batch_size * length + 1].reshape(batch_size, length)
-    for window, a in enumerate(range(0, length, bptt)):
-        if window < start:
-            continue
-        x, y = rows_x[:, a:a + bptt], rows_y[:, a:a + bptt]
-        yield Batch(np.ascontiguousarray(x), np.ascontiguousarray(y), np.ones(x.shape, dtype=bool))
+    starts = np.arange(batch_size, dtype=np.int64)[rows] * length
+    for a in range(start * bptt, length, bptt):
+        span = starts[:, None] + np.arange(a, min(a + bptt, length) + 1)[None, :]
+        window = np.asarray(tokens[span], dtype=np.int64)
+        x, y = np.ascontiguousarray(window[:, :-1]), np.ascontiguousarray(window[:, 1:])
+        yield Batch(x, y, np.ones(x.shape, dtype=bool), total_rows=batch_size)
 
 
 def stream_windows(tokens: np.ndarray, batch_size: int, bptt: int) -> int:
@@ -180,12 +220,10 @@ def stream_evaluation_batches(tokens: np.ndarray, rows: int, window: int) -> Ite
     predictions = len(tokens) - 1
     rows = max(1, min(rows, predictions))
     length = -(-predictions // rows)
-    x = np.zeros((rows, length), dtype=np.int64)
-    y = np.zeros((rows, length), dtype=np.int64)
-    mask = np.zeros((rows, length), dtype=bool)
-    for r in range(rows):
-        a, b = r * length, min((r + 1) * length, predictions)
-        x[r, : b - a], y[r, : b - a], mask[r, : b - a] = tokens[a:b], tokens[a + 1:b + 1], True
+    starts = np.arange(rows, dtype=np.int64)[:, None] * length
     for c in range(0, length, window):
-        yield Batch(np.ascontiguousarray(x[:, c:c + window]), np.ascontiguousarray(y[:, c:c + window]),
-                    np.ascontiguousarray(mask[:, c:c + window]))
+        steps = starts + np.arange(c, min(c + window, length))[None, :]
+        mask = steps < predictions
+        steps = np.where(mask, steps, 0)
+        x, y = np.asarray(tokens[steps], dtype=np.int64), np.asarray(tokens[steps + 1], dtype=np.int64)
+        yield Batch(np.where(mask, x, 0), np.where(mask, y, 0), mask)

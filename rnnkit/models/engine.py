@@ -59,9 +59,10 @@ class Engine(Trainable, Protocol):
 
     # What training needs.
     def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
-                   h: Any = None) -> tuple[float, Any]:
-        """One optimizer step on ``scale`` × the summed loss; the summed loss and, when ``h`` was
-        given, the state to carry into the next batch."""
+                   h: Any = None, micro: int = 1) -> tuple[float, Any]:
+        """One optimizer step on ``scale`` × the summed loss (its gradients gathered over ``micro``
+        micro-batches of rows); the summed loss and, when ``h`` was given, the state to carry into
+        the next batch."""
 
     def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: Any = None) -> tuple[float, Any]:
         """The summed loss without dropout or update, and the state after it (when ``h`` was given)."""
@@ -147,8 +148,9 @@ def resolve_engine(engine: str = "auto", device: str = "auto", cell: str | None 
 
 def open_engine(config: LMConfig | RankerConfig | Seq2SeqConfig, params: dict[str, np.ndarray], *, engine: str = "auto",
                 device: str = "auto", optimizer: str | None = None, clip: float | None = None,
-                seed: int = 0) -> Engine | RankerEngine | Seq2SeqEngine:
-    """The model of ``config`` with ``params`` on an engine; with ``optimizer``, ready to train."""
+                seed: int = 0, precision: str = "fp32") -> Engine | RankerEngine | Seq2SeqEngine:
+    """The model of ``config`` with ``params`` on an engine; with ``optimizer``, ready to train
+    (``precision`` bf16 or fp16: the torch engine's mixed precision)."""
     engine, device = resolve_engine(engine, device, config.cell)
     if engine == "numpy":
         from rnnkit.models.numpy import engine as module
@@ -156,4 +158,5 @@ def open_engine(config: LMConfig | RankerConfig | Seq2SeqConfig, params: dict[st
         from rnnkit.models.torch import engine as module  # type: ignore[no-redef]
     kind = {"lm": "Engine", "ranker": "RankerEngine", "seq2seq": "Seq2SeqEngine"}[config.kind]
     chosen = getattr(module, f"{engine.capitalize()}{kind}")
-    return chosen(config, params, device=device, optimizer=optimizer, clip=clip, seed=seed)
+    mixed = {} if precision == "fp32" else {"precision": precision}  # the numpy engine computes in its dtype
+    return chosen(config, params, device=device, optimizer=optimizer, clip=clip, seed=seed, **mixed)

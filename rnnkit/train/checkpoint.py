@@ -17,6 +17,7 @@ import numpy as np
 
 from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import replaced_directory, surviving_directory
+from rnnkit.train.distributed import is_main_process
 
 CHECKPOINT = "checkpoint"
 T = TypeVar("T")
@@ -55,7 +56,7 @@ def one_run_at_a_time(train: Callable[..., T]) -> Callable[..., T]:
     """A trainer ``train(data, out, ...)`` that refuses to start while another run (of any
     process) trains into the same ``out``: two would interleave their checkpoints. The lock is a
     ``flock`` on ``.OUT.lock`` beside ``out``, released (and the file removed) when the run ends;
-    the system drops it if the process dies."""
+    the system drops it if the process dies. In a run of many processes, the main one holds it."""
 
     signature = inspect.signature(train)
 
@@ -64,6 +65,8 @@ def one_run_at_a_time(train: Callable[..., T]) -> Callable[..., T]:
         try:
             import fcntl
         except ImportError:  # no flock here (Windows): no lock
+            return train(*args, **kwargs)
+        if not is_main_process():
             return train(*args, **kwargs)
         out = Path(signature.bind(*args, **kwargs).arguments["out"])
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,8 @@ class TrainConfig:
     halve_lr: bool = True
     keep: str = "best"  # the weights of the lowest validation loss, or the "last" ones
     patience: int | None = None  # stop after this many evaluations without a new best
+    grad_accum: int = 1  # micro-batches a step's gradients are gathered over (torch engine)
+    precision: str = "fp32"  # or bf16, fp16: mixed precision (torch engine on CUDA)
 
     # What must match for a checkpoint to be resumed with this config.
     MODEL_KEYS = ("engine", "cell", "hidden", "layers", "embedding", "tie", "dropout", "optimizer", "batch_size",
@@ -72,12 +74,27 @@ class TrainConfig:
                 raise RnnkitError(f"--{name.replace('_', '-')} must be at least 1")
         if cfg.clip is not None and cfg.clip <= 0:
             raise RnnkitError("--clip must be above 0")
+        if cfg.grad_accum < 1:
+            raise RnnkitError("--grad-accum must be at least 1")
+        if cfg.grad_accum > 1 and cfg.engine != "torch":
+            raise RnnkitError("--grad-accum needs the torch engine (the numpy engine takes a whole batch at once)")
+        _check_precision(cfg)
         cfg.schedule()  # its own checks: rate, epochs, steps, patience
         return cfg
 
     def schedule(self) -> Schedule:
         return Schedule(self.lr, self.epochs, self.max_steps, self.max_time, self.evaluate_every, self.halve_lr,
                         self.seed, self.patience)
+
+
+def _check_precision(cfg: TrainConfig) -> None:
+    if cfg.precision not in ("fp32", "bf16", "fp16"):
+        raise RnnkitError(f"unknown --precision {cfg.precision!r}; use fp32, bf16 or fp16")
+    if cfg.precision != "fp32" and (cfg.engine != "torch" or cfg.device != "cuda"):
+        raise RnnkitError(f"--precision {cfg.precision} is for the torch engine on CUDA; on this {cfg.device} "
+                          "(or with the numpy engine) train in fp32, the default")
+    if cfg.precision != "fp32" and cfg.dtype != "float32":
+        raise RnnkitError("mixed precision keeps float32 weights; leave --dtype at float32")
 
 
 # The tutorial's recipe (Part 2): a tanh RNN of 100 units on one-hot words, plain SGD at 0.005,

@@ -11,10 +11,16 @@ Two ways to feed the data:
 
 Checkpoints resume exactly: on the CPU, an interrupted and resumed run ends with the very weights
 an uninterrupted one does.
+
+Under ``torchrun`` every process trains on its share of each batch (stream mode: its contiguous
+rows of the stream; sentence mode: its part of each length-sorted batch), and
+DistributedDataParallel averages the gradients; ``batch_size`` stays the whole step's. The
+checkpoints do not depend on the number of processes.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -36,6 +42,7 @@ from rnnkit.models.engine import Engine, open_engine
 from rnnkit.models.schema import init_params
 from rnnkit.train.checkpoint import one_run_at_a_time, open_run
 from rnnkit.train.config import TrainConfig, make_config
+from rnnkit.train.distributed import Placement, join, leave
 from rnnkit.train.loop import fit
 from rnnkit.train.record import RunRecord
 from rnnkit.use.evaluate import perplexity, split_loss
@@ -46,9 +53,11 @@ class LMTask:
 
     unit = "tokens"
 
-    def __init__(self, corpus: PreparedCorpus, cfg: TrainConfig, engine: Engine) -> None:
-        self.corpus, self.cfg, self.engine = corpus, cfg, engine
+    def __init__(self, corpus: PreparedCorpus, cfg: TrainConfig, engine: Engine,
+                 placement: Placement = Placement()) -> None:
+        self.corpus, self.cfg, self.engine, self.placement = corpus, cfg, engine, placement
         self.eval_split = "valid" if "valid" in corpus.splits else "train"
+        self.rows = placement.share(cfg.batch_size)  # stream mode: this process's rows of the stream
         if cfg.mode == "stream":
             self.stream = stream_tokens(corpus, "train")
             self.steps_per_epoch = stream_windows(self.stream, cfg.batch_size, cfg.bptt)
@@ -56,18 +65,27 @@ class LMTask:
             self.steps_per_epoch = -(-corpus.num_sentences("train") // cfg.batch_size)
         if self.steps_per_epoch < 1:
             raise RnnkitError("the training split is too small for one batch; lower --batch-size")
+        if cfg.batch_size < placement.world_size * cfg.grad_accum:
+            raise RnnkitError(f"--batch-size {cfg.batch_size} (the whole step's) is too small for {placement.world_size} "
+                              f"process(es) of --grad-accum {cfg.grad_accum} micro-batches each; raise it to at least "
+                              f"{placement.world_size * cfg.grad_accum}")
 
     def batches(self, rng: np.random.Generator, start: int) -> Iterator[Batch]:
         if self.cfg.mode == "stream":
-            return stream_batches(self.stream, self.cfg.batch_size, self.cfg.bptt, start)
-        return sentence_batches(self.corpus, "train", self.cfg.batch_size, shuffle=True, rng=rng, start=start)
+            return stream_batches(self.stream, self.cfg.batch_size, self.cfg.bptt, start, rows=self.rows)
+        share = self.placement.share if self.placement.parallel else None
+        return sentence_batches(self.corpus, "train", self.cfg.batch_size, shuffle=True, rng=rng, start=start,
+                                share=share)
 
     def initial_carry(self) -> Any:
-        return self.engine.initial_state(self.cfg.batch_size) if self.cfg.mode == "stream" else None
+        return self.engine.initial_state(self.rows.stop - self.rows.start) if self.cfg.mode == "stream" else None
 
     def train_step(self, batch: Batch, lr: float, carry: Any) -> tuple[float, int, Any]:
-        scale = 1.0 / (batch.tokens if self.cfg.mode == "stream" else len(batch.x))
-        loss, carry = self.engine.train_step(batch.x, batch.y, batch.mask, lr, scale, carry)
+        # The step's loss is the mean per token (stream) or per sentence over the whole step's
+        # rows; DistributedDataParallel averages the processes' gradients, hence world_size.
+        per = batch.step_rows * (batch.x.shape[1] if self.cfg.mode == "stream" else 1)
+        loss, carry = self.engine.train_step(batch.x, batch.y, batch.mask, lr, self.placement.world_size / per,
+                                             carry, self.cfg.grad_accum)
         return loss, batch.tokens, carry
 
     def evaluate(self) -> dict[str, float]:
@@ -87,13 +105,33 @@ def special_tokens(corpus: PreparedCorpus, mode: str) -> dict[str, Any]:
 def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainConfig | None = None, *,
           resume: bool = False, force: bool = False, log: Callable[[str], None] = print,
           progress: bool | None = None, tensorboard: bool = False, recipe: str = "recommended",
-          **options: Any) -> dict[str, Any]:
+          backend: str | None = None, **options: Any) -> dict[str, Any]:
     """Train a language model and write its model directory; returns a summary of the run.
-    Options are ``TrainConfig``'s, over the ``recipe``'s (the recommended one, or "seed")."""
+    Options are ``TrainConfig``'s, over the ``recipe``'s (the recommended one, or "seed").
+    Started by ``torchrun``, each process trains its share (``backend``: nccl or gloo)."""
     corpus = corpus if isinstance(corpus, PreparedCorpus) else PreparedCorpus.open(corpus)
     cfg = (config or make_config(recipe, **options)).resolve(corpus)
-    out = Path(out)
-    checkpoint = open_run(out, resume=resume, force=force)
+    placement = join(cfg.device, backend)
+    try:
+        return _train(corpus, Path(out), cfg, placement, resume=resume, force=force, log=log, progress=progress,
+                      tensorboard=tensorboard)
+    except RuntimeError as e:  # in a run of many processes: a collective whose peer is gone
+        if not placement.parallel:
+            raise
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", str(e).splitlines()[0]).split(". ")[0]  # without gloo's source path
+        raise RnnkitError(f"a process of this run stopped, so this one cannot go on ({reason}); "
+                          "the last checkpoint is kept: start the run again with --resume") from None
+    finally:
+        leave(placement)
+
+
+def _train(corpus: PreparedCorpus, out: Path, cfg: TrainConfig, placement: Placement, *, resume: bool, force: bool,
+           log: Callable[[str], None], progress: bool | None, tensorboard: bool) -> dict[str, Any]:
+    if placement.parallel and cfg.engine != "torch":
+        raise RnnkitError("training on many processes needs the torch engine (--engine torch)")
+    checkpoint = placement.main_first(lambda: open_run(out, resume=resume, force=force))
+    if resume and not placement.is_main:
+        checkpoint = open_run(out, resume=True, force=False)
     if checkpoint is not None:
         saved = {"tie": False, **checkpoint[0]["config"]}  # checkpoints from before tied embeddings existed
         changed = [k for k in TrainConfig.MODEL_KEYS if saved.get(k) != getattr(cfg, k)]
@@ -102,14 +140,25 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
                               f"({', '.join(f'{k}={saved.get(k)}' for k in changed)}); resume with the same options")
     model = cfg.model_config(len(corpus.vocab))
     engine = open_engine(model, init_params(model, np.random.RandomState(cfg.seed)), engine=cfg.engine,
-                         device=cfg.device, optimizer=cfg.optimizer, clip=cfg.clip, seed=cfg.seed)
-    task = LMTask(corpus, cfg, engine)
-    record = RunRecord(out, log=log, progress=progress, tensorboard=tensorboard, unit=task.unit)
+                         device=cfg.device, optimizer=cfg.optimizer, clip=cfg.clip,
+                         seed=cfg.seed + placement.rank, precision=cfg.precision)  # each process its own dropout
+    if placement.parallel:
+        engine.parallel()
+    task = LMTask(corpus, cfg, engine, placement)
+    main = placement.is_main
+    record = RunRecord(out, log=log if main else _quiet, progress=progress if main else False,
+                       tensorboard=tensorboard and main, unit=task.unit)
     summary, history = fit(task, cfg.schedule(), out, record, meta={"config": asdict(cfg), "corpus": str(corpus.path)},
-                           resume=checkpoint, keep=cfg.keep)
-    summary.update(engine=cfg.engine, device=cfg.device, mode=cfg.mode, out=str(out))
-    files = ModelFiles(model, corpus.text, corpus.vocab, engine.params(), special_tokens(corpus, cfg.mode),
-                       {"training": {**asdict(cfg), "corpus": str(corpus.path), **summary}})
-    write_model_files(out, files)
-    record.write(history, task.eval_split)
+                           resume=checkpoint, keep=cfg.keep, placement=placement)
+    summary.update(engine=cfg.engine, device=cfg.device, mode=cfg.mode, out=str(out), processes=placement.world_size)
+    if main:
+        files = ModelFiles(model, corpus.text, corpus.vocab, engine.params(), special_tokens(corpus, cfg.mode),
+                           {"training": {**asdict(cfg), "corpus": str(corpus.path), **summary}})
+        write_model_files(out, files)
+        record.write(history, task.eval_split)
+    placement.barrier()  # the others end once the model is written
     return summary
+
+
+def _quiet(line: str) -> None:
+    """The log of a process other than the main one: the main one tells the run."""

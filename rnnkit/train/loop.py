@@ -10,8 +10,10 @@ one, the rate, the speed) about a hundred times a run and at least every 30 s, a
 evaluation. The summary (of the kept weights) and the record come back; writing the model is the
 caller's, who knows its kind.
 
-The loop knows where it stands in a run of many processes (``Placement``): only the main process
-writes checkpoints and tells the story.
+In a run of many processes (``Placement``; each process's task reads its share of every batch)
+the processes agree after each step on the loss, the units and whether to stop (a signal, the
+time), so that they stop at the same step; the main process evaluates and tells the others the
+result, and writes the checkpoints (with the whole batch's carried state) and the record.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 from rnnkit.errors import RnnkitError
 from rnnkit.models.engine import Engine
 from rnnkit.train.checkpoint import save_checkpoint
+from rnnkit.train.distributed import Placement
 from rnnkit.train.record import RunRecord
 
 POINTS_PER_RUN = 100  # training points in the record, whatever the run's length
@@ -57,18 +60,6 @@ class Schedule:
             raise RnnkitError("--max-steps must be at least 1")
         if self.patience is not None and self.patience < 1:
             raise RnnkitError("--patience must be at least 1 (evaluations without improvement)")
-
-
-@dataclass(frozen=True)
-class Placement:
-    """This process's place in a run of ``world_size`` processes."""
-
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
 
 
 class Task(Protocol):
@@ -129,7 +120,9 @@ class _Run:
         self.log: list[dict[str, Any]] = []  # training points and evaluations, in order
         self.best: dict[str, np.ndarray] = {}  # the weights of the lowest held-out loss so far
         self.carry: Any = None
-        self.signal: int | None = None
+        self.received: int | None = None  # a signal this process caught
+        self.signal: int | None = None  # the one every process stops for, agreed after a step
+        self.late = False  # --max-time has passed (on some process)
         total = math.ceil(schedule.epochs * task.steps_per_epoch)
         self.total_steps = total if schedule.max_steps is None else min(total, schedule.max_steps)
         self.eval_interval = max(1, round(schedule.evaluate_every * task.steps_per_epoch))
@@ -145,20 +138,22 @@ class _Run:
         self.log = state.get("log") or state["history"]
         self.best = {k.removeprefix("best."): v for k, v in arrays.items() if k.startswith("best.")}
         engine.load_params({k.removeprefix("param."): v for k, v in arrays.items() if k.startswith("param.")})
+        if not self.placement.is_main:  # the checkpoint holds the main process's generators: keep this one's own
+            arrays = {k: v for k, v in arrays.items() if not k.startswith("rng.")}
         engine.load_state_arrays(arrays, self.position["step"])
         self.rng.bit_generator.state = self.position["epoch_rng"]
-        if "hidden" in arrays:
-            self.carry = engine.state_from_numpy(arrays["hidden"])
+        if "hidden" in arrays:  # the whole batch's state: this process carries its rows
+            self.carry = engine.state_from_numpy(np.ascontiguousarray(self.placement.own_rows(arrays["hidden"])))
         self.record.log(f"resuming {self.out} at step {self.position['step']:,} "
                         f"(epoch {self.position['step'] / self.task.steps_per_epoch:.2f})")
 
     def on_signal(self, signum, frame) -> None:
-        self.signal = signum
+        self.received = signum
 
     def train(self) -> None:
         position, task, schedule = self.position, self.task, self.schedule
         self.started = time.perf_counter() - position["seconds"]
-        session_started = self.last_point = time.perf_counter()
+        self.session_started = self.last_point = time.perf_counter()
         self.record.start(self.total_steps, position["step"])
         if not self.evaluations():
             self.evaluate()
@@ -174,7 +169,7 @@ class _Run:
                                       f"checkpoint saved: continue with the same command and --resume")
                 if position["step"] >= self.total_steps or self.stopped == "patience":
                     break
-                if schedule.max_time is not None and time.perf_counter() - session_started >= schedule.max_time:
+                if self.late:
                     self.stopped = "max_time"
                     break
             if position["batch"] >= task.steps_per_epoch:
@@ -187,6 +182,13 @@ class _Run:
         position, point = self.position, self.position["point"]
         started = time.perf_counter()
         loss, units, self.carry = self.task.train_step(batch, position["lr"], self.carry)
+        max_time = self.schedule.max_time
+        late = max_time is not None and time.perf_counter() - self.session_started >= max_time
+        # Every process takes the same decisions: on the whole step's loss, and stopping together.
+        loss, units, signalled, late = self.placement.sum([loss, units, self.received is not None, late])
+        units, self.late = int(units), bool(late)
+        if signalled:  # this process's signal, or another's
+            self.signal = self.received or signal.SIGTERM
         if not math.isfinite(loss):
             raise RnnkitError(f"the training loss became {loss} at step {position['step'] + 1} "
                               "(training diverged); lower --lr or set --clip; the last good checkpoint is kept")
@@ -232,7 +234,7 @@ class _Run:
     def evaluate(self, final: bool = False) -> None:
         self.add_point()
         position, split = self.position, self.split
-        metrics = self.task.evaluate()
+        metrics = self.placement.broadcast(self.task.evaluate() if self.placement.is_main else None)
         loss = metrics["loss"]
         if not math.isfinite(loss):
             raise RnnkitError(f"the {split} loss is {loss} at step {position['step']} (training diverged); "
@@ -246,7 +248,8 @@ class _Run:
         if "best" not in position or loss < position["best"][f"{split}_loss"]:
             position["best"] = {"step": position["step"], f"{split}_loss": loss}
             position["since_best"] = 0
-            self.best = {k: v.copy() for k, v in self.task.engine.params().items()}
+            if self.placement.is_main:  # the only one to write them
+                self.best = {k: v.copy() for k, v in self.task.engine.params().items()}
         else:
             position["since_best"] += 1
             if self.schedule.patience is not None and position["since_best"] >= self.schedule.patience:
@@ -258,14 +261,15 @@ class _Run:
         self.last_point = time.perf_counter()  # the next point's 30 s count training time, not this
 
     def checkpoint(self) -> None:
+        engine = self.task.engine
+        hidden = None if self.carry is None else self.placement.gather_rows(engine.state_to_numpy(self.carry))
         if not self.placement.is_main:
             return
-        engine = self.task.engine
         self.position["seconds"] = time.perf_counter() - self.started
         arrays = {f"param.{k}": v for k, v in engine.params().items()}
         arrays.update(engine.state_arrays())
-        if self.carry is not None:
-            arrays["hidden"] = engine.state_to_numpy(self.carry)
+        if hidden is not None:
+            arrays["hidden"] = hidden
         arrays.update({f"best.{k}": v for k, v in self.best.items()})
         save_checkpoint(self.out, {**self.meta, "position": self.position, "log": self.log}, arrays)
 
@@ -274,7 +278,8 @@ class _Run:
         evaluations = self.evaluations()
         kept = evaluations[-1]
         if keep == "best":
-            self.task.engine.load_params(self.best)
+            if self.placement.is_main:
+                self.task.engine.load_params(self.best)
             kept = next(e for e in evaluations if e["step"] == position["best"]["step"])
         return {
             "train_loss": next((e["train_loss"] for e in reversed(self.log) if "train_loss" in e), None),

@@ -93,7 +93,8 @@ class NumpyEngine(_NumpyTrainable):
             return self.model.step(tokens, h)
 
     def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
-                   h: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:
+                   h: np.ndarray | None = None, micro: int = 1) -> tuple[float, np.ndarray | None]:
+        # ``micro``: the step is the same computed whole; micro-batches save memory on the torch engine only.
         with one_blas_thread():
             if self.optimizer.name == "sgd" and not self.clip:
                 loss, final = self.model.sgd_update(x, y, mask, lr * scale, h=h, rng=self.rng)

@@ -1,7 +1,10 @@
 """The torch engines behind ``rnnkit.models.engine``: a model module, ``torch.optim``'s optimizer
-with the numpy engine's settings, and torch's generators, on CPU or CUDA."""
+with the numpy engine's settings, and torch's generators, on CPU or CUDA; for training on many
+processes, DistributedDataParallel around the module; on CUDA, mixed precision on request."""
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import torch
@@ -18,6 +21,8 @@ from rnnkit.models.optim import (
 )
 from rnnkit.models.torch import build
 
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 class _TorchTrainable:
     """What every torch engine shares: the module, the optimizer with clipping, the generators,
@@ -26,14 +31,38 @@ class _TorchTrainable:
     name = "torch"
 
     def __init__(self, config, params: dict[str, np.ndarray], device: str, optimizer: str | None,
-                 clip: float | None, seed: int) -> None:
+                 clip: float | None, seed: int, precision: str = "fp32") -> None:
         self.config, self.device, self.clip = config, torch.device(device), clip
         if optimizer:
             torch.manual_seed(seed)  # dropout masks: the same run twice draws the same ones
         self.model = build(config, params, device=self.device)
+        self.forward_module: torch.nn.Module = self.model  # DistributedDataParallel's wrapper after parallel()
         self.optimizer = self._optimizer(optimizer) if optimizer else None
         if not optimizer:
             self.model.eval()
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}")
+        self.precision = precision
+        # fp16's narrow range needs the loss scaled up (and the gradients back down); bf16's does not.
+        self.scaler = torch.amp.GradScaler(self.device.type) if precision == "fp16" else None
+
+    def parallel(self) -> None:
+        """Average the gradients over the run's processes (its process group is open)."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [torch.cuda.current_device()] if self.device.type == "cuda" else None
+        self.forward_module = DistributedDataParallel(self.model, device_ids=ids)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=PRECISIONS[self.precision])
+
+    def _sync(self, last: bool) -> contextlib.AbstractContextManager:
+        """Gradients are averaged over the processes once, on a step's last micro-batch."""
+        if last or self.forward_module is self.model:
+            return contextlib.nullcontext()
+        return self.forward_module.no_sync()
 
     def _optimizer(self, name: str) -> torch.optim.Optimizer:
         check_optimizer(name)
@@ -47,14 +76,27 @@ class _TorchTrainable:
     def _tensors(self, *arrays: np.ndarray) -> list[torch.Tensor]:
         return [torch.from_numpy(np.ascontiguousarray(a)).to(self.device, non_blocking=True) for a in arrays]
 
-    def _step(self, loss: torch.Tensor, lr: float, scale: float) -> None:
-        """Backpropagate ``scale`` × ``loss``, clip, and take one optimizer step at ``lr``."""
+    def _backward(self, loss: torch.Tensor) -> None:
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+
+    def _apply(self, lr: float) -> None:
+        """Clip the gradients gathered so far and take one optimizer step at ``lr``."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        (loss * scale).backward()
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)  # clipping sees the true gradients
         if self.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
-        self.optimizer.step()
+        if self.scaler is None:
+            self.optimizer.step()
+        else:  # skipped when the gradients overflowed; the scale adapts
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+
+    def _step(self, loss: torch.Tensor, lr: float, scale: float) -> None:
+        """Backpropagate ``scale`` × ``loss``, clip, and take one optimizer step at ``lr``."""
+        self._backward(loss * scale)
+        self._apply(lr)
 
     def _train_mode(self) -> None:
         self.model.train()
@@ -75,6 +117,8 @@ class _TorchTrainable:
             for key, value in state.items():
                 value = value.detach().cpu().numpy()
                 arrays[f"optimizer.{names[id(param)]}.{key}"] = value.reshape(-1) if value.ndim == 0 else value
+        if self.scaler is not None:
+            arrays["scaler.scale"] = np.array([self.scaler.get_scale()], dtype=np.float64)
         return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray], steps: int) -> None:
@@ -85,6 +129,8 @@ class _TorchTrainable:
                 tensor = torch.from_numpy(value.copy())
                 self.optimizer.state[by_name[name]][field] = tensor.reshape(()) if field == "step" \
                     else tensor.to(self.device)
+        if "scaler.scale" in arrays and self.scaler is not None:
+            self.scaler.update(float(arrays["scaler.scale"][0]))
         if "rng.torch" in arrays:
             torch.set_rng_state(torch.from_numpy(arrays["rng.torch"].copy()))
         if "rng.cuda" in arrays and self.device.type == "cuda":
@@ -101,8 +147,9 @@ class TorchEngine(_TorchTrainable):
     """A language model."""
 
     def __init__(self, config: LMConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
-                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
-        super().__init__(config, params, device, optimizer, clip, seed)
+                 optimizer: str | None = None, clip: float | None = None, seed: int = 0,
+                 precision: str = "fp32") -> None:
+        super().__init__(config, params, device, optimizer, clip, seed, precision)
 
     def initial_state(self, batch: int) -> torch.Tensor:
         return self.model.initial_state(batch)
@@ -121,12 +168,23 @@ class TorchEngine(_TorchTrainable):
             return torch.softmax(logits[:, 0], dim=-1).cpu().numpy(), h
 
     def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
-                   h: torch.Tensor | None = None) -> tuple[float, torch.Tensor | None]:
-        x, y, mask = self._tensors(x, y, mask)
+                   h: torch.Tensor | None = None, micro: int = 1) -> tuple[float, torch.Tensor | None]:
+        """One optimizer step on ``scale`` × the summed loss of the rows of ``x``, their gradients
+        gathered over ``micro`` micro-batches of rows (the memory of one, the step of all)."""
         self._train_mode()
-        loss, last = self.model(x, y, mask, h)
-        self._step(loss, lr, scale)
-        return loss.item(), (None if h is None else last.detach())
+        micro = min(micro, len(x))
+        bounds = np.linspace(0, len(x), micro + 1).round().astype(int)
+        total, lasts = torch.zeros((), dtype=torch.float64, device=self.device), []
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            xs, ys, ms = self._tensors(x[a:b], y[a:b], mask[a:b])
+            with self._sync(last=i == micro - 1):
+                with self._autocast():
+                    loss, last = self.forward_module(xs, ys, ms, None if h is None else h[..., a:b, :])
+                self._backward(loss * scale)
+            total += loss.detach().double()
+            lasts.append(last.detach())
+        self._apply(lr)
+        return total.item(), (None if h is None else torch.cat(lasts, dim=-2))
 
     def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray,
              h: torch.Tensor | None = None) -> tuple[float, torch.Tensor | None]:

@@ -36,12 +36,17 @@ class SoftmaxCrossEntropy(torch.autograd.Function):
     much as the matrix products. Here the forward pass turns the logits into probabilities in
     place, and the backward pass turns those into the output error (p − onehot) in place, as the
     numpy engine does. (The saved probabilities are consumed: no second backward through it.)
+
+    Under mixed precision (autocast) the two products run in bf16 or fp16, and the softmax's
+    reductions (max, sum, log) in float32: a sum over thousands of words in bf16 loses the loss.
     """
 
     @staticmethod
     def forward(ctx, states: torch.Tensor, V: torch.Tensor, bias: torch.Tensor | None, targets: torch.Tensor,
                 weights: torch.Tensor):
         logits = states @ V.t() if bias is None else torch.addmm(bias, states, V.t())
+        if logits.dtype in (torch.float16, torch.bfloat16):
+            logits = logits.float()
         ctx.has_bias = bias is not None
         logits -= logits.max(dim=1, keepdim=True).values
         picked = logits.gather(1, targets[:, None])[:, 0]
@@ -57,7 +62,10 @@ class SoftmaxCrossEntropy(torch.autograd.Function):
         error = probs
         error[torch.arange(len(targets), device=targets.device), targets] -= 1
         error *= (weights * grad)[:, None]
-        return error @ V, error.t() @ states, (error.sum(0) if ctx.has_bias else None), None, None
+        bias = error.sum(0) if ctx.has_bias else None
+        if states.dtype != error.dtype:  # mixed precision: the products in the forward pass's precision
+            error = error.to(states.dtype)
+        return error @ V.to(error.dtype), (error.t() @ states).to(V.dtype), bias, None, None
 
 
 class TorchLM(nn.Module):
