@@ -7,8 +7,8 @@ well below the corpus. The corpus is read through memory maps, whose pages belon
 cache and do not count against the cap; the report shows both: the peak anonymous memory
 (``RssAnon``, what the cap limits) and the peak resident size with the mapped corpus pages.
 
-    python benchmarks/larger_than_memory.py                      # 3 GB of text, a 400 MB cap
-    python benchmarks/larger_than_memory.py --text-mb 200 --cap-mb 400   # a quick check
+    python benchmarks/larger_than_memory.py                      # 4 GB of text, a 768 MB cap
+    python benchmarks/larger_than_memory.py --text-mb 200   # a quick check
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ def run_measured(command: list[str], cap_bytes: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--text-mb", type=float, default=3000, help="size of the generated text (MB)")
-    parser.add_argument("--cap-mb", type=float, default=400, help="each subprocess's RLIMIT_DATA (MB)")
+    parser.add_argument("--text-mb", type=float, default=4000, help="size of the generated text (MB)")
+    parser.add_argument("--cap-mb", type=float, default=768, help="each subprocess's RLIMIT_DATA (MB)")
     parser.add_argument("--dir", help="where to write (default: a temporary directory, removed after)")
     args = parser.parse_args()
     cap = int(args.cap_mb * MB)
@@ -103,15 +103,15 @@ def main() -> None:
         size = write_corpus(tmp / "text.txt", args.text_mb)
         print(f"generated {size / MB:,.0f} MB of text in {time.perf_counter() - t:.0f} s", flush=True)
         prepare = run_measured([*rnnkit, "prepare", str(tmp / "text.txt"), "--out", str(tmp / "prepared"), "--lines",
-                                "--tokenizer", "whitespace", "--vocab-size", "2000", "--valid-fraction", "0.001",
+                                "--tokenizer", "whitespace", "--vocab-size", "256", "--valid-fraction", "0.001",
                                 "--test-fraction", "0"], cap)
         if prepare["returncode"] != 0:
             sys.exit(f"prepare failed under the cap:\n{prepare['stderr'][-2000:]}")
         ids = sum(f.stat().st_size for f in (tmp / "prepared").glob("*.npy"))
         print(f"prepare: {prepare['seconds']:.0f} s, prepared arrays {ids / MB:,.0f} MB", flush=True)
         train = run_measured([*rnnkit, "train", str(tmp / "prepared"), "--out", str(tmp / "model"), "--epochs", "1",
-                              "--engine", "torch", "--hidden", "16", "--dropout", "0", "--batch-size", "512",
-                              "--bptt", "64", "--json"], cap)
+                              "--engine", "torch", "--hidden", "16", "--dropout", "0", "--batch-size", "256",
+                              "--bptt", "32", "--json"], cap)
         if train["returncode"] != 0:
             sys.exit(f"train failed under the cap:\n{train['stderr'][-2000:]}")
         summary = json.loads(train["stdout"].splitlines()[-1])

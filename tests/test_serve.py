@@ -19,7 +19,6 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-import rnnkit  # noqa: E402
 from rnnkit.serve import Limits, create_app, open_served  # noqa: E402
 from rnnkit.serve.batching import Batcher  # noqa: E402
 

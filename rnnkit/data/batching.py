@@ -149,18 +149,16 @@ def evaluation_batches(corpus: PreparedCorpus, split: str, batch_size: int = 64)
 
 class TokenStream:
     """A split as one continuous sequence, read lazily from the memory-mapped ids: indexing
-    (a slice or an array of positions) reads only the tokens asked for, so a corpus larger than
-    memory streams. Word level: a SENTENCE_END, then every sentence followed by SENTENCE_END (so
-    each word and each sentence end is predicted once); characters: the text."""
+    (a slice or an array of positions) reads only the tokens asked for and holds nothing in
+    proportion to the corpus, so a corpus larger than memory streams. Word level: a SENTENCE_END,
+    then every sentence followed by SENTENCE_END (so each word and each sentence end is
+    predicted once); characters: the text."""
 
     def __init__(self, corpus: PreparedCorpus, split: str) -> None:
         self.ids, self.end_id = corpus.ids(split), corpus.end_id
-        if self.end_id is None:
-            self.ends = np.zeros(0, dtype=np.int64)
-        else:  # where each sentence's SENTENCE_END stands in the stream (one number per sentence)
-            offsets = np.asarray(corpus.offsets(split), dtype=np.int64)
-            self.ends = offsets[1:] + np.arange(1, len(offsets), dtype=np.int64)
-        self.length = len(self.ids) + (0 if self.end_id is None else len(self.ends) + 1)
+        self.offsets = corpus.offsets(split)  # memory-mapped too
+        self.sentences = len(self.offsets) - 1
+        self.length = len(self.ids) + (0 if self.end_id is None else self.sentences + 1)
 
     def __len__(self) -> int:
         return self.length
@@ -170,19 +168,32 @@ class TokenStream:
             key = np.arange(*key.indices(self.length))
         positions = np.asarray(key, dtype=np.int64)
         if self.end_id is None:
-            return self._read(positions)
-        # Position p holds a SENTENCE_END (p = 0 or one of ends), else the id ends-before-p places back.
-        before = np.searchsorted(self.ends, positions, side="right")
-        is_end = (positions == 0) | ((before > 0) & (self.ends[np.maximum(before - 1, 0)] == positions))
+            return np.asarray(self.ids[positions], dtype=np.int64)
+        # Position p holds a SENTENCE_END (p = 0, or the end of a sentence), else the id that
+        # stands (ends before p) + 1 places back.
+        before = self._ends_up_to(positions)
+        is_end = (positions == 0) | ((before > 0) & (self._end(np.maximum(before - 1, 0)) == positions))
         out = np.full(positions.shape, self.end_id, dtype=np.int64)
-        out[~is_end] = self._read(positions[~is_end] - before[~is_end] - 1)
+        out[~is_end] = self.ids[positions[~is_end] - before[~is_end] - 1]
         return out
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         return self[:].astype(dtype or np.int64)
 
-    def _read(self, positions: np.ndarray) -> np.ndarray:
-        return np.asarray(self.ids[positions], dtype=np.int64)  # only the pages holding them are read
+    def _end(self, sentence: np.ndarray) -> np.ndarray:
+        """Where sentence i's SENTENCE_END stands in the stream."""
+        return np.asarray(self.offsets[sentence + 1], dtype=np.int64) + sentence + 1
+
+    def _ends_up_to(self, positions: np.ndarray) -> np.ndarray:
+        """How many sentence ends stand at or before each position: a binary search over the
+        memory-mapped offsets, all positions at once (about log2(sentences) reads of each)."""
+        low, high = np.zeros(positions.shape, dtype=np.int64), np.full(positions.shape, self.sentences)
+        while (open_ := low < high).any():
+            middle = np.minimum((low + high) // 2, self.sentences - 1)
+            right = open_ & (self._end(middle) <= positions)
+            low = np.where(right, middle + 1, low)
+            high = np.where(open_ & ~right, middle, high)
+        return low
 
 
 def stream_tokens(corpus: PreparedCorpus, split: str) -> TokenStream:

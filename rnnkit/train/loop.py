@@ -151,7 +151,7 @@ class _Run:
         self.received = signum
 
     def train(self) -> None:
-        position, task, schedule = self.position, self.task, self.schedule
+        position, task = self.position, self.task
         self.started = time.perf_counter() - position["seconds"]
         self.session_started = self.last_point = time.perf_counter()
         self.record.start(self.total_steps, position["step"])

@@ -1,0 +1,239 @@
+"""rnnkit side by side with the tools people would pick instead, in one run on this machine.
+
+    python benchmarks/peers.py            # the full comparison (about 50 minutes on 2 cores)
+    python benchmarks/peers.py --quick    # a few minutes: shorter budgets, one time point
+
+The peers are run from ../shared/peers as they are, in a virtual environment of their own
+(``benchmarks/.peers-venv``: the same torch as rnnkit's, numpy, and requests for nanoGPT's prepare
+script), each in a temporary copy so that nothing is written into ../shared. Nothing of their code
+is part of rnnkit. Each pair runs one after the other, and the table gives both figures and the
+ratio:
+
+(a) word level, kjv-lm: PyTorch's ``word_language_model`` with its defaults (LSTM 2 × 200, SGD at
+    20, batch 20, bptt 35, dropout 0.2) against the same model and settings in ``rnnkit train``,
+    for the same wall time: training tokens/s, and validation perplexity after epoch 1;
+(b) the peer's defaults against ``rnnkit train PREPARED --out M --max-time T`` with no other
+    option: validation perplexity at equal wall time. The peer evaluates at the end of each epoch;
+    its figure is the last evaluation finished before rnnkit's process ended (which includes its
+    start-up, final evaluation and writing), so the peer never has less time than rnnkit;
+(c) characters, tinyshakespeare split as nanoGPT splits it (first 90% train, last 10%
+    validation): nanoGPT's CPU configuration from its README against ``rnnkit train`` on
+    characters with no option, for nanoGPT's wall time; then rnnkit for 10 minutes. nanoGPT's
+    validation loss is its own estimate (20 batches of 12 × 64 characters); rnnkit's is over the
+    whole validation split, in nats per character both.
+
+Wall times are from each process's start to the line that reports the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / ".." / "shared"
+PEERS, DATA = SHARED / "peers", SHARED / "data"
+VENV = ROOT / "benchmarks" / ".peers-venv"
+VALID_WORDS, VALID_LINES = 70_846, 3_110  # kjv-lm's validation split, as the peer reads it
+
+PEER_SETTINGS = ["--engine", "torch", "--cell", "lstm", "--layers", "2", "--hidden", "200", "--embedding", "200",
+                 "--no-tie", "--dropout", "0.2", "--mode", "stream", "--bptt", "35", "--batch-size", "20",
+                 "--optimizer", "sgd", "--lr", "20", "--clip", "0.25", "--epochs", "1000"]
+NANOGPT_CPU = ["--device=cpu", "--compile=False", "--eval_iters=20", "--block_size=64", "--batch_size=12",
+               "--n_layer=4", "--n_head=4", "--n_embd=128", "--lr_decay_iters=2000", "--dropout=0.0"]
+
+
+def peer_python() -> str:
+    """The peers' interpreter: a venv with rnnkit's torch, numpy and requests, made once."""
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        import torch
+
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        version = torch.__version__.split("+")[0]
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"torch=={version}", "numpy", "requests"],
+                       check=True)
+    return str(python)
+
+
+class Timed:
+    """A process whose output lines are kept with the seconds since it started."""
+
+    def __init__(self, command: list[str], cwd: Path, env: dict | None = None) -> None:
+        self.started = time.perf_counter()
+        self.lines: list[tuple[float, str]] = []
+        self.process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append((time.perf_counter() - self.started, line.rstrip("\n")))
+
+    def wait(self, seconds: float | None = None) -> float:
+        """Until the process ends, or stop it (SIGINT, then SIGKILL) after ``seconds``; its wall time."""
+        try:
+            self.process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.reader.join()
+        return time.perf_counter() - self.started
+
+    def matches(self, pattern: str) -> list[tuple[float, re.Match]]:
+        return [(t, m) for t, line in self.lines if (m := re.search(pattern, line))]
+
+
+def rnnkit_train(prepared: Path, out: Path, *options: str) -> tuple[dict, list[dict], float]:
+    """``rnnkit train`` in its own process: its summary, its record and its wall time."""
+    run = Timed([sys.executable, "-m", "rnnkit", "train", str(prepared), "--out", str(out), "--json", *options],
+                cwd=ROOT)
+    wall = run.wait()
+    if run.process.returncode:
+        sys.exit("rnnkit train failed:\n" + "\n".join(line for _, line in run.lines[-30:]))
+    summary = json.loads(run.lines[-1][1])
+    record = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return summary, record, wall
+
+
+def word_language_model(python: str, work: Path, seconds: float) -> dict:
+    """The peer with its defaults on kjv-lm for ``seconds``: tokens/s and each epoch's evaluation."""
+    copy = work / "word_language_model"
+    shutil.copytree(PEERS / "word_language_model", copy)
+    run = Timed([python, "main.py", "--data", str(DATA / "kjv-lm"), "--epochs", "1000", "--save",
+                 str(work / "peer-model.pt")], cwd=copy)
+    wall = run.wait(seconds)
+    ms = [float(m.group(1)) for _, m in run.matches(r"ms/batch\s+([\d.]+)")]
+    if not ms:
+        sys.exit("word_language_model printed no timing:\n" + "\n".join(line for _, line in run.lines[-30:]))
+    epochs = [{"seconds": t, "epoch": int(m.group(1)), "valid_perplexity": float(m.group(2))}
+              for t, m in run.matches(r"end of epoch\s+(\d+).*valid ppl\s+([\d.]+)")]
+    batch_tokens = 20 * 35
+    return {"tokens_per_second": batch_tokens / (sum(ms) / len(ms) / 1000), "epochs": epochs, "wall": wall}
+
+
+def nanogpt(python: str, work: Path, max_iters: int) -> dict:
+    """nanoGPT's CPU configuration on tinyshakespeare: its evaluations and wall time."""
+    copy = work / "nanoGPT"
+    shutil.copytree(PEERS / "nanoGPT", copy)
+    data = copy / "data" / "shakespeare_char"
+    shutil.copy(DATA / "tinyshakespeare.txt", data / "input.txt")
+    subprocess.run([python, "prepare.py"], cwd=data, check=True, capture_output=True)
+    run = Timed([python, "train.py", "config/train_shakespeare_char.py", *NANOGPT_CPU, f"--max_iters={max_iters}"],
+                cwd=copy)
+    wall = run.wait()
+    evaluations = [{"seconds": t, "iter": int(m.group(1)), "valid_loss": float(m.group(2))}
+                   for t, m in run.matches(r"step (\d+): train loss [\d.]+, val loss ([\d.]+)")]
+    if run.process.returncode or not evaluations:
+        sys.exit("nanoGPT failed:\n" + "\n".join(line for _, line in run.lines[-30:]))
+    return {"evaluations": evaluations, "wall": wall}
+
+
+def last_before(entries: list[dict], seconds: float) -> dict | None:
+    done = [e for e in entries if e["seconds"] <= seconds]
+    return done[-1] if done else None
+
+
+def prepare_corpora(work: Path) -> tuple[Path, Path]:
+    import rnnkit
+    from rnnkit.data.batching import stream_tokens
+
+    words = rnnkit.prepare(DATA / "kjv-lm" / "train.txt", work / "kjv-lm", valid_file=DATA / "kjv-lm" / "valid.txt",
+                           test_file=DATA / "kjv-lm" / "test.txt", tokenizer="whitespace", lines=True, vocab_size=0,
+                           unk_token="<unk>", lowercase=False, progress=False)
+    # Perplexities compare only over the same tokens: the peer predicts every word and each line's <eos>.
+    predicted = len(stream_tokens(words, "valid")) - 1
+    if predicted != VALID_WORDS + VALID_LINES:
+        sys.exit(f"rnnkit predicts {predicted:,} validation tokens of kjv-lm, the peer {VALID_WORDS + VALID_LINES:,}")
+    chars = rnnkit.prepare(DATA / "tinyshakespeare.txt", work / "shakespeare-char", level="char",
+                           valid_fraction=0.1, test_fraction=0, split_tail=True, progress=False)
+    return words.path, chars.path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a few minutes: shorter budgets")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    if not PEERS.exists() or not DATA.exists():
+        print(f"skipped: {PEERS} or {DATA} is absent (this benchmark runs the peers from ../shared)")
+        return
+    same_seconds, budgets, nano_iters, char_budget = ((130, [150], 250, 150) if args.quick
+                                                      else (240, [300, 600], 2000, 600))
+    python = peer_python()
+    rows: list[tuple[str, str, str, str]] = []
+    results: dict = {"quick": args.quick}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        words, chars = prepare_corpora(work)
+
+        # (a) the peer's model and settings in both tools, the same wall time
+        peer = word_language_model(python, work / "a", same_seconds)
+        ours, record, _ = rnnkit_train(words, work / "a-rnnkit", *PEER_SETTINGS, "--max-time", str(same_seconds))
+        ours_epoch1 = next((e for e in record if "valid_loss" in e and e["epoch"] >= 1), None)
+        peer_epoch1 = peer["epochs"][0] if peer["epochs"] else None
+        results["a"] = {"peer": peer, "rnnkit": ours}
+        rows.append(("(a) peer's model and settings, tokens/s", f"{peer['tokens_per_second']:,.0f}",
+                     f"{ours['tokens_per_second']:,.0f}", f"{ours['tokens_per_second'] / peer['tokens_per_second']:.2f}×"))
+        if peer_epoch1 and ours_epoch1:
+            rows.append(("(a) validation perplexity after epoch 1", f"{peer_epoch1['valid_perplexity']:.1f}",
+                         f"{ours_epoch1['valid_perplexity']:.1f}",
+                         f"{ours_epoch1['valid_perplexity'] / peer_epoch1['valid_perplexity']:.2f}"))
+
+        # (b) the peer's defaults against rnnkit's, validation perplexity at equal wall time
+        peer = word_language_model(python, work / "b", max(budgets) + 30)
+        results["b"] = {"peer": peer, "rnnkit": {}}
+        for budget in budgets:
+            ours, _, wall = rnnkit_train(words, work / f"b-rnnkit-{budget}", "--max-time", str(budget))
+            theirs = last_before(peer["epochs"], wall)
+            results["b"]["rnnkit"][budget] = {**ours, "wall": wall}
+            if theirs:
+                rows.append((f"(b) defaults, validation perplexity within {wall:.0f} s",
+                             f"{theirs['valid_perplexity']:.1f} (epoch {theirs['epoch']}, {theirs['seconds']:.0f} s)",
+                             f"{ours['valid_perplexity']:.1f} ({ours['epochs']:.1f} epochs)",
+                             f"{1 - ours['valid_perplexity'] / theirs['valid_perplexity']:.1%} lower"))
+
+        # (c) characters: nanoGPT's CPU configuration, then rnnkit for its wall time and for 10 minutes
+        nano = nanogpt(python, work / "c", nano_iters)
+        final = nano["evaluations"][-1]
+        results["c"] = {"peer": nano, "rnnkit": {}}
+        for seconds in (final["seconds"], char_budget):
+            ours, _, wall = rnnkit_train(chars, work / f"c-rnnkit-{seconds:.0f}", "--max-time", f"{seconds:.0f}")
+            results["c"]["rnnkit"][round(seconds)] = {**ours, "wall": wall}
+            rows.append((f"(c) characters, validation nats/char, {seconds:.0f} s",
+                         f"{final['valid_loss']:.3f} (iter {final['iter']}, {final['seconds']:.0f} s)"
+                         if seconds == final["seconds"] else "—",
+                         f"{ours['valid_loss']:.3f} ({wall:.0f} s wall)",
+                         f"{final['valid_loss'] - ours['valid_loss']:+.3f} nats lower"
+                         if seconds == final["seconds"] else f"goal ≤ 1.50: {'met' if ours['valid_loss'] <= 1.5 else 'not met'}"))
+
+    print("\n| comparison | peer | rnnkit | ratio |\n|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print(f"\ncommands: peer (a, b) `python main.py --data kjv-lm --epochs 1000` (its defaults); "
+          f"rnnkit (a) `rnnkit train kjv-lm --out M {' '.join(PEER_SETTINGS)} --max-time {same_seconds}`; "
+          f"(b) `rnnkit train kjv-lm --out M --max-time T`; (c) nanoGPT `python train.py "
+          f"config/train_shakespeare_char.py {' '.join(NANOGPT_CPU)} --max_iters={nano_iters}`, "
+          f"rnnkit `rnnkit train shakespeare-char --out M --max-time T` (prepared with --level char --valid-fraction 0.1 "
+          f"--test-fraction 0 --split-tail)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
