@@ -159,13 +159,18 @@ class TorchEngine(_TorchTrainable):
         with torch.no_grad():
             logits, _ = self.model.logits(x)
             picked = logits.gather(2, y[:, :, None])[:, :, 0]
-            return (picked - torch.logsumexp(logits, dim=-1)).cpu().numpy()  # no full log-softmax written
+            # log Σ exp, in place: one (B, T, C) array in all, where logsumexp would write another.
+            top = logits.amax(dim=-1, keepdim=True)
+            normaliser = logits.sub_(top).exp_().sum(dim=-1).log_() + top[..., 0]
+            return (picked - normaliser).cpu().numpy()
 
     def step(self, tokens: np.ndarray, h: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
         (x,) = self._tensors(tokens[:, None])
         with torch.no_grad():
             logits, h = self.model.logits(x, h)
-            return torch.softmax(logits[:, 0], dim=-1).cpu().numpy(), h
+            probs = logits[:, 0]  # softmax in place: no second (B, C) array each step
+            probs.sub_(probs.amax(dim=-1, keepdim=True)).exp_()
+            return probs.div_(probs.sum(dim=-1, keepdim=True)).cpu().numpy(), h
 
     def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
                    h: torch.Tensor | None = None, micro: int = 1) -> tuple[float, torch.Tensor | None]:
