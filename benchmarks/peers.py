@@ -144,6 +144,10 @@ def nanogpt(python: str, work: Path, max_iters: int) -> dict:
     return {"evaluations": evaluations, "wall": wall}
 
 
+def lower_or_higher(fraction: float) -> str:
+    return f"{abs(fraction):.1%} {'lower' if fraction >= 0 else 'higher'}"
+
+
 def last_before(entries: list[dict], seconds: float) -> dict | None:
     done = [e for e in entries if e["seconds"] <= seconds]
     return done[-1] if done else None
@@ -206,7 +210,7 @@ def main() -> None:
                 rows.append((f"(b) defaults, validation perplexity within {wall:.0f} s",
                              f"{theirs['valid_perplexity']:.1f} (epoch {theirs['epoch']}, {theirs['seconds']:.0f} s)",
                              f"{ours['valid_perplexity']:.1f} ({ours['epochs']:.1f} epochs)",
-                             f"{1 - ours['valid_perplexity'] / theirs['valid_perplexity']:.1%} lower"))
+                             lower_or_higher(1 - ours['valid_perplexity'] / theirs['valid_perplexity'])))
 
         # (c) characters: nanoGPT's CPU configuration, then rnnkit for its wall time and for 10 minutes
         nano = nanogpt(python, work / "c", nano_iters)
