@@ -113,3 +113,11 @@ def run_training(args: argparse.Namespace, start: Callable[[Callable[[str], None
     else:
         print(describe(summary))
     return 0
+
+
+def id_list(text: str) -> list[int]:
+    """An argparse type: ids separated by commas (``--cutoffs 2000,6000``)."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ids separated by commas, such as 2000,6000 (got {text!r})") from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rnnkit.cli.common import add_verb, print_json
+from rnnkit.cli.common import add_verb, id_list, print_json
 from rnnkit.errors import RnnkitError
 
 
@@ -22,7 +22,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         args.embedding = args.hidden
     model = initialize(args.cell, args.vocab_size, args.hidden, bptt_truncate=args.bptt_truncate, layers=args.layers,
                        embedding=args.embedding, tie=args.tie, bidirectional=args.bidirectional,
-                       rng=np.random.RandomState(args.seed))
+                       cutoffs=tuple(args.cutoffs or ()), rng=np.random.RandomState(args.seed))
     # The seed's check: x = [0, 1, 2, 3], y = [1, 2, 3, 4] (longer with --length).
     x = np.arange(args.length)[None, :] % args.vocab_size
     y = (x + 1) % args.vocab_size
@@ -109,6 +109,9 @@ def register(verbs: Any) -> None:
                    help="embedding size (default: one-hot input for rnn, the hidden size for gru and lstm)")
     p.add_argument("--tie", action="store_true", help="tie the output matrix to the embedding")
     p.add_argument("--bidirectional", action="store_true", help="a bidirectional encoder (gru, lstm)")
+    p.add_argument("--cutoffs", type=id_list, metavar="N,N",
+                   help="an adaptive softmax (gru, lstm) with these cutoffs, e.g. 2,4: the targets 1…4 then "
+                        "reach the head and both clusters")
     p.add_argument("--bptt-truncate", type=int, default=1000, help="default 1000: full BPTT, as the check needs")
     p.add_argument("--length", type=int, default=4, help="sentence length (default 4: the seed's [0, 1, 2, 3])")
     p.add_argument("--seed", type=int, default=10)

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from rnnkit.cli.common import add_verb, print_json, run_training
+from rnnkit.cli.common import add_verb, id_list, print_json, run_training
 
 
 def _describe(summary: dict[str, Any]) -> str:
@@ -82,6 +82,12 @@ def register(verbs: Any) -> None:
            help="the output matrix is the embedding's transpose (default: when the sizes allow, for gru and lstm)")
     option("--bidirectional", action="store_true", help="(refused: a bidirectional model is an encoder, not an LM)")
     option("--dropout", type=float, help="dropout on the embedding, between layers and on the output")
+    option("--softmax", choices=["full", "adaptive"],
+           help="the output layer: full, or adaptive (frequent words in a head, rare ones in clusters behind "
+                "narrower projections: several times less work for large vocabularies; gru and lstm, untied)")
+    option("--cutoffs", type=id_list, metavar="N,N",
+           help="adaptive softmax: the first id of each tail cluster (none: the head covers 90%% of the training "
+                "tokens, a first cluster up to 98%%)")
     option("--optimizer", choices=["sgd", "rmsprop", "adam"])
     option("--lr", type=float, help="learning rate")
     option("--batch-size", type=int, help="sentences (or stream rows) per step")

@@ -16,6 +16,7 @@ from rnnkit.errors import RnnkitError
 
 GATES = {"gru": 3, "lstm": 4}  # gate matrices stacked in U and W: r, z, n (GRU); i, f, g, o (LSTM)
 DTYPES = ("float32", "float64")
+ADAPTIVE_DIVISOR = 4  # each tail cluster's projection is this many times narrower than the one before
 
 
 class ModelConfig(Protocol):
@@ -34,7 +35,9 @@ class LMConfig:
     the tutorial's GRU from ``rnnkit.compat``). ``embedding`` is the size of the input embedding:
     None gives the rnn the seed's one-hot input, and gated cells the hidden size. ``tie`` makes
     the output matrix the embedding's transpose. ``activation`` is the rnn's (tanh, the seed's;
-    relu shows exploding gradients).
+    relu shows exploding gradients). ``cutoffs`` (gated cells) make the output layer an adaptive
+    softmax (Grave et al., 2017): ids below ``cutoffs[0]`` in the head, each further range of ids
+    a tail cluster behind a narrower projection; empty, the full softmax.
     """
 
     kind: ClassVar[str] = "lm"
@@ -50,9 +53,12 @@ class LMConfig:
     bptt_truncate: int = 4
     dtype: str = "float32"
     activation: str = "tanh"
+    cutoffs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         from rnnkit.models.schema import CELLS
+
+        object.__setattr__(self, "cutoffs", tuple(self.cutoffs))  # a JSON list, read back
 
         if self.cell not in CELLS:
             raise RnnkitError(f"unknown cell {self.cell!r}; use {', '.join(c for c in CELLS if CELLS[c].trainable)}")
@@ -79,6 +85,29 @@ class LMConfig:
             # Eᵀ is the output matrix, so the embedding must be as wide as what the top layer outputs.
             raise RnnkitError(f"--tie needs the embedding as wide as the hidden layer's output: "
                               f"--embedding {self.output_width} (got {self.embedding})")
+        if self.cutoffs:
+            self._check_cutoffs()
+
+    def _check_cutoffs(self) -> None:
+        c = self.cutoffs
+        if not self.gated or self.bidirectional:
+            raise RnnkitError("the adaptive softmax is for gru and lstm language models")
+        if self.tie:
+            raise RnnkitError("an adaptive softmax has no one output matrix to tie to the embedding; use --no-tie")
+        if any(not isinstance(k, int) for k in c) or list(c) != sorted(set(c)) or c[0] < 1 \
+                or c[-1] > self.vocab_size - 1:
+            raise RnnkitError(f"--cutoffs must rise strictly, from 1 to at most {self.vocab_size - 1} (the vocabulary "
+                              f"has {self.vocab_size} words); got {','.join(map(str, c))}")
+        if self.output_width // ADAPTIVE_DIVISOR ** len(c) < 1:
+            raise RnnkitError(f"{len(c)} tail clusters need a hidden size of at least {ADAPTIVE_DIVISOR ** len(c)} "
+                              "(each cluster's projection is 4 times narrower than the one before)")
+
+    @property
+    def clusters(self) -> list[tuple[int, int, int]]:
+        """The adaptive softmax's tail clusters: (first id, end id, projection width) each."""
+        ends = [*self.cutoffs, self.vocab_size]
+        return [(ends[i], ends[i + 1], self.output_width // ADAPTIVE_DIVISOR ** (i + 1))
+                for i in range(len(self.cutoffs))]
 
     @property
     def gated(self) -> bool:

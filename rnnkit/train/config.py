@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+import numpy as np
+
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
-from rnnkit.models.config import LMConfig
+from rnnkit.models.config import ADAPTIVE_DIVISOR, LMConfig
 from rnnkit.models.engine import resolve_engine
 from rnnkit.models.optim import check_optimizer
 from rnnkit.train.loop import Schedule
@@ -27,6 +29,8 @@ class TrainConfig:
     tie: bool | None = None  # the output matrix is the embedding's transpose; None: when the sizes allow (gru, lstm)
     bidirectional: bool = False  # for encoders only: refused by train
     dropout: float = 0.3  # on the embedding, between layers and on the output, while training
+    softmax: str = "full"  # or adaptive: frequent words in a head, rare ones in tail clusters
+    cutoffs: list[int] | None = None  # adaptive: where the head and each cluster end; None: from the frequencies
     optimizer: str = "adam"
     lr: float = 0.002
     batch_size: int = 32
@@ -48,20 +52,25 @@ class TrainConfig:
     precision: str = "fp32"  # or bf16, fp16: mixed precision (torch engine on CUDA)
 
     # What must match for a checkpoint to be resumed with this config.
-    MODEL_KEYS = ("engine", "cell", "hidden", "layers", "embedding", "tie", "dropout", "optimizer", "batch_size",
+    MODEL_KEYS = ("engine", "cell", "hidden", "layers", "embedding", "tie", "cutoffs", "dropout", "optimizer", "batch_size",
                   "mode", "bptt", "bptt_truncate", "dtype", "seed", "clip", "halve_lr", "evaluate_every")
 
     def model_config(self, vocab_size: int) -> LMConfig:
         """The model these options describe (its checks are the model's: sizes, cell, tie)."""
         return LMConfig(self.cell, vocab_size, self.hidden, layers=self.layers, embedding=self.embedding,
                         tie=bool(self.tie), bidirectional=self.bidirectional, dropout=self.dropout,
-                        bptt_truncate=self.bptt_truncate, dtype=self.dtype)
+                        bptt_truncate=self.bptt_truncate, dtype=self.dtype, cutoffs=tuple(self.cutoffs or ()))
 
     def resolve(self, corpus: PreparedCorpus) -> TrainConfig:
         """A copy with every 'auto' decided and every value checked."""
         cfg = replace(self)
+        if cfg.softmax not in ("full", "adaptive"):
+            raise RnnkitError(f"unknown --softmax {cfg.softmax!r}; use full or adaptive")
         if cfg.tie is None:
-            cfg.tie = cfg.cell != "rnn" and cfg.embedding in (None, cfg.hidden)
+            cfg.tie = cfg.cell != "rnn" and cfg.embedding in (None, cfg.hidden) and cfg.softmax == "full"
+        if cfg.softmax == "full" and cfg.cutoffs:
+            raise RnnkitError("--cutoffs is for --softmax adaptive")
+        cfg.cutoffs = [] if cfg.softmax == "full" else list(cfg.cutoffs or frequency_cutoffs(corpus, cfg.hidden))
         if cfg.bidirectional:
             raise RnnkitError("a bidirectional model reads the words it is asked to predict, so it cannot be a "
                               "left-to-right language model; --bidirectional is for encoders, not for train")
@@ -85,6 +94,24 @@ class TrainConfig:
     def schedule(self) -> Schedule:
         return Schedule(self.lr, self.epochs, self.max_steps, self.max_time, self.evaluate_every, self.halve_lr,
                         self.seed, self.patience)
+
+
+def frequency_cutoffs(corpus: PreparedCorpus, width: int, coverage: tuple[float, ...] = (0.9, 0.98)) -> list[int]:
+    """An adaptive softmax's cutoffs from the training split's word frequencies: the head holds the
+    words of 90% of the tokens, a first cluster those up to 98%, a second the rest (as many as
+    ``width`` allows). Ids run from frequent to rare, so each range is a run of ids."""
+    vocab = len(corpus.vocab)
+    counts = np.bincount(corpus.ids("train"), minlength=vocab).astype(np.float64)
+    if corpus.end_id is not None:
+        counts[corpus.end_id] += corpus.num_sentences("train")  # stream mode predicts each sentence's end
+    shares = np.cumsum(counts) / max(counts.sum(), 1.0)
+    cutoffs: list[int] = []
+    for share in coverage:
+        cut = int(np.searchsorted(shares, share)) + 1
+        if cutoffs and cut <= cutoffs[-1] or cut > vocab - 1 or width // ADAPTIVE_DIVISOR ** (len(cutoffs) + 1) < 1:
+            break
+        cutoffs.append(cut)
+    return cutoffs or [max(1, vocab // 2)]
 
 
 def _check_precision(cfg: TrainConfig) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.models.config import LMConfig
+from rnnkit.models.numpy.adaptive import AdaptiveSoftmax
 from rnnkit.models.numpy.threads import all_blas_threads
 
 
@@ -41,6 +42,7 @@ class Forward:
     probs: np.ndarray | None = None  # (B, T, C): o_0 … o_{T-1}
     target_log_probs: np.ndarray | None = None  # (B, T): log o_t[y_t], when targets were given
     d_initial: np.ndarray | None = None  # after a gated backward pass: the error at h0 (an encoder–decoder's link)
+    output: Any = None  # an adaptive softmax's forward pass (it keeps no (B, T, C) probabilities)
 
 
 @dataclass
@@ -65,13 +67,18 @@ class Gradients:
 
 class NumpyLM:
     """The output layer ``softmax(V h + c)`` (``V`` C×width, or ``Eᵀ`` when tied; ``c`` when the
-    cell has an output bias) on top of a subclass's recurrent layers."""
+    cell has an output bias), or an adaptive softmax (config ``cutoffs``), on top of a subclass's
+    recurrent layers."""
 
     def __init__(self, config: LMConfig, params: dict[str, np.ndarray]) -> None:
         self.config = config
         self.params = params
         self.dropout = config.dropout
         self.bptt_truncate = config.bptt_truncate  # the rnn's; the tutorial's interface may change it
+
+    @property
+    def adaptive(self) -> AdaptiveSoftmax | None:
+        return AdaptiveSoftmax(self.config, self.params) if self.config.cutoffs else None
 
     @property
     def vocab_size(self) -> int:
@@ -143,6 +150,8 @@ class NumpyLM:
             top = top * drop
             fwd.masks["top"] = drop
         fwd.inputs.append(top)
+        if self.adaptive is not None:
+            return self._adaptive_forward(fwd, top, y)
         with all_blas_threads():  # the output layer: the one big product of the forward pass
             logits = top @ self.output_matrix().T
         if "c" in self.params:
@@ -156,6 +165,15 @@ class NumpyLM:
         fwd.target_log_probs = None if y is None else picked - np.log(normaliser[:, :, 0])
         return fwd
 
+    def _adaptive_forward(self, fwd: Forward, top: np.ndarray, y: np.ndarray | None) -> Forward:
+        B, T, width = top.shape
+        if y is None:
+            fwd.probs = np.exp(self.adaptive.log_probs(top.reshape(B * T, width))).reshape(B, T, -1)
+        else:
+            target_log_probs, fwd.output = self.adaptive.forward(top.reshape(B * T, width), y.reshape(-1))
+            fwd.target_log_probs = target_log_probs.reshape(B, T)
+        return fwd
+
     def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """log o_t[y_t] (B, T) from a zero state."""
         return self.forward(x, y).target_log_probs
@@ -163,6 +181,8 @@ class NumpyLM:
     def step(self, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One time step for a batch: (next-token probabilities (B, C), new state)."""
         fwd = self.layers_forward(x[:, None], h, None, None)
+        if self.adaptive is not None:
+            return np.exp(self.adaptive.log_probs(fwd.states[-1][:, 0])), fwd.final
         logits = fwd.states[-1][:, 0] @ self.output_matrix().T
         if "c" in self.params:
             logits += self.params["c"]
@@ -188,9 +208,22 @@ class NumpyLM:
         for the batch's words only. With ``rng``, dropout is applied."""
         truncate = self.bptt_truncate if bptt_truncate is None else bptt_truncate
         fwd = self.forward(x, y, h, rng, mask)
-        B, T = x.shape
-        d_out = fwd.probs.reshape(B * T, -1)  # becomes o - onehot(y), masked, in place
         loss = float(-fwd.target_log_probs[mask].sum())
+        grads, arriving = self._output_backward(fwd, y, mask, scale)
+        if "top" in fwd.masks:
+            arriving *= fwd.masks["top"]
+        lookup = self.layers_backward(x, fwd, arriving, grads, truncate)
+        sparse = None if lookup is None else sparse_gradient(x, *lookup, grads, self.dtype)
+        return Gradients(loss, grads, sparse, fwd.final)
+
+    def _output_backward(self, fwd: Forward, y: np.ndarray, mask: np.ndarray,
+                         scale: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The output layer's gradients (of ``scale`` × the loss) and the error arriving at the top states."""
+        B, T = y.shape
+        if self.adaptive is not None:
+            grads, d_top = self.adaptive.backward(fwd.output, mask.reshape(-1).astype(self.dtype) * scale)
+            return grads, d_top.reshape(B, T, -1)
+        d_out = fwd.probs.reshape(B * T, -1)  # becomes o - onehot(y), masked, in place
         d_out[np.arange(B * T), y.reshape(-1)] -= 1.0
         if not mask.all():
             d_out *= mask.reshape(-1, 1)
@@ -202,11 +235,7 @@ class NumpyLM:
             arriving = (d_out @ self.output_matrix()).reshape(B, T, -1)
         if "c" in self.params:
             grads["c"] = d_out.sum(axis=0)
-        if "top" in fwd.masks:
-            arriving *= fwd.masks["top"]
-        lookup = self.layers_backward(x, fwd, arriving, grads, truncate)
-        sparse = None if lookup is None else sparse_gradient(x, *lookup, grads, self.dtype)
-        return Gradients(loss, grads, sparse, fwd.final)
+        return grads, arriving
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, *, h: np.ndarray | None = None,
                        rng: np.random.Generator | None = None,

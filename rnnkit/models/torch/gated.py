@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnkit.models.config import LMConfig
+from rnnkit.models.config import ADAPTIVE_DIVISOR, LMConfig
 from rnnkit.models.torch.lm import TorchLM
 
 _TORCH_NAME = re.compile(r"rnn\.(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
 _BASE = {"weight_ih": "U", "weight_hh": "W", "bias_ih": "bu", "bias_hh": "bw"}
+_ADAPTIVE_NAME = re.compile(r"adaptive\.tail\.(\d+)\.([01])\.weight$")
 
 
 def recurrence(config: LMConfig, dtype: torch.dtype) -> nn.Module:
@@ -32,12 +33,22 @@ def recurrence(config: LMConfig, dtype: torch.dtype) -> nn.Module:
 
 
 def canonical_name(name: str) -> str:
-    """PyTorch's name of a recurrent weight (``rnn.weight_ih_l1_reverse``) → rnnkit's (``U2_back``)."""
+    """PyTorch's name of a recurrent weight (``rnn.weight_ih_l1_reverse``) → rnnkit's (``U2_back``);
+    of an adaptive softmax's (``adaptive.head.weight``, ``adaptive.tail.0.1.weight``) → ``V``, ``tail1.V``."""
+    if name.startswith("adaptive."):
+        return _adaptive_name(name)
     match = _TORCH_NAME.match(name)
     if not match:
         return name
     kind, layer, reverse = match.groups()
     return f"{_BASE[kind]}{int(layer) + 1 if int(layer) else ''}{'_back' if reverse else ''}"
+
+
+def _adaptive_name(name: str) -> str:
+    if name in ("adaptive.head.weight", "adaptive.head.bias"):
+        return "V" if name.endswith("weight") else "c"
+    cluster, which = _ADAPTIVE_NAME.match(name).groups()
+    return f"tail{int(cluster) + 1}.{'PV'[int(which)]}"
 
 
 def packed_states(rnn: nn.Module, inputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -56,6 +67,11 @@ class TorchGated(TorchLM):
         c = config
         self.E = self.weight(c.embedding, c.vocab_size)
         self.rnn = recurrence(c, self.torch_dtype)
+        if c.cutoffs:  # PyTorch's own layer: the head, then each cluster's projection and output matrix
+            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(c.output_width, c.vocab_size, list(c.cutoffs),
+                                                          div_value=float(ADAPTIVE_DIVISOR), head_bias=True,
+                                                          dtype=self.torch_dtype)
+            return
         if not c.tie:
             self.V = self.weight(c.vocab_size, c.output_width)
         self.c = self.weight(c.vocab_size)

@@ -69,8 +69,9 @@ class SoftmaxCrossEntropy(torch.autograd.Function):
 
 
 class TorchLM(nn.Module):
-    """The output layer ``V h + c`` (``V`` or ``Eᵀ`` when tied; ``c`` when the cell has it) on top of
-    a subclass's ``run``. Weights are created empty; ``load_params`` fills them."""
+    """The output layer ``V h + c`` (``V`` or ``Eᵀ`` when tied; ``c`` when the cell has it), or a
+    subclass's ``adaptive`` softmax, on top of a subclass's ``run``. Weights are created empty;
+    ``load_params`` fills them."""
 
     def __init__(self, config: LMConfig) -> None:
         super().__init__()
@@ -92,13 +93,18 @@ class TorchLM(nn.Module):
         """Summed cross-entropy (nats) of the real tokens, and the last state."""
         states, last = self.run(x, h, mask)
         flat = states.reshape(-1, states.shape[-1])
+        if hasattr(self, "adaptive"):
+            return -(self.adaptive(flat, y.reshape(-1)).output * mask.reshape(-1).to(flat.dtype)).sum(), last
         loss = SoftmaxCrossEntropy.apply(flat, self.output_matrix(), getattr(self, "c", None), y.reshape(-1),
                                          mask.reshape(-1).to(flat.dtype))
         return loss, last
 
     def logits(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B, T, C) for inputs ``x`` (B, T) from state ``h``, and the last state."""
+        """Logits (B, T, C) for inputs ``x`` (B, T) from state ``h``, and the last state. (An adaptive
+        softmax gives its log-probabilities: logits already normalised.)"""
         states, last = self.run(x, h)
+        if hasattr(self, "adaptive"):
+            return self.adaptive.log_prob(states.reshape(-1, states.shape[-1])).reshape(*states.shape[:2], -1), last
         logits = states @ self.output_matrix().t()
         return (logits if getattr(self, "c", None) is None else logits + self.c), last
 
