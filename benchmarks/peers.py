@@ -192,8 +192,8 @@ def main() -> None:
         peer_epoch1 = peer["epochs"][0] if peer["epochs"] else None
         results["a"] = {"peer": peer}
         for softmax in ("full", "adaptive"):
-            ours, record, _ = rnnkit_train(words, work / f"a-rnnkit-{softmax}", *PEER_SETTINGS, "--softmax", softmax,
-                                           "--max-time", str(same_seconds))
+            ours, record, wall = rnnkit_train(words, work / f"a-rnnkit-{softmax}", *PEER_SETTINGS, "--softmax",
+                                              softmax, "--max-time", str(same_seconds))
             ours_epoch1 = next((e for e in record if "valid_loss" in e and e["epoch"] >= 1), None)
             results["a"][f"rnnkit-{softmax}"] = ours
             rows.append((f"(a) peer's model and settings, tokens/s; rnnkit --softmax {softmax}",
@@ -203,6 +203,12 @@ def main() -> None:
                 rows.append((f"(a) validation perplexity after epoch 1; --softmax {softmax}",
                              f"{peer_epoch1['valid_perplexity']:.1f}", f"{ours_epoch1['valid_perplexity']:.1f}",
                              f"{ours_epoch1['valid_perplexity'] / peer_epoch1['valid_perplexity']:.2f}"))
+            theirs = last_before(peer["epochs"], wall)
+            if theirs:
+                rows.append((f"(a) validation perplexity within {wall:.0f} s; --softmax {softmax}",
+                             f"{theirs['valid_perplexity']:.1f} (epoch {theirs['epoch']}, {theirs['seconds']:.0f} s)",
+                             f"{ours['valid_perplexity']:.1f} ({ours['epochs']:.1f} epochs)",
+                             lower_or_higher(1 - ours['valid_perplexity'] / theirs['valid_perplexity'])))
 
         # (b) the peer's defaults against rnnkit's, validation perplexity at equal wall time
         peer = word_language_model(python, work / "b", max(budgets) + 30)
