@@ -128,6 +128,17 @@ def test_two_processes_take_the_steps_of_one(corpus, tmp_path, run_cli, mode):
     assert_same_run(tmp_path / "one", tmp_path / "two")
 
 
+def test_two_processes_train_an_adaptive_softmax_as_one(corpus, tmp_path, run_cli):
+    """The second cluster holds the last id alone, the unknown word, which this corpus never has: its
+    weights take no part in any step, and DistributedDataParallel must still average the rest."""
+    assert corpus.vocab.decode([len(corpus.vocab) - 1]) == [corpus.meta["unk_token"]]
+    cutoffs = f"4,{len(corpus.vocab) - 1}"
+    args = (corpus.path, *TINY, "--softmax", "adaptive", "--cutoffs", cutoffs, "--batch-size", "7", "--max-steps", "30")
+    train_once(run_cli, *args, "--out", tmp_path / "one")
+    torchrun(2, *args, "--out", tmp_path / "two")
+    assert_same_run(tmp_path / "one", tmp_path / "two")
+
+
 def test_resume_across_numbers_of_processes(corpus, tmp_path, run_cli):
     """A checkpoint holds the whole step's state: 2 processes → 1 and 1 → 2 end where one
     uninterrupted process does (to float tolerance: the two sides sum a step's gradients in a

@@ -15,24 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.models.config import LMConfig
+from rnnkit.models.numpy.softmax import log_softmax, softmax_at_targets
 from rnnkit.models.numpy.threads import all_blas_threads
-
-
-def _softmax_rows(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax of each row in place, and log p at each row's target (shifted logit minus log-normaliser,
-    so an underflowed probability still has its log)."""
-    logits -= logits.max(axis=1, keepdims=True)
-    picked = logits[np.arange(len(targets)), targets]
-    probs = np.exp(logits, out=logits)
-    normaliser = probs.sum(axis=1, keepdims=True)
-    probs /= normaliser
-    return probs, picked - np.log(normaliser[:, 0])
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits -= logits.max(axis=1, keepdims=True)
-    logits -= np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    return logits
 
 
 @dataclass
@@ -73,18 +57,18 @@ class AdaptiveSoftmax:
 
     def log_probs(self, top: np.ndarray) -> np.ndarray:
         """log p of every word (N, C) for states ``top`` (N, width)."""
-        head = _log_softmax(self._head_logits(top))
+        head = log_softmax(self._head_logits(top))
         out = np.empty((len(top), self.config.vocab_size), dtype=top.dtype)
         out[:, :self.shortlist] = head[:, :self.shortlist]
         for k, (start, end, _) in enumerate(self.config.clusters):
-            out[:, start:end] = _log_softmax(self._tail_logits(k, top)[1]) + head[:, self.shortlist + k, None]
+            out[:, start:end] = log_softmax(self._tail_logits(k, top)[1]) + head[:, self.shortlist + k, None]
         return out
 
     def forward(self, top: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, AdaptiveForward]:
         """log p of each target (N,) for states ``top`` (N, width), and what ``backward`` needs."""
         cluster = np.searchsorted(np.asarray(self.config.cutoffs), targets, side="right") - 1  # -1: the head
         head_targets = np.where(cluster < 0, targets, self.shortlist + cluster)
-        head_probs, target_log_probs = _softmax_rows(self._head_logits(top), head_targets)
+        head_probs, target_log_probs = softmax_at_targets(self._head_logits(top), head_targets)
         clusters: list[_Cluster | None] = []
         for k, (start, _, _) in enumerate(self.config.clusters):
             rows = np.flatnonzero(cluster == k)
@@ -92,7 +76,7 @@ class AdaptiveSoftmax:
                 clusters.append(None)
                 continue
             projected, logits = self._tail_logits(k, top[rows])
-            probs, picked = _softmax_rows(logits, targets[rows] - start)
+            probs, picked = softmax_at_targets(logits, targets[rows] - start)
             target_log_probs[rows] += picked
             clusters.append(_Cluster(rows, projected, probs, targets[rows] - start))
         return target_log_probs, AdaptiveForward(top, head_probs, head_targets, clusters)

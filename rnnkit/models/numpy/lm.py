@@ -18,15 +18,8 @@ import numpy as np
 
 from rnnkit.models.config import LMConfig
 from rnnkit.models.numpy.adaptive import AdaptiveSoftmax
+from rnnkit.models.numpy.softmax import softmax, softmax_at_targets
 from rnnkit.models.numpy.threads import all_blas_threads
-
-
-def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Softmax over the last axis; ``out=logits`` computes it in place (no vocabulary-sized temporaries)."""
-    out = np.subtract(logits, logits.max(axis=-1, keepdims=True), out=out)
-    np.exp(out, out=out)
-    out /= out.sum(axis=-1, keepdims=True)
-    return out
 
 
 @dataclass
@@ -156,13 +149,12 @@ class NumpyLM:
             logits = top @ self.output_matrix().T
         if "c" in self.params:
             logits += self.params["c"]
-        logits -= logits.max(axis=-1, keepdims=True)
-        picked = None if y is None else np.take_along_axis(logits, y[:, :, None], axis=2)[:, :, 0]
-        probs = np.exp(logits, out=logits)
-        normaliser = probs.sum(axis=-1, keepdims=True)
-        probs /= normaliser
-        fwd.probs = probs
-        fwd.target_log_probs = None if y is None else picked - np.log(normaliser[:, :, 0])
+        if y is None:
+            fwd.probs = softmax(logits, out=logits)
+        else:
+            B, T, C = logits.shape
+            probs, target_log_probs = softmax_at_targets(logits.reshape(B * T, C), y.reshape(-1))
+            fwd.probs, fwd.target_log_probs = probs.reshape(B, T, C), target_log_probs.reshape(B, T)
         return fwd
 
     def _adaptive_forward(self, fwd: Forward, top: np.ndarray, y: np.ndarray | None) -> Forward:

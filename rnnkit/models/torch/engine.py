@@ -51,7 +51,9 @@ class _TorchTrainable:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [torch.cuda.current_device()] if self.device.type == "cuda" else None
-        self.forward_module = DistributedDataParallel(self.model, device_ids=ids)
+        # An adaptive softmax's cluster goes unused in a step where no target of this process falls in it.
+        unused = bool(getattr(self.model.config, "cutoffs", ()))
+        self.forward_module = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=unused)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "fp32":
