@@ -11,7 +11,8 @@ ratio:
 
 (a) word level, kjv-lm: PyTorch's ``word_language_model`` with its defaults (LSTM 2 × 200, SGD at
     20, batch 20, bptt 35, dropout 0.2) against the same model and settings in ``rnnkit train``,
-    for the same wall time, with rnnkit's full softmax and with its adaptive softmax: training
+    for the same wall time: rnnkit's full softmax in float32, then its defaults for precision (bf16
+    autocast on a CPU with bf16 in hardware) with the full and with the adaptive softmax; training
     tokens/s, and validation perplexity after epoch 1;
 (b) the peer's defaults against ``rnnkit train PREPARED --out M --max-time T`` with no other
     option: validation perplexity at equal wall time. The peer evaluates at the end of each epoch;
@@ -41,11 +42,14 @@ import threading
 import time
 from pathlib import Path
 
+from rnnkit.models.engine import cpu_has_bf16
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / ".." / "shared"
 PEERS, DATA = SHARED / "peers", SHARED / "data"
 VENV = ROOT / "benchmarks" / ".peers-venv"
 VALID_WORDS, VALID_LINES = 70_846, 3_110  # kjv-lm's validation split, as the peer reads it
+AUTO_PRECISION = "bf16 here" if cpu_has_bf16() else "fp32 here"  # what rnnkit's default precision is on this CPU
 
 PEER_SETTINGS = ["--engine", "torch", "--cell", "lstm", "--layers", "2", "--hidden", "200", "--embedding", "200",
                  "--no-tie", "--dropout", "0.2", "--mode", "stream", "--bptt", "35", "--batch-size", "20",
@@ -191,21 +195,24 @@ def main() -> None:
         peer = word_language_model(python, work / "a", same_seconds)
         peer_epoch1 = peer["epochs"][0] if peer["epochs"] else None
         results["a"] = {"peer": peer}
-        for softmax in ("full", "adaptive"):
-            ours, record, wall = rnnkit_train(words, work / f"a-rnnkit-{softmax}", *PEER_SETTINGS, "--softmax",
-                                              softmax, "--max-time", str(same_seconds))
+        for softmax, precision in (("full", "fp32"), ("full", "auto"), ("adaptive", "auto")):
+            ours, record, wall = rnnkit_train(words, work / f"a-rnnkit-{softmax}-{precision}", *PEER_SETTINGS,
+                                              "--softmax", softmax, "--precision", precision,
+                                              "--max-time", str(same_seconds))
             ours_epoch1 = next((e for e in record if "valid_loss" in e and e["epoch"] >= 1), None)
-            results["a"][f"rnnkit-{softmax}"] = ours
-            rows.append((f"(a) peer's model and settings, tokens/s; rnnkit --softmax {softmax}",
+            variant = f"--softmax {softmax} --precision {precision}" + (f" ({AUTO_PRECISION})" if precision == "auto"
+                                                                        else "")
+            results["a"][variant] = ours
+            rows.append((f"(a) peer's model and settings, tokens/s; rnnkit {variant}",
                          f"{peer['tokens_per_second']:,.0f}", f"{ours['tokens_per_second']:,.0f}",
                          f"{ours['tokens_per_second'] / peer['tokens_per_second']:.2f}×"))
             if peer_epoch1 and ours_epoch1:
-                rows.append((f"(a) validation perplexity after epoch 1; --softmax {softmax}",
+                rows.append((f"(a) validation perplexity after epoch 1; {variant}",
                              f"{peer_epoch1['valid_perplexity']:.1f}", f"{ours_epoch1['valid_perplexity']:.1f}",
                              f"{ours_epoch1['valid_perplexity'] / peer_epoch1['valid_perplexity']:.2f}"))
             theirs = last_before(peer["epochs"], wall)
             if theirs:
-                rows.append((f"(a) validation perplexity within {wall:.0f} s; --softmax {softmax}",
+                rows.append((f"(a) validation perplexity within {wall:.0f} s; {variant}",
                              f"{theirs['valid_perplexity']:.1f} (epoch {theirs['epoch']}, {theirs['seconds']:.0f} s)",
                              f"{ours['valid_perplexity']:.1f} ({ours['epochs']:.1f} epochs)",
                              lower_or_higher(1 - ours['valid_perplexity'] / theirs['valid_perplexity'])))
@@ -241,7 +248,7 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print(f"\ncommands: peer (a, b) `python main.py --data kjv-lm --epochs 1000` (its defaults); "
-          f"rnnkit (a) `rnnkit train kjv-lm --out M {' '.join(PEER_SETTINGS)} --softmax full|adaptive "
+          f"rnnkit (a) `rnnkit train kjv-lm --out M {' '.join(PEER_SETTINGS)} --softmax full|adaptive --precision fp32|auto "
           f"--max-time {same_seconds}`; "
           f"(b) `rnnkit train kjv-lm --out M --max-time T`; (c) nanoGPT `python train.py "
           f"config/train_shakespeare_char.py {' '.join(NANOGPT_CPU)} --max_iters={nano_iters}`, "

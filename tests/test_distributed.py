@@ -19,7 +19,8 @@ if not torch.distributed.is_available() or not torch.distributed.is_gloo_availab
     pytest.skip("this torch has no gloo backend", allow_module_level=True)
 
 # A small LSTM that trains in a second; no dropout and no halving, so that runs can be compared.
-TINY = ("--engine", "torch", "--hidden", "16", "--dropout", "0", "--bptt", "10", "--no-halve-lr", "--keep", "last")
+TINY = ("--engine", "torch", "--hidden", "16", "--dropout", "0", "--bptt", "10", "--no-halve-lr", "--keep", "last",
+        "--precision", "fp32")  # the same arithmetic on every CPU
 
 
 @pytest.fixture(scope="module")
@@ -220,11 +221,37 @@ def test_gradient_accumulation_is_refused_where_it_cannot_be(corpus, tmp_path, r
 
 # ------------------------------------------------------------------------------ mixed precision
 
-def test_mixed_precision_is_refused_on_the_cpu(corpus, tmp_path, run_cli):
-    status, _, err = run_cli("train", corpus.path, "--out", tmp_path / "m", *TINY, "--device", "cpu",
-                             "--precision", "bf16")
-    assert status == 2 and "--precision bf16 is for the torch engine on CUDA" in err
+def test_fp16_is_refused_on_the_cpu_and_bf16_with_the_numpy_engine(corpus, tmp_path, run_cli):
+    status, _, err = run_cli("train", corpus.path, "--out", tmp_path / "m", *TINY[:-2], "--device", "cpu",
+                             "--precision", "fp16")
+    assert status == 2 and "--precision fp16 is for CUDA (PyTorch's CPU LSTM has no fp16)" in err
+    status, _, err = run_cli("train", corpus.path, "--out", tmp_path / "m", "--engine", "numpy", "--precision", "bf16")
+    assert status == 2 and "--precision bf16 is for the torch engine" in err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(corpus, monkeypatch, native):
+    from rnnkit.train import config, make_config
+
+    monkeypatch.setattr(config, "cpu_has_bf16", lambda: native)
+    assert make_config(engine="torch", device="cpu").resolve(corpus).precision == ("bf16" if native else "fp32")
+    for fp32 in (dict(engine="numpy"), dict(engine="torch", dtype="float64"), dict(recipe="seed", engine="torch")):
+        assert make_config(**fp32).resolve(corpus).precision == "fp32"
+
+
+def test_a_bf16_stream_run_checkpoints_its_state_and_resumes_exactly(corpus, tmp_path):
+    """Under autocast the carried state is bf16; the checkpoint holds it in float32, exactly."""
+    from rnnkit.io.modeldir import load_model
+    from rnnkit.train import train
+
+    options = dict(engine="torch", device="cpu", hidden=16, dropout=0.0, bptt=10, batch_size=8, precision="bf16",
+                   evaluate_every=0.2, keep="last", log=lambda _: None, progress=False)
+    train(corpus, tmp_path / "whole", max_steps=40, **options)
+    train(corpus, tmp_path / "parts", max_steps=17, **options)
+    train(corpus, tmp_path / "parts", max_steps=40, resume=True, **options)
+    whole, parts = load_model(tmp_path / "whole").params, load_model(tmp_path / "parts").params
+    assert all(np.array_equal(whole[k], parts[k]) for k in whole)
 
 
 def test_the_fused_loss_reduces_in_float32_under_autocast():

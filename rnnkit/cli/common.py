@@ -78,6 +78,8 @@ def add_training_options(p: argparse.ArgumentParser, *, halve_lr_default: str) -
     p.add_argument("--dtype", choices=["float32", "float64"])
     p.add_argument("--halve-lr", action=argparse.BooleanOptionalAction, default=None,
                    help=f"halve the rate when the validation loss rises (default {halve_lr_default})")
+    p.add_argument("--decay", choices=["none", "linear", "cosine"],
+                   help="the rate falls to 0 over the run's budget (epochs, steps or time; default none)")
     p.add_argument("--keep", choices=["best", "last"], help="the weights of the lowest validation loss (default), "
                                                            "or the last ones")
     p.add_argument("--patience", type=int, help="stop after this many evaluations without a new best")

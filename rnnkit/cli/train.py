@@ -106,12 +106,16 @@ def register(verbs: Any) -> None:
     option("--dtype", choices=["float32", "float64"])
     option("--halve-lr", action=argparse.BooleanOptionalAction,
            help="halve the learning rate when the validation loss rises (the seed's rule)")
+    option("--decay", choices=["none", "linear", "cosine"],
+           help="the learning rate falls to 0 over the run's budget: --epochs, --max-steps or --max-time, "
+                "whichever ends it first")
     option("--keep", choices=["best", "last"], help="the weights of the lowest validation loss, or the last ones")
     option("--patience", type=int, help="stop after this many evaluations without a new best")
     option("--grad-accum", type=int, help="gather each step's gradients over this many micro-batches (less memory, "
                                           "the same step; torch engine)")
-    option("--precision", choices=["fp32", "bf16", "fp16"],
-           help="mixed precision on CUDA: bf16, or fp16 with a gradient scaler; float32 weights either way")
+    option("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+           help="mixed precision: bf16 (torch engine), or fp16 with a gradient scaler (CUDA); float32 weights "
+                "either way; auto: bf16 on a CPU with bf16 in hardware (AVX-512 BF16, AMX), else fp32")
     p.add_argument("--backend", choices=["nccl", "gloo"],
                    help="under torchrun: the process group's backend (default: nccl on CUDA, gloo on CPU)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")

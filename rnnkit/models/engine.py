@@ -9,6 +9,8 @@ the numpy engine (``rnnkit.models.numpy.engine``, the reference) and the torch e
 from __future__ import annotations
 
 import functools
+import re
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -122,6 +124,17 @@ def torch_available() -> bool:
 
 def cuda_available() -> bool:
     return torch_available() and __import__("torch").cuda.is_available()
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (AVX-512 BF16 or AMX): there bf16
+    autocast runs the products several times faster than float32; elsewhere it is emulated, and slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: take float32, which is never slower
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
 
 
 def resolve_engine(engine: str = "auto", device: str = "auto", cell: str | None = None) -> tuple[str, str]:

@@ -133,7 +133,7 @@ def _train(corpus: PreparedCorpus, out: Path, cfg: TrainConfig, placement: Place
     if resume and not placement.is_main:
         checkpoint = open_run(out, resume=True, force=False)
     if checkpoint is not None:
-        saved = {"tie": False, "cutoffs": [], **checkpoint[0]["config"]}  # from before tying, adaptive softmax
+        saved = {"tie": False, "cutoffs": [], "decay": "none", **checkpoint[0]["config"]}  # from before these options
         changed = [k for k in TrainConfig.MODEL_KEYS if saved.get(k) != getattr(cfg, k)]
         if changed:
             raise RnnkitError(f"the checkpoint was trained with different {', '.join(changed)} "

@@ -52,6 +52,7 @@ class Schedule:
     halve_lr: bool = True
     seed: int = 0  # of the data order
     patience: int | None = None  # evaluations without a new best before stopping
+    decay: str = "none"  # or linear, cosine: the rate falls to 0 over the run's budget (steps or max_time)
 
     def __post_init__(self) -> None:  # every trainer's options meet here, before anything is written
         if self.lr <= 0 or self.epochs <= 0 or self.evaluate_every <= 0:
@@ -60,6 +61,17 @@ class Schedule:
             raise RnnkitError("--max-steps must be at least 1")
         if self.patience is not None and self.patience < 1:
             raise RnnkitError("--patience must be at least 1 (evaluations without improvement)")
+        if self.decay not in DECAYS:
+            raise RnnkitError(f"unknown --decay {self.decay!r}; use {', '.join(DECAYS)}")
+
+    def factor(self, progress: float) -> float:
+        """The share of the rate at ``progress`` (0 to 1) through the run's budget."""
+        progress = min(max(progress, 0.0), 1.0)
+        return DECAYS[self.decay](progress)
+
+
+# How the rate falls over a run's budget: a known budget is best spent ending near a zero rate.
+DECAYS = {"none": lambda p: 1.0, "linear": lambda p: 1.0 - p, "cosine": lambda p: 0.5 * (1.0 + math.cos(math.pi * p))}
 
 
 class Task(Protocol):
@@ -123,6 +135,7 @@ class _Run:
         self.received: int | None = None  # a signal this process caught
         self.signal: int | None = None  # the one every process stops for, agreed after a step
         self.late = False  # --max-time has passed (on some process)
+        self.elapsed = 0.0  # of this session's --max-time, agreed after each step (the mean over processes)
         total = math.ceil(schedule.epochs * task.steps_per_epoch)
         self.total_steps = total if schedule.max_steps is None else min(total, schedule.max_steps)
         self.eval_interval = max(1, round(schedule.evaluate_every * task.steps_per_epoch))
@@ -181,12 +194,13 @@ class _Run:
     def step(self, batch: Any) -> None:
         position, point = self.position, self.position["point"]
         started = time.perf_counter()
-        loss, units, self.carry = self.task.train_step(batch, position["lr"], self.carry)
-        max_time = self.schedule.max_time
-        late = max_time is not None and time.perf_counter() - self.session_started >= max_time
-        # Every process takes the same decisions: on the whole step's loss, and stopping together.
-        loss, units, signalled, late = self.placement.sum([loss, units, self.received is not None, late])
-        units, self.late = int(units), bool(late)
+        loss, units, self.carry = self.task.train_step(batch, self.rate(), self.carry)
+        max_time, elapsed = self.schedule.max_time, time.perf_counter() - self.session_started
+        late = max_time is not None and elapsed >= max_time
+        # Every process takes the same decisions: on the whole step's loss, stopping together, the rate.
+        loss, units, signalled, late, elapsed = self.placement.sum([loss, units, self.received is not None, late,
+                                                                    elapsed])
+        units, self.late, self.elapsed = int(units), bool(late), elapsed / self.placement.world_size
         if signalled:  # this process's signal, or another's
             self.signal = self.received or signal.SIGTERM
         if not math.isfinite(loss):
@@ -207,13 +221,21 @@ class _Run:
               or time.perf_counter() - self.last_point >= self.point_seconds):
             self.add_point()
 
+    def rate(self) -> float:
+        """The learning rate of the next step: the current one (halved at each rise) times the decay's
+        share, at the larger of the steps' and the time budget's progress."""
+        progress = self.position["step"] / self.total_steps
+        if self.schedule.max_time:
+            progress = max(progress, self.elapsed / self.schedule.max_time)
+        return self.position["lr"] * self.schedule.factor(progress)
+
     def speed(self) -> float:
         return self.position[self.unit] / self.position["step_seconds"] if self.position["step_seconds"] else 0.0
 
     def stamp(self) -> dict[str, Any]:
         step = self.position["step"]
         return {"step": step, "epoch": round(step / self.task.steps_per_epoch, 4), self.unit: self.position[self.unit],
-                "seconds": round(time.perf_counter() - self.started, 2), "lr": self.position["lr"]}
+                "seconds": round(time.perf_counter() - self.started, 2), "lr": self.rate()}
 
     def add_point(self) -> None:
         """A training point: the mean loss per unit and the speed since the last one."""
@@ -288,5 +310,5 @@ class _Run:
             f"{unit}_per_second": self.speed(), "seconds": round(time.perf_counter() - self.started, 2),
             "steps": position["step"], unit: position[unit],
             "epochs": round(position["step"] / self.task.steps_per_epoch, 4), "stopped_by": self.stopped,
-            "final_lr": position["lr"],
+            "final_lr": self.rate(),
         }

@@ -28,12 +28,13 @@ class LoopOptions:
     device: str = "auto"
     evaluate_every: float = 0.5  # epochs
     halve_lr: bool = True  # when the validation loss rises
+    decay: str = "none"  # or linear, cosine: the rate falls to 0 over the budget (epochs, steps or max_time)
     dtype: str = "float32"
     keep: str = "best"  # the weights of the lowest validation loss, or the "last" ones
     patience: int | None = None  # stop after this many evaluations without a new best
 
     # What must match for a checkpoint to be resumed (a kind adds its model's keys).
-    LOOP_KEYS = ("optimizer", "batch_size", "clip", "seed", "engine", "evaluate_every", "halve_lr", "dtype")
+    LOOP_KEYS = ("optimizer", "batch_size", "clip", "seed", "engine", "evaluate_every", "halve_lr", "decay", "dtype")
 
     def check_loop(self, cell: str | None) -> None:
         """Decide 'auto' engine and device for ``cell`` (None: no engine, a fitted baseline) and
@@ -49,10 +50,11 @@ class LoopOptions:
 
     def schedule(self) -> Schedule:
         return Schedule(self.lr, self.epochs, self.max_steps, self.max_time, self.evaluate_every, self.halve_lr,
-                        self.seed, self.patience)
+                        self.seed, self.patience, self.decay)
 
     def check_resumable(self, saved: dict[str, Any], model_keys: tuple[str, ...]) -> None:
         """A checkpoint's options (``saved``) agree with these on what the run depends on."""
+        saved = {"decay": "none", **saved}  # from before --decay
         changed = [k for k in (*model_keys, *self.LOOP_KEYS) if saved.get(k) != getattr(self, k)]
         if changed:
             raise RnnkitError(f"the checkpoint was trained with different {', '.join(changed)}; "

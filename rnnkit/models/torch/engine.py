@@ -139,6 +139,8 @@ class _TorchTrainable:
             torch.cuda.set_rng_state(torch.from_numpy(arrays["rng.cuda"].copy()), self.device)
 
     def state_to_numpy(self, h: torch.Tensor) -> np.ndarray:
+        if h.dtype in (torch.bfloat16, torch.float16):  # a state carried under autocast; float32 holds it exactly
+            h = h.float()
         return h.detach().cpu().numpy()
 
     def state_from_numpy(self, h: np.ndarray) -> torch.Tensor:

@@ -1,0 +1,90 @@
+"""The learning rate's decay over a run's budget (--decay): its shape, the steps' and the time's
+budgets, and exact resume mid-decay."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import rnnkit
+from rnnkit import RnnkitError
+from rnnkit.io.modeldir import load_model
+from rnnkit.models.numpy.engine import NumpyEngine
+from rnnkit.train import Interrupted, train
+from rnnkit.train.loop import Schedule
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    rng = np.random.default_rng(0)
+    words = "the cat dog bird sat saw ran on a mat log tree .".split()
+    lines = [" ".join(rng.choice(words, size=6)) for _ in range(300)]
+    path = tmp_path / "tiny.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return rnnkit.prepare(path, tmp_path / "tiny", lines=True, valid_fraction=0.1, seed=1)
+
+
+def points(model):
+    return [e for e in map(json.loads, (model / "metrics.jsonl").read_text().splitlines()) if "train_loss" in e]
+
+
+def test_the_decays_run_from_the_whole_rate_to_zero():
+    for decay, middle in (("none", 1.0), ("linear", 0.5), ("cosine", 0.5)):
+        schedule = Schedule(0.1, 1.0, decay=decay)
+        assert schedule.factor(0.0) == 1.0 and math.isclose(schedule.factor(0.5), middle)
+        assert schedule.factor(1.0) == (1.0 if decay == "none" else 0.0) == schedule.factor(1.7)
+    assert math.isclose(Schedule(0.1, 1.0, decay="cosine").factor(0.25), (1 + math.cos(math.pi / 4)) / 2)
+    with pytest.raises(RnnkitError, match="unknown --decay 'step'; use none, linear, cosine"):
+        Schedule(0.1, 1.0, decay="step")
+
+
+def test_a_linear_decay_spends_the_steps_budget(tmp_path, corpus):
+    summary = train(corpus, tmp_path / "m", recipe="seed", hidden=8, lr=0.05, batch_size=4, max_steps=40,
+                    evaluate_every=10, decay="linear", log=lambda _: None, progress=False)
+    for point in points(tmp_path / "m"):  # the rate of the step after each point
+        assert math.isclose(point["lr"], 0.05 * (1 - point["step"] / 40))
+    assert summary["steps"] == 40 and summary["final_lr"] == 0.0
+
+
+def test_with_max_time_the_rate_follows_the_clock(tmp_path, corpus):
+    summary = train(corpus, tmp_path / "m", recipe="seed", hidden=8, lr=0.05, batch_size=4, epochs=1000,
+                    max_time=1.5, evaluate_every=1000, decay="linear", log=lambda _: None, progress=False)
+    rates = [p["lr"] for p in points(tmp_path / "m")]
+    assert summary["stopped_by"] == "max_time" and len(rates) > 20
+    assert rates == sorted(rates, reverse=True) and rates[0] > 0.04 and rates[-1] < 0.01
+    assert summary["final_lr"] == 0.0  # the time is spent
+
+
+def test_a_run_stopped_mid_decay_resumes_exactly(tmp_path, corpus, monkeypatch):
+    options = dict(recipe="seed", cell="lstm", hidden=8, lr=0.01, optimizer="adam", batch_size=4, max_steps=60,
+                   evaluate_every=0.2, decay="cosine", keep="last", engine="numpy", log=lambda _: None,
+                   progress=False)
+    train(corpus, tmp_path / "whole", **options)
+    real_step, calls = NumpyEngine.train_step, []
+
+    def step_then_signal(self, *args, **kwargs):  # Ctrl-C during the 23rd step
+        calls.append(1)
+        if len(calls) == 23:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(NumpyEngine, "train_step", step_then_signal)
+    with pytest.raises(Interrupted, match="stopped by signal 2 at step 23"):
+        train(corpus, tmp_path / "parts", **options)
+    monkeypatch.setattr(NumpyEngine, "train_step", real_step)
+    train(corpus, tmp_path / "parts", resume=True, **options)
+    whole, parts = load_model(tmp_path / "whole").params, load_model(tmp_path / "parts").params
+    assert all(np.array_equal(whole[k], parts[k]) for k in whole)
+
+
+def test_the_cli_takes_decay_and_refuses_an_unknown_one(tmp_path, corpus, run_cli):
+    code, _, err = run_cli("train", str(corpus.path), "--out", str(tmp_path / "m"), "--decay", "step")
+    assert code == 2 and "invalid choice: 'step'" in err and not (tmp_path / "m").exists()
+    code, out, _ = run_cli("train", str(corpus.path), "--out", str(tmp_path / "m"), "--recipe", "seed", "--hidden", "8",
+                           "--max-steps", "12", "--decay", "linear", "--json")
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["final_lr"] == 0.0
