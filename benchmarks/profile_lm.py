@@ -40,7 +40,7 @@ def main() -> None:
                                        if hasattr(given, f)}).resolve(corpus)
     model = cfg.model_config(len(corpus.vocab))
     engine = open_engine(model, init_params(model, np.random.RandomState(0)), engine="torch", device="cpu",
-                         optimizer=cfg.optimizer, clip=cfg.clip)
+                         optimizer=cfg.optimizer, clip=cfg.clip, precision=cfg.precision)
     task = LMTask(corpus, cfg, engine)
     batches, carry = task.batches(np.random.default_rng(0), 0), task.initial_carry()
     for _ in range(5):

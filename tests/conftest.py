@@ -39,6 +39,21 @@ def run_cli(capsys):
     return run
 
 
+@pytest.fixture
+def word_corpus(tmp_path):
+    """300 sentences of six words from a vocabulary of 13, prepared (10% validation)."""
+    import numpy as np
+
+    import rnnkit
+
+    rng = np.random.default_rng(0)
+    words = "the cat dog bird sat saw ran on a mat log tree .".split()
+    lines = [" ".join(rng.choice(words, size=6)) for _ in range(300)]
+    path = tmp_path / "tiny.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return rnnkit.prepare(path, tmp_path / "tiny", lines=True, valid_fraction=0.1, seed=1)
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
     """A tiny language model, ranker and seq2seq model, trained for two steps each."""

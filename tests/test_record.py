@@ -8,26 +8,15 @@ import json
 import numpy as np
 import pytest
 
-import rnnkit
 from rnnkit.train import train
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    rng = np.random.default_rng(0)
-    words = "the cat dog bird sat saw ran on a mat log tree .".split()
-    lines = [" ".join(rng.choice(words, size=6)) for _ in range(300)]
-    path = tmp_path / "tiny.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return rnnkit.prepare(path, tmp_path / "tiny", lines=True, valid_fraction=0.1, seed=1)
 
 
 def read_log(model):
     return [json.loads(line) for line in (model / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_the_record_holds_about_a_hundred_training_points_and_every_evaluation(tmp_path, corpus):
-    summary = train(corpus, tmp_path / "m", recipe="seed", hidden=8, lr=0.05, batch_size=4, epochs=3,
+def test_the_record_holds_about_a_hundred_training_points_and_every_evaluation(tmp_path, word_corpus):
+    summary = train(word_corpus, tmp_path / "m", recipe="seed", hidden=8, lr=0.05, batch_size=4, epochs=3,
                     evaluate_every=1, log=lambda _: None, progress=False)
     log = read_log(tmp_path / "m")
     points = [e for e in log if "train_loss" in e]
@@ -45,12 +34,12 @@ def test_the_record_holds_about_a_hundred_training_points_and_every_evaluation(t
     assert (tmp_path / "m" / "loss.png").stat().st_size > 10_000
 
 
-def test_a_resumed_run_keeps_its_record(tmp_path, corpus):
+def test_a_resumed_run_keeps_its_record(tmp_path, word_corpus):
     options = dict(recipe="seed", hidden=8, lr=0.05, batch_size=4, epochs=2, evaluate_every=0.5,
                    log=lambda _: None, progress=False)
-    train(corpus, tmp_path / "whole", **options)
-    train(corpus, tmp_path / "split", max_steps=70, **options)
-    train(corpus, tmp_path / "split", resume=True, **options)
+    train(word_corpus, tmp_path / "whole", **options)
+    train(word_corpus, tmp_path / "split", max_steps=70, **options)
+    train(word_corpus, tmp_path / "split", resume=True, **options)
     whole, split = read_log(tmp_path / "whole"), read_log(tmp_path / "split")
     evaluations = lambda log: [(e["step"], e["valid_loss"]) for e in log if "valid_loss" in e]  # noqa: E731
     # The interrupted run evaluated once more (at its stop); the evaluations it shares agree.
@@ -58,9 +47,9 @@ def test_a_resumed_run_keeps_its_record(tmp_path, corpus):
     assert [e["step"] for e in split] == sorted(e["step"] for e in split)
 
 
-def test_patience_stops_after_evaluations_without_improvement(tmp_path, corpus):
+def test_patience_stops_after_evaluations_without_improvement(tmp_path, word_corpus):
     # A rate of 1.0 makes the validation loss wander: it stops well before the 20 epochs.
-    summary = train(corpus, tmp_path / "m", recipe="seed", hidden=8, lr=1.0, epochs=20, evaluate_every=0.5,
+    summary = train(word_corpus, tmp_path / "m", recipe="seed", hidden=8, lr=1.0, epochs=20, evaluate_every=0.5,
                     halve_lr=False, patience=2, log=lambda _: None, progress=False)
     evaluations = [e for e in read_log(tmp_path / "m") if "valid_loss" in e]
     losses = [e["valid_loss"] for e in evaluations]
@@ -70,13 +59,13 @@ def test_patience_stops_after_evaluations_without_improvement(tmp_path, corpus):
     assert summary["valid_loss"] == losses[best] and summary["best"]["step"] == evaluations[best]["step"]
 
 
-def test_patience_below_one_is_refused_before_anything_is_written(tmp_path, corpus, run_cli):
-    status, _, err = run_cli("train", corpus.path, "--out", tmp_path / "m", "--patience", "0")
+def test_patience_below_one_is_refused_before_anything_is_written(tmp_path, word_corpus, run_cli):
+    status, _, err = run_cli("train", word_corpus.path, "--out", tmp_path / "m", "--patience", "0")
     assert status == 2 and "--patience must be at least 1" in err and not (tmp_path / "m").exists()
 
 
-def test_plot_draws_a_run_again_on_a_log_scale(tmp_path, corpus, run_cli):
-    train(corpus, tmp_path / "m", recipe="seed", hidden=8, epochs=1, log=lambda _: None, progress=False)
+def test_plot_draws_a_run_again_on_a_log_scale(tmp_path, word_corpus, run_cli):
+    train(word_corpus, tmp_path / "m", recipe="seed", hidden=8, epochs=1, log=lambda _: None, progress=False)
     status, out, _ = run_cli("plot", tmp_path / "m", "--log-scale", "--out", tmp_path / "log.svg")
     assert status == 0 and "<svg" in (tmp_path / "log.svg").read_text()
     status, _, err = run_cli("plot", tmp_path)
@@ -86,12 +75,12 @@ def test_plot_draws_a_run_again_on_a_log_scale(tmp_path, corpus, run_cli):
     assert status == 2 and "is not a training record" in err
 
 
-def test_tensorboard_gets_the_same_scalars(tmp_path, corpus):
+def test_tensorboard_gets_the_same_scalars(tmp_path, word_corpus):
     pytest.importorskip("torch")
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    train(corpus, tmp_path / "m", engine="torch", hidden=8, epochs=1, evaluate_every=0.5, tensorboard=True,
+    train(word_corpus, tmp_path / "m", engine="torch", hidden=8, epochs=1, evaluate_every=0.5, tensorboard=True,
           log=lambda _: None, progress=False)
     events = EventAccumulator(str(tmp_path / "m" / "tensorboard"))
     events.Reload()

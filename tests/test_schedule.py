@@ -11,22 +11,11 @@ import signal
 import numpy as np
 import pytest
 
-import rnnkit
 from rnnkit import RnnkitError
 from rnnkit.io.modeldir import load_model
 from rnnkit.models.numpy.engine import NumpyEngine
 from rnnkit.train import Interrupted, train
 from rnnkit.train.loop import Schedule
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    rng = np.random.default_rng(0)
-    words = "the cat dog bird sat saw ran on a mat log tree .".split()
-    lines = [" ".join(rng.choice(words, size=6)) for _ in range(300)]
-    path = tmp_path / "tiny.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return rnnkit.prepare(path, tmp_path / "tiny", lines=True, valid_fraction=0.1, seed=1)
 
 
 def points(model):
@@ -43,16 +32,16 @@ def test_the_decays_run_from_the_whole_rate_to_zero():
         Schedule(0.1, 1.0, decay="step")
 
 
-def test_a_linear_decay_spends_the_steps_budget(tmp_path, corpus):
-    summary = train(corpus, tmp_path / "m", recipe="seed", hidden=8, lr=0.05, batch_size=4, max_steps=40,
+def test_a_linear_decay_spends_the_steps_budget(tmp_path, word_corpus):
+    summary = train(word_corpus, tmp_path / "m", recipe="seed", hidden=8, lr=0.05, batch_size=4, max_steps=40,
                     evaluate_every=10, decay="linear", log=lambda _: None, progress=False)
     for point in points(tmp_path / "m"):  # the rate of the step after each point
         assert math.isclose(point["lr"], 0.05 * (1 - point["step"] / 40))
     assert summary["steps"] == 40 and summary["final_lr"] == 0.0
 
 
-def test_with_max_time_the_rate_follows_the_clock(tmp_path, corpus):
-    summary = train(corpus, tmp_path / "m", recipe="seed", hidden=8, lr=0.05, batch_size=4, epochs=1000,
+def test_with_max_time_the_rate_follows_the_clock(tmp_path, word_corpus):
+    summary = train(word_corpus, tmp_path / "m", recipe="seed", hidden=8, lr=0.05, batch_size=4, epochs=1000,
                     max_time=1.5, evaluate_every=1000, decay="linear", log=lambda _: None, progress=False)
     rates = [p["lr"] for p in points(tmp_path / "m")]
     assert summary["stopped_by"] == "max_time" and len(rates) > 20
@@ -60,11 +49,11 @@ def test_with_max_time_the_rate_follows_the_clock(tmp_path, corpus):
     assert summary["final_lr"] == 0.0  # the time is spent
 
 
-def test_a_run_stopped_mid_decay_resumes_exactly(tmp_path, corpus, monkeypatch):
+def test_a_run_stopped_mid_decay_resumes_exactly(tmp_path, word_corpus, monkeypatch):
     options = dict(recipe="seed", cell="lstm", hidden=8, lr=0.01, optimizer="adam", batch_size=4, max_steps=60,
                    evaluate_every=0.2, decay="cosine", keep="last", engine="numpy", log=lambda _: None,
                    progress=False)
-    train(corpus, tmp_path / "whole", **options)
+    train(word_corpus, tmp_path / "whole", **options)
     real_step, calls = NumpyEngine.train_step, []
 
     def step_then_signal(self, *args, **kwargs):  # Ctrl-C during the 23rd step
@@ -75,16 +64,16 @@ def test_a_run_stopped_mid_decay_resumes_exactly(tmp_path, corpus, monkeypatch):
 
     monkeypatch.setattr(NumpyEngine, "train_step", step_then_signal)
     with pytest.raises(Interrupted, match="stopped by signal 2 at step 23"):
-        train(corpus, tmp_path / "parts", **options)
+        train(word_corpus, tmp_path / "parts", **options)
     monkeypatch.setattr(NumpyEngine, "train_step", real_step)
-    train(corpus, tmp_path / "parts", resume=True, **options)
+    train(word_corpus, tmp_path / "parts", resume=True, **options)
     whole, parts = load_model(tmp_path / "whole").params, load_model(tmp_path / "parts").params
     assert all(np.array_equal(whole[k], parts[k]) for k in whole)
 
 
-def test_the_cli_takes_decay_and_refuses_an_unknown_one(tmp_path, corpus, run_cli):
-    code, _, err = run_cli("train", str(corpus.path), "--out", str(tmp_path / "m"), "--decay", "step")
+def test_the_cli_takes_decay_and_refuses_an_unknown_one(tmp_path, word_corpus, run_cli):
+    code, _, err = run_cli("train", str(word_corpus.path), "--out", str(tmp_path / "m"), "--decay", "step")
     assert code == 2 and "invalid choice: 'step'" in err and not (tmp_path / "m").exists()
-    code, out, _ = run_cli("train", str(corpus.path), "--out", str(tmp_path / "m"), "--recipe", "seed", "--hidden", "8",
+    code, out, _ = run_cli("train", str(word_corpus.path), "--out", str(tmp_path / "m"), "--recipe", "seed", "--hidden", "8",
                            "--max-steps", "12", "--decay", "linear", "--json")
     assert code == 0 and json.loads(out.strip().splitlines()[-1])["final_lr"] == 0.0
