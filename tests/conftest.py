@@ -16,6 +16,18 @@ def shared_file(name: str) -> Path:
     return path
 
 
+def break_gradient(model, name: str, factor: float = 1.01) -> None:
+    """Make ``model`` report its ``name`` gradient off by ``factor``: a gradient check must catch it."""
+    honest = model.loss_and_grads
+
+    def broken(*args, **kwargs):
+        loss, grads = honest(*args, **kwargs)
+        grads[name] = grads[name] * factor
+        return loss, grads
+
+    model.loss_and_grads = broken
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own rnnkit cache, so none touches the user's."""
