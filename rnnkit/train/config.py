@@ -117,8 +117,8 @@ def frequency_cutoffs(corpus: PreparedCorpus, width: int, coverage: tuple[float,
 
 
 def _check_precision(cfg: TrainConfig) -> None:
-    """Decide "auto" (bf16 where the CPU has it in hardware: the same loss per step, about 1.7× the
-    tokens/s; float32 elsewhere, and on CUDA, where it is asked for) and check the choice."""
+    """Decide "auto" (bf16 where the CPU has it in hardware: the same loss per step at about 1.5× the
+    tokens/s, benchmarks/precision.py; float32 elsewhere, CUDA included) and check the choice."""
     if cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
         raise RnnkitError(f"unknown --precision {cfg.precision!r}; use auto, fp32, bf16 or fp16")
     if cfg.precision == "auto":
