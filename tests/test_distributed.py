@@ -279,6 +279,21 @@ def test_the_fused_loss_reduces_in_float32_under_autocast():
         assert torch.linalg.norm(mixed.grad - full.grad) <= 0.02 * torch.linalg.norm(full.grad)
 
 
+def test_a_confident_targets_error_keeps_its_precision_under_autocast():
+    """At a target the model is sure of, the output error p − 1 is tiny; taken from bf16
+    probabilities it would be rounded away (bf16 steps by 1/256 just below 1)."""
+    from rnnkit.models.torch.lm import SoftmaxCrossEntropy
+
+    V = torch.zeros(500, 4)
+    V[7, 0] = 1.0
+    states = torch.tensor([[12.0, 0.0, 0.0, 0.0]])  # the logit of word 7 is 12, the others 0: p(7) ≈ 0.9969
+    bias = torch.zeros(500, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        SoftmaxCrossEntropy.apply(states, V, bias, torch.tensor([7]), torch.ones(1)).backward()
+    exact = torch.softmax(torch.tensor([12.0] + [0.0] * 499), 0)[0].item() - 1
+    assert abs(bias.grad[7].item() - exact) <= 0.01 * abs(exact)
+
+
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 

@@ -76,6 +76,45 @@ def test_deep_and_embedded_models_agree_with_numpy(layers, embedding):
         assert np.abs(param.grad.numpy() - expected[name]).max() <= 1e-9 * np.abs(expected[name]).max()
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_the_output_layer_made_a_few_rows_at_a_time_agrees_with_numpy(monkeypatch, cell):
+    """Under mixed precision the fused loss makes its logits in blocks of rows that stay in cache;
+    here 3 rows a block in float64, so 36 positions (the padded ones weighted 0) make 12 blocks."""
+    import rnnkit.models.torch.lm as torch_lm
+
+    monkeypatch.setattr(torch_lm, "_block_rows", lambda positions, vocabulary, mixed: 3)
+    reference = initialize(cell, 30, 6, bptt_truncate=1000, rng=np.random.RandomState(3))
+    fast = build(reference.config, reference.params)
+    x, y, mask = _batch(30, seed=5)
+    expected_loss, expected = reference.loss_and_grads(x, y, mask)
+    loss, _ = fast(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask))
+    loss.backward()
+    assert abs(loss.item() - expected_loss) <= 1e-9 * abs(expected_loss)
+    for name, param in fast.named_parameters():
+        canonical = fast.canonical(name)
+        assert np.abs(param.grad.numpy() - expected[canonical]).max() <= 1e-9 * np.abs(expected[canonical]).max(), name
+
+
+@pytest.mark.parametrize("p", [0.1, 0.25, 0.5, 0.9])
+def test_dropout_keeps_the_asked_fraction_and_the_expectation(p):
+    from rnnkit.models.torch.dropout import dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(1000, 1001, requires_grad=True)  # an odd count: the last 64-bit draw is split
+    out = dropout(x, p)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.003  # about 7 standard deviations at 1e6 draws
+    assert abs(out.mean().item() - 1.0) < 0.01
+    scale = out[kept].unique()
+    exact = 65536 / round((1 - p) * 65536)  # 1 / the kept fraction, to 1/65,536
+    assert len(scale) == 1 and abs(scale.item() - exact) < 1e-6 * exact
+    out.sum().backward()
+    assert torch.equal(x.grad, out.detach())  # the gradient goes through the kept elements, scaled alike
+    torch.manual_seed(0)
+    assert torch.equal(dropout(x, p), out)  # the same seed, the same mask
+    assert dropout(x, 0.0) is x
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "rmsprop", "adam"])
 def test_engines_take_the_same_steps(tmp_path, optimizer):
     corpus = _synthetic_corpus(tmp_path, sentences=300)

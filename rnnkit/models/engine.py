@@ -18,6 +18,7 @@ import numpy as np
 from rnnkit.data.batching import PairBatch, Seq2SeqBatch
 from rnnkit.errors import RnnkitError
 from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
+from rnnkit.models.memory import retain_freed_memory
 from rnnkit.models.schema import CELLS
 
 ENGINES = ("numpy", "torch")
@@ -165,6 +166,7 @@ def open_engine(config: LMConfig | RankerConfig | Seq2SeqConfig, params: dict[st
     """The model of ``config`` with ``params`` on an engine; with ``optimizer``, ready to train
     (``precision`` bf16 or fp16: the torch engine's mixed precision)."""
     engine, device = resolve_engine(engine, device, config.cell)
+    retain_freed_memory()
     if engine == "numpy":
         from rnnkit.models.numpy import engine as module
     else:

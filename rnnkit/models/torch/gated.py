@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.models.config import ADAPTIVE_DIVISOR, LMConfig
+from rnnkit.models.torch.dropout import dropout
 from rnnkit.models.torch.lm import TorchLM
 
 _TORCH_NAME = re.compile(r"rnn\.(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
@@ -89,9 +90,9 @@ class TorchGated(TorchLM):
         """Top-layer states (B, T, H, or 2H bidirectional) for inputs ``x`` (B, T) from state ``h``,
         and the last state. Dropout (training only): on the embedding, between layers, on the output."""
         p = self.config.dropout if self.training else 0.0
-        inputs = F.dropout(F.embedding(x, self.E.t()), p)
+        inputs = dropout(F.embedding(x, self.E.t()), p)
         if self.config.bidirectional:  # an encoder: it carries no state
-            return F.dropout(packed_states(self.rnn, inputs, mask), p), torch.zeros(0)
+            return dropout(packed_states(self.rnn, inputs, mask), p), torch.zeros(0)
         h = self.initial_state(x.shape[0]) if h is None else h
         states, last = self.rnn(inputs, (h[0], h[1]) if self.config.cell == "lstm" else h)
-        return F.dropout(states, p), torch.stack(last) if self.config.cell == "lstm" else last
+        return dropout(states, p), torch.stack(last) if self.config.cell == "lstm" else last

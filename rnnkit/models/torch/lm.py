@@ -32,40 +32,74 @@ class SoftmaxCrossEntropy(torch.autograd.Function):
     """Weighted summed cross-entropy of softmax(states · Vᵀ + c) at the targets, fused.
 
     PyTorch's ``cross_entropy`` makes several passes over the (tokens × vocabulary) logits and
-    allocates a zeroed gradient of that size; for an 8000-word output layer those passes cost as
-    much as the matrix products. Here the forward pass turns the logits into probabilities in
-    place, and the backward pass turns those into the output error (p − onehot) in place, as the
-    numpy engine does. (The saved probabilities are consumed: no second backward through it.)
+    allocates a zeroed gradient of that size; for an 8000-word output layer those passes, each
+    through main memory, cost as much as the matrix products. Here the softmax runs in place on the
+    logits, the backward pass turns the probabilities into the output error (p − onehot) in place,
+    and the row weights are folded into the two products rather than into the (tokens ×
+    vocabulary) error. (The saved probabilities are consumed: no second backward through it.)
 
     Under mixed precision (autocast) the two products run in bf16 or fp16, and the softmax's
     reductions (max, sum, log) in float32: a sum over thousands of words in bf16 loses the loss.
+    There the logits are made a block of rows at a time, so that their float32 copy stays in the
+    CPU's cache, and the probabilities are kept in the products' precision, the precision the error
+    would be cast to anyway. (`benchmarks/fused_softmax.py` measures it against PyTorch's.)
     """
 
     @staticmethod
     def forward(ctx, states: torch.Tensor, V: torch.Tensor, bias: torch.Tensor | None, targets: torch.Tensor,
                 weights: torch.Tensor):
-        logits = states @ V.t() if bias is None else torch.addmm(bias, states, V.t())
-        if logits.dtype in (torch.float16, torch.bfloat16):
-            logits = logits.float()
-        ctx.has_bias = bias is not None
-        logits -= logits.max(dim=1, keepdim=True).values
-        picked = logits.gather(1, targets[:, None])[:, 0]
-        probs = logits.exp_()
-        normaliser = probs.sum(dim=1, keepdim=True)
-        probs /= normaliser
-        ctx.save_for_backward(states, V, probs, targets, weights)
-        return ((normaliser[:, 0].log() - picked) * weights).sum()
+        device = states.device.type
+        compute = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else states.dtype
+        reduce = torch.float32 if compute in (torch.float16, torch.bfloat16) else compute
+        with torch.autocast(device, enabled=False):
+            states_c, V_c = states.to(compute), V.to(compute)  # cast once, not once per block
+            bias_c = None if bias is None else bias.to(compute)
+            probs = torch.empty(len(states), len(V), dtype=compute, device=states.device)
+            nll = torch.empty(len(states), dtype=reduce, device=states.device)
+            target_error = torch.empty(len(states), dtype=reduce, device=states.device)  # p − 1 at each target
+            rows = _block_rows(len(states), len(V), mixed=reduce != compute)
+            for a in range(0, len(states), rows):
+                b = min(a + rows, len(states))
+                block = probs[a:b]
+                if bias_c is None:
+                    torch.mm(states_c[a:b], V_c.t(), out=block)
+                else:
+                    torch.addmm(bias_c, states_c[a:b], V_c.t(), out=block)
+                logits = block if reduce == compute else block.to(reduce)
+                logits -= logits.amax(dim=1, keepdim=True)
+                picked = logits.gather(1, targets[a:b, None])
+                normaliser = logits.exp_().sum(dim=1, keepdim=True)
+                logits /= normaliser
+                # Taken before any rounding to bf16: there p − 1 would lose a confident target's error.
+                target_error[a:b] = logits.gather(1, targets[a:b, None])[:, 0] - 1
+                if logits is not block:
+                    block.copy_(logits)
+                nll[a:b] = (normaliser.log_() - picked)[:, 0]
+        ctx.has_bias, ctx.dtypes = bias is not None, (states.dtype, V.dtype, None if bias is None else bias.dtype)
+        ctx.save_for_backward(states_c, V_c, probs, targets, weights, target_error)
+        return (nll * weights.to(reduce)).sum()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        states, V, probs, targets, weights = ctx.saved_tensors
+        states, V, probs, targets, weights, target_error = ctx.saved_tensors
         error = probs
-        error[torch.arange(len(targets), device=targets.device), targets] -= 1
-        error *= (weights * grad)[:, None]
-        bias = error.sum(0) if ctx.has_bias else None
-        if states.dtype != error.dtype:  # mixed precision: the products in the forward pass's precision
-            error = error.to(states.dtype)
-        return error @ V.to(error.dtype), (error.t() @ states).to(V.dtype), bias, None, None
+        error[torch.arange(len(targets), device=targets.device), targets] = target_error.to(error.dtype)
+        row_weights = (weights * grad).to(error.dtype)[:, None]
+        d_states = (error @ V) * row_weights
+        d_V = error.t() @ (states * row_weights)
+        d_bias = (row_weights.t() @ error)[0] if ctx.has_bias else None
+        states_dtype, V_dtype, bias_dtype = ctx.dtypes
+        return (d_states.to(states_dtype), d_V.to(V_dtype), None if d_bias is None else d_bias.to(bias_dtype),
+                None, None)
+
+
+BLOCK_BYTES = 1 << 22  # a block of float32 logits this size stays in cache (L2 and L3)
+
+
+def _block_rows(positions: int, vocabulary: int, mixed: bool) -> int:
+    """Rows of logits made at a time. Blocks pay where the logits are cast to float32; in float32
+    itself one large product is faster (benchmarks/fused_softmax.py)."""
+    return max(1, BLOCK_BYTES // (4 * vocabulary)) if mixed else max(1, positions)
 
 
 class TorchLM(nn.Module):
@@ -105,8 +139,10 @@ class TorchLM(nn.Module):
         states, last = self.run(x, h)
         if hasattr(self, "adaptive"):
             return self.adaptive.log_prob(states.reshape(-1, states.shape[-1])).reshape(*states.shape[:2], -1), last
-        logits = states @ self.output_matrix().t()
-        return (logits if getattr(self, "c", None) is None else logits + self.c), last
+        flat, V = states.reshape(-1, states.shape[-1]), self.output_matrix()
+        # The bias in the product: ``+ c`` afterwards would write a second (positions × vocabulary) array.
+        logits = flat @ V.t() if getattr(self, "c", None) is None else torch.addmm(self.c, flat, V.t())
+        return logits.reshape(*states.shape[:2], -1), last
 
     def canonical(self, name: str) -> str:
         """The name a weight has in model files and in the numpy engine."""

@@ -13,6 +13,7 @@ from torch import nn
 
 from rnnkit.models.config import RankerConfig
 from rnnkit.models.schema import param_spec
+from rnnkit.models.torch.dropout import dropout
 from rnnkit.models.torch.gated import canonical_name, packed_states, recurrence
 from rnnkit.models.torch.lm import load_params, params_of
 
@@ -35,7 +36,7 @@ class TorchDualEncoder(nn.Module):
         """Encodings (B, D) of padded id rows ``x`` (B, T)."""
         c = self.config
         p = c.dropout if self.training else 0.0
-        states = packed_states(self.rnn, F.dropout(F.embedding(x, self.E.t()), p), mask)
+        states = packed_states(self.rnn, dropout(F.embedding(x, self.E.t()), p), mask)
         if c.pooling == "max":
             pooled = states.masked_fill(~mask[:, :, None], -torch.inf).max(dim=1).values
         else:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from rnnkit.errors import RnnkitError
 from rnnkit.models.config import LMConfig
 from rnnkit.models.schema import layer_names, param_spec
+from rnnkit.models.torch.dropout import dropout
 from rnnkit.models.torch.lm import TorchLM
 
 
@@ -44,7 +45,7 @@ class TorchRNN(TorchLM):
         c = self.config
         p = c.dropout if self.training else 0.0
         if c.embedding:
-            inputs, first = F.dropout(F.embedding(x, self.E.t()), p), self.U
+            inputs, first = dropout(F.embedding(x, self.E.t()), p), self.U
         else:
             inputs, first = F.embedding(x, self.U.t()), self.identity  # U[:, x_t] for every position at once
         weights = [first, self.W]
@@ -52,4 +53,4 @@ class TorchRNN(TorchLM):
             weights += [getattr(self, name) for name in layer_names(k)]
         h = self.initial_state(x.shape[0]) if h is None else h
         states, last = torch.rnn_tanh(inputs, h, weights, False, c.layers, p, self.training, False, True)
-        return F.dropout(states, p), last
+        return dropout(states, p), last

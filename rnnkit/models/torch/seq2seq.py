@@ -17,6 +17,7 @@ from torch import nn
 
 from rnnkit.models.config import Seq2SeqConfig
 from rnnkit.models.schema import param_spec
+from rnnkit.models.torch.dropout import dropout
 from rnnkit.models.torch.gated import canonical_name, packed_states, recurrence
 from rnnkit.models.torch.lm import params_of
 
@@ -48,7 +49,7 @@ class TorchSeq2Seq(nn.Module):
         self.dec_rnn.flatten_parameters()
 
     def _dropout(self, x: torch.Tensor) -> torch.Tensor:
-        return F.dropout(x, self.config.dropout if self.training else 0.0)
+        return dropout(x, self.config.dropout if self.training else 0.0)
 
     def encode(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The annotations (B, S, 2H) and the decoder's initial state."""
