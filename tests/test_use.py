@@ -178,3 +178,28 @@ def test_quickstart_scrambles_held_out_sentences(trained):
     assert len(english) == len(scrambled) == 5 and set(english) <= valid
     assert all(sorted(a.split()) == sorted(b.split()) for a, b in zip(english, scrambled))
     assert held_out_pairs(corpus, 5) == (english, scrambled)  # the same pairs every run
+
+
+def test_sampling_runs_the_model_on_live_rows_only():
+    """A row that draws the stop token leaves the batch: the model is not run for it again, and
+    the other rows keep their own states."""
+    from rnnkit.use.generate import sample
+
+    class Countdown:  # row r says "1" r times, then "0" (stop); its state is its remaining count
+        def __init__(self):
+            self.batches = []
+
+        def initial_state(self, n):
+            return np.arange(n, dtype=float).reshape(1, n, 1)
+
+        def step(self, tokens, h):
+            self.batches.append(len(tokens))
+            left = h[0, :, 0]
+            probs = np.zeros((len(tokens), 2))
+            probs[np.arange(len(tokens)), (left > 0).astype(int)] = 1.0
+            return probs, h - 1
+
+    runner = Countdown()
+    out = sample(runner, np.zeros((4, 1), dtype=np.int64), steps=10, stop=0, rng=np.random.default_rng(0))
+    assert out == [[], [1], [1, 1], [1, 1, 1]]
+    assert runner.batches == [4, 3, 2, 1]

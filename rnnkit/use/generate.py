@@ -102,7 +102,8 @@ def sample(runner, prefix: np.ndarray, *, steps: int, stop: int | None, banned: 
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
            rng: np.random.Generator | None = None) -> list[list[int]]:
     """Continue each row of ``prefix`` (n, P) for up to ``steps`` tokens, all rows together; a row
-    ends at ``stop`` (not included). ``runner`` needs ``initial_state`` and ``step``."""
+    ends at ``stop`` (not included) and leaves the batch, so the model runs on live rows only.
+    ``runner`` needs ``initial_state`` and ``step``; its states hold the rows on their next-to-last axis."""
     rng = rng or np.random.default_rng()
     n = len(prefix)
     h = runner.initial_state(n)
@@ -110,7 +111,7 @@ def sample(runner, prefix: np.ndarray, *, steps: int, stop: int | None, banned: 
     for t in range(prefix.shape[1]):
         probs, h = runner.step(prefix[:, t], h)
     out: list[list[int]] = [[] for _ in range(n)]
-    alive = np.ones(n, dtype=bool)
+    live = np.arange(n)  # which row of ``out`` each row of the batch is
     banned = list(banned)
     plain = temperature == 1.0 and top_k is None and top_p is None
     for _ in range(steps):
@@ -120,12 +121,13 @@ def sample(runner, prefix: np.ndarray, *, steps: int, stop: int | None, banned: 
         else:
             weights = adjust(probs, banned=banned, temperature=temperature, top_k=top_k, top_p=top_p)
         tokens = draw_rows(weights, rng)
-        for i in np.flatnonzero(alive):
-            if stop is not None and tokens[i] == stop:
-                alive[i] = False
-            else:
-                out[i].append(int(tokens[i]))
-        if not alive.any():
-            break
+        going = np.ones(len(live), dtype=bool) if stop is None else tokens != stop
+        for row, token in zip(live[going], tokens[going]):
+            out[row].append(int(token))
+        if not going.all():
+            if not going.any():
+                break
+            kept = np.flatnonzero(going)
+            live, tokens, h = live[kept], tokens[kept], h[..., kept, :]
         probs, h = runner.step(tokens, h)
     return out

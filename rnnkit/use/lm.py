@@ -175,9 +175,9 @@ class LanguageModel:
         prefix_tokens, prefix_ids = self._ids(prime, False) if prime else ([], np.zeros(0, dtype=np.int64))
         start = np.concatenate([[self.start_id], prefix_ids]).astype(np.int64)
         results: list[dict[str, Any]] = []
-        for _ in range(100):  # draw until n sentences are long enough (the seed redraws short ones)
-            wanted = n - len(results)
-            rows = sample(self.engine, np.repeat(start[None], 2 * wanted, 0), steps=max_length, stop=self.end_id,
+        for round_ in range(100):  # draw until n sentences are long enough (the seed redraws short ones)
+            wanted = (n - len(results)) * (1 if round_ == 0 else 2)  # the few still missing: twice as many
+            rows = sample(self.engine, np.repeat(start[None], wanted, 0), steps=max_length, stop=self.end_id,
                           banned=banned, **options)
             for row in rows:
                 tokens = prefix_tokens + self.vocab.decode(row)  # the prime as the user wrote it
