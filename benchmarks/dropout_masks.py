@@ -9,24 +9,16 @@ Forward and backward, in float32 and bf16, with the fraction each kept.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 import torch.nn.functional as F
+from steps import mean_ms
 
 from rnnkit.models.torch.dropout import dropout
 
 
 def milliseconds(way, x: torch.Tensor, repeats: int) -> float:
-    def once():
-        way(x, 0.25).sum().backward()
-
-    for _ in range(5):
-        once()
-    started = time.perf_counter()
-    for _ in range(repeats):
-        once()
-    return (time.perf_counter() - started) / repeats * 1e3
+    return mean_ms(lambda: way(x, 0.25).sum().backward(), repeats, warmup=5)
 
 
 def main() -> None:

@@ -12,11 +12,11 @@ states, 7,677 words). Each way runs in float32 and, where the CPU computes it, i
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from steps import mean_ms
 
 import rnnkit.models.torch.lm as torch_lm
 from rnnkit.models.engine import cpu_has_bf16
@@ -53,12 +53,7 @@ def milliseconds(loss_of: Callable, tensors: tuple, precision: str, repeats: int
         for t in (states, V, bias):
             t.grad = None
 
-    for _ in range(3):
-        step()
-    started = time.perf_counter()
-    for _ in range(repeats):
-        step()
-    return (time.perf_counter() - started) / repeats * 1e3
+    return mean_ms(step, repeats)
 
 
 def main() -> None:

@@ -12,9 +12,9 @@ ratio of speeds is at equal quality per step or says by how much it is not.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from steps import mean_ms
 from train_variants import compare
 
 from rnnkit.models.engine import cpu_has_bf16
@@ -22,12 +22,7 @@ from rnnkit.models.engine import cpu_has_bf16
 
 def product_ms(dtype: torch.dtype, repeats: int = 30) -> float:
     states, words = torch.randn(32 * 35, 256).to(dtype), torch.randn(7677, 256).to(dtype)
-    for _ in range(3):
-        states @ words.T
-    started = time.perf_counter()
-    for _ in range(repeats):
-        states @ words.T
-    return (time.perf_counter() - started) / repeats * 1e3
+    return mean_ms(lambda: states @ words.T, repeats)
 
 
 def main() -> None:

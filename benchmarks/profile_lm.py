@@ -13,16 +13,9 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
-import numpy as np
 import torch
+from steps import recipe_task
 from torch.profiler import ProfilerActivity, profile
-
-from rnnkit.cli import build_parser
-from rnnkit.data.corpus import PreparedCorpus
-from rnnkit.models.engine import open_engine
-from rnnkit.models.schema import init_params
-from rnnkit.train.config import TrainConfig, make_config
-from rnnkit.train.lm import LMTask
 
 RECURRENCE = ("lstm", "gru", "rnn_tanh", "mkldnn_rnn", "_thnn_fused", "sigmoid", "tanh")
 OUTPUT = ("addmm", "mm", "exp", "amax", "max", "sum", "div", "gather", "log", "sub", "index_put", "mul")
@@ -34,15 +27,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     args, rest = parser.parse_known_args()
     # The other options are `rnnkit train`'s, read by its own parser.
-    given = build_parser().parse_args(["train", args.prepared, "--out", "-", "--engine", "torch", *rest])
-    corpus = PreparedCorpus.open(args.prepared)
-    cfg = make_config(given.recipe, **{f: getattr(given, f) for f in TrainConfig.__dataclass_fields__
-                                       if hasattr(given, f)}).resolve(corpus)
-    model = cfg.model_config(len(corpus.vocab))
-    engine = open_engine(model, init_params(model, np.random.RandomState(0)), engine="torch", device="cpu",
-                         optimizer=cfg.optimizer, clip=cfg.clip, precision=cfg.precision)
-    task = LMTask(corpus, cfg, engine)
-    batches, carry = task.batches(np.random.default_rng(0), 0), task.initial_carry()
+    task, cfg, batches, carry = recipe_task(args.prepared, rest)
     for _ in range(5):
         _, _, carry = task.train_step(next(batches), cfg.lr, carry)
     with profile(activities=[ProfilerActivity.CPU]) as prof:

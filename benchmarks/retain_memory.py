@@ -20,27 +20,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+from steps import recipe_task
 
 
 def one_side(prepared: str, steps: int, options: list[str]) -> dict[str, float]:
     """This process's ms and page faults a step, after a warm-up."""
-    from rnnkit.cli import build_parser
-    from rnnkit.data.corpus import PreparedCorpus
-    from rnnkit.models.engine import open_engine
-    from rnnkit.models.schema import init_params
-    from rnnkit.train.config import TrainConfig, make_config
-    from rnnkit.train.lm import LMTask
-
-    given = build_parser().parse_args(["train", prepared, "--out", "-", *options])
-    corpus = PreparedCorpus.open(prepared)
-    cfg = make_config(given.recipe, **{f: getattr(given, f) for f in TrainConfig.__dataclass_fields__
-                                       if hasattr(given, f)}).resolve(corpus)
-    model = cfg.model_config(len(corpus.vocab))
-    engine = open_engine(model, init_params(model, np.random.RandomState(0)), engine=cfg.engine, device="cpu",
-                         optimizer=cfg.optimizer, clip=cfg.clip, precision=cfg.precision)
-    task = LMTask(corpus, cfg, engine)
-    batches, carry = task.batches(np.random.default_rng(0), 0), task.initial_carry()
+    task, cfg, batches, carry = recipe_task(prepared, options)
     for _ in range(5):
         _, _, carry = task.train_step(next(batches), cfg.lr, carry)
     faults, started = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()

@@ -4,8 +4,8 @@ glibc's malloc hands large blocks straight to the kernel (mmap) and returns them
 gives back the top of its heap once enough there is free. A training step makes and frees the same
 large arrays every step (the tokens × vocabulary logits and their gradient, the recurrence's
 buffers), so each step faults every 4 KiB page of them in again, and the kernel zeroes each one:
-about 16,000 faults a step for the recommended recipe on kjv-lm, a quarter of the step on this
-project's virtual machines (``benchmarks/retain_memory.py`` measures it side by side). Told to
+3,500 to 10,000 faults a step for the recommended recipe on kjv-lm, and up to a tenth of the
+step on this project's virtual machines (``benchmarks/retain_memory.py`` measures it side by side). Told to
 serve every block from its heap and to keep what is freed, malloc reuses the same pages from step
 to step. (PyTorch's CPU tuning guide suggests jemalloc or tcmalloc for the same reason; this needs
 neither.) The cost: the process keeps its peak memory until it exits.

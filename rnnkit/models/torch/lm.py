@@ -56,7 +56,6 @@ class SoftmaxCrossEntropy(torch.autograd.Function):
             bias_c = None if bias is None else bias.to(compute)
             probs = torch.empty(len(states), len(V), dtype=compute, device=states.device)
             nll = torch.empty(len(states), dtype=reduce, device=states.device)
-            target_error = torch.empty(len(states), dtype=reduce, device=states.device)  # p − 1 at each target
             rows = _block_rows(len(states), len(V), mixed=reduce != compute)
             for a in range(0, len(states), rows):
                 b = min(a + rows, len(states))
@@ -70,20 +69,20 @@ class SoftmaxCrossEntropy(torch.autograd.Function):
                 picked = logits.gather(1, targets[a:b, None])
                 normaliser = logits.exp_().sum(dim=1, keepdim=True)
                 logits /= normaliser
-                # Taken before any rounding to bf16: there p − 1 would lose a confident target's error.
-                target_error[a:b] = logits.gather(1, targets[a:b, None])[:, 0] - 1
                 if logits is not block:
                     block.copy_(logits)
                 nll[a:b] = (normaliser.log_() - picked)[:, 0]
         ctx.has_bias, ctx.dtypes = bias is not None, (states.dtype, V.dtype, None if bias is None else bias.dtype)
-        ctx.save_for_backward(states_c, V_c, probs, targets, weights, target_error)
+        ctx.save_for_backward(states_c, V_c, probs, targets, weights, nll)
         return (nll * weights.to(reduce)).sum()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        states, V, probs, targets, weights, target_error = ctx.saved_tensors
+        states, V, probs, targets, weights, nll = ctx.saved_tensors
         error = probs
-        error[torch.arange(len(targets), device=targets.device), targets] = target_error.to(error.dtype)
+        # p − 1 at each target from its float32 loss, exp(−nll) − 1: taken from the bf16 probabilities,
+        # a confident target's error would be rounded away (bf16 steps by 1/256 just below 1).
+        error[torch.arange(len(targets), device=targets.device), targets] = torch.expm1(-nll).to(error.dtype)
         row_weights = (weights * grad).to(error.dtype)[:, None]
         d_states = (error @ V) * row_weights
         d_V = error.t() @ (states * row_weights)
