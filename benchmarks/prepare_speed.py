@@ -4,7 +4,9 @@
 
 1. Speed on ../shared/data/kjv.txt, measured in one run: NLTK's ``NLTKWordTokenizer`` over the
    corpus's sentences (tokenizing only), then ``rnnkit.prepare`` end to end (read, split into
-   sentences, tokenize, count, write). Goal: prepare at least 10x NLTK's MB/s.
+   sentences, tokenize, count, write) in this process with its tokenizer memo emptied first, then
+   the ``rnnkit prepare`` command in a fresh process (start-up included). Goal: the command at
+   least 10x NLTK's MB/s.
 2. Agreement: the share of sentences of kjv.txt and of the reddit sample whose rnnkit tokens
    equal NLTK's. Goal: at least 99.9%.
 3. Memory: peak resident memory of `rnnkit prepare` on kjv.txt and on a generated text of
@@ -44,17 +46,42 @@ def nltk_speed(path: Path) -> dict:
     return {"seconds": seconds, "mb_per_s": size / seconds / 1e6, "tokens_per_s": tokens / seconds}
 
 
+def _rates(path: Path, seconds: float, tokens: int) -> dict:
+    return {"seconds": seconds, "mb_per_s": path.stat().st_size / seconds / 1e6, "tokens_per_s": tokens / seconds}
+
+
 def rnnkit_speed(path: Path, repeats: int = 3) -> dict:
+    """Best of ``repeats`` in-process runs, each with the tokenizers made afresh (an empty memo)."""
     import rnnkit
+    from rnnkit.text.pipeline import sentence_splitter, word_tokenizer
 
     best = float("inf")
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeats):
+            word_tokenizer.cache_clear()
+            sentence_splitter.cache_clear()
             started = time.perf_counter()
             corpus = rnnkit.prepare(path, Path(tmp) / "out", force=True)
             best = min(best, time.perf_counter() - started)
-    size = path.stat().st_size
-    return {"seconds": best, "mb_per_s": size / best / 1e6, "tokens_per_s": corpus.meta["tokens"] / best}
+    return _rates(path, best, corpus.meta["tokens"])
+
+
+def command_speed(path: Path, repeats: int = 3) -> dict:
+    """Best of ``repeats`` runs of the ``rnnkit prepare`` command, each a fresh process: start-up
+    included. One run first, not counted, leaves what an installed rnnkit has after its first
+    command: compiled bytecode (even where PYTHONDONTWRITEBYTECODE is set) and NLTK's cached tables."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    best = float("inf")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        for attempt in range(repeats + 1):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "rnnkit", "prepare", str(path), "--out", str(out), "--force"],
+                           check=True, capture_output=True, env=env)
+            if attempt:
+                best = min(best, time.perf_counter() - started)
+        tokens = json.loads((out / "meta.json").read_text())["tokens"]
+    return _rates(path, best, tokens)
 
 
 def agreement(path: Path) -> dict:
@@ -112,7 +139,9 @@ def main() -> None:
     results: dict = {"cpus": os.cpu_count()}
     results["nltk"] = nltk_speed(kjv)
     results["rnnkit"] = rnnkit_speed(kjv)
+    results["command"] = command_speed(kjv)
     results["speedup"] = results["rnnkit"]["mb_per_s"] / results["nltk"]["mb_per_s"]
+    results["command_speedup"] = results["command"]["mb_per_s"] / results["nltk"]["mb_per_s"]
     results["agreement"] = {"kjv.txt": agreement(kjv), "reddit-comments-sample.csv": agreement(reddit)}
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         kjv_mb, _ = peak_memory_mb(kjv, Path(tmp) / "kjv")
@@ -127,11 +156,13 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    n, r = results["nltk"], results["rnnkit"]
+    n, r, c = results["nltk"], results["rnnkit"], results["command"]
     print(f"kjv.txt ({kjv.stat().st_size / 1e6:.1f} MB, {results['cpus']} CPUs)")
-    print(f"  NLTK NLTKWordTokenizer, tokenizing only: {n['mb_per_s']:6.2f} MB/s  {n['tokens_per_s']:>10,.0f} tokens/s")
-    print(f"  rnnkit prepare, end to end:              {r['mb_per_s']:6.2f} MB/s  {r['tokens_per_s']:>10,.0f} tokens/s")
-    print(f"  speedup: {results['speedup']:.1f}x (goal: 10x)")
+    print(f"  NLTK NLTKWordTokenizer, tokenizing only:  {n['mb_per_s']:6.2f} MB/s  {n['tokens_per_s']:>10,.0f} tokens/s")
+    print(f"  rnnkit.prepare in process, end to end:   {r['mb_per_s']:6.2f} MB/s  {r['tokens_per_s']:>10,.0f} tokens/s"
+          f"  ({results['speedup']:.1f}x)")
+    print(f"  `rnnkit prepare` command, start-up too:  {c['mb_per_s']:6.2f} MB/s  {c['tokens_per_s']:>10,.0f} tokens/s"
+          f"  ({results['command_speedup']:.1f}x; goal: 10x)")
     for name, a in results["agreement"].items():
         print(f"  tokens identical to NLTK's on {a['identical']:,} of {a['sentences']:,} sentences of {name} "
               f"({100 * a['share']:.3f}%; goal 99.9%)")

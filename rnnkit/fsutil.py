@@ -1,4 +1,4 @@
-"""Writing outputs so that a crash never leaves a half-written file or directory behind."""
+"""Where rnnkit keeps its files, and writing outputs so that a crash never leaves a half-written file or directory behind."""
 
 from __future__ import annotations
 
@@ -69,6 +69,15 @@ def surviving_directory(path: str | Path) -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+def cache_dir() -> Path:
+    """``$RNNKIT_HOME``, else ``$XDG_CACHE_HOME/rnnkit``, else ``~/.cache/rnnkit``."""
+    if os.environ.get("RNNKIT_HOME"):
+        return Path(os.environ["RNNKIT_HOME"])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "rnnkit"
+    return Path.home() / ".cache" / "rnnkit"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

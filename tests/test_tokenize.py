@@ -9,13 +9,12 @@ from rnnkit.text.pipeline import tokenize_text
 from rnnkit.text.readers import iter_records
 from rnnkit.text.tokenize import (
     _CONTEXT,
-    FIRST,
-    LAST,
     MIDDLE,
-    ONLY,
+    Detokenizer,
+    SPACE,
     SentenceSplitter,
     WordTokenizer,
-    _chunks,
+    _runs,
 )
 from tests.conftest import shared_file
 
@@ -58,16 +57,16 @@ def test_memo_gives_same_answer_twice():
 
 
 def _distinct_chunks(sentences):
-    needed = [dict() for _ in range(4)]
+    needed = [dict() for _ in _CONTEXT]
     for s in sentences:
-        chunks = _chunks(s, True)
-        if len(chunks) == 1:
-            needed[ONLY][chunks[0]] = None
-        elif chunks:
-            needed[FIRST][chunks[0]] = None
-            needed[LAST][chunks[-1]] = None
-            for c in chunks[1:-1]:
-                needed[MIDDLE][c] = None
+        for chunks, left, right in _runs(s) or ():
+            if len(chunks) == 1:
+                needed[3 * left + right][chunks[0]] = None
+            elif chunks:
+                needed[3 * left + SPACE][chunks[0]] = None
+                needed[3 * SPACE + right][chunks[-1]] = None
+                for c in chunks[1:-1]:
+                    needed[MIDDLE][c] = None
     return needed
 
 
@@ -136,3 +135,83 @@ def test_cli_tokenize(run_cli, tmp_path):
 def test_cli_tokenize_needs_text_or_file(run_cli):
     status, _, err = run_cli("tokenize")
     assert status == 2 and "give either TEXT or --file" in err
+
+
+LINE_BROKEN = [
+    'He said\n"no" and left.',
+    "the earth,\nand the heavens.",
+    "john's\nbook and mary's\tpen.",
+    "he said '\nno more.",
+    "a line\r\nthen (another)\n[one] here.",
+    "don't\ncan't\twon't .",
+    "ends with a break before closers.\n)",
+    "ends with closers. \n )",
+    "spaces then a break \n\"quoted\" \t 'single' end.",
+]
+
+
+@pytest.mark.parametrize("sentence", LINE_BROKEN)
+def test_line_breaks_inside_a_sentence_agree_with_nltk(sentence):
+    nltk, tok = NLTKWordTokenizer(), WordTokenizer()
+    assert tok.tokenize(sentence) == nltk.tokenize(sentence)
+    assert tok.tokenize_many([sentence, "x " + sentence, sentence + " y."]) == \
+        [nltk.tokenize(sentence), nltk.tokenize("x " + sentence), nltk.tokenize(sentence + " y.")]
+
+
+def test_line_broken_sentences_are_read_from_the_memo():
+    """A sentence with line breaks is cut into runs (its chunks memoized with a break in their
+    context), not given NLTK's rules whole; only the few shapes the runs cannot express are."""
+    assert _runs("the earth,\nand the heavens.") == [(["the", "earth,"], 0, 2), (["and", "the", "heavens."], 2, 0)]
+    assert _runs("a \n b") == [(["a"], 0, 1), (["b"], 1, 0)]
+    assert _runs(" leading space") is None and _runs("trailing break\n") is None
+    assert _runs("closers after a break.\n)") is None and _runs("odd\u00a0space") is None
+    path = shared_file("kjv.txt")
+    splitter = SentenceSplitter()
+    broken = [s for r in iter_records(str(path)) for s in splitter.split(r.lower()) if "\n" in s]
+    assert len(broken) > 1000
+    assert sum(_runs(s) is not None for s in broken) / len(broken) > 0.99
+
+
+def test_batched_rules_equal_single_calls_on_line_broken_text():
+    _check_batched_equals_single(LINE_BROKEN + TRICKY)
+
+
+def test_nltk_tables_are_cached_and_read_again_when_stale(tmp_path, monkeypatch):
+    """The rule tables come from the installed NLTK once; later processes read them from the
+    cache without importing NLTK, and a corrupt or stale cache is rebuilt."""
+    import json
+    import subprocess
+    import sys
+
+    from rnnkit.text.tokenize import nltk_tables
+
+    monkeypatch.setenv("RNNKIT_HOME", str(tmp_path))
+    tables = nltk_tables()
+    cache = tmp_path / "nltk-treebank-rules.json"
+    assert json.loads(cache.read_text())["tables"] == tables and len(tables["before"]) > 10
+    code = ("import sys; from rnnkit.text.tokenize import Detokenizer, WordTokenizer; "
+            "tokens = WordTokenizer().tokenize(\"don't stop.\"); "
+            "print(tokens, Detokenizer().detokenize(tokens), 'nltk' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['do', \"n't\", 'stop', '.'] don't stop. False"
+    cache.write_text("{not json")
+    assert nltk_tables() == tables and json.loads(cache.read_text())["tables"] == tables
+    stale = json.loads(cache.read_text())
+    stale["key"][0][1] += 1  # the size of NLTK's destructive.py
+    stale["tables"]["before"] = []
+    cache.write_text(json.dumps(stale))
+    assert nltk_tables() == tables
+
+
+def test_detokenizer_equals_nltk():
+    from nltk.tokenize.treebank import TreebankWordDetokenizer
+
+    ours, nltk, tok = Detokenizer(), TreebankWordDetokenizer(), WordTokenizer()
+
+    def check(sentences):
+        for tokens in tok.tokenize_many(sentences + [s.lower() for s in sentences]):
+            assert ours.detokenize(tokens) == nltk.detokenize(tokens)
+
+    check(TRICKY + LINE_BROKEN)
+    path = shared_file("reddit-comments-sample.csv")
+    check([s for r in iter_records(str(path)) for s in SentenceSplitter().split(r)])

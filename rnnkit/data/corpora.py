@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import os
 import subprocess
 import sys
 import tarfile
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit.errors import RnnkitError
-from rnnkit.fsutil import atomic_write_bytes, replaced_directory
+from rnnkit.fsutil import atomic_write_bytes, cache_dir, replaced_directory
 
 Members = Callable[[str], dict[str, bytes]]  # the archive's files matching a glob, by file name
 
@@ -78,15 +77,6 @@ CORPORA: dict[str, Corpus] = {
         prepare_hint="rnnkit seq2seq train PATH --out folio-model",
     ),
 }
-
-
-def cache_dir() -> Path:
-    """``$RNNKIT_HOME``, else ``$XDG_CACHE_HOME/rnnkit``, else ``~/.cache/rnnkit``."""
-    if os.environ.get("RNNKIT_HOME"):
-        return Path(os.environ["RNNKIT_HOME"])
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "rnnkit"
-    return Path.home() / ".cache" / "rnnkit"
 
 
 def _lookup(name: str) -> Corpus:

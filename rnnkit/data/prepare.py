@@ -152,20 +152,25 @@ def _tokenized_batches(batches: Iterable[list[str]], workers: int, text: TextPip
 
 def _encode_words(batches: Iterable[tuple[list[str], str | None]], writer: _Writer, source: int,
                   index: dict[str, int], state: _Pass1) -> None:
-    """Token strings → provisional ids (one per distinct token, in the order met)."""
+    """Token strings → provisional ids (one per distinct token, in the order met), a batch at a time."""
     ids, lengths = writer.ids, writer.lengths
     get = index.get
     count = 0
     for sentences, first in batches:
-        for sentence in sentences:
-            tokens = sentence.split(" ")
-            values = list(map(get, tokens))
-            if None in values:
-                values = [index.setdefault(t, len(index)) for t in tokens]
-            if state.example is None:
-                state.example = (first or "", values)
-            ids += values
-            lengths.append(len(values))
+        if not sentences:
+            continue
+        tokens = " ".join(sentences).split(" ")  # tokens hold no spaces
+        values = list(map(get, tokens))
+        if None in values:
+            for token in tokens:
+                if token not in index:
+                    index[token] = len(index)
+            values = list(map(index.__getitem__, tokens))
+        sizes = [s.count(" ") + 1 for s in sentences]
+        if state.example is None:
+            state.example = (first or "", values[:sizes[0]])
+        ids += values
+        lengths += sizes
         count += len(sentences)
         if len(ids) >= _FLUSH_TOKENS:
             writer.flush()

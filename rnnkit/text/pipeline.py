@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from rnnkit.errors import RnnkitError
-from rnnkit.text.tokenize import Level, SentenceSplitter, TokenizerName, WordTokenizer
+from rnnkit.text.tokenize import Detokenizer, Level, SentenceSplitter, TokenizerName, WordTokenizer
 
 
 @functools.cache
@@ -25,6 +25,11 @@ def word_tokenizer(kind: TokenizerName) -> WordTokenizer:
 @functools.cache
 def sentence_splitter() -> SentenceSplitter:
     return SentenceSplitter()
+
+
+@functools.cache
+def detokenizer() -> Detokenizer:
+    return Detokenizer()
 
 
 @dataclass(frozen=True)
@@ -80,9 +85,7 @@ class TextPipeline:
         (``do n't`` → ``don't``, no space before punctuation), the sentence and "I" capitalised."""
         if self.level == "char":
             return "".join(tokens)
-        from nltk.tokenize.treebank import TreebankWordDetokenizer
-
-        text = TreebankWordDetokenizer().detokenize([("I" if t == "i" else t) for t in tokens])
+        text = detokenizer().detokenize([("I" if t == "i" else t) for t in tokens])
         for i, c in enumerate(text):
             if c.isalpha():
                 return text[:i] + c.upper() + text[i + 1:]
