@@ -163,3 +163,26 @@ def test_cli_errors(run_cli, corpus, tmp_path):
                              (["--softmax", "adaptive", "--tie"], "no-tie")]:
         status, _, err = run_cli("train", str(corpus.path), "--out", str(tmp_path / "m"), *options)
         assert status != 0 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_a_served_adaptive_model_answers_as_the_model_does(corpus, tmp_path, engine):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    if engine == "torch":
+        pytest.importorskip("torch")
+    from fastapi.testclient import TestClient
+
+    from rnnkit.serve import create_app, open_served
+
+    train(corpus, tmp_path / "m", engine="numpy", softmax="adaptive", cutoffs=[5, 20], hidden=16, epochs=1,
+          log=lambda _: None)
+    texts = ["the cat sat .", "w1 w2 w40 w59 on the mat ."]
+    expected = [s.logprob for s in rnnkit.load(tmp_path / "m", engine=engine).score(texts)]
+    with TestClient(create_app({"lm": open_served(f"lm={tmp_path / 'm'}", engine=engine)})) as client:
+        scored = client.post("/v1/models/lm/score", json={"sentences": texts, "per_token": True}).json()["results"]
+        samples = client.post("/v1/models/lm/generate", json={"n": 3, "seed": 0, "min_length": 2}).json()["results"]
+    assert [r["logprob"] for r in scored] == pytest.approx(expected, rel=1e-9)
+    for result in scored:  # each token's probability is exact: together they make the sentence's
+        assert sum(np.log(p["prob"]) for p in result["token_probs"]) == pytest.approx(result["logprob"], rel=1e-5)
+    assert len(samples) == 3 and all(s["tokens"] for s in samples)

@@ -10,8 +10,8 @@ from rnnkit.text.readers import iter_records
 from rnnkit.text.tokenize import (
     _CONTEXT,
     MIDDLE,
-    Detokenizer,
     SPACE,
+    Detokenizer,
     SentenceSplitter,
     WordTokenizer,
     _runs,

@@ -44,6 +44,7 @@ from rnnkit.train.checkpoint import one_run_at_a_time, open_run
 from rnnkit.train.config import TrainConfig, make_config
 from rnnkit.train.distributed import Placement, join, leave
 from rnnkit.train.loop import fit
+from rnnkit.train.options import check_resumable
 from rnnkit.train.record import RunRecord
 from rnnkit.use.evaluate import perplexity, split_loss
 
@@ -133,11 +134,7 @@ def _train(corpus: PreparedCorpus, out: Path, cfg: TrainConfig, placement: Place
     if resume and not placement.is_main:
         checkpoint = open_run(out, resume=True, force=False)
     if checkpoint is not None:
-        saved = {"tie": False, "cutoffs": [], "decay": "none", **checkpoint[0]["config"]}  # from before these options
-        changed = [k for k in TrainConfig.MODEL_KEYS if saved.get(k) != getattr(cfg, k)]
-        if changed:
-            raise RnnkitError(f"the checkpoint was trained with different {', '.join(changed)} "
-                              f"({', '.join(f'{k}={saved.get(k)}' for k in changed)}); resume with the same options")
+        check_resumable(checkpoint[0]["config"], cfg, TrainConfig.MODEL_KEYS)
     model = cfg.model_config(len(corpus.vocab))
     engine = open_engine(model, init_params(model, np.random.RandomState(cfg.seed)), engine=cfg.engine,
                          device=cfg.device, optimizer=cfg.optimizer, clip=cfg.clip,

@@ -54,11 +54,20 @@ class LoopOptions:
 
     def check_resumable(self, saved: dict[str, Any], model_keys: tuple[str, ...]) -> None:
         """A checkpoint's options (``saved``) agree with these on what the run depends on."""
-        saved = {"decay": "none", **saved}  # from before --decay
-        changed = [k for k in (*model_keys, *self.LOOP_KEYS) if saved.get(k) != getattr(self, k)]
-        if changed:
-            raise RnnkitError(f"the checkpoint was trained with different {', '.join(changed)}; "
-                              "resume with the same options")
+        check_resumable(saved, self, (*model_keys, *self.LOOP_KEYS))
+
+
+# What a checkpoint from before an option existed was trained with.
+_BEFORE_THE_OPTION = {"tie": False, "cutoffs": [], "decay": "none"}
+
+
+def check_resumable(saved: dict[str, Any], options: Any, keys: tuple[str, ...]) -> None:
+    """A checkpoint's options (``saved``) agree with ``options`` on ``keys``, what the run depends on."""
+    saved = {**_BEFORE_THE_OPTION, **saved}
+    changed = [k for k in keys if saved.get(k) != getattr(options, k)]
+    if changed:
+        raise RnnkitError(f"the checkpoint was trained with different {', '.join(changed)} "
+                          f"({', '.join(f'{k}={saved.get(k)}' for k in changed)}); resume with the same options")
 
 
 def make_options(cls: type[Options], **options: Any) -> Options:
