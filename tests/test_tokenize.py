@@ -215,3 +215,16 @@ def test_detokenizer_equals_nltk():
     check(TRICKY + LINE_BROKEN)
     path = shared_file("reddit-comments-sample.csv")
     check([s for r in iter_records(str(path)) for s in SentenceSplitter().split(r)])
+
+
+def test_a_full_memo_is_emptied_and_every_sentence_still_gets_nltks_tokens(monkeypatch):
+    """The memo's bound: a table that would pass it is emptied before its fill, so the chunks a
+    batch asks for are all there after it (batches larger than the bound included)."""
+    import rnnkit.text.tokenize as tokenize
+
+    monkeypatch.setattr(tokenize, "_MAX_MEMO", 5)
+    nltk, tok = NLTKWordTokenizer(), WordTokenizer()
+    sentences = TRICKY + LINE_BROKEN
+    for batch in (sentences, sentences[::-1], sentences[:3]):
+        assert tok.tokenize_many(batch) == [nltk.tokenize(s) for s in batch]
+    assert all(len(table) <= max(5, len(" ".join(sentences).split())) for table in tok._memo.tables)

@@ -117,7 +117,8 @@ def nltk_tables() -> dict[str, list[list]]:
     and modification time of NLTK's tokenizer sources: a new or edited NLTK is read again. A cache
     that cannot be read or written only costs the import."""
     package = Path(importlib.util.find_spec("nltk").submodule_search_locations[0]) / "tokenize"
-    key = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in (package / "destructive.py", package / "treebank.py")]
+    sources = [(f, f.stat()) for f in (package / "destructive.py", package / "treebank.py")]
+    key = [[str(f), stat.st_size, stat.st_mtime_ns] for f, stat in sources]
     path = cache_dir() / "nltk-treebank-rules.json"
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
@@ -194,21 +195,9 @@ class _Memo:
         self._compute_many = compute_many
         self.tables: list[dict[str, tuple]] = [{} for _ in range(_POSITIONS)]
 
-    def get(self, chunk: str, position: int) -> tuple:
-        value = self.tables[position].get(chunk)
-        if value is None:
-            self.fill([chunk], position)
-            value = self.tables[position][chunk]
-        return value
-
-    def fill(self, chunks: Sequence[str], position: int) -> None:
-        table = self.tables[position]
-        if len(table) + len(chunks) >= _MAX_MEMO:
-            table.clear()
-        table.update(zip(chunks, self._compute_many(chunks, position)))
-
     def prefetch(self, sentence_runs: Sequence[list[Run] | None]) -> None:
-        """Compute, in one batch per position, every value that these sentences' runs will ask for."""
+        """Compute, in one batch per position, every value that these sentences' runs will ask for:
+        ``lookup`` finds all of them afterwards."""
         needed: list[set[str]] = [set() for _ in range(_POSITIONS)]
         middle = needed[MIDDLE]
         for runs in sentence_runs:
@@ -220,9 +209,12 @@ class _Memo:
                     needed[3 * SPACE + right].add(chunks[-1])
                     middle.update(chunks[1:-1])
         for position, chunks in enumerate(needed):
-            missing = chunks.difference(self.tables[position])
+            table = self.tables[position]
+            if len(table) + len(chunks) >= _MAX_MEMO:
+                table.clear()  # bounded memory; emptied before the fill, so every chunk asked for is there after it
+            missing = list(chunks.difference(table))
             if missing:
-                self.fill(list(missing), position)
+                table.update(zip(missing, self._compute_many(missing, position)))
 
     def lookup(self, runs: list[Run]) -> list[str] | None:
         """The tokens of a sentence's runs, or None when a chunk is not in the memo: the hot loop."""
@@ -238,16 +230,6 @@ class _Memo:
                     out += tables[3 * SPACE + right][chunks[-1]]
         except KeyError:
             return None
-        return out
-
-    def assemble(self, runs: list[Run]) -> list[str]:
-        """The tokens of a sentence's runs, computing any chunk the memo lacks."""
-        out: list[str] = []
-        for chunks, left, right in runs:
-            positions = [3 * left + right] if len(chunks) == 1 else \
-                [3 * left + SPACE, *[MIDDLE] * (len(chunks) - 2), 3 * SPACE + right]
-            for chunk, position in zip(chunks, positions):
-                out += self.get(chunk, position)
         return out
 
 
@@ -333,7 +315,7 @@ class WordTokenizer:
         if unseen:
             memo.prefetch([runs for _, runs in unseen])
             for i, runs in unseen:
-                tokens[i] = memo.lookup(runs) or memo.assemble(runs)  # assemble: a table was emptied meanwhile
+                tokens[i] = memo.lookup(runs)
         return tokens
 
 
