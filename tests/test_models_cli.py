@@ -48,7 +48,8 @@ def test_train_lowers_the_validation_loss_and_writes_a_model(tmp_path, corpus):
     metrics = [m for m in metrics if "valid_loss" in m]  # the evaluations (the rest: training points)
     assert abs(metrics[0]["valid_loss"] - np.log(len(corpus.vocab))) < 0.05  # untrained: log C
     assert summary["valid_loss"] < 0.6 * metrics[0]["valid_loss"]
-    assert len(logs) == len(metrics) == 4
+    assert logs[0].startswith(f"model: RNN 1×16 (untied), vocabulary {len(corpus.vocab)}; sgd, lr 0.05; ")
+    assert len(logs) - 1 == len(metrics) == 4  # the model's line, then one per evaluation
     files = load_model(tmp_path / "model")
     assert files.config.cell == "rnn" and files.config.hidden == 16
     assert files.params["U"].shape == (16, len(corpus.vocab)) and files.params["U"].dtype == np.float32

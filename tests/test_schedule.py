@@ -1,5 +1,5 @@
 """The learning rate's decay over a run's budget (--decay): its shape, the steps' and the time's
-budgets, and exact resume mid-decay."""
+budgets, exact resume mid-decay, and the defaults a --max-time chooses."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rnnkit import RnnkitError
 from rnnkit.io.modeldir import load_model
 from rnnkit.models.numpy.engine import NumpyEngine
 from rnnkit.train import Interrupted, train
+from rnnkit.train.config import LONG_BUDGET, LONG_RUN, SHORT_RUN, make_config
 from rnnkit.train.loop import Schedule
 
 
@@ -77,3 +78,39 @@ def test_the_cli_takes_decay_and_refuses_an_unknown_one(tmp_path, word_corpus, r
     code, out, _ = run_cli("train", str(word_corpus.path), "--out", str(tmp_path / "m"), "--recipe", "seed", "--hidden", "8",
                            "--max-steps", "12", "--decay", "linear", "--json")
     assert code == 0 and json.loads(out.strip().splitlines()[-1])["final_lr"] == 0.0
+
+
+def decided(corpus, **options):
+    cfg = make_config(**options).resolve(corpus)
+    return {name: getattr(cfg, name) for name in SHORT_RUN}
+
+
+def test_a_long_time_budget_chooses_the_wider_model_and_a_decaying_rate(word_corpus):
+    pytest.importorskip("torch")
+    assert LONG_RUN == {"hidden": 512, "lr": 0.004, "decay": "linear"} and LONG_BUDGET == 300
+    assert SHORT_RUN == {"hidden": 256, "lr": 0.002, "decay": "none"}
+    assert decided(word_corpus, engine="torch", max_time=LONG_BUDGET) == LONG_RUN
+    for short in ({}, {"max_time": 90}, {"max_time": LONG_BUDGET - 1}, {"epochs": 100}):
+        assert decided(word_corpus, engine="torch", **short) == SHORT_RUN
+    # what the user gives is kept; the rest still follows the budget
+    assert decided(word_corpus, engine="torch", max_time=600, hidden=64) == {**LONG_RUN, "hidden": 64}
+    assert decided(word_corpus, engine="torch", max_time=600, decay="cosine", lr=0.01) == {**LONG_RUN, "decay": "cosine",
+                                                                                             "lr": 0.01}
+    # away from the recommended model, where the long run was not measured: the short run's values
+    for other in ({"engine": "numpy"}, {"cell": "gru"}, {"softmax": "adaptive"}, {"optimizer": "sgd"},
+                  {"recipe": "seed"}):
+        expected = {**SHORT_RUN, **{k: v for k, v in make_config(**other).__dict__.items() if k in SHORT_RUN
+                                    and v not in (None, "auto")}}
+        assert decided(word_corpus, **{"engine": "torch", "max_time": 600, **other}) == expected
+
+
+def test_a_resumed_run_keeps_what_its_first_budget_chose(tmp_path, word_corpus):
+    pytest.importorskip("torch")
+    options = dict(engine="torch", batch_size=4, evaluate_every=0.5, log=lambda _: None, progress=False)
+    train(word_corpus, tmp_path / "m", max_time=LONG_BUDGET, max_steps=3, **options)
+    summary = train(word_corpus, tmp_path / "m", resume=True, max_time=60, max_steps=6, **options)
+    trained = load_model(tmp_path / "m").info["training"]
+    assert summary["steps"] == 6 and {k: trained[k] for k in ("hidden", "decay")} == {"hidden": 512, "decay": "linear"}
+    assert make_config(max_time=60).resolve(word_corpus, {"hidden": 512}).hidden == 512
+    assert make_config(max_time=60).resolve(word_corpus, {"hidden": 512, "decay": "none"}).decay == "none"
+    assert make_config(max_time=600, engine="torch").resolve(word_corpus, {"hidden": 512}).decay == "none"  # old: no decay

@@ -55,9 +55,10 @@ def _defaults_from_recipe(parser: argparse.ArgumentParser) -> Callable[..., None
 
     defaults = TrainConfig()
 
-    def option(flag: str, **kwargs: Any) -> None:
+    def option(flag: str, recommended: str | None = None, **kwargs: Any) -> None:
         value = getattr(defaults, flag.lstrip("-").replace("-", "_"))
-        shown = {True: "on", False: "off"}[value] if isinstance(value, bool) else ("none" if value is None else value)
+        shown = recommended or ({True: "on", False: "off"}[value] if isinstance(value, bool)
+                                else ("none" if value is None else value))
         kwargs["help"] = (kwargs.get("help", "") + f" (recommended: {shown})").strip()
         parser.add_argument(flag, default=argparse.SUPPRESS, **kwargs)
 
@@ -65,17 +66,21 @@ def _defaults_from_recipe(parser: argparse.ArgumentParser) -> Callable[..., None
 
 
 def register(verbs: Any) -> None:
+    from rnnkit.train.config import LONG_BUDGET, LONG_RUN, SHORT_RUN
+
     p = add_verb(verbs, "train", cmd_train, "train a language model on a prepared corpus")
     p.add_argument("prepared", metavar="PREPARED", help="a directory written by `rnnkit prepare`")
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--recipe", default="recommended", choices=["recommended", "seed"],
-                   help="the settings the options below start from: recommended (default: a tied one-layer LSTM "
-                        "of 256, Adam, stream mode) or seed (the tutorial's tanh RNN of 100, SGD, one sentence a step)")
+                   help="the settings the options below start from: recommended (default: a tied one-layer LSTM, "
+                        "Adam, stream mode, sized to the budget) or seed (the tutorial's tanh RNN of 100, SGD, one sentence a step)")
     option = _defaults_from_recipe(p)
     option("--engine", choices=["auto", "numpy", "torch"],
            help="torch (the fast engine; the default when installed) or numpy (the reference)")
     option("--cell", choices=["rnn", "gru", "lstm"])
-    option("--hidden", type=int)
+    long_run = f"--max-time of {LONG_BUDGET:.0f} s or more"
+    option("--hidden", type=int, help="recurrent units",
+           recommended=f"{SHORT_RUN['hidden']}, or {LONG_RUN['hidden']} for a {long_run}")
     option("--layers", type=int, help="stacked recurrent layers")
     option("--embedding", type=int, help="embedding size (none: rnn takes one-hot words; gru and lstm the hidden size)")
     option("--tie", action=argparse.BooleanOptionalAction,
@@ -89,7 +94,8 @@ def register(verbs: Any) -> None:
            help="adaptive softmax: the first id of each tail cluster (none: the head covers 90%% of the training "
                 "tokens, a first cluster up to 98%%)")
     option("--optimizer", choices=["sgd", "rmsprop", "adam"])
-    option("--lr", type=float, help="learning rate")
+    option("--lr", type=float, help="learning rate",
+           recommended=f"{SHORT_RUN['lr']:g}, or {LONG_RUN['lr']:g} for a {long_run}")
     option("--batch-size", type=int, help="sentences (or stream rows) per step")
     option("--epochs", type=float)
     option("--max-steps", type=int, help="stop after this many steps")
@@ -106,9 +112,10 @@ def register(verbs: Any) -> None:
     option("--dtype", choices=["float32", "float64"])
     option("--halve-lr", action=argparse.BooleanOptionalAction,
            help="halve the learning rate when the validation loss rises (the seed's rule)")
-    option("--decay", choices=["none", "linear", "cosine"],
+    option("--decay", choices=["auto", "none", "linear", "cosine"],
            help="the learning rate falls to 0 over the run's budget: --epochs, --max-steps or --max-time, "
-                "whichever ends it first")
+                "whichever ends it first",
+           recommended=f"auto: {SHORT_RUN['decay']}, or {LONG_RUN['decay']} for a {long_run}")
     option("--keep", choices=["best", "last"], help="the weights of the lowest validation loss, or the last ones")
     option("--patience", type=int, help="stop after this many evaluations without a new best")
     option("--grad-accum", type=int, help="gather each step's gradients over this many micro-batches (less memory, "

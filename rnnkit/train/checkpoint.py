@@ -48,6 +48,18 @@ def load_checkpoint(out: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return state, arrays
 
 
+def checkpoint_options(out: Path) -> dict[str, Any] | None:
+    """The options the checkpoint in ``out`` was trained with, or None when there is none to read
+    (resuming then says why)."""
+    directory = surviving_directory(Path(out) / CHECKPOINT)
+    if directory is None:
+        return None
+    try:
+        return json.loads((directory / "state.json").read_text(encoding="utf-8"))["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def has_checkpoint(out: Path) -> bool:
     return surviving_directory(Path(out) / CHECKPOINT) is not None
 

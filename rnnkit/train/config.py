@@ -13,17 +13,19 @@ from rnnkit.models.config import ADAPTIVE_DIVISOR, LMConfig
 from rnnkit.models.engine import cpu_has_bf16, resolve_engine
 from rnnkit.models.optim import check_optimizer
 from rnnkit.train.loop import Schedule
+from rnnkit.train.options import BEFORE_THE_OPTION
 from rnnkit.use.evaluate import resolve_mode
 
 
 @dataclass
 class TrainConfig:
     """Every training option. The defaults are the recipe we recommend for any corpus (a tied
-    one-layer LSTM, Adam, stream mode); ``RECIPES["seed"]`` is the tutorial's own."""
+    one-layer LSTM, Adam, stream mode), sized to the budget (``budget_defaults``);
+    ``RECIPES["seed"]`` is the tutorial's own."""
 
     engine: str = "auto"  # torch when it is installed, else numpy
     cell: str = "lstm"  # rnn (the seed's tanh RNN), gru or lstm
-    hidden: int = 256
+    hidden: int | None = None  # None: 256, or 512 for a long --max-time (budget_defaults)
     layers: int = 1
     embedding: int | None = None  # size; None: the seed's one-hot input (rnn) or the hidden size (gru, lstm)
     tie: bool | None = None  # the output matrix is the embedding's transpose; None: when the sizes allow (gru, lstm)
@@ -32,7 +34,7 @@ class TrainConfig:
     softmax: str = "full"  # or adaptive: frequent words in a head, rare ones in tail clusters
     cutoffs: list[int] | None = None  # adaptive: where the head and each cluster end; None: from the frequencies
     optimizer: str = "adam"
-    lr: float = 0.002
+    lr: float | None = None  # None: 0.002, or 0.004 for a long --max-time
     batch_size: int = 32
     epochs: float = 20.0
     max_steps: int | None = None
@@ -46,7 +48,8 @@ class TrainConfig:
     bptt_truncate: int = 4  # the numpy engine's per-output truncation (the seed's)
     dtype: str = "float32"
     halve_lr: bool = True
-    decay: str = "none"  # or linear, cosine: the rate falls to 0 over the budget (epochs, steps or max_time)
+    decay: str = "auto"  # none, linear or cosine: the rate falls to 0 over the budget (epochs, steps or max_time);
+    # auto: linear for a long --max-time, else none
     keep: str = "best"  # the weights of the lowest validation loss, or the "last" ones
     patience: int | None = None  # stop after this many evaluations without a new best
     grad_accum: int = 1  # micro-batches a step's gradients are gathered over (torch engine)
@@ -63,21 +66,26 @@ class TrainConfig:
                         tie=bool(self.tie), bidirectional=self.bidirectional, dropout=self.dropout,
                         bptt_truncate=self.bptt_truncate, dtype=self.dtype, cutoffs=tuple(self.cutoffs or ()))
 
-    def resolve(self, corpus: PreparedCorpus) -> TrainConfig:
-        """A copy with every 'auto' decided and every value checked."""
+    def resolve(self, corpus: PreparedCorpus, resumed: dict[str, Any] | None = None) -> TrainConfig:
+        """A copy with every 'auto' decided and every value checked. Resuming, what the budget
+        decides is taken from the checkpoint's options (``resumed``), whatever this session's budget."""
         cfg = replace(self)
         if cfg.softmax not in ("full", "adaptive"):
             raise RnnkitError(f"unknown --softmax {cfg.softmax!r}; use full or adaptive")
+        if cfg.bidirectional:
+            raise RnnkitError("a bidirectional model reads the words it is asked to predict, so it cannot be a "
+                              "left-to-right language model; --bidirectional is for encoders, not for train")
+        cfg.engine, cfg.device = resolve_engine(cfg.engine, cfg.device, cfg.cell)
+        resumed = {**BEFORE_THE_OPTION, **resumed} if resumed else {}
+        for name, value in budget_defaults(cfg).items():
+            if getattr(cfg, name) in (None, "auto"):
+                setattr(cfg, name, resumed.get(name, value))
         if cfg.tie is None:
             cfg.tie = cfg.cell != "rnn" and cfg.embedding in (None, cfg.hidden) and cfg.softmax == "full"
         if cfg.softmax == "full" and cfg.cutoffs:
             raise RnnkitError("--cutoffs is for --softmax adaptive")
         cfg.cutoffs = [] if cfg.softmax == "full" else list(cfg.cutoffs or frequency_cutoffs(corpus, cfg.hidden))
-        if cfg.bidirectional:
-            raise RnnkitError("a bidirectional model reads the words it is asked to predict, so it cannot be a "
-                              "left-to-right language model; --bidirectional is for encoders, not for train")
         cfg.model_config(len(corpus.vocab))  # before any output is touched
-        cfg.engine, cfg.device = resolve_engine(cfg.engine, cfg.device, cfg.cell)
         cfg.mode = resolve_mode(cfg.mode, corpus)
         check_optimizer(cfg.optimizer)
         for name in ("batch_size", "bptt"):
@@ -93,9 +101,32 @@ class TrainConfig:
         cfg.schedule()  # its own checks: rate, epochs, steps, patience
         return cfg
 
+    def describe(self, vocab_size: int) -> str:
+        """One line saying what a resolved config trains, for the user to check before it runs."""
+        output = "tied" if self.tie else "untied" + (", adaptive softmax" if self.softmax == "adaptive" else "")
+        decay = f", {self.decay} decay to 0 over the budget" if self.decay != "none" else ""
+        return (f"model: {self.cell.upper()} {self.layers}×{self.hidden} ({output}), vocabulary {vocab_size:,}; "
+                f"{self.optimizer}, lr {self.lr:g}{decay}; {self.engine} on {self.device}, {self.precision}, "
+                f"{self.mode} mode")
+
     def schedule(self) -> Schedule:
         return Schedule(self.lr, self.epochs, self.max_steps, self.max_time, self.evaluate_every, self.halve_lr,
                         self.seed, self.patience, self.decay)
+
+
+# A budget of minutes is best spent on a wider model whose rate falls to 0 by the budget's end; a
+# short one, or a run bounded by epochs, on a narrower one at a steady rate. Measured on kjv-lm and
+# tinyshakespeare (README, "Speed"): 512 and linear decay lead from 5 minutes on, lose at 90 s.
+LONG_BUDGET = 300.0  # seconds of --max-time
+SHORT_RUN = {"hidden": 256, "lr": 0.002, "decay": "none"}
+LONG_RUN = {"hidden": 512, "lr": 0.004, "decay": "linear"}
+
+
+def budget_defaults(cfg: TrainConfig) -> dict[str, Any]:
+    """The width, rate and decay that options left out take: the long run's for a --max-time of
+    LONG_BUDGET or more with the recommended model (where it was measured), else the short run's."""
+    measured = cfg.engine == "torch" and cfg.cell == "lstm" and cfg.softmax == "full" and cfg.optimizer == "adam"
+    return LONG_RUN if measured and (cfg.max_time or 0) >= LONG_BUDGET else SHORT_RUN
 
 
 def frequency_cutoffs(corpus: PreparedCorpus, width: int, coverage: tuple[float, ...] = (0.9, 0.98)) -> list[int]:

@@ -40,7 +40,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, write_model_files
 from rnnkit.models.engine import Engine, open_engine
 from rnnkit.models.schema import init_params
-from rnnkit.train.checkpoint import one_run_at_a_time, open_run
+from rnnkit.train.checkpoint import checkpoint_options, one_run_at_a_time, open_run
 from rnnkit.train.config import TrainConfig, make_config
 from rnnkit.train.distributed import Placement, join, leave
 from rnnkit.train.loop import fit
@@ -111,7 +111,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
     Options are ``TrainConfig``'s, over the ``recipe``'s (the recommended one, or "seed").
     Started by ``torchrun``, each process trains its share (``backend``: nccl or gloo)."""
     corpus = corpus if isinstance(corpus, PreparedCorpus) else PreparedCorpus.open(corpus)
-    cfg = (config or make_config(recipe, **options)).resolve(corpus)
+    cfg = (config or make_config(recipe, **options)).resolve(corpus, checkpoint_options(out) if resume else None)
     placement = join(cfg.device, backend)
     try:
         return _train(corpus, Path(out), cfg, placement, resume=resume, force=force, log=log, progress=progress,
@@ -145,6 +145,7 @@ def _train(corpus: PreparedCorpus, out: Path, cfg: TrainConfig, placement: Place
     main = placement.is_main
     record = RunRecord(out, log=log if main else _quiet, progress=progress if main else False,
                        tensorboard=tensorboard and main, unit=task.unit)
+    record.log(cfg.describe(len(corpus.vocab)))
     summary, history = fit(task, cfg.schedule(), out, record, meta={"config": asdict(cfg), "corpus": str(corpus.path)},
                            resume=checkpoint, keep=cfg.keep, placement=placement)
     summary.update(engine=cfg.engine, device=cfg.device, mode=cfg.mode, out=str(out), processes=placement.world_size)

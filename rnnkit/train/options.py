@@ -58,12 +58,12 @@ class LoopOptions:
 
 
 # What a checkpoint from before an option existed was trained with.
-_BEFORE_THE_OPTION = {"tie": False, "cutoffs": [], "decay": "none"}
+BEFORE_THE_OPTION = {"tie": False, "cutoffs": [], "decay": "none"}
 
 
 def check_resumable(saved: dict[str, Any], options: Any, keys: tuple[str, ...]) -> None:
     """A checkpoint's options (``saved``) agree with ``options`` on ``keys``, what the run depends on."""
-    saved = {**_BEFORE_THE_OPTION, **saved}
+    saved = {**BEFORE_THE_OPTION, **saved}
     changed = [k for k in keys if saved.get(k) != getattr(options, k)]
     if changed:
         raise RnnkitError(f"the checkpoint was trained with different {', '.join(changed)} "
