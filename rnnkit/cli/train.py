@@ -73,7 +73,8 @@ def register(verbs: Any) -> None:
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--recipe", default="recommended", choices=["recommended", "seed"],
                    help="the settings the options below start from: recommended (default: a tied one-layer LSTM, "
-                        "Adam, stream mode, sized to the budget) or seed (the tutorial's tanh RNN of 100, SGD, one sentence a step)")
+                        "Adam, stream mode, sized to the budget) or seed (the tutorial's tanh RNN of 100, SGD, one "
+                        "sentence a step)")
     option = _defaults_from_recipe(p)
     option("--engine", choices=["auto", "numpy", "torch"],
            help="torch (the fast engine; the default when installed) or numpy (the reference)")
