@@ -7,6 +7,7 @@ import json
 import math
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from rnnkit import RnnkitError
 from rnnkit.io.modeldir import load_model
 from rnnkit.models.numpy.engine import NumpyEngine
 from rnnkit.train import Interrupted, train
-from rnnkit.train.config import LONG_BUDGET, LONG_RUN, SHORT_RUN, make_config
+from rnnkit.train.lm import LMTask
+from rnnkit.train.config import LONG_RUNS, SHORT_RUN, make_config
 from rnnkit.train.loop import Schedule
 
 
@@ -48,6 +50,24 @@ def test_with_max_time_the_rate_follows_the_clock(tmp_path, word_corpus):
     assert summary["stopped_by"] == "max_time" and len(rates) > 20
     assert rates == sorted(rates, reverse=True) and rates[0] > 0.04 and rates[-1] < 0.01
     assert summary["final_lr"] == 0.0  # the time is spent
+
+
+def test_an_evaluation_that_spends_the_budget_ends_the_run(tmp_path, word_corpus, monkeypatch):
+    real_evaluate, calls = LMTask.evaluate, []
+
+    def second_one_slow(self):  # the evaluation at step 34 takes longer than the whole budget
+        calls.append(1)
+        if len(calls) == 2:
+            time.sleep(2.5)
+        return real_evaluate(self)
+
+    monkeypatch.setattr(LMTask, "evaluate", second_one_slow)
+    summary = train(word_corpus, tmp_path / "m", recipe="seed", hidden=8, batch_size=4, epochs=1000, max_time=2.0,
+                    evaluate_every=0.5, log=lambda _: None, progress=False)
+    evaluated = [e["step"] for e in map(json.loads, (tmp_path / "m" / "metrics.jsonl").read_text().splitlines())
+                 if "valid_loss" in e]
+    # no step after it, and no second evaluation of the one step
+    assert summary["stopped_by"] == "max_time" and evaluated == [0, 34] and summary["steps"] == 34 and len(calls) == 2
 
 
 def test_a_run_stopped_mid_decay_resumes_exactly(tmp_path, word_corpus, monkeypatch):
@@ -85,18 +105,21 @@ def decided(corpus, **options):
     return {name: getattr(cfg, name) for name in SHORT_RUN}
 
 
-def test_a_long_time_budget_chooses_the_wider_model_and_a_decaying_rate(word_corpus):
+def test_a_long_time_budget_chooses_a_wider_model_and_a_decaying_rate(word_corpus):
     pytest.importorskip("torch")
-    assert LONG_RUN == {"hidden": 512, "lr": 0.004, "decay": "linear"} and LONG_BUDGET == 300
+    (five, at_five), (ten, at_ten) = LONG_RUNS
+    assert (five, at_five) == (300, {"hidden": 512, "lr": 0.004, "decay": "linear"})
+    assert (ten, at_ten) == (600, {"hidden": 640, "lr": 0.004, "decay": "linear"})
     assert SHORT_RUN == {"hidden": 256, "lr": 0.002, "decay": "none"}
-    assert decided(word_corpus, engine="torch", max_time=LONG_BUDGET) == LONG_RUN
-    for short in ({}, {"max_time": 90}, {"max_time": LONG_BUDGET - 1}, {"epochs": 100}):
+    for seconds, expected in ((five, at_five), (ten - 1, at_five), (ten, at_ten), (3600, at_ten)):
+        assert decided(word_corpus, engine="torch", max_time=seconds) == expected
+    for short in ({}, {"max_time": 90}, {"max_time": five - 1}, {"epochs": 100}):
         assert decided(word_corpus, engine="torch", **short) == SHORT_RUN
     # what the user gives is kept; the rest still follows the budget
-    assert decided(word_corpus, engine="torch", max_time=600, hidden=64) == {**LONG_RUN, "hidden": 64}
+    assert decided(word_corpus, engine="torch", max_time=600, hidden=64) == {**at_ten, "hidden": 64}
     given = {"decay": "cosine", "lr": 0.01}
-    assert decided(word_corpus, engine="torch", max_time=600, **given) == {**LONG_RUN, **given}
-    # away from the recommended model, where the long run was not measured: the short run's values
+    assert decided(word_corpus, engine="torch", max_time=300, **given) == {**at_five, **given}
+    # away from the recommended model, where the long runs were not measured: the short run's values
     for other in ({"engine": "numpy"}, {"cell": "gru"}, {"softmax": "adaptive"}, {"optimizer": "sgd"},
                   {"recipe": "seed"}):
         expected = {**SHORT_RUN, **{k: v for k, v in make_config(**other).__dict__.items() if k in SHORT_RUN
@@ -107,11 +130,12 @@ def test_a_long_time_budget_chooses_the_wider_model_and_a_decaying_rate(word_cor
 def test_a_resumed_run_keeps_what_its_first_budget_chose(tmp_path, word_corpus):
     pytest.importorskip("torch")
     options = dict(engine="torch", batch_size=4, evaluate_every=0.5, log=lambda _: None, progress=False)
-    train(word_corpus, tmp_path / "m", max_time=LONG_BUDGET, max_steps=3, **options)
+    train(word_corpus, tmp_path / "m", max_time=LONG_RUNS[0][0], max_steps=3, **options)
     summary = train(word_corpus, tmp_path / "m", resume=True, max_time=60, max_steps=6, **options)
     trained = load_model(tmp_path / "m").info["training"]
     assert summary["steps"] == 6 and {k: trained[k] for k in ("hidden", "decay")} == {"hidden": 512, "decay": "linear"}
     assert make_config(max_time=60).resolve(word_corpus, {"hidden": 512}).hidden == 512
+    assert make_config(max_time=600, engine="torch").resolve(word_corpus, {"hidden": 512}).hidden == 512  # not 640
     assert make_config(max_time=60).resolve(word_corpus, {"hidden": 512, "decay": "none"}).decay == "none"
     old = {"hidden": 512}  # a checkpoint from before --decay: none
     assert make_config(max_time=600, engine="torch").resolve(word_corpus, old).decay == "none"

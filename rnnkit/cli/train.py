@@ -66,7 +66,7 @@ def _defaults_from_recipe(parser: argparse.ArgumentParser) -> Callable[..., None
 
 
 def register(verbs: Any) -> None:
-    from rnnkit.train.config import LONG_BUDGET, LONG_RUN, SHORT_RUN
+    from rnnkit.train.config import LONG_RUNS, SHORT_RUN
 
     p = add_verb(verbs, "train", cmd_train, "train a language model on a prepared corpus")
     p.add_argument("prepared", metavar="PREPARED", help="a directory written by `rnnkit prepare`")
@@ -79,9 +79,16 @@ def register(verbs: Any) -> None:
     option("--engine", choices=["auto", "numpy", "torch"],
            help="torch (the fast engine; the default when installed) or numpy (the reference)")
     option("--cell", choices=["rnn", "gru", "lstm"])
-    long_run = f"--max-time of {LONG_BUDGET:.0f} s or more"
-    option("--hidden", type=int, help="recurrent units",
-           recommended=f"{SHORT_RUN['hidden']}, or {LONG_RUN['hidden']} for a {long_run}")
+
+    def by_budget(name: str) -> str:  # e.g. "0.002; 0.004 for a --max-time of 300 s or more"
+        shown = lambda value: f"{value:g}" if isinstance(value, float) else str(value)  # noqa: E731
+        text, last = shown(SHORT_RUN[name]), SHORT_RUN[name]
+        for seconds, run in LONG_RUNS:
+            if run[name] != last:
+                text, last = text + f"; {shown(run[name])} for a --max-time of {seconds:.0f} s or more", run[name]
+        return text
+
+    option("--hidden", type=int, help="recurrent units", recommended=by_budget("hidden"))
     option("--layers", type=int, help="stacked recurrent layers")
     option("--embedding", type=int, help="embedding size (none: rnn takes one-hot words; gru and lstm the hidden size)")
     option("--tie", action=argparse.BooleanOptionalAction,
@@ -96,7 +103,7 @@ def register(verbs: Any) -> None:
                 "tokens, a first cluster up to 98%%)")
     option("--optimizer", choices=["sgd", "rmsprop", "adam"])
     option("--lr", type=float, help="learning rate",
-           recommended=f"{SHORT_RUN['lr']:g}, or {LONG_RUN['lr']:g} for a {long_run}")
+           recommended=by_budget("lr"))
     option("--batch-size", type=int, help="sentences (or stream rows) per step")
     option("--epochs", type=float)
     option("--max-steps", type=int, help="stop after this many steps")
@@ -116,7 +123,7 @@ def register(verbs: Any) -> None:
     option("--decay", choices=["auto", "none", "linear", "cosine"],
            help="the learning rate falls to 0 over the run's budget: --epochs, --max-steps or --max-time, "
                 "whichever ends it first",
-           recommended=f"auto: {SHORT_RUN['decay']}, or {LONG_RUN['decay']} for a {long_run}")
+           recommended=f"auto: {by_budget('decay')}")
     option("--keep", choices=["best", "last"], help="the weights of the lowest validation loss, or the last ones")
     option("--patience", type=int, help="stop after this many evaluations without a new best")
     option("--grad-accum", type=int, help="gather each step's gradients over this many micro-batches (less memory, "

@@ -25,7 +25,7 @@ class TrainConfig:
 
     engine: str = "auto"  # torch when it is installed, else numpy
     cell: str = "lstm"  # rnn (the seed's tanh RNN), gru or lstm
-    hidden: int | None = None  # None: 256, or 512 for a long --max-time (budget_defaults)
+    hidden: int | None = None  # None: 256, or wider for a long --max-time (budget_defaults)
     layers: int = 1
     embedding: int | None = None  # size; None: the seed's one-hot input (rnn) or the hidden size (gru, lstm)
     tie: bool | None = None  # the output matrix is the embedding's transpose; None: when the sizes allow (gru, lstm)
@@ -114,19 +114,21 @@ class TrainConfig:
                         self.seed, self.patience, self.decay)
 
 
-# A budget of minutes is best spent on a wider model whose rate falls to 0 by the budget's end; a
-# short one, or a run bounded by epochs, on a narrower one at a steady rate. Measured on kjv-lm and
-# tinyshakespeare (README, "Speed"): 512 and linear decay lead from 5 minutes on, lose at 90 s.
-LONG_BUDGET = 300.0  # seconds of --max-time
+# A budget of minutes is best spent on a wider model whose rate falls to 0 by the budget's end, the
+# wider the longer; a short one, or a run bounded by epochs, on a narrower one at a steady rate.
+# Measured on kjv-lm and tinyshakespeare (README, "Speed"): 512 units lead at 5 minutes (640 trails
+# there), 640 at 10; both lose to 256 at 90 s.
 SHORT_RUN = {"hidden": 256, "lr": 0.002, "decay": "none"}
-LONG_RUN = {"hidden": 512, "lr": 0.004, "decay": "linear"}
+LONG_RUNS = ((300.0, {"hidden": 512, "lr": 0.004, "decay": "linear"}),  # (seconds of --max-time from which, run)
+             (600.0, {"hidden": 640, "lr": 0.004, "decay": "linear"}))
 
 
 def budget_defaults(cfg: TrainConfig) -> dict[str, Any]:
-    """The width, rate and decay that options left out take: the long run's for a --max-time of
-    LONG_BUDGET or more with the recommended model (where it was measured), else the short run's."""
+    """The width, rate and decay that options left out take: with the recommended model (where it
+    was measured), the longest of ``LONG_RUNS`` that the --max-time reaches; else the short run's."""
     measured = cfg.engine == "torch" and cfg.cell == "lstm" and cfg.softmax == "full" and cfg.optimizer == "adam"
-    return LONG_RUN if measured and (cfg.max_time or 0) >= LONG_BUDGET else SHORT_RUN
+    reached = [run for seconds, run in LONG_RUNS if measured and (cfg.max_time or 0) >= seconds]
+    return reached[-1] if reached else SHORT_RUN
 
 
 def frequency_cutoffs(corpus: PreparedCorpus, width: int, coverage: tuple[float, ...] = (0.9, 0.98)) -> list[int]:

@@ -195,8 +195,7 @@ class _Run:
         position, point = self.position, self.position["point"]
         started = time.perf_counter()
         loss, units, self.carry = self.task.train_step(batch, self.rate(), self.carry)
-        max_time, elapsed = self.schedule.max_time, time.perf_counter() - self.session_started
-        late = max_time is not None and elapsed >= max_time
+        late, elapsed = self.past_max_time(), time.perf_counter() - self.session_started
         # Every process takes the same decisions: on the whole step's loss, stopping together, the rate.
         loss, units, signalled, late, elapsed = self.placement.sum([loss, units, self.received is not None, late,
                                                                     elapsed])
@@ -217,9 +216,16 @@ class _Run:
         self.record.step(loss / units, self.speed())
         if position["step"] % self.eval_interval == 0:
             self.evaluate()
+            # The evaluation may have spent the rest of the budget: ask again, every process at this step.
+            self.late = self.late or bool(self.placement.sum([self.past_max_time()])[0])
         elif (position["step"] % self.point_interval == 0
               or time.perf_counter() - self.last_point >= self.point_seconds):
             self.add_point()
+
+    def past_max_time(self) -> bool:
+        """Whether this process has spent this session's --max-time."""
+        max_time = self.schedule.max_time
+        return max_time is not None and time.perf_counter() - self.session_started >= max_time
 
     def rate(self) -> float:
         """The learning rate of the next step: the current one (halved at each rise) times the decay's
