@@ -16,8 +16,8 @@ from rnnkit import RnnkitError
 from rnnkit.io.modeldir import load_model
 from rnnkit.models.numpy.engine import NumpyEngine
 from rnnkit.train import Interrupted, train
-from rnnkit.train.lm import LMTask
 from rnnkit.train.config import LONG_RUNS, SHORT_RUN, make_config
+from rnnkit.train.lm import LMTask
 from rnnkit.train.loop import Schedule
 
 

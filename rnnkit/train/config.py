@@ -127,7 +127,9 @@ def budget_defaults(cfg: TrainConfig) -> dict[str, Any]:
     """The width, rate and decay that options left out take: with the recommended model (where it
     was measured), the longest of ``LONG_RUNS`` that the --max-time reaches; else the short run's."""
     measured = cfg.engine == "torch" and cfg.cell == "lstm" and cfg.softmax == "full" and cfg.optimizer == "adam"
-    reached = [run for seconds, run in LONG_RUNS if measured and (cfg.max_time or 0) >= seconds]
+    if not measured:
+        return SHORT_RUN
+    reached = [run for seconds, run in LONG_RUNS if (cfg.max_time or 0) >= seconds]
     return reached[-1] if reached else SHORT_RUN
 
 
