@@ -16,6 +16,7 @@ import time
 import numpy as np
 import torch
 
+from rnnkit.data.batching import Batch
 from rnnkit.models.config import LMConfig
 from rnnkit.models.engine import open_engine
 from rnnkit.models.schema import init_params
@@ -34,12 +35,12 @@ def tokens_per_second(config: LMConfig, targets: np.ndarray, seconds: float) -> 
     engine = open_engine(config, init_params(config, np.random.RandomState(0)), engine="torch", device="cpu",
                          optimizer="adam", clip=0.25)
     x, y = targets[:, :-1], targets[:, 1:]
-    mask = np.ones_like(x, dtype=bool)
+    batch = Batch(x, y, np.ones_like(x, dtype=bool))
     h = engine.initial_state(BATCH)
-    engine.train_step(x, y, mask, 0.002, 1.0 / x.size, h)  # warm-up: allocations, first-call costs
+    engine.train_step(batch, 0.002, 1.0 / x.size, h)  # warm-up: allocations, first-call costs
     steps, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        engine.train_step(x, y, mask, 0.002, 1.0 / x.size, h)
+        engine.train_step(batch, 0.002, 1.0 / x.size, h)
         steps += 1
     return steps * x.size / (time.perf_counter() - started)
 

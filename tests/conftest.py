@@ -110,3 +110,32 @@ def pytest_report_header(config) -> str:
     flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
     widest = next((isa for isa in ("avx512f", "avx2", "avx", "sse4_2") if isa in flags), "none of avx/sse4.2")
     return f"cpu: {model}, {os.cpu_count()} cores, widest vectors: {widest}"
+
+
+@pytest.fixture
+def steps_taken(monkeypatch) -> list[int]:
+    """The optimizer steps this process takes from here on, by their number in the run."""
+    from rnnkit.train import loop
+
+    taken, real = [], loop._Run.step
+
+    def counted(self, batch):
+        real(self, batch)
+        taken.append(self.position.step)
+
+    monkeypatch.setattr(loop._Run, "step", counted)
+    return taken
+
+
+def resume_counted(out: Path, steps_taken: list[int], resume):
+    """``resume()`` a run from the checkpoint in ``out``, asserting that the checkpoint is past step
+    0 and that the resumed run takes only the steps after it (a resume that silently started over
+    would end with the same weights as an uninterrupted run, so comparing weights alone cannot tell)."""
+    import json
+
+    at = json.loads((out / "checkpoint" / "state.json").read_text())["position"]["step"]
+    assert at > 0
+    steps_taken.clear()
+    summary = resume()
+    assert summary["resumed_from"] == at and steps_taken == list(range(at + 1, summary["steps"] + 1))
+    return summary

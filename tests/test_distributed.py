@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import resume_counted
+
 torch = pytest.importorskip("torch")
 if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
     pytest.skip("this torch has no gloo backend", allow_module_level=True)
@@ -35,9 +37,11 @@ def corpus(tmp_path_factory):
     return rnnkit.prepare(tmp / "text.txt", tmp / "corpus", lines=True, progress=False)
 
 
-def torchrun(processes: int, *args: str, wait: bool = True) -> subprocess.CompletedProcess | subprocess.Popen:
+def torchrun(processes: int, *args: str, wait: bool = True,
+             verb: tuple[str, ...] = ("train",)) -> subprocess.CompletedProcess | subprocess.Popen:
+    """``torchrun … -m rnnkit VERB ARGS`` (``verb``: e.g. ("rank", "train"))."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
-               "-m", "rnnkit", "train", *map(str, args)]
+               "-m", "rnnkit", *verb, *map(str, args)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two processes on two cores
     if not wait:
         return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -46,9 +50,11 @@ def torchrun(processes: int, *args: str, wait: bool = True) -> subprocess.Comple
     return done
 
 
-def train_once(run_cli, *args) -> None:
-    status, _, err = run_cli("train", *args)
+def train_once(run_cli, *args) -> dict | None:
+    """``rnnkit train ARGS`` in this process; its summary when ARGS ask for --json."""
+    status, out, err = run_cli("train", *args)
     assert status == 0, err
+    return json.loads(out) if "--json" in args else None
 
 
 def step_losses(out: Path) -> list[float]:
@@ -140,16 +146,18 @@ def test_two_processes_train_an_adaptive_softmax_as_one(corpus, tmp_path, run_cl
     assert_same_run(tmp_path / "one", tmp_path / "two")
 
 
-def test_resume_across_numbers_of_processes(corpus, tmp_path, run_cli):
+def test_resume_across_numbers_of_processes(corpus, tmp_path, run_cli, steps_taken):
     """A checkpoint holds the whole step's state: 2 processes → 1 and 1 → 2 end where one
     uninterrupted process does (to float tolerance: the two sides sum a step's gradients in a
     different order, so bit equality is not to be had)."""
     args = (corpus.path, *TINY, "--mode", "stream", "--batch-size", "8")
     train_once(run_cli, *args, "--out", tmp_path / "whole", "--max-steps", "10")
     torchrun(2, *args, "--out", tmp_path / "two-one", "--max-steps", "5")
-    train_once(run_cli, *args, "--out", tmp_path / "two-one", "--max-steps", "10", "--resume")
+    resume_counted(tmp_path / "two-one", steps_taken, lambda: train_once(
+        run_cli, *args, "--out", tmp_path / "two-one", "--max-steps", "10", "--resume", "--json"))
     train_once(run_cli, *args, "--out", tmp_path / "one-two", "--max-steps", "5")
-    torchrun(2, *args, "--out", tmp_path / "one-two", "--max-steps", "10", "--resume")
+    done = torchrun(2, *args, "--out", tmp_path / "one-two", "--max-steps", "10", "--resume", "--json")
+    assert json.loads(done.stdout)["resumed_from"] == 5  # its processes are not this one's to count
     for resumed in ("two-one", "one-two"):
         assert_same_run(tmp_path / "whole", tmp_path / resumed)
 
@@ -233,9 +241,9 @@ def test_fp16_is_refused_on_the_cpu_and_bf16_with_the_numpy_engine(corpus, tmp_p
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_only_where_the_cpu_has_it(corpus, monkeypatch, native):
-    from rnnkit.train import config, make_config
+    from rnnkit.train import make_config, options
 
-    monkeypatch.setattr(config, "cpu_has_bf16", lambda: native)
+    monkeypatch.setattr(options, "cpu_has_bf16", lambda: native)
     assert make_config(engine="torch", device="cpu").resolve(corpus).precision == ("bf16" if native else "fp32")
     for fp32 in (dict(engine="numpy"), dict(engine="torch", dtype="float64"), dict(recipe="seed", engine="torch")):
         assert make_config(**fp32).resolve(corpus).precision == "fp32"
@@ -302,6 +310,7 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
                                                pytest.param("fp16", "cuda", marks=CUDA)])
 def test_a_mixed_precision_step_follows_the_float32_step(precision, device):
     """The engine's own path: autocast, and fp16's gradient scaler (torch's CPU LSTM has no fp16)."""
+    from rnnkit.data.batching import Batch
     from rnnkit.models.config import LMConfig
     from rnnkit.models.schema import init_params
     from rnnkit.models.torch.engine import TorchEngine
@@ -312,7 +321,8 @@ def test_a_mixed_precision_step_follows_the_float32_step(precision, device):
     x, y = rng.integers(0, 200, (8, 12)), rng.integers(0, 200, (8, 12))
     mask = np.ones(x.shape, dtype=bool)
     engines = {p: TorchEngine(config, params, device=device, optimizer="adam", precision=p) for p in ("fp32", precision)}
-    losses = {p: [e.train_step(x, y, mask, 0.01, 1 / x.size)[0] for _ in range(3)] for p, e in engines.items()}
+    batch = Batch(x, y, mask)
+    losses = {p: [e.train_step(batch, 0.01, 1 / x.size)[0] for _ in range(3)] for p, e in engines.items()}
     np.testing.assert_allclose(losses[precision], losses["fp32"], rtol=2e-2)
     assert losses[precision][-1] < losses[precision][0]
     arrays = engines[precision].state_arrays()

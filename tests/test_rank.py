@@ -19,6 +19,7 @@ from rnnkit.rank.build import DISTRACTORS, build_dataset
 from rnnkit.rank.dialogue import chat_dialogues, play_dialogues, plays
 from rnnkit.rank.metrics import recall_report, recall_values
 from rnnkit.rank.train import train_ranker
+from tests.conftest import resume_counted
 
 WORDS = ("crown sword letter ring horse ship castle forest wine bread gold silver storm music garden tower "
          "river moon star battle feast grave rose lamp gate bridge church market hill cloak mask").split()
@@ -242,14 +243,15 @@ def test_a_small_dual_encoder_trained_for_seconds_beats_random(tmp_path, keyword
     assert report["intervals"]["R@1"][0] > 0.1  # random is 0.1 in 1-of-10: beaten beyond the interval
 
 
-def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, keyword_data):
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, keyword_data, steps_taken):
     # keep="last": the interrupted run also evaluated where it stopped, so its best may differ; the
     # trajectory may not
     options = dict(model="combined", engine="numpy", hidden=6, batch_size=8, lr=0.01, evaluate_every=0.1,
                    eval_rows=20, dropout=0.2, keep="last", log=lambda _: None)
     train_ranker(keyword_data, tmp_path / "whole", max_steps=30, **options)
     train_ranker(keyword_data, tmp_path / "parts", max_steps=13, **options)
-    train_ranker(keyword_data, tmp_path / "parts", max_steps=30, resume=True, **options)
+    resume_counted(tmp_path / "parts", steps_taken,
+                   lambda: train_ranker(keyword_data, tmp_path / "parts", max_steps=30, resume=True, **options))
     from rnnkit.io.modeldir import load_model
 
     whole, parts = load_model(tmp_path / "whole").params, load_model(tmp_path / "parts").params

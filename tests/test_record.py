@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rnnkit.train import train
+from tests.conftest import resume_counted
 
 
 def read_log(model):
@@ -34,12 +35,12 @@ def test_the_record_holds_about_a_hundred_training_points_and_every_evaluation(t
     assert (tmp_path / "m" / "loss.png").stat().st_size > 10_000
 
 
-def test_a_resumed_run_keeps_its_record(tmp_path, word_corpus):
+def test_a_resumed_run_keeps_its_record(tmp_path, word_corpus, steps_taken):
     options = dict(recipe="seed", hidden=8, lr=0.05, batch_size=4, epochs=2, evaluate_every=0.5,
                    log=lambda _: None, progress=False)
     train(word_corpus, tmp_path / "whole", **options)
     train(word_corpus, tmp_path / "split", max_steps=70, **options)
-    train(word_corpus, tmp_path / "split", resume=True, **options)
+    resume_counted(tmp_path / "split", steps_taken, lambda: train(word_corpus, tmp_path / "split", resume=True, **options))
     whole, split = read_log(tmp_path / "whole"), read_log(tmp_path / "split")
     evaluations = lambda log: [(e["step"], e["valid_loss"]) for e in log if "valid_loss" in e]  # noqa: E731
     # The interrupted run evaluated once more (at its stop); the evaluations it shares agree.

@@ -19,6 +19,7 @@ from rnnkit.train import Interrupted, train
 from rnnkit.train.config import LONG_RUNS, SHORT_RUN, make_config
 from rnnkit.train.lm import LMTask
 from rnnkit.train.loop import Schedule
+from tests.conftest import resume_counted
 
 
 def points(model):
@@ -70,7 +71,7 @@ def test_an_evaluation_that_spends_the_budget_ends_the_run(tmp_path, word_corpus
     assert summary["stopped_by"] == "max_time" and evaluated == [0, 34] and summary["steps"] == 34 and len(calls) == 2
 
 
-def test_a_run_stopped_mid_decay_resumes_exactly(tmp_path, word_corpus, monkeypatch):
+def test_a_run_stopped_mid_decay_resumes_exactly(tmp_path, word_corpus, monkeypatch, steps_taken):
     options = dict(recipe="seed", cell="lstm", hidden=8, lr=0.01, optimizer="adam", batch_size=4, max_steps=60,
                    evaluate_every=0.2, decay="cosine", keep="last", engine="numpy", log=lambda _: None,
                    progress=False)
@@ -87,7 +88,7 @@ def test_a_run_stopped_mid_decay_resumes_exactly(tmp_path, word_corpus, monkeypa
     with pytest.raises(Interrupted, match="stopped by signal 2 at step 23"):
         train(word_corpus, tmp_path / "parts", **options)
     monkeypatch.setattr(NumpyEngine, "train_step", real_step)
-    train(word_corpus, tmp_path / "parts", resume=True, **options)
+    resume_counted(tmp_path / "parts", steps_taken, lambda: train(word_corpus, tmp_path / "parts", resume=True, **options))
     whole, parts = load_model(tmp_path / "whole").params, load_model(tmp_path / "parts").params
     assert all(np.array_equal(whole[k], parts[k]) for k in whole)
 

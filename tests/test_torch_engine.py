@@ -19,7 +19,7 @@ from rnnkit.io.modeldir import load_model
 from rnnkit.models.numpy import initialize
 from rnnkit.train import train
 from rnnkit.use.lm import evaluate_model
-from tests.conftest import shared_file
+from tests.conftest import resume_counted, shared_file
 
 torch = pytest.importorskip("torch")
 from rnnkit.models.torch import build  # noqa: E402
@@ -177,7 +177,7 @@ def test_evaluate_matches_training_and_engines_agree(tmp_path):
                                               ("torch", "stream", "rnn"), ("numpy", "stream", "rnn"),
                                               ("numpy", "stream", "lstm"), ("torch", "stream", "lstm"),
                                               ("torch", "sentence", "gru")])
-def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, engine, mode, cell):
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, engine, mode, cell, steps_taken):
     corpus = _synthetic_corpus(tmp_path, sentences=400)
     # keep="last": the interrupted run also evaluated where it stopped, so its best may differ; the
     # trajectory may not
@@ -185,7 +185,8 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, engine, mode
                    embedding=6, dropout=0.3, evaluate_every=0.1, keep="last", log=lambda _: None)
     train(corpus, tmp_path / "whole", recipe="seed", max_steps=60, **options)
     train(corpus, tmp_path / "parts", recipe="seed", max_steps=23, **options)
-    train(corpus, tmp_path / "parts", recipe="seed", max_steps=60, resume=True, **options)
+    resume_counted(tmp_path / "parts", steps_taken,
+                   lambda: train(corpus, tmp_path / "parts", recipe="seed", max_steps=60, resume=True, **options))
     whole, parts = load_model(tmp_path / "whole").params, load_model(tmp_path / "parts").params
     assert all(np.array_equal(whole[k], parts[k]) for k in whole)
 

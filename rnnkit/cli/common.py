@@ -62,30 +62,64 @@ def input_lines(path: str | None, encoding_errors: str = "strict") -> list[str]:
     return [line.rstrip("\r\n") for line in decoded_lines(path, encoding_errors)]
 
 
-def add_training_options(p: argparse.ArgumentParser, *, halve_lr_default: str) -> None:
-    """The options every trainer of the common loop takes (rank and seq2seq; ``rnnkit train`` has its recipes)."""
-    p.add_argument("--optimizer", choices=["sgd", "rmsprop", "adam"])
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--epochs", type=float)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--max-time", type=float, help="seconds")
-    p.add_argument("--clip", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--engine", choices=["auto", "numpy", "torch"])
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--evaluate-every", type=float, help="epochs between evaluations and checkpoints")
-    p.add_argument("--dtype", choices=["float32", "float64"])
-    p.add_argument("--halve-lr", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"halve the rate when the validation loss rises (default {halve_lr_default})")
-    p.add_argument("--decay", choices=["none", "linear", "cosine"],
-                   help="the rate falls to 0 over the run's budget (epochs, steps or time; default none)")
-    p.add_argument("--keep", choices=["best", "last"], help="the weights of the lowest validation loss (default), "
-                                                           "or the last ones")
-    p.add_argument("--patience", type=int, help="stop after this many evaluations without a new best")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--json", action="store_true")
+Option = Callable[..., None]
+
+
+def option_adder(p: argparse.ArgumentParser, defaults: Any, word: str = "default") -> Option:
+    """An ``add_argument`` for a trainer's options: left out, an option is not set (the options'
+    dataclass, ``defaults``, decides it), and its help shows that value (or ``shown``)."""
+
+    def option(flag: str, shown: str | None = None, **kwargs: Any) -> None:
+        value = getattr(defaults, flag.lstrip("-").replace("-", "_"))
+        shown = shown or ({True: "on", False: "off"}[value] if isinstance(value, bool)
+                          else ("none" if value is None else value))
+        kwargs["help"] = (kwargs.get("help", "") + f" ({word}: {shown})").strip()
+        p.add_argument(flag, default=argparse.SUPPRESS, **kwargs)
+
+    return option
+
+
+def add_loop_options(p: argparse.ArgumentParser, option: Option, shown: dict[str, str] | None = None) -> None:
+    """The trainer's options, the same for every kind (``LoopOptions``); ``shown``: a help's
+    value in place of the default (a budget's choice)."""
+    shown = shown or {}
+    option("--engine", choices=["auto", "numpy", "torch"],
+           help="torch (the fast engine; the default when installed) or numpy (the reference)")
+    option("--device", choices=["auto", "cpu", "cuda"])
+    option("--optimizer", choices=["sgd", "rmsprop", "adam"])
+    option("--lr", type=float, help="learning rate", shown=shown.get("lr"))
+    option("--batch-size", type=int, help="rows per step, over every process")
+    option("--epochs", type=float)
+    option("--max-steps", type=int, help="stop after this many steps")
+    option("--max-time", type=float, help="stop after this many seconds")
+    option("--clip", type=float, help="clip gradients to this global norm")
+    option("--seed", type=int)
+    option("--evaluate-every", type=float, help="epochs between evaluations and checkpoints")
+    option("--dtype", choices=["float32", "float64"])
+    option("--halve-lr", action=argparse.BooleanOptionalAction,
+           help="halve the learning rate when the validation loss rises (the seed's rule)")
+    option("--decay", choices=["auto", "none", "linear", "cosine"],
+           help="the learning rate falls to 0 over the run's budget: --epochs, --max-steps or --max-time, "
+                "whichever ends it first", shown=shown.get("decay"))
+    option("--keep", choices=["best", "last"], help="the weights of the lowest validation loss, or the last ones")
+    option("--patience", type=int, help="stop after this many evaluations without a new best")
+    option("--grad-accum", type=int, help="gather each step's gradients over this many micro-batches (less memory, "
+                                          "the same step; torch engine)")
+    option("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+           help="mixed precision: bf16 (torch engine), or fp16 with a gradient scaler (CUDA); float32 weights "
+                "either way; auto: bf16 on a CPU with bf16 in hardware (AVX-512 BF16, AMX), else fp32")
+    p.add_argument("--backend", choices=["nccl", "gloo"],
+                   help="under torchrun: the process group's backend (default: nccl on CUDA, gloo on CPU)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to MODEL/tensorboard")
+    p.add_argument("--force", action="store_true", help="replace the output directory if it exists")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (progress goes to stderr)")
+
+
+def train_arguments(args: argparse.Namespace, options_class: type) -> dict[str, Any]:
+    """What every trainer takes from the command line: the run's arguments and the options given."""
+    return {"resume": args.resume, "force": args.force, "tensorboard": args.tensorboard, "backend": args.backend,
+            **options_of(args, options_class)}
 
 
 def options_of(args: argparse.Namespace, config_class: type) -> dict[str, Any]:

@@ -7,12 +7,13 @@ import json
 from typing import Any
 
 from rnnkit.cli.common import (
-    add_training_options,
+    add_loop_options,
     add_verb,
     input_lines,
-    options_of,
+    option_adder,
     print_json,
     run_training,
+    train_arguments,
 )
 from rnnkit.errors import RnnkitError
 
@@ -53,8 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rnnkit.rank.train import RankTrainConfig, train_ranker
 
     def start(log):
-        return train_ranker(args.data, args.out, resume=args.resume, force=args.force, log=log,
-                            **options_of(args, RankTrainConfig))
+        return train_ranker(args.data, args.out, log=log, **train_arguments(args, RankTrainConfig))
 
     return run_training(args, start, _describe)
 
@@ -116,29 +116,30 @@ def register(verbs: Any) -> None:
     p.add_argument("--force", action="store_true")
     p.add_argument("--json", action="store_true")
 
-    from rnnkit.rank.train import DEFAULT_PRESET, PRESETS
+    from rnnkit.rank.train import PRESETS, RankTrainConfig
 
     p = add_verb(actions, "train", cmd_train, "fit a baseline or train a dual encoder on a ranking dataset")
     p.add_argument("data", metavar="DATA", help="a directory with train.csv and valid.csv")
     p.add_argument("--out", required=True)
-    p.add_argument("--model", choices=list(PRESETS), default=None, help=f"the ranker (default {DEFAULT_PRESET})")
-    p.add_argument("--cell", choices=["lstm", "gru"])
-    p.add_argument("--hidden", type=int)
-    p.add_argument("--layers", type=int)
-    p.add_argument("--embedding", type=int)
-    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--pooling", choices=["last", "max"])
-    p.add_argument("--objective", choices=["binary", "in-batch"])
-    p.add_argument("--bag", action=argparse.BooleanOptionalAction, default=None,
-                   help="a bag-of-words channel beside the encoder's states")
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--vocab-size", type=int, help="words kept (default 20000; 0: all)")
-    p.add_argument("--max-context", type=int, help="a context's last tokens kept (default 100)")
-    p.add_argument("--max-response", type=int, help="a response's first tokens kept (default 80)")
-    p.add_argument("--eval-rows", type=int, help="validation rows scored at each evaluation (default 1000)")
-    p.add_argument("--encoder-from", metavar="LM", help="start the encoder from this language model (rnnkit train; "
-                                                         "same cell and sizes): pretrained words and layers")
-    add_training_options(p, halve_lr_default="off")
+    option = option_adder(p, RankTrainConfig())
+    option("--model", choices=list(PRESETS), help="the ranker")
+    option("--cell", choices=["lstm", "gru"])
+    option("--hidden", type=int)
+    option("--layers", type=int)
+    option("--embedding", type=int, shown="the hidden size")
+    option("--bidirectional", action=argparse.BooleanOptionalAction, shown="the preset's")
+    option("--pooling", choices=["last", "max"], shown="the preset's")
+    option("--objective", choices=["binary", "in-batch"], shown="the preset's")
+    option("--bag", action=argparse.BooleanOptionalAction, help="a bag-of-words channel beside the encoder's states",
+           shown="the preset's")
+    option("--dropout", type=float)
+    option("--vocab-size", type=int, help="words kept (0: all)")
+    option("--max-context", type=int, help="a context's last tokens kept")
+    option("--max-response", type=int, help="a response's first tokens kept")
+    option("--eval-rows", type=int, help="validation rows scored at each evaluation")
+    option("--encoder-from", metavar="LM", help="start the encoder from this language model (rnnkit train; same cell "
+                                                "and sizes): pretrained words and layers")
+    add_loop_options(p, option)
 
     p = add_verb(actions, "evaluate", cmd_evaluate, "Recall@k of a ranker on a split, with 95% intervals")
     p.add_argument("model", metavar="MODEL")

@@ -7,12 +7,13 @@ import json
 from typing import Any
 
 from rnnkit.cli.common import (
-    add_training_options,
+    add_loop_options,
     add_verb,
     input_lines,
-    options_of,
+    option_adder,
     print_json,
     run_training,
+    train_arguments,
 )
 from rnnkit.errors import RnnkitError
 
@@ -27,8 +28,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rnnkit.seq2seq.train import Seq2SeqTrainConfig, train_seq2seq
 
     def start(log):
-        return train_seq2seq(args.data, args.out, resume=args.resume, force=args.force, log=log,
-                             **options_of(args, Seq2SeqTrainConfig))
+        return train_seq2seq(args.data, args.out, log=log, **train_arguments(args, Seq2SeqTrainConfig))
 
     return run_training(args, start, _describe)
 
@@ -85,19 +85,22 @@ def register(verbs: Any) -> None:
     p.add_argument("data", metavar="PAIRS", help="a directory with train.tsv and valid.tsv (rnnkit data get "
                                                  "shakespeare-folio), or one TSV file")
     p.add_argument("--out", required=True)
-    p.add_argument("--attention", choices=["none", "additive", "dot", "general"], help="default general")
-    p.add_argument("--level", choices=["char", "word"], help="default char")
-    p.add_argument("--cell", choices=["gru", "lstm"])
-    p.add_argument("--hidden", type=int, help="encoder units each way; the decoder has twice as many (default 96)")
-    p.add_argument("--embedding", type=int)
-    p.add_argument("--attention-size", type=int, help="the additive score's hidden layer (default: the decoder's)")
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--vocab-size", type=int, help="tokens kept (default: every character; 20000 words)")
-    p.add_argument("--max-source", type=int, help="longest source in tokens (longer training pairs are left out)")
-    p.add_argument("--max-target", type=int, help="longest target in tokens")
-    p.add_argument("--eval-pairs", type=int, help="validation pairs scored at each evaluation (default 1000)")
-    p.add_argument("--decode-pairs", type=int, help="of those, decoded for the CER (default 200)")
-    add_training_options(p, halve_lr_default="on")
+    from rnnkit.seq2seq.train import Seq2SeqTrainConfig
+
+    option = option_adder(p, Seq2SeqTrainConfig())
+    option("--attention", choices=["none", "additive", "dot", "general"])
+    option("--level", choices=["char", "word"])
+    option("--cell", choices=["gru", "lstm"])
+    option("--hidden", type=int, help="encoder units each way; the decoder has twice as many")
+    option("--embedding", type=int)
+    option("--attention-size", type=int, help="the additive score's hidden layer", shown="the decoder's")
+    option("--dropout", type=float)
+    option("--vocab-size", type=int, help="tokens kept", shown="every character; 20000 words")
+    option("--max-source", type=int, help="longest source in tokens (longer training pairs are left out)")
+    option("--max-target", type=int, help="longest target in tokens")
+    option("--eval-pairs", type=int, help="validation pairs scored at each evaluation")
+    option("--decode-pairs", type=int, help="of those, decoded for the CER")
+    add_loop_options(p, option)
 
     p = add_verb(actions, "translate", cmd_translate, "translate lines of text, one output per line")
     p.add_argument("model", metavar="MODEL")

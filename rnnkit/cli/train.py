@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
-from rnnkit.cli.common import add_verb, id_list, print_json, run_training
+from rnnkit.cli.common import (
+    add_loop_options,
+    add_verb,
+    id_list,
+    option_adder,
+    print_json,
+    run_training,
+    train_arguments,
+)
 
 
 def _describe(summary: dict[str, Any]) -> str:
@@ -17,14 +24,10 @@ def _describe(summary: dict[str, Any]) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rnnkit.train import TrainConfig, make_config, train
-
-    config = make_config(args.recipe, **{f: getattr(args, f) for f in TrainConfig.__dataclass_fields__
-                                         if hasattr(args, f)})
+    from rnnkit.train import TrainConfig, train
 
     def start(log):
-        return train(args.prepared, args.out, config, resume=args.resume, force=args.force, log=log,
-                     tensorboard=args.tensorboard, backend=args.backend)
+        return train(args.prepared, args.out, recipe=args.recipe, log=log, **train_arguments(args, TrainConfig))
 
     return run_training(args, start, _describe)
 
@@ -48,23 +51,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _defaults_from_recipe(parser: argparse.ArgumentParser) -> Callable[..., None]:
-    """An add_argument for training options: left out, an option takes the recipe's value (the
-    help shows the recommended one), so the defaults live in one place, TrainConfig."""
-    from rnnkit.train.config import TrainConfig
-
-    defaults = TrainConfig()
-
-    def option(flag: str, recommended: str | None = None, **kwargs: Any) -> None:
-        value = getattr(defaults, flag.lstrip("-").replace("-", "_"))
-        shown = recommended or ({True: "on", False: "off"}[value] if isinstance(value, bool)
-                                else ("none" if value is None else value))
-        kwargs["help"] = (kwargs.get("help", "") + f" (recommended: {shown})").strip()
-        parser.add_argument(flag, default=argparse.SUPPRESS, **kwargs)
-
-    return option
-
-
 def register(verbs: Any) -> None:
     from rnnkit.train.config import LONG_RUNS, SHORT_RUN
 
@@ -75,9 +61,9 @@ def register(verbs: Any) -> None:
                    help="the settings the options below start from: recommended (default: a tied one-layer LSTM, "
                         "Adam, stream mode, sized to the budget) or seed (the tutorial's tanh RNN of 100, SGD, one "
                         "sentence a step)")
-    option = _defaults_from_recipe(p)
-    option("--engine", choices=["auto", "numpy", "torch"],
-           help="torch (the fast engine; the default when installed) or numpy (the reference)")
+    from rnnkit.train.config import TrainConfig
+
+    option = option_adder(p, TrainConfig(), word="recommended")
     option("--cell", choices=["rnn", "gru", "lstm"])
 
     def by_budget(name: str) -> str:  # e.g. "0.002; 0.004 for a --max-time of 300 s or more"
@@ -88,7 +74,7 @@ def register(verbs: Any) -> None:
                 text, last = text + f"; {shown(run[name])} for a --max-time of {seconds:.0f} s or more", run[name]
         return text
 
-    option("--hidden", type=int, help="recurrent units", recommended=by_budget("hidden"))
+    option("--hidden", type=int, help="recurrent units", shown=by_budget("hidden"))
     option("--layers", type=int, help="stacked recurrent layers")
     option("--embedding", type=int, help="embedding size (none: rnn takes one-hot words; gru and lstm the hidden size)")
     option("--tie", action=argparse.BooleanOptionalAction,
@@ -101,42 +87,12 @@ def register(verbs: Any) -> None:
     option("--cutoffs", type=id_list, metavar="N,N",
            help="adaptive softmax: the first id of each tail cluster (none: the head covers 90%% of the training "
                 "tokens, a first cluster up to 98%%)")
-    option("--optimizer", choices=["sgd", "rmsprop", "adam"])
-    option("--lr", type=float, help="learning rate",
-           recommended=by_budget("lr"))
-    option("--batch-size", type=int, help="sentences (or stream rows) per step")
-    option("--epochs", type=float)
-    option("--max-steps", type=int, help="stop after this many steps")
-    option("--max-time", type=float, help="stop after this many seconds")
-    option("--clip", type=float, help="clip gradients to this global norm")
-    option("--seed", type=int)
-    option("--device", choices=["auto", "cpu", "cuda"])
-    option("--evaluate-every", type=float, help="epochs between evaluations and checkpoints")
     option("--mode", choices=["auto", "sentence", "stream"],
            help="stream (the text as one sequence, the state carried), sentence (each sentence alone, padded "
                 "batches), or auto (sentence for words, stream for characters)")
     option("--bptt", type=int, help="stream mode: steps per window")
     option("--bptt-truncate", type=int, help="numpy engine, rnn: steps each output's error flows back (the seed's 4)")
-    option("--dtype", choices=["float32", "float64"])
-    option("--halve-lr", action=argparse.BooleanOptionalAction,
-           help="halve the learning rate when the validation loss rises (the seed's rule)")
-    option("--decay", choices=["auto", "none", "linear", "cosine"],
-           help="the learning rate falls to 0 over the run's budget: --epochs, --max-steps or --max-time, "
-                "whichever ends it first",
-           recommended=f"auto: {by_budget('decay')}")
-    option("--keep", choices=["best", "last"], help="the weights of the lowest validation loss, or the last ones")
-    option("--patience", type=int, help="stop after this many evaluations without a new best")
-    option("--grad-accum", type=int, help="gather each step's gradients over this many micro-batches (less memory, "
-                                          "the same step; torch engine)")
-    option("--precision", choices=["auto", "fp32", "bf16", "fp16"],
-           help="mixed precision: bf16 (torch engine), or fp16 with a gradient scaler (CUDA); float32 weights "
-                "either way; auto: bf16 on a CPU with bf16 in hardware (AVX-512 BF16, AMX), else fp32")
-    p.add_argument("--backend", choices=["nccl", "gloo"],
-                   help="under torchrun: the process group's backend (default: nccl on CUDA, gloo on CPU)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to MODEL/tensorboard")
-    p.add_argument("--force", action="store_true", help="replace the output directory if it exists")
-    p.add_argument("--json", action="store_true", help="print a JSON summary (progress goes to stderr)")
+    add_loop_options(p, option, shown={"lr": by_budget("lr"), "decay": f"auto: {by_budget('decay')}"})
 
     p = add_verb(verbs, "plot", cmd_plot, "draw a training run's loss curve again (from MODEL/metrics.jsonl)")
     p.add_argument("model", metavar="MODEL", help="a directory a training run wrote (any kind)")

@@ -33,6 +33,14 @@ class Batch:
     def step_rows(self) -> int:
         return len(self.x) if self.total_rows is None else self.total_rows
 
+    @property
+    def size(self) -> int:
+        return len(self.x)
+
+    def rows(self, part: slice) -> Batch:
+        """These rows (a micro-batch, or one process's share)."""
+        return Batch(self.x[part], self.y[part], self.mask[part], self.total_rows)
+
 
 @dataclass
 class PairBatch:
@@ -48,6 +56,10 @@ class PairBatch:
     @property
     def size(self) -> int:
         return len(self.contexts)
+
+    def rows(self, part: slice) -> PairBatch:
+        return PairBatch(self.contexts[part], self.context_mask[part], self.responses[part], self.response_mask[part],
+                         None if self.labels is None else self.labels[part])
 
 
 @dataclass
@@ -68,6 +80,9 @@ class Seq2SeqBatch:
     @property
     def arrays(self) -> tuple[np.ndarray, ...]:
         return self.x, self.x_mask, self.y_in, self.y_out, self.y_mask
+
+    def rows(self, part: slice) -> Seq2SeqBatch:
+        return Seq2SeqBatch(*(a[part] for a in self.arrays))
 
 
 def make_seq2seq_batch(sources: list[np.ndarray], targets: list[np.ndarray], start_id: int,
@@ -100,6 +115,12 @@ def make_batch(sentences: list[np.ndarray], start_id: int, end_id: int) -> Batch
     x[:, 0] = start_id
     x[:, 1:] = np.where(mask[:, 1:], y[:, :-1], 0)
     return Batch(x, y, mask)
+
+
+def held_out_sample(total: int, rows: int, seed: int) -> np.ndarray:
+    """Up to ``rows`` of ``total`` held-out rows drawn at random under ``seed``, in their order: the
+    same ones at every evaluation, and from all of the split rather than its start."""
+    return np.sort(np.random.default_rng(seed).permutation(total)[:rows])
 
 
 def grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:

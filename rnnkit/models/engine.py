@@ -15,7 +15,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from rnnkit.data.batching import PairBatch, Seq2SeqBatch
 from rnnkit.errors import RnnkitError
 from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
 from rnnkit.models.memory import retain_freed_memory
@@ -26,7 +25,7 @@ ENGINES = ("numpy", "torch")
 
 @runtime_checkable
 class Trainable(Protocol):
-    """What the training loop needs of any model on any engine: its weights and its state."""
+    """What the training loop needs of any model on any engine: its weights, its state, a step and a loss."""
 
     name: str
 
@@ -44,6 +43,14 @@ class Trainable(Protocol):
 
     def state_from_numpy(self, h: np.ndarray) -> Any: ...
 
+    def train_step(self, batch: Any, lr: float, scale: float, carry: Any = None) -> tuple[float, Any]:
+        """One optimizer step on ``scale`` × the summed loss of ``batch`` (a ``Batch``, ``PairBatch``
+        or ``Seq2SeqBatch``: its kind's), gathered over the engine's micro-batches of rows; the summed
+        loss and, when ``carry`` (a state) was given, the state to carry into the next batch."""
+
+    def loss(self, batch: Any, carry: Any = None) -> tuple[float, Any]:
+        """The summed loss without dropout or update, and the state after it (when ``carry`` was given)."""
+
 
 @runtime_checkable
 class Engine(Trainable, Protocol):
@@ -60,16 +67,6 @@ class Engine(Trainable, Protocol):
     def step(self, tokens: np.ndarray, h: Any) -> tuple[np.ndarray, Any]:
         """Next-token probabilities (B, C) after ``tokens`` (B,), and the new state."""
 
-    # What training needs.
-    def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
-                   h: Any = None, micro: int = 1) -> tuple[float, Any]:
-        """One optimizer step on ``scale`` × the summed loss (its gradients gathered over ``micro``
-        micro-batches of rows); the summed loss and, when ``h`` was given, the state to carry into
-        the next batch."""
-
-    def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: Any = None) -> tuple[float, Any]:
-        """The summed loss without dropout or update, and the state after it (when ``h`` was given)."""
-
 
 @runtime_checkable
 class RankerEngine(Trainable, Protocol):
@@ -82,12 +79,6 @@ class RankerEngine(Trainable, Protocol):
 
     def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
         """cᵢᵀ M rⱼ for every context encoding against every response encoding."""
-
-    def train_step(self, batch: PairBatch, lr: float, scale: float) -> float:
-        """One optimizer step on ``scale`` × the batch's summed loss; that loss."""
-
-    def loss(self, batch: PairBatch) -> float:
-        """The summed loss without dropout or update."""
 
 
 @runtime_checkable
@@ -106,12 +97,6 @@ class Seq2SeqEngine(Trainable, Protocol):
 
     def select(self, state: Any, encoded: Any, rows: np.ndarray) -> tuple[Any, Any]:
         """The state and encoded source of ``rows`` (beams follow their hypotheses)."""
-
-    def train_step(self, batch: Seq2SeqBatch, lr: float, scale: float) -> float:
-        """One optimizer step on ``scale`` × the batch's summed loss; that loss."""
-
-    def loss(self, batch: Seq2SeqBatch) -> float:
-        """The summed loss without dropout or update."""
 
 
 @functools.cache
@@ -162,9 +147,10 @@ def resolve_engine(engine: str = "auto", device: str = "auto", cell: str | None 
 
 def open_engine(config: LMConfig | RankerConfig | Seq2SeqConfig, params: dict[str, np.ndarray], *, engine: str = "auto",
                 device: str = "auto", optimizer: str | None = None, clip: float | None = None,
-                seed: int = 0, precision: str = "fp32") -> Engine | RankerEngine | Seq2SeqEngine:
+                seed: int = 0, precision: str = "fp32", grad_accum: int = 1) -> Engine | RankerEngine | Seq2SeqEngine:
     """The model of ``config`` with ``params`` on an engine; with ``optimizer``, ready to train
-    (``precision`` bf16 or fp16: the torch engine's mixed precision)."""
+    (``precision`` bf16 or fp16: the torch engine's mixed precision; ``grad_accum``: its
+    micro-batches per step)."""
     engine, device = resolve_engine(engine, device, config.cell)
     retain_freed_memory()
     if engine == "numpy":
@@ -174,4 +160,5 @@ def open_engine(config: LMConfig | RankerConfig | Seq2SeqConfig, params: dict[st
     kind = {"lm": "Engine", "ranker": "RankerEngine", "seq2seq": "Seq2SeqEngine"}[config.kind]
     chosen = getattr(module, f"{engine.capitalize()}{kind}")
     mixed = {} if precision == "fp32" else {"precision": precision}  # the numpy engine computes in its dtype
-    return chosen(config, params, device=device, optimizer=optimizer, clip=clip, seed=seed, **mixed)
+    return chosen(config, params, device=device, optimizer=optimizer, clip=clip, seed=seed, grad_accum=grad_accum,
+                  **mixed)

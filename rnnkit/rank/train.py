@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.data.batching import PairBatch
+from rnnkit.data.batching import PairBatch, held_out_sample
 from rnnkit.errors import RnnkitError
-from rnnkit.io.modeldir import ModelFiles, load_model, save_model, write_model_files
+from rnnkit.io.modeldir import ModelFiles, load_model, save_model
 from rnnkit.models.config import RankerConfig
-from rnnkit.models.engine import RankerEngine, open_engine
+from rnnkit.models.engine import RankerEngine
 from rnnkit.models.schema import gated_names, init_params
 from rnnkit.rank.data import (
     PairData,
@@ -42,9 +42,9 @@ from rnnkit.rank.model import (
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary, build_vocabulary
 from rnnkit.train.checkpoint import one_run_at_a_time, open_run
-from rnnkit.train.loop import fit
+from rnnkit.train.distributed import Placement
 from rnnkit.train.options import LoopOptions, make_options
-from rnnkit.train.record import RunRecord
+from rnnkit.train.runner import Job, open_trainer, run
 
 PRESETS: dict[str, dict[str, Any]] = {
     "random": {"model": "random"},
@@ -99,6 +99,9 @@ class RankTrainConfig(LoopOptions):
         if cfg.vocab_size < 0 or 0 < cfg.vocab_size < 2:
             raise RnnkitError("--vocab-size must be at least 2 (or 0 to keep every token)")
         cfg.check_loop(cfg.cell if preset["model"] == "dual-encoder" else None)
+        if cfg.grad_accum > 1 and cfg.objective == "in-batch":
+            raise RnnkitError("--grad-accum splits each batch, and in-batch negatives would then come from each part "
+                              "alone; use --objective binary, or a smaller --batch-size instead")
         if cfg.eval_rows < 1:
             raise RnnkitError("--eval-rows must be at least 1")
         return cfg
@@ -118,8 +121,8 @@ class RankTask:
     eval_split = "valid"
 
     def __init__(self, pairs: PairData, cfg: RankTrainConfig, engine: RankerEngine, ranker: Ranker,
-                 valid: tuple[list[str], list[list[str]]]) -> None:
-        self.pairs, self.cfg, self.engine, self.ranker = pairs, cfg, engine, ranker
+                 valid: tuple[list[str], list[list[str]]], placement: Placement = Placement()) -> None:
+        self.pairs, self.cfg, self.engine, self.ranker, self.placement = pairs, cfg, engine, ranker, placement
         self.valid = validation_sample(valid, cfg.eval_rows, cfg.seed)
         self.steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
 
@@ -130,7 +133,10 @@ class RankTask:
         return None
 
     def train_step(self, batch: PairBatch, lr: float, carry: None) -> tuple[float, int, None]:
-        return self.engine.train_step(batch, lr, 1.0 / batch.size), batch.size, None
+        # The mean over the whole step's pairs; DistributedDataParallel averages the processes' gradients.
+        mine = self.placement.own(batch)
+        loss, _ = self.engine.train_step(mine, lr, self.placement.world_size / batch.size)
+        return loss, mine.size, None
 
     def evaluate(self) -> dict[str, float]:
         """``loss``: the cross-entropy of the true response among its 10 candidates (softmax over
@@ -140,9 +146,8 @@ class RankTask:
 
 def validation_sample(valid: tuple[list[str], list[list[str]]], rows: int,
                       seed: int) -> tuple[list[str], list[list[str]]]:
-    """Up to ``rows`` validation rows drawn at random (the same ones every evaluation), from every
-    play of the split rather than the first."""
-    chosen = np.sort(np.random.default_rng(seed).permutation(len(valid[0]))[:rows])
+    """Up to ``rows`` validation rows drawn at random (the same ones every evaluation)."""
+    chosen = held_out_sample(len(valid[0]), rows, seed)
     return [valid[0][i] for i in chosen], [valid[1][i] for i in chosen]
 
 
@@ -182,42 +187,45 @@ def _read(data: str | Path, cfg: RankTrainConfig, log: Callable[[str], None]):
 @one_run_at_a_time
 def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | None = None, *, resume: bool = False,
                  force: bool = False, log: Callable[[str], None] = print, progress: bool | None = None,
-                 **options: Any) -> dict[str, Any]:
+                 tensorboard: bool = False, backend: str | None = None, **options: Any) -> dict[str, Any]:
     """Fit a baseline or train a dual encoder on a ranking dataset; write its model directory and
-    return a summary (with the validation loss and R@1)."""
+    return a summary (with the validation loss and R@1). Started by ``torchrun``, each process
+    trains its share of every batch."""
     cfg = (config or make_options(RankTrainConfig, **options)).resolve()
-    out = Path(out)
-    checkpoint = open_run(out, resume=resume, force=force)
-    if checkpoint is not None:
-        cfg.check_resumable(checkpoint[0]["config"], cfg.MODEL_KEYS)
+    if PRESETS[cfg.model]["model"] != "dual-encoder":
+        checkpoint = open_run(Path(out), resume=resume, force=force)
+        if checkpoint is not None:
+            cfg.check_resumable(checkpoint[0]["config"])
+        return _fit_baseline(data, Path(out), cfg, log)
+
+    def setup(placement: Placement, checkpoint: Any, log: Callable[[str], None]) -> Job:
+        ids, tokens, rows, valid = _read(data, cfg, log)
+        model = cfg.model_config(len(ids.vocab))
+        params = init_params(model, np.random.RandomState(cfg.seed))
+        if cfg.encoder_from and checkpoint is None:
+            matched = encoder_from_lm(cfg.encoder_from, model, ids.vocab, params)
+            log(f"encoder from {cfg.encoder_from}: its layers, and the embeddings of {matched:,} of "
+                f"{len(ids.vocab):,} words")
+        engine = open_trainer(model, params, cfg, placement)
+        pairs = training_pairs(ids, tokens, *rows, in_batch=model.objective == "in-batch")
+        task = RankTask(pairs, cfg, engine, DualEncoderRanker(model, ids, engine), valid, placement)
+
+        def files(summary: dict[str, Any]) -> ModelFiles:
+            training = {**asdict(cfg), "data": str(data), **summary}
+            return ModelFiles(model, ids.text, ids.vocab, engine.params(), info={"training": training})
+
+        return Job(task, files, meta={"data": str(data)}, summary={"model": cfg.model})
+
+    return run(out, cfg, setup, resume=resume, force=force, log=log, progress=progress, tensorboard=tensorboard,
+               backend=backend)
+
+
+def _fit_baseline(data: str | Path, out: Path, cfg: RankTrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    """TF-IDF fitted on the training contexts and true responses (each distinct text once);
+    random needs nothing."""
     ids, tokens, rows, valid = _read(data, cfg, log)
     model = cfg.model_config(len(ids.vocab))
     info = {"training": {**asdict(cfg), "data": str(data)}}
-    if not model.learned:
-        return _fit_baseline(model, ids, tokens, rows, valid, out, cfg, info)
-    params = init_params(model, np.random.RandomState(cfg.seed))
-    if cfg.encoder_from and checkpoint is None:
-        matched = encoder_from_lm(cfg.encoder_from, model, ids.vocab, params)
-        log(f"encoder from {cfg.encoder_from}: its layers, and the embeddings of {matched:,} of "
-            f"{len(ids.vocab):,} words")
-    engine = open_engine(model, params, engine=cfg.engine, device=cfg.device, optimizer=cfg.optimizer,
-                         clip=cfg.clip, seed=cfg.seed)
-    pairs = training_pairs(ids, tokens, *rows, in_batch=model.objective == "in-batch")
-    task = RankTask(pairs, cfg, engine, DualEncoderRanker(model, ids, engine), valid)
-    record = RunRecord(out, log=log, progress=progress, unit=task.unit)
-    summary, history = fit(task, cfg.schedule(), out, record, meta={"config": asdict(cfg), "data": str(data)},
-                           resume=checkpoint, keep=cfg.keep)
-    summary.update(model=cfg.model, engine=cfg.engine, device=cfg.device, out=str(out))
-    info["training"].update(summary)
-    write_model_files(out, ModelFiles(model, ids.text, ids.vocab, engine.params(), info=info))
-    record.write(history, task.eval_split)
-    return summary
-
-
-def _fit_baseline(model: RankerConfig, ids: TextIds, tokens: dict[str, list[str]], rows, valid, out: Path,
-                  cfg: RankTrainConfig, info: dict[str, Any]) -> dict[str, Any]:
-    """TF-IDF fitted on the training contexts and true responses (each distinct text once);
-    random needs nothing."""
     params: dict[str, np.ndarray] = {}
     if model.model == "tfidf":
         contexts, responses, labels = rows

@@ -15,19 +15,23 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.data.batching import Seq2SeqBatch, grouped_batches, make_seq2seq_batch
+from rnnkit.data.batching import (
+    Seq2SeqBatch,
+    grouped_batches,
+    held_out_sample,
+    make_seq2seq_batch,
+)
 from rnnkit.errors import RnnkitError
-from rnnkit.io.modeldir import ModelFiles, write_model_files
+from rnnkit.io.modeldir import ModelFiles
 from rnnkit.models.config import Seq2SeqConfig
-from rnnkit.models.engine import open_engine
 from rnnkit.models.schema import init_params
 from rnnkit.seq2seq.data import Pairs, Seq2SeqIds, read_split
 from rnnkit.seq2seq.metrics import character_errors
 from rnnkit.seq2seq.model import Seq2Seq
-from rnnkit.train.checkpoint import one_run_at_a_time, open_run
-from rnnkit.train.loop import fit
+from rnnkit.train.checkpoint import one_run_at_a_time
+from rnnkit.train.distributed import Placement
 from rnnkit.train.options import LoopOptions, make_options
-from rnnkit.train.record import RunRecord
+from rnnkit.train.runner import Job, open_trainer, run
 
 
 @dataclass
@@ -79,13 +83,12 @@ class Seq2SeqTask:
     eval_split = "valid"
 
     def __init__(self, train: tuple[list[np.ndarray], list[np.ndarray]], valid: Pairs, model: Seq2Seq,
-                 cfg: Seq2SeqTrainConfig) -> None:
+                 cfg: Seq2SeqTrainConfig, placement: Placement = Placement()) -> None:
         self.sources, self.targets = train
-        self.model, self.engine, self.cfg = model, model.engine, cfg
+        self.model, self.engine, self.cfg, self.placement = model, model.engine, cfg, placement
         self.lengths = np.array([len(s) for s in self.sources])
         self.steps_per_epoch = math.ceil(len(self.sources) / cfg.batch_size)
-        chosen = np.sort(np.random.default_rng(cfg.seed).permutation(len(valid))[: cfg.eval_pairs])
-        self.valid = valid.take(chosen)
+        self.valid = valid.take(held_out_sample(len(valid), cfg.eval_pairs, cfg.seed))
         self.valid_batches = [self._batch(model.ids.encode(self.valid.sources[a:a + cfg.batch_size]),
                                           model.ids.encode(self.valid.targets[a:a + cfg.batch_size]))
                               for a in range(0, len(self.valid), cfg.batch_size)]
@@ -103,12 +106,14 @@ class Seq2SeqTask:
         return None
 
     def train_step(self, batch: Seq2SeqBatch, lr: float, carry: None) -> tuple[float, int, None]:
-        tokens = int(batch.y_mask.sum())
-        return self.engine.train_step(batch, lr, 1.0 / tokens), tokens, None
+        # The mean over the whole step's target tokens; DistributedDataParallel averages the processes' gradients.
+        mine = self.placement.own(batch)
+        loss, _ = self.engine.train_step(mine, lr, self.placement.world_size / int(batch.y_mask.sum()))
+        return loss, int(mine.y_mask.sum()), None
 
     def evaluate(self) -> dict[str, float]:
         """``loss`` per target token of the validation sample, and the CER of greedy outputs."""
-        loss = sum(self.engine.loss(b) for b in self.valid_batches)
+        loss = sum(self.engine.loss(b)[0] for b in self.valid_batches)
         tokens = sum(int(b.y_mask.sum()) for b in self.valid_batches)
         metrics = {"loss": loss / tokens}
         if self.cfg.decode_pairs:
@@ -140,28 +145,28 @@ def length_ratio(sources: list[np.ndarray], targets: list[np.ndarray]) -> float:
 @one_run_at_a_time
 def train_seq2seq(data: str | Path, out: str | Path, config: Seq2SeqTrainConfig | None = None, *,
                   resume: bool = False, force: bool = False, log: Callable[[str], None] = print,
-                  progress: bool | None = None, **options: Any) -> dict[str, Any]:
+                  progress: bool | None = None, tensorboard: bool = False, backend: str | None = None,
+                  **options: Any) -> dict[str, Any]:
     """Train an encoder–decoder on ``data`` (a pairs directory or TSV file); write its model
-    directory and return a summary of the run."""
+    directory and return a summary of the run. Started by ``torchrun``, each process trains its
+    share of every batch."""
     cfg = (config or make_options(Seq2SeqTrainConfig, **options)).resolve()
-    out = Path(out)
-    checkpoint = open_run(out, resume=resume, force=force)
-    if checkpoint is not None:
-        cfg.check_resumable(checkpoint[0]["config"], cfg.MODEL_KEYS)
-    train, valid = read_split(data, "train", cfg.seed), read_split(data, "valid", cfg.seed)
-    ids = Seq2SeqIds.build(cfg.level, train, cfg.vocab_size)
-    log(f"read {len(train):,} training and {len(valid):,} validation pairs; vocabulary {len(ids.vocab):,} "
-        f"{'characters' if cfg.level == 'char' else 'words'}")
-    rows = _training_rows(ids, train, cfg, log)
-    model_config = cfg.model_config(len(ids.vocab), length_ratio(*rows))
-    engine = open_engine(model_config, init_params(model_config, np.random.RandomState(cfg.seed)), engine=cfg.engine,
-                         device=cfg.device, optimizer=cfg.optimizer, clip=cfg.clip, seed=cfg.seed)
-    task = Seq2SeqTask(rows, valid, Seq2Seq(model_config, ids, engine), cfg)
-    record = RunRecord(out, log=log, progress=progress, unit=task.unit)
-    summary, history = fit(task, cfg.schedule(), out, record, meta={"config": asdict(cfg), "data": str(data)},
-                           resume=checkpoint, keep=cfg.keep)
-    summary.update(attention=cfg.attention, engine=cfg.engine, device=cfg.device, out=str(out))
-    info = {"training": {**asdict(cfg), "data": str(data), **summary}}
-    write_model_files(out, ModelFiles(model_config, ids.text, ids.vocab, engine.params(), info=info))
-    record.write(history, task.eval_split)
-    return summary
+
+    def setup(placement: Placement, checkpoint: Any, log: Callable[[str], None]) -> Job:
+        train, valid = read_split(data, "train", cfg.seed), read_split(data, "valid", cfg.seed)
+        ids = Seq2SeqIds.build(cfg.level, train, cfg.vocab_size)
+        log(f"read {len(train):,} training and {len(valid):,} validation pairs; vocabulary {len(ids.vocab):,} "
+            f"{'characters' if cfg.level == 'char' else 'words'}")
+        rows = _training_rows(ids, train, cfg, log)
+        model = cfg.model_config(len(ids.vocab), length_ratio(*rows))
+        engine = open_trainer(model, init_params(model, np.random.RandomState(cfg.seed)), cfg, placement)
+
+        def files(summary: dict[str, Any]) -> ModelFiles:
+            training = {**asdict(cfg), "data": str(data), **summary}
+            return ModelFiles(model, ids.text, ids.vocab, engine.params(), info={"training": training})
+
+        return Job(Seq2SeqTask(rows, valid, Seq2Seq(model, ids, engine), cfg, placement), files,
+                   meta={"data": str(data)}, summary={"attention": cfg.attention})
+
+    return run(out, cfg, setup, resume=resume, force=force, log=log, progress=progress, tensorboard=tensorboard,
+               backend=backend)

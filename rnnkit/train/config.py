@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.models.config import ADAPTIVE_DIVISOR, LMConfig
-from rnnkit.models.engine import cpu_has_bf16, resolve_engine
-from rnnkit.models.optim import check_optimizer
-from rnnkit.train.loop import Schedule
-from rnnkit.train.options import BEFORE_THE_OPTION
+from rnnkit.models.engine import resolve_engine
+from rnnkit.train.options import BEFORE_THE_OPTION, LoopOptions
 from rnnkit.use.evaluate import resolve_mode
 
 
 @dataclass
-class TrainConfig:
-    """Every training option. The defaults are the recipe we recommend for any corpus (a tied
-    one-layer LSTM, Adam, stream mode), sized to the budget (``budget_defaults``);
-    ``RECIPES["seed"]`` is the tutorial's own."""
+class TrainConfig(LoopOptions):
+    """Every option of ``rnnkit train``: the model's, then the loop's where the language model's
+    defaults differ. The defaults are the recipe we recommend for any corpus (a tied one-layer
+    LSTM, Adam, stream mode), sized to the budget (``budget_defaults``); ``RECIPES["seed"]`` is
+    the tutorial's own."""
 
-    engine: str = "auto"  # torch when it is installed, else numpy
     cell: str = "lstm"  # rnn (the seed's tanh RNN), gru or lstm
     hidden: int | None = None  # None: 256, or wider for a long --max-time (budget_defaults)
     layers: int = 1
@@ -33,32 +31,21 @@ class TrainConfig:
     dropout: float = 0.3  # on the embedding, between layers and on the output, while training
     softmax: str = "full"  # or adaptive: frequent words in a head, rare ones in tail clusters
     cutoffs: list[int] | None = None  # adaptive: where the head and each cluster end; None: from the frequencies
-    optimizer: str = "adam"
-    lr: float | None = None  # None: 0.002, or 0.004 for a long --max-time
-    batch_size: int = 32
-    epochs: float = 20.0
-    max_steps: int | None = None
-    max_time: float | None = None  # seconds
-    clip: float | None = 0.25  # largest global gradient norm
-    seed: int = 0
-    device: str = "auto"
-    evaluate_every: float = 1.0  # epochs
     mode: str = "stream"  # auto: sentence for words, stream for characters
     bptt: int = 35  # stream mode: steps per window
     bptt_truncate: int = 4  # the numpy engine's per-output truncation (the seed's)
-    dtype: str = "float32"
-    halve_lr: bool = True
-    decay: str = "auto"  # none, linear or cosine: the rate falls to 0 over the budget (epochs, steps or max_time);
-    # auto: linear for a long --max-time, else none
-    keep: str = "best"  # the weights of the lowest validation loss, or the "last" ones
-    patience: int | None = None  # stop after this many evaluations without a new best
-    grad_accum: int = 1  # micro-batches a step's gradients are gathered over (torch engine)
-    precision: str = "auto"  # fp32, or bf16 (torch engine), fp16 (torch on CUDA): mixed precision; auto: bf16 on
-    # a CPU that computes it natively, else fp32
+    # The loop's options whose defaults differ for a language model:
+    lr: float | None = None  # None: 0.002, or 0.004 for a long --max-time
+    batch_size: int = 32
+    epochs: float = 20.0
+    clip: float | None = 0.25  # largest global gradient norm
+    evaluate_every: float = 1.0  # epochs
+    decay: str = "auto"  # auto: linear for a long --max-time, else none
+    precision: str = "auto"
 
-    # What must match for a checkpoint to be resumed with this config.
-    MODEL_KEYS = ("engine", "cell", "hidden", "layers", "embedding", "tie", "cutoffs", "dropout", "optimizer", "batch_size",
-                  "mode", "bptt", "bptt_truncate", "dtype", "seed", "clip", "halve_lr", "decay", "evaluate_every")
+    # What must match for a checkpoint to be resumed with this config (with LOOP_KEYS).
+    MODEL_KEYS = ("cell", "hidden", "layers", "embedding", "tie", "cutoffs", "dropout", "mode", "bptt", "bptt_truncate")
+    MIN_BATCH_SIZE: ClassVar[int] = 1  # the seed's step: one sentence
 
     def model_config(self, vocab_size: int) -> LMConfig:
         """The model these options describe (its checks are the model's: sizes, cell, tie)."""
@@ -87,18 +74,9 @@ class TrainConfig:
         cfg.cutoffs = [] if cfg.softmax == "full" else list(cfg.cutoffs or frequency_cutoffs(corpus, cfg.hidden))
         cfg.model_config(len(corpus.vocab))  # before any output is touched
         cfg.mode = resolve_mode(cfg.mode, corpus)
-        check_optimizer(cfg.optimizer)
-        for name in ("batch_size", "bptt"):
-            if getattr(cfg, name) < 1:
-                raise RnnkitError(f"--{name.replace('_', '-')} must be at least 1")
-        if cfg.clip is not None and cfg.clip <= 0:
-            raise RnnkitError("--clip must be above 0")
-        if cfg.grad_accum < 1:
-            raise RnnkitError("--grad-accum must be at least 1")
-        if cfg.grad_accum > 1 and cfg.engine != "torch":
-            raise RnnkitError("--grad-accum needs the torch engine (the numpy engine takes a whole batch at once)")
-        _check_precision(cfg)
-        cfg.schedule()  # its own checks: rate, epochs, steps, patience
+        if cfg.bptt < 1:
+            raise RnnkitError("--bptt must be at least 1")
+        cfg.check_loop(cfg.cell)
         return cfg
 
     def describe(self, vocab_size: int) -> str:
@@ -108,10 +86,6 @@ class TrainConfig:
         return (f"model: {self.cell.upper()} {self.layers}×{self.hidden} ({output}), vocabulary {vocab_size:,}; "
                 f"{self.optimizer}, lr {self.lr:g}{decay}; {self.engine} on {self.device}, {self.precision}, "
                 f"{self.mode} mode")
-
-    def schedule(self) -> Schedule:
-        return Schedule(self.lr, self.epochs, self.max_steps, self.max_time, self.evaluate_every, self.halve_lr,
-                        self.seed, self.patience, self.decay)
 
 
 # A budget of minutes is best spent on a wider model whose rate falls to 0 by the budget's end, the
@@ -149,24 +123,6 @@ def frequency_cutoffs(corpus: PreparedCorpus, width: int, coverage: tuple[float,
             break
         cutoffs.append(cut)
     return cutoffs or [max(1, vocab // 2)]
-
-
-def _check_precision(cfg: TrainConfig) -> None:
-    """Decide "auto" (bf16 where the CPU has it in hardware: the same loss per step at about 1.5× the
-    tokens/s, benchmarks/precision.py; float32 elsewhere, CUDA included) and check the choice."""
-    if cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise RnnkitError(f"unknown --precision {cfg.precision!r}; use auto, fp32, bf16 or fp16")
-    if cfg.precision == "auto":
-        native = cfg.engine == "torch" and cfg.device == "cpu" and cfg.dtype == "float32" and cpu_has_bf16()
-        cfg.precision = "bf16" if native else "fp32"
-    if cfg.precision != "fp32" and cfg.engine != "torch":
-        raise RnnkitError(f"--precision {cfg.precision} is for the torch engine; the numpy engine computes in "
-                          "its --dtype")
-    if cfg.precision == "fp16" and cfg.device != "cuda":
-        raise RnnkitError("--precision fp16 is for CUDA (PyTorch's CPU LSTM has no fp16); on the CPU use bf16 "
-                          "or fp32")
-    if cfg.precision != "fp32" and cfg.dtype != "float32":
-        raise RnnkitError("mixed precision keeps float32 weights; leave --dtype at float32")
 
 
 # The tutorial's recipe (Part 2): a tanh RNN of 100 units on one-hot words, plain SGD at 0.005,

@@ -22,6 +22,7 @@ from rnnkit.errors import RnnkitError
 
 BACKENDS = ("nccl", "gloo")
 T = TypeVar("T")
+B = TypeVar("B")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class Placement:
         size, extra = divmod(rows, self.world_size)
         start = self.rank * size + min(self.rank, extra)
         return slice(start, start + size + (self.rank < extra))
+
+    def own(self, batch: B) -> B:
+        """This process's share of the rows of a whole step's ``batch`` (anything with ``size``
+        and ``rows``)."""
+        return batch.rows(self.share(batch.size)) if self.parallel else batch
 
     def sum(self, values: Sequence[float]) -> list[float]:
         """Each value summed over the processes (float64)."""

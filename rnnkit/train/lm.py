@@ -20,7 +20,6 @@ checkpoints do not depend on the number of processes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -37,15 +36,13 @@ from rnnkit.data.batching import (
 )
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
-from rnnkit.io.modeldir import ModelFiles, write_model_files
-from rnnkit.models.engine import Engine, open_engine
+from rnnkit.io.modeldir import ModelFiles
+from rnnkit.models.engine import Engine
 from rnnkit.models.schema import init_params
-from rnnkit.train.checkpoint import checkpoint_options, one_run_at_a_time, open_run
+from rnnkit.train.checkpoint import checkpoint_options, one_run_at_a_time
 from rnnkit.train.config import TrainConfig, make_config
-from rnnkit.train.distributed import Placement, join, leave
-from rnnkit.train.loop import fit
-from rnnkit.train.options import check_resumable
-from rnnkit.train.record import RunRecord
+from rnnkit.train.distributed import Placement
+from rnnkit.train.runner import Job, open_trainer, run
 from rnnkit.use.evaluate import perplexity, split_loss
 
 
@@ -85,8 +82,7 @@ class LMTask:
         # The step's loss is the mean per token (stream) or per sentence over the whole step's
         # rows; DistributedDataParallel averages the processes' gradients, hence world_size.
         per = batch.step_rows * (batch.x.shape[1] if self.cfg.mode == "stream" else 1)
-        loss, carry = self.engine.train_step(batch.x, batch.y, batch.mask, lr, self.placement.world_size / per,
-                                             carry, self.cfg.grad_accum)
+        loss, carry = self.engine.train_step(batch, lr, self.placement.world_size / per, carry)
         return loss, batch.tokens, carry
 
     def evaluate(self) -> dict[str, float]:
@@ -112,51 +108,18 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
     Started by ``torchrun``, each process trains its share (``backend``: nccl or gloo)."""
     corpus = corpus if isinstance(corpus, PreparedCorpus) else PreparedCorpus.open(corpus)
     cfg = (config or make_config(recipe, **options)).resolve(corpus, checkpoint_options(out) if resume else None)
-    placement = join(cfg.device, backend)
-    try:
-        return _train(corpus, Path(out), cfg, placement, resume=resume, force=force, log=log, progress=progress,
-                      tensorboard=tensorboard)
-    except RuntimeError as e:  # in a run of many processes: a collective whose peer is gone
-        if not placement.parallel:
-            raise
-        reason = re.sub(r"^\[[^\]]*\]\s*", "", str(e).splitlines()[0]).split(". ")[0]  # without gloo's source path
-        raise RnnkitError(f"a process of this run stopped, so this one cannot go on ({reason}); "
-                          "the last checkpoint is kept: start the run again with --resume") from None
-    finally:
-        leave(placement)
 
+    def setup(placement: Placement, checkpoint: Any, log: Callable[[str], None]) -> Job:
+        model = cfg.model_config(len(corpus.vocab))
+        engine = open_trainer(model, init_params(model, np.random.RandomState(cfg.seed)), cfg, placement)
 
-def _train(corpus: PreparedCorpus, out: Path, cfg: TrainConfig, placement: Placement, *, resume: bool, force: bool,
-           log: Callable[[str], None], progress: bool | None, tensorboard: bool) -> dict[str, Any]:
-    if placement.parallel and cfg.engine != "torch":
-        raise RnnkitError("training on many processes needs the torch engine (--engine torch)")
-    checkpoint = placement.main_first(lambda: open_run(out, resume=resume, force=force))
-    if resume and not placement.is_main:
-        checkpoint = open_run(out, resume=True, force=False)
-    if checkpoint is not None:
-        check_resumable(checkpoint[0]["config"], cfg, TrainConfig.MODEL_KEYS)
-    model = cfg.model_config(len(corpus.vocab))
-    engine = open_engine(model, init_params(model, np.random.RandomState(cfg.seed)), engine=cfg.engine,
-                         device=cfg.device, optimizer=cfg.optimizer, clip=cfg.clip,
-                         seed=cfg.seed + placement.rank, precision=cfg.precision)  # each process its own dropout
-    if placement.parallel:
-        engine.parallel()
-    task = LMTask(corpus, cfg, engine, placement)
-    main = placement.is_main
-    record = RunRecord(out, log=log if main else _quiet, progress=progress if main else False,
-                       tensorboard=tensorboard and main, unit=task.unit)
-    record.log(cfg.describe(len(corpus.vocab)))
-    summary, history = fit(task, cfg.schedule(), out, record, meta={"config": asdict(cfg), "corpus": str(corpus.path)},
-                           resume=checkpoint, keep=cfg.keep, placement=placement)
-    summary.update(engine=cfg.engine, device=cfg.device, mode=cfg.mode, out=str(out), processes=placement.world_size)
-    if main:
-        files = ModelFiles(model, corpus.text, corpus.vocab, engine.params(), special_tokens(corpus, cfg.mode),
-                           {"training": {**asdict(cfg), "corpus": str(corpus.path), **summary}})
-        write_model_files(out, files)
-        record.write(history, task.eval_split)
-    placement.barrier()  # the others end once the model is written
-    return summary
+        def files(summary: dict[str, Any]) -> ModelFiles:
+            training = {**asdict(cfg), "corpus": str(corpus.path), **summary}
+            return ModelFiles(model, corpus.text, corpus.vocab, engine.params(), special_tokens(corpus, cfg.mode),
+                              {"training": training})
 
+        return Job(LMTask(corpus, cfg, engine, placement), files, cfg.describe(len(corpus.vocab)),
+                   meta={"corpus": str(corpus.path)}, summary={"mode": cfg.mode})
 
-def _quiet(line: str) -> None:
-    """The log of a process other than the main one: the main one tells the run."""
+    return run(out, cfg, setup, resume=resume, force=force, log=log, progress=progress, tensorboard=tensorboard,
+               backend=backend)

@@ -1,13 +1,13 @@
-"""The options of the common loop, shared by the trainers built on it (``rnnkit rank train``,
-``rnnkit seq2seq train``): each kind's options extend ``LoopOptions`` with its model's."""
+"""The trainer's options, the same for every kind: each kind's options extend ``LoopOptions``
+with its model's (and may change a default)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.engine import resolve_engine
+from rnnkit.models.engine import cpu_has_bf16, resolve_engine
 from rnnkit.models.optim import check_optimizer
 from rnnkit.train.loop import Schedule
 
@@ -28,33 +28,63 @@ class LoopOptions:
     device: str = "auto"
     evaluate_every: float = 0.5  # epochs
     halve_lr: bool = True  # when the validation loss rises
-    decay: str = "none"  # or linear, cosine: the rate falls to 0 over the budget (epochs, steps or max_time)
+    decay: str = "none"  # or linear, cosine: the rate falls to 0 over the budget (epochs, steps or max_time);
+    # auto: the kind's choice (none, unless it measured better)
     dtype: str = "float32"
     keep: str = "best"  # the weights of the lowest validation loss, or the "last" ones
     patience: int | None = None  # stop after this many evaluations without a new best
+    grad_accum: int = 1  # micro-batches a step's gradients are gathered over (torch engine)
+    precision: str = "fp32"  # or bf16 (torch engine), fp16 (torch on CUDA): mixed precision; auto: bf16 on a
+    # CPU that computes it natively, else fp32
 
     # What must match for a checkpoint to be resumed (a kind adds its model's keys).
     LOOP_KEYS = ("optimizer", "batch_size", "clip", "seed", "engine", "evaluate_every", "halve_lr", "decay", "dtype")
+    MODEL_KEYS: ClassVar[tuple[str, ...]] = ()  # each kind's
+    MIN_BATCH_SIZE: ClassVar[int] = 2
 
     def check_loop(self, cell: str | None) -> None:
-        """Decide 'auto' engine and device for ``cell`` (None: no engine, a fitted baseline) and
-        check the loop's values, before anything is written."""
+        """Decide 'auto' engine, device and precision for ``cell`` (None: no engine, a fitted
+        baseline) and check the loop's values, before anything is written."""
         if cell is not None:
             self.engine, self.device = resolve_engine(self.engine, self.device, cell)
             check_optimizer(self.optimizer)
-        if self.batch_size < 2:
-            raise RnnkitError("--batch-size must be at least 2")
+        if self.batch_size < self.MIN_BATCH_SIZE:
+            raise RnnkitError(f"--batch-size must be at least {self.MIN_BATCH_SIZE}")
         if self.clip is not None and self.clip <= 0:
             raise RnnkitError("--clip must be above 0")
+        if self.decay == "auto":
+            self.decay = "none"
+        if self.grad_accum < 1:
+            raise RnnkitError("--grad-accum must be at least 1")
+        if self.grad_accum > 1 and self.engine != "torch":
+            raise RnnkitError("--grad-accum needs the torch engine (the numpy engine takes a whole batch at once)")
+        self.check_precision()
         self.schedule()  # its own checks: rate, epochs, steps, patience
+
+    def check_precision(self) -> None:
+        """Decide "auto" (bf16 where the CPU has it in hardware: the same loss per step at about 1.5×
+        the tokens/s, benchmarks/precision.py; float32 elsewhere, CUDA included) and check the choice."""
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise RnnkitError(f"unknown --precision {self.precision!r}; use auto, fp32, bf16 or fp16")
+        if self.precision == "auto":
+            native = self.engine == "torch" and self.device == "cpu" and self.dtype == "float32" and cpu_has_bf16()
+            self.precision = "bf16" if native else "fp32"
+        if self.precision != "fp32" and self.engine != "torch":
+            raise RnnkitError(f"--precision {self.precision} is for the torch engine; the numpy engine computes in "
+                              "its --dtype")
+        if self.precision == "fp16" and self.device != "cuda":
+            raise RnnkitError("--precision fp16 is for CUDA (PyTorch's CPU LSTM has no fp16); on the CPU use bf16 "
+                              "or fp32")
+        if self.precision != "fp32" and self.dtype != "float32":
+            raise RnnkitError("mixed precision keeps float32 weights; leave --dtype at float32")
 
     def schedule(self) -> Schedule:
         return Schedule(self.lr, self.epochs, self.max_steps, self.max_time, self.evaluate_every, self.halve_lr,
                         self.seed, self.patience, self.decay)
 
-    def check_resumable(self, saved: dict[str, Any], model_keys: tuple[str, ...]) -> None:
+    def check_resumable(self, saved: dict[str, Any]) -> None:
         """A checkpoint's options (``saved``) agree with these on what the run depends on."""
-        check_resumable(saved, self, (*model_keys, *self.LOOP_KEYS))
+        check_resumable(saved, self, (*self.MODEL_KEYS, *self.LOOP_KEYS))
 
 
 # What a checkpoint from before an option existed was trained with.

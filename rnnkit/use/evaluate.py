@@ -47,10 +47,10 @@ def split_loss(engine: Engine, corpus: PreparedCorpus, split: str, mode: str) ->
         batches = list(stream_evaluation_batches(stream_tokens(corpus, split), _EVAL_ROWS, _EVAL_WINDOW))
         h = engine.initial_state(len(batches[0].x)) if batches else None
         for batch in batches:
-            loss, h = engine.loss(batch.x, batch.y, batch.mask, h)
+            loss, h = engine.loss(batch, h)
             total, tokens = total + loss, tokens + batch.tokens
     else:
         for batch in evaluation_batches(corpus, split):
-            loss, _ = engine.loss(batch.x, batch.y, batch.mask)
+            loss, _ = engine.loss(batch)
             total, tokens = total + loss, tokens + batch.tokens
     return total / max(tokens, 1), tokens

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from rnnkit.data.batching import PairBatch, Seq2SeqBatch
+from rnnkit.data.batching import Batch, PairBatch, Seq2SeqBatch
 from rnnkit.errors import RnnkitError
 from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
 from rnnkit.models.numpy import build
@@ -31,8 +31,9 @@ class _NumpyTrainable:
 
     name = "numpy"
 
-    def __init__(self, config, params: dict[str, np.ndarray], device: str, optimizer: str | None,
-                 clip: float | None, seed: int) -> None:
+    def __init__(self, config, params: dict[str, np.ndarray], *, device: str = "cpu", optimizer: str | None = None,
+                 clip: float | None = None, seed: int = 0, grad_accum: int = 1) -> None:
+        # ``grad_accum``: a step is the same computed whole; micro-batches save memory on the torch engine only.
         if device not in ("cpu", "auto"):
             raise RnnkitError("the numpy engine runs on the CPU; use --engine torch for --device cuda")
         self.config, self.device, self.weights, self.clip = config, "cpu", params, clip
@@ -76,9 +77,8 @@ class _NumpyTrainable:
 class NumpyEngine(_NumpyTrainable):
     """A language model."""
 
-    def __init__(self, config: LMConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
-                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
-        super().__init__(config, params, device, optimizer, clip, seed)
+    def __init__(self, config: LMConfig, params: dict[str, np.ndarray], **options) -> None:
+        super().__init__(config, params, **options)
         self.model = build(config, params)
 
     def initial_state(self, batch: int) -> np.ndarray:
@@ -92,9 +92,9 @@ class NumpyEngine(_NumpyTrainable):
         with one_blas_thread():
             return self.model.step(tokens, h)
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
-                   h: np.ndarray | None = None, micro: int = 1) -> tuple[float, np.ndarray | None]:
-        # ``micro``: the step is the same computed whole; micro-batches save memory on the torch engine only.
+    def train_step(self, batch: Batch, lr: float, scale: float,
+                   carry: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:
+        x, y, mask, h = batch.x, batch.y, batch.mask, carry
         with one_blas_thread():
             if self.optimizer.name == "sgd" and not self.clip:
                 loss, final = self.model.sgd_update(x, y, mask, lr * scale, h=h, rng=self.rng)
@@ -104,19 +104,17 @@ class NumpyEngine(_NumpyTrainable):
                 loss, final = result.loss, result.final
         return loss, (None if h is None else final)  # the state from before the update, as torch's
 
-    def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray,
-             h: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:
+    def loss(self, batch: Batch, carry: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:
         with one_blas_thread():
-            loss, final = self.model.loss_and_state(x, y, mask, h)
-        return loss, (None if h is None else final)
+            loss, final = self.model.loss_and_state(batch.x, batch.y, batch.mask, carry)
+        return loss, (None if carry is None else final)
 
 
 class NumpyRankerEngine(_NumpyTrainable):
     """A dual encoder."""
 
-    def __init__(self, config: RankerConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
-                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
-        super().__init__(config, params, device, optimizer, clip, seed)
+    def __init__(self, config: RankerConfig, params: dict[str, np.ndarray], **options) -> None:
+        super().__init__(config, params, **options)
         self.model = NumpyDualEncoder(config, params)
 
     def encode(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -126,34 +124,33 @@ class NumpyRankerEngine(_NumpyTrainable):
     def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
         return self.model.score_matrix(c, r)
 
-    def train_step(self, batch: PairBatch, lr: float, scale: float) -> float:
+    def train_step(self, batch: PairBatch, lr: float, scale: float, carry: None = None) -> tuple[float, None]:
         with one_blas_thread():
             loss, grads = self.model.loss_and_grads(batch, self.rng)
             self._update(grads, lr, scale)
-        return loss
+        return loss, None
 
-    def loss(self, batch: PairBatch) -> float:
+    def loss(self, batch: PairBatch, carry: None = None) -> tuple[float, None]:
         with one_blas_thread():
-            return self.model.loss(batch)
+            return self.model.loss(batch), None
 
 
 class NumpySeq2SeqEngine(_NumpyTrainable):
     """An encoder–decoder."""
 
-    def __init__(self, config: Seq2SeqConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
-                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
-        super().__init__(config, params, device, optimizer, clip, seed)
+    def __init__(self, config: Seq2SeqConfig, params: dict[str, np.ndarray], **options) -> None:
+        super().__init__(config, params, **options)
         self.model = NumpySeq2Seq(config, params)
 
-    def train_step(self, batch: Seq2SeqBatch, lr: float, scale: float) -> float:
+    def train_step(self, batch: Seq2SeqBatch, lr: float, scale: float, carry: None = None) -> tuple[float, None]:
         with one_blas_thread():
             loss, grads = self.model.loss_and_grads(*batch.arrays, rng=self.rng)
             self._update(grads, lr, scale)
-        return loss
+        return loss, None
 
-    def loss(self, batch: Seq2SeqBatch) -> float:
+    def loss(self, batch: Seq2SeqBatch, carry: None = None) -> tuple[float, None]:
         with one_blas_thread():
-            return self.model.loss(*batch.arrays)
+            return self.model.loss(*batch.arrays), None
 
     def encode(self, x: np.ndarray, mask: np.ndarray) -> Encoded:
         with one_blas_thread():

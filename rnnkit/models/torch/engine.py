@@ -9,7 +9,7 @@ import contextlib
 import numpy as np
 import torch
 
-from rnnkit.data.batching import PairBatch, Seq2SeqBatch
+from rnnkit.data.batching import Batch, PairBatch, Seq2SeqBatch
 from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
 from rnnkit.models.numpy.seq2seq import Encoded
 from rnnkit.models.optim import (
@@ -20,6 +20,7 @@ from rnnkit.models.optim import (
     check_optimizer,
 )
 from rnnkit.models.torch import build
+from rnnkit.models.torch.precision import widened
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -30,8 +31,8 @@ class _TorchTrainable:
 
     name = "torch"
 
-    def __init__(self, config, params: dict[str, np.ndarray], device: str, optimizer: str | None,
-                 clip: float | None, seed: int, precision: str = "fp32") -> None:
+    def __init__(self, config, params: dict[str, np.ndarray], *, device: str = "cpu", optimizer: str | None = None,
+                 clip: float | None = None, seed: int = 0, precision: str = "fp32", grad_accum: int = 1) -> None:
         self.config, self.device, self.clip = config, torch.device(device), clip
         if optimizer:
             torch.manual_seed(seed)  # dropout masks: the same run twice draws the same ones
@@ -42,7 +43,7 @@ class _TorchTrainable:
             self.model.eval()
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}")
-        self.precision = precision
+        self.precision, self.grad_accum = precision, grad_accum
         # fp16's narrow range needs the loss scaled up (and the gradients back down); bf16's does not.
         self.scaler = torch.amp.GradScaler(self.device.type) if precision == "fp16" else None
 
@@ -95,14 +96,40 @@ class _TorchTrainable:
             self.scaler.step(self.optimizer)
             self.scaler.update()
 
-    def _step(self, loss: torch.Tensor, lr: float, scale: float) -> None:
-        """Backpropagate ``scale`` × ``loss``, clip, and take one optimizer step at ``lr``."""
-        self._backward(loss * scale)
-        self._apply(lr)
-
-    def _train_mode(self) -> None:
+    def train_step(self, batch, lr: float, scale: float, carry: torch.Tensor | None = None
+                   ) -> tuple[float, torch.Tensor | None]:
+        """One optimizer step on ``scale`` × the summed loss of ``batch``'s rows, their gradients
+        gathered over ``grad_accum`` micro-batches of rows (the memory of one, the step of all);
+        the summed loss, and the state to carry into the next batch (when ``carry`` was given)."""
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
+        micro = min(self.grad_accum, batch.size)
+        bounds = np.linspace(0, batch.size, micro + 1).round().astype(int)
+        total, lasts = torch.zeros((), dtype=torch.float64, device=self.device), []
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            with self._sync(last=i == micro - 1):
+                with self._autocast():
+                    loss, last = self._loss(batch.rows(slice(a, b)), None if carry is None else carry[..., a:b, :])
+                self._backward(loss * scale)
+            total += loss.detach().double()
+            if last is not None:
+                lasts.append(last.detach())
+        self._apply(lr)
+        return total.item(), (torch.cat(lasts, dim=-2) if carry is not None else None)
+
+    def loss(self, batch, carry: torch.Tensor | None = None) -> tuple[float, torch.Tensor | None]:
+        """The summed loss of ``batch`` without dropout or update, and the state after it (when
+        ``carry`` was given)."""
+        self.model.eval()
+        with torch.no_grad():
+            loss, last = self._loss(batch, carry, module=self.model)
+        return loss.item(), (last if carry is not None else None)
+
+    def _loss(self, batch, carry: torch.Tensor | None, module: torch.nn.Module | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The kind's summed loss of ``batch`` (through ``module``: the training wrapper unless
+        given), and its last state."""
+        raise NotImplementedError
 
     def params(self) -> dict[str, np.ndarray]:
         return self.model.params()
@@ -139,9 +166,7 @@ class _TorchTrainable:
             torch.cuda.set_rng_state(torch.from_numpy(arrays["rng.cuda"].copy()), self.device)
 
     def state_to_numpy(self, h: torch.Tensor) -> np.ndarray:
-        if h.dtype in (torch.bfloat16, torch.float16):  # a state carried under autocast; float32 holds it exactly
-            h = h.float()
-        return h.detach().cpu().numpy()
+        return widened(h).detach().cpu().numpy()  # a state carried under autocast: float32 holds it exactly
 
     def state_from_numpy(self, h: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(h).to(self.device)
@@ -150,10 +175,7 @@ class _TorchTrainable:
 class TorchEngine(_TorchTrainable):
     """A language model."""
 
-    def __init__(self, config: LMConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
-                 optimizer: str | None = None, clip: float | None = None, seed: int = 0,
-                 precision: str = "fp32") -> None:
-        super().__init__(config, params, device, optimizer, clip, seed, precision)
+    config: LMConfig
 
     def initial_state(self, batch: int) -> torch.Tensor:
         return self.model.initial_state(batch)
@@ -175,45 +197,20 @@ class TorchEngine(_TorchTrainable):
             # torch's fused softmax reads each row once and keeps it in cache: faster than in-place passes.
             return torch.softmax(logits[:, 0], dim=-1).cpu().numpy(), h
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, lr: float, scale: float,
-                   h: torch.Tensor | None = None, micro: int = 1) -> tuple[float, torch.Tensor | None]:
-        """One optimizer step on ``scale`` × the summed loss of the rows of ``x``, their gradients
-        gathered over ``micro`` micro-batches of rows (the memory of one, the step of all)."""
-        self._train_mode()
-        micro = min(micro, len(x))
-        bounds = np.linspace(0, len(x), micro + 1).round().astype(int)
-        total, lasts = torch.zeros((), dtype=torch.float64, device=self.device), []
-        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-            xs, ys, ms = self._tensors(x[a:b], y[a:b], mask[a:b])
-            with self._sync(last=i == micro - 1):
-                with self._autocast():
-                    loss, last = self.forward_module(xs, ys, ms, None if h is None else h[..., a:b, :])
-                self._backward(loss * scale)
-            total += loss.detach().double()
-            lasts.append(last.detach())
-        self._apply(lr)
-        return total.item(), (None if h is None else torch.cat(lasts, dim=-2))
-
-    def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray,
-             h: torch.Tensor | None = None) -> tuple[float, torch.Tensor | None]:
-        x, y, mask = self._tensors(x, y, mask)
-        self.model.eval()
-        with torch.no_grad():
-            loss, last = self.model(x, y, mask, h)
-        return loss.item(), (None if h is None else last)
+    def _loss(self, batch: Batch, carry: torch.Tensor | None, module: torch.nn.Module | None = None):
+        x, y, mask = self._tensors(batch.x, batch.y, batch.mask)
+        return (module or self.forward_module)(x, y, mask, carry)
 
 
 class TorchRankerEngine(_TorchTrainable):
     """A dual encoder."""
 
-    def __init__(self, config: RankerConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
-                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
-        super().__init__(config, params, device, optimizer, clip, seed)
+    config: RankerConfig
 
-    def _batch(self, batch: PairBatch) -> list[torch.Tensor | None]:
+    def _loss(self, batch: PairBatch, carry: None, module: torch.nn.Module | None = None):
         tensors = self._tensors(batch.contexts, batch.context_mask, batch.responses, batch.response_mask)
         labels = None if batch.labels is None else self._tensors(batch.labels.astype(self.config.dtype))[0]
-        return [*tensors, labels]
+        return (module or self.forward_module)(*tensors, labels), None
 
     def encode(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         x, mask = self._tensors(x, mask)
@@ -226,35 +223,14 @@ class TorchRankerEngine(_TorchTrainable):
         with torch.no_grad():
             return (c @ self.model.M @ r.t()).cpu().numpy()
 
-    def train_step(self, batch: PairBatch, lr: float, scale: float) -> float:
-        self._train_mode()
-        loss = self.model(*self._batch(batch))
-        self._step(loss, lr, scale)
-        return loss.item()
-
-    def loss(self, batch: PairBatch) -> float:
-        self.model.eval()
-        with torch.no_grad():
-            return self.model(*self._batch(batch)).item()
-
 
 class TorchSeq2SeqEngine(_TorchTrainable):
     """An encoder–decoder. Decoding keeps its state and the encoded source as tensors on the device."""
 
-    def __init__(self, config: Seq2SeqConfig, params: dict[str, np.ndarray], *, device: str = "cpu",
-                 optimizer: str | None = None, clip: float | None = None, seed: int = 0) -> None:
-        super().__init__(config, params, device, optimizer, clip, seed)
+    config: Seq2SeqConfig
 
-    def train_step(self, batch: Seq2SeqBatch, lr: float, scale: float) -> float:
-        self._train_mode()
-        loss = self.model(*self._tensors(*batch.arrays))
-        self._step(loss, lr, scale)
-        return loss.item()
-
-    def loss(self, batch: Seq2SeqBatch) -> float:
-        self.model.eval()
-        with torch.no_grad():
-            return self.model(*self._tensors(*batch.arrays)).item()
+    def _loss(self, batch: Seq2SeqBatch, carry: None, module: torch.nn.Module | None = None):
+        return (module or self.forward_module)(*self._tensors(*batch.arrays)), None
 
     def encode(self, x: np.ndarray, mask: np.ndarray) -> Encoded:
         x, mask = self._tensors(x, mask)

@@ -16,6 +16,7 @@ from rnnkit.models.schema import param_spec
 from rnnkit.models.torch.dropout import dropout
 from rnnkit.models.torch.gated import canonical_name, packed_states, recurrence
 from rnnkit.models.torch.lm import load_params, params_of
+from rnnkit.models.torch.precision import widened
 
 
 class TorchDualEncoder(nn.Module):
@@ -54,8 +55,30 @@ class TorchDualEncoder(nn.Module):
         in-batch negatives (softmax cross-entropy of each context over the batch's responses)."""
         c = self.encode(contexts, context_mask) @ self.M
         r = self.encode(responses, response_mask)
-        if labels is not None:
-            s = (c * r).sum(dim=1)
-            return (F.softplus(s) - labels * s).sum()
-        S = c @ r.t()
-        return (torch.logsumexp(S, dim=1) - S.diagonal()).sum()
+        # Scores and loss in float32 under autocast: a sum of bf16 terms would lose the loss's last digits.
+        with torch.autocast(c.device.type, enabled=False):
+            c, r = widened(c), widened(r)
+            if labels is not None:
+                s = (c * r).sum(dim=1)
+                return (F.softplus(s) - labels * s).sum()
+            r, first = every_process_rows(r) if self.training else (r, 0)
+            S = c @ r.t()
+            return (torch.logsumexp(S, dim=1) - S[:, first:first + len(c)].diagonal()).sum()
+
+
+def every_process_rows(rows: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """In a run of many processes, every process's ``rows`` in rank order (the whole step's batch:
+    in-batch negatives from all of it, as one process would draw them), and where this process's
+    start; gradients flow back to the process that encoded each row. Alone: ``rows`` and 0."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return rows, 0
+    from torch.distributed.nn.functional import all_gather
+
+    sizes = [torch.zeros((), dtype=torch.long, device=rows.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, torch.tensor(len(rows), device=rows.device))
+    sizes = [int(n) for n in sizes]
+    padded = F.pad(rows, (0, 0, 0, max(sizes) - len(rows)))  # all_gather needs one shape
+    parts = all_gather(padded)
+    return torch.cat([part[:n] for part, n in zip(parts, sizes)]), sum(sizes[: dist.get_rank()])

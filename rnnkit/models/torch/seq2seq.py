@@ -20,6 +20,7 @@ from rnnkit.models.schema import param_spec
 from rnnkit.models.torch.dropout import dropout
 from rnnkit.models.torch.gated import canonical_name, packed_states, recurrence
 from rnnkit.models.torch.lm import params_of
+from rnnkit.models.torch.precision import widened
 
 
 class TorchSeq2Seq(nn.Module):
@@ -87,4 +88,6 @@ class TorchSeq2Seq(nn.Module):
         annotations, state = self.encode(x, x_mask)
         states, _ = self.decode(y_in, state)
         logits, _ = self.head(states, annotations, x_mask)
-        return F.cross_entropy(logits[y_mask], y_out[y_mask], reduction="sum")
+        # In float32 under autocast: a sum of bf16 terms would lose the loss's last digits.
+        with torch.autocast(logits.device.type, enabled=False):
+            return F.cross_entropy(widened(logits[y_mask]), y_out[y_mask], reduction="sum")
