@@ -25,7 +25,7 @@ HIDDEN, BATCH, BPTT = 256, 32, 35
 
 
 def zipf_cutoffs(shares: np.ndarray, width: int, coverage: tuple[float, ...] = (0.9, 0.98)) -> list[int]:
-    """``rnnkit.train.config.frequency_cutoffs``'s rule, on given word shares."""
+    """``rnnkit.lm.config.frequency_cutoffs``'s rule, on given word shares."""
     cumulative = np.cumsum(shares)
     cutoffs = [int(np.searchsorted(cumulative, c)) + 1 for c in coverage]
     return [c for i, c in enumerate(cutoffs) if c < len(shares) - 1 and (not i or c > cutoffs[i - 1])]

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import rnnkit
-from rnnkit.train import train
+from rnnkit.lm import train
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

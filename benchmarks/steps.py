@@ -14,10 +14,10 @@ def recipe_task(prepared: str, options: list[str], engine: str = "torch") -> tup
     recommended recipe, then the options, read by ``rnnkit train``'s own parser."""
     from rnnkit.cli import build_parser
     from rnnkit.data.corpus import PreparedCorpus
+    from rnnkit.lm.config import TrainConfig, make_config
+    from rnnkit.lm.train import LMTask
     from rnnkit.models.engine import open_engine
     from rnnkit.models.schema import init_params
-    from rnnkit.train.config import TrainConfig, make_config
-    from rnnkit.train.lm import LMTask
 
     given = build_parser().parse_args(["train", prepared, "--out", "-", "--engine", engine, *options])
     corpus = PreparedCorpus.open(prepared)

@@ -22,10 +22,10 @@ def measure(prepared: str, mode: str, seconds: float, softmax: str) -> dict:
     import torch
 
     from rnnkit.data.corpus import PreparedCorpus
+    from rnnkit.lm.config import make_config
+    from rnnkit.lm.train import LMTask
     from rnnkit.models.engine import open_engine
     from rnnkit.models.schema import init_params
-    from rnnkit.train.config import make_config
-    from rnnkit.train.lm import LMTask
 
     corpus = PreparedCorpus.open(prepared)
     cfg = make_config(cell="lstm", layers=2, hidden=200, embedding=200, tie=False, dropout=0.2, bptt=35,

@@ -6,14 +6,16 @@ engine), then score sentences and generate text::
     import rnnkit
     corpus = rnnkit.prepare("my.txt", "my-corpus")       # sentences, Treebank tokens, top-K vocabulary
     corpus = rnnkit.PreparedCorpus.open("my-corpus")
-    from rnnkit.train import train
+    from rnnkit.lm import train
     summary = train(corpus, "my-model")                  # the recommended recipe (or recipe="seed")
-    m = rnnkit.load("my-model")
+    m = rnnkit.load("my-model")                          # any model directory, as its kind makes it
     m.score(["a sentence ."]); m.generate(n=5, seed=1); m.rerank([["candidate one", "candidate two"]])
-    r = rnnkit.load_ranker("my-ranker")                   # after `rnnkit rank train DATA --out my-ranker`
+    r = rnnkit.load("my-ranker")                         # after `rnnkit rank train DATA --out my-ranker`
     r.rank("how now, my lord?", ["well, i thank you.", "the fleet is lost."])
-    s = rnnkit.load_seq2seq("folio-model")               # after `rnnkit seq2seq train PAIRS --out folio-model`
+    s = rnnkit.load("folio-model")                       # after `rnnkit seq2seq train PAIRS --out folio-model`
     s.translate(["Whether 'tis Nobler in the minde to suffer"], beam=5)
+
+``load_ranker`` and ``load_seq2seq`` (and ``rnnkit.lm.load``) open one kind only, and say so.
 """
 
 from rnnkit import compat  # noqa: F401  (the tutorial's GRU: its imported models load)
@@ -21,10 +23,11 @@ from rnnkit._version import __version__
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.data.prepare import prepare
 from rnnkit.errors import RnnkitError
+from rnnkit.io.modeldir import open_model as load
+from rnnkit.lm.model import LanguageModel
 from rnnkit.rank.model import Ranker, load_ranker
 from rnnkit.seq2seq.model import Seq2Seq, load_seq2seq
 from rnnkit.text.vocab import Vocabulary
-from rnnkit.use.lm import LanguageModel, load
 
 __all__ = ["LanguageModel", "PreparedCorpus", "Ranker", "RnnkitError", "Seq2Seq", "Vocabulary", "load", "load_ranker",
            "load_seq2seq", "prepare", "__version__"]

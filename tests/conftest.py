@@ -73,9 +73,9 @@ def tiny_models(tmp_path_factory):
 
     import rnnkit
     from rnnkit.cli import main
+    from rnnkit.lm import train
     from rnnkit.rank import train_ranker
     from rnnkit.seq2seq import train_seq2seq
-    from rnnkit.train import train
     from tests.test_rank import _keyword_data
 
     tmp = tmp_path_factory.mktemp("models")

@@ -11,10 +11,10 @@ import pytest
 
 import rnnkit
 from rnnkit import RnnkitError
+from rnnkit.lm import train
+from rnnkit.lm.config import frequency_cutoffs
 from rnnkit.models.config import LMConfig
 from rnnkit.models.numpy import gradient_check, initialize
-from rnnkit.train import train
-from rnnkit.train.config import frequency_cutoffs
 from tests.conftest import break_gradient
 
 VOCAB = 14

@@ -241,7 +241,8 @@ def test_fp16_is_refused_on_the_cpu_and_bf16_with_the_numpy_engine(corpus, tmp_p
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_only_where_the_cpu_has_it(corpus, monkeypatch, native):
-    from rnnkit.train import make_config, options
+    from rnnkit.lm import make_config
+    from rnnkit.train import options
 
     monkeypatch.setattr(options, "cpu_has_bf16", lambda: native)
     assert make_config(engine="torch", device="cpu").resolve(corpus).precision == ("bf16" if native else "fp32")
@@ -252,7 +253,7 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_it(corpus, monkeypatch, n
 def test_a_bf16_stream_run_checkpoints_its_state_and_resumes_exactly(corpus, tmp_path):
     """Under autocast the carried state is bf16; the checkpoint holds it in float32, exactly."""
     from rnnkit.io.modeldir import load_model
-    from rnnkit.train import train
+    from rnnkit.lm import train
 
     options = dict(engine="torch", device="cpu", hidden=16, dropout=0.0, bptt=10, batch_size=8, precision="bf16",
                    evaluate_every=0.2, keep="last", log=lambda _: None, progress=False)

@@ -11,9 +11,9 @@ import pytest
 import rnnkit
 from rnnkit import RnnkitError
 from rnnkit.analysis.vanishing import measure, state_gradients, windows
+from rnnkit.lm import train
+from rnnkit.lm.model import evaluate_model
 from rnnkit.models.numpy import gradient_check, initialize
-from rnnkit.train import train
-from rnnkit.use.lm import evaluate_model
 from tests.conftest import break_gradient
 
 X = np.array([[0, 1, 2, 3, 4], [5, 6, 7, 0, 0]])
@@ -290,7 +290,7 @@ def test_stream_evaluation_predicts_every_token_once():
 
 
 def test_stream_evaluation_in_parts_matches_one_stream(corpus, tmp_path, monkeypatch):
-    import rnnkit.use.evaluate as evaluation
+    import rnnkit.lm.evaluate as evaluation
 
     train(corpus, tmp_path / "m", engine="numpy", cell="lstm", hidden=8, epochs=1, log=lambda _: None)
     parts = evaluate_model(tmp_path / "m", corpus, engine="numpy")

@@ -12,8 +12,8 @@ import rnnkit
 from rnnkit import RnnkitError
 from rnnkit.compat.tutorial_import import import_tutorial
 from rnnkit.io.modeldir import load_model
+from rnnkit.lm import train
 from rnnkit.text.vocab import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
-from rnnkit.train import train
 
 
 def test_gradcheck_cli_passes_and_reports(run_cli):
@@ -83,7 +83,7 @@ def test_the_model_kept_is_the_best_evaluated_or_the_last(tmp_path, corpus, keep
     expected = min(losses) if keep == "best" else losses[-1]
     assert summary["valid_loss"] == expected and summary["last_valid_loss"] == losses[-1]
     assert summary["best"]["valid_loss"] == min(losses)
-    evaluated = rnnkit.use.lm.evaluate_model(tmp_path / "m", corpus, engine="numpy")
+    evaluated = rnnkit.lm.model.evaluate_model(tmp_path / "m", corpus, engine="numpy")
     assert evaluated["loss"] == pytest.approx(expected, rel=1e-6)
 
 

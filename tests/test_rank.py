@@ -306,7 +306,7 @@ def test_bad_input_is_one_line_and_exit_2(run_cli, tmp_path, keyword_data):
     lm = tmp_path / "lm"
     (tmp_path / "t.txt").write_text("a b c .\n" * 50, encoding="utf-8")
     rnnkit.prepare(tmp_path / "t.txt", tmp_path / "c", lines=True)
-    from rnnkit.train import train
+    from rnnkit.lm import train
 
     train(tmp_path / "c", lm, recipe="seed", hidden=4, max_steps=2, log=lambda _: None)
     fails("rank", "predict", lm, "--context", "hi", "--candidates", tmp_path / "one.txt",

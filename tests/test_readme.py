@@ -43,7 +43,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
 
 def test_readme_load_example_runs(tmp_path, monkeypatch):
     import rnnkit
-    from rnnkit.train import train
+    from rnnkit.lm import train
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     example = re.search(r"```python\n(import rnnkit\n\nm = rnnkit\.load.*?)```", readme, flags=re.S).group(1)

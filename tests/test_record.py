@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from rnnkit.train import train
+from rnnkit.lm import train
 from tests.conftest import resume_counted
 
 

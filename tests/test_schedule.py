@@ -14,10 +14,11 @@ import pytest
 
 from rnnkit import RnnkitError
 from rnnkit.io.modeldir import load_model
+from rnnkit.lm import train
+from rnnkit.lm.config import LONG_RUNS, SHORT_RUN, make_config
+from rnnkit.lm.train import LMTask
 from rnnkit.models.numpy.engine import NumpyEngine
-from rnnkit.train import Interrupted, train
-from rnnkit.train.config import LONG_RUNS, SHORT_RUN, make_config
-from rnnkit.train.lm import LMTask
+from rnnkit.train import Interrupted
 from rnnkit.train.loop import Schedule
 from tests.conftest import resume_counted
 

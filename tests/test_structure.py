@@ -137,8 +137,10 @@ def _modules() -> dict[str, set[str]]:
 
 
 # Data flows one way: a package imports only from its own level and the levels below.
-LEVELS = {"errors": 0, "_version": 0, "fsutil": 0, "figures": 0, "text": 1, "data": 2, "models": 3, "io": 4,
-          "use": 5, "train": 6, "analysis": 6, "rank": 7, "seq2seq": 7, "serve": 8}
+# The kinds' record (``kinds``) names the parts of each kind, at every level, and imports them
+# only when asked: it imports nothing above the errors.
+LEVELS = {"errors": 0, "_version": 0, "fsutil": 0, "figures": 0, "kinds": 0, "text": 1, "data": 2, "models": 3,
+          "io": 4, "train": 6, "analysis": 6, "lm": 7, "rank": 7, "seq2seq": 7, "serve": 8}
 # Outside the core, with the package root: the entry points, and the tutorial's code in compat.
 OUTSIDE_THE_CORE = {"rnnkit.__main__", "rnnkit.tutorial", "rnnkit.compat", "rnnkit.cli", "rnnkit.bench"}
 
@@ -167,13 +169,14 @@ def test_the_core_never_imports_the_compat_package():
     assert not {m: i for m, i in offenders.items() if i}
 
 
-def test_train_and_use_reach_models_only_through_the_engine_interface():
+def test_the_trainer_and_the_kinds_reach_models_only_through_the_engine_interface():
     specific = {"rnnkit.models.numpy", "rnnkit.models.torch", "torch"}
     logging = {"torch.utils.tensorboard"}  # TensorBoard's writer, which PyTorch ships: not an engine
     # torchrun's process group is how the processes of a run talk, whatever the engine: one module opens it.
     processes = {"rnnkit.train.distributed": {"torch", "torch.distributed"}}
     offenders = {m: sorted(i for i in imports if _in(i, specific) and i not in logging | processes.get(m, set()))
-                 for m, imports in _modules().items() if _in(m, {"rnnkit.train", "rnnkit.use"})}
+                 for m, imports in _modules().items() if _in(m, {"rnnkit.train", "rnnkit.lm", "rnnkit.rank",
+                                                                 "rnnkit.seq2seq"})}
     assert not {m: i for m, i in offenders.items() if i}
 
 
@@ -185,4 +188,29 @@ def test_data_flows_one_way():
         level = LEVELS[_top(module)]
         offenders += [f"{module} imports {i}" for i in imports
                       if i.startswith("rnnkit.") and LEVELS.get(_top(i), 99) > level]
+    assert not offenders, offenders
+
+
+# ------------------------------------------------------------------------------ the kinds
+
+def test_every_part_of_every_kind_resolves():
+    """The registry names its parts by module and attribute: each one must be there."""
+    from rnnkit import kinds
+
+    for name in kinds.names():
+        kind = kinds.lookup(name)
+        for part in ("config", "schema", "train", "open", "serve", "torch_module"):
+            assert callable(kind.part(part)), (name, part)
+        assert kind.part("config").kind == name
+        assert all(callable(kind.engine(e)) for e in kind.engines)
+        assert all(hasattr(kinds.resolve(m), "register") for m in kind.cli)
+
+
+def test_nothing_but_the_registry_asks_which_kind_a_model_is():
+    """No ``if kind == "ranker"`` anywhere: what differs by kind is in the kind's record."""
+    import re
+
+    asks = re.compile(r"""kind\s*[!=]=\s*["'](lm|ranker|seq2seq)["']|["'](lm|ranker|seq2seq)["']\s*[!=]=\s*\S*kind""")
+    offenders = [f"{path.relative_to(PACKAGE)}:{n}" for path in PACKAGE.rglob("*.py")
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if asks.search(line)]
     assert not offenders, offenders

@@ -16,9 +16,9 @@ import rnnkit
 from rnnkit import RnnkitError
 from rnnkit.data.batching import pad_batch
 from rnnkit.io.modeldir import load_model
+from rnnkit.lm import train
+from rnnkit.lm.model import evaluate_model
 from rnnkit.models.numpy import initialize
-from rnnkit.train import train
-from rnnkit.use.lm import evaluate_model
 from tests.conftest import resume_counted, shared_file
 
 torch = pytest.importorskip("torch")

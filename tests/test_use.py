@@ -10,11 +10,11 @@ import pytest
 import rnnkit
 from rnnkit import RnnkitError
 from rnnkit.compat.tutorial_import import import_tutorial
+from rnnkit.lm import train
+from rnnkit.lm.generate import adjust
+from rnnkit.lm.model import evaluate_model
+from rnnkit.lm.nbest import read_nbest
 from rnnkit.text.pipeline import TextPipeline
-from rnnkit.train import train
-from rnnkit.use.generate import adjust
-from rnnkit.use.lm import evaluate_model
-from rnnkit.use.nbest import read_nbest
 
 LINES = ["the cat sat on the mat .", "the dog sat on the log .", "a cat saw a dog .", "the dog saw the cat .",
          "a bird sat on a cat .", "the king saw the bird ."]
@@ -183,7 +183,7 @@ def test_quickstart_scrambles_held_out_sentences(trained):
 def test_sampling_runs_the_model_on_live_rows_only():
     """A row that draws the stop token leaves the batch: the model is not run for it again, and
     the other rows keep their own states."""
-    from rnnkit.use.generate import sample
+    from rnnkit.lm.generate import sample
 
     class Countdown:  # row r says "1" r times, then "0" (stop); its state is its remaining count
         def __init__(self):

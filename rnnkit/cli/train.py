@@ -24,7 +24,7 @@ def _describe(summary: dict[str, Any]) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rnnkit.train import TrainConfig, train
+    from rnnkit.lm import TrainConfig, train
 
     def start(log):
         return train(args.prepared, args.out, recipe=args.recipe, log=log, **train_arguments(args, TrainConfig))
@@ -33,7 +33,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from rnnkit.use.lm import evaluate_model
+    from rnnkit.lm.model import evaluate_model
 
     result = evaluate_model(args.model, args.prepared, split=args.split, engine=args.engine, mode=args.mode)
     if args.json:
@@ -52,7 +52,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def register(verbs: Any) -> None:
-    from rnnkit.train.config import LONG_RUNS, SHORT_RUN
+    from rnnkit.lm.config import LONG_RUNS, SHORT_RUN
 
     p = add_verb(verbs, "train", cmd_train, "train a language model on a prepared corpus")
     p.add_argument("prepared", metavar="PREPARED", help="a directory written by `rnnkit prepare`")
@@ -61,7 +61,7 @@ def register(verbs: Any) -> None:
                    help="the settings the options below start from: recommended (default: a tied one-layer LSTM, "
                         "Adam, stream mode, sized to the budget) or seed (the tutorial's tanh RNN of 100, SGD, one "
                         "sentence a step)")
-    from rnnkit.train.config import TrainConfig
+    from rnnkit.lm.config import TrainConfig
 
     option = option_adder(p, TrainConfig(), word="recommended")
     option("--cell", choices=["rnn", "gru", "lstm"])

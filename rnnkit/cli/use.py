@@ -11,7 +11,7 @@ from rnnkit.errors import RnnkitError
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from rnnkit.use.lm import load
+    from rnnkit.lm.model import load
 
     model = load(args.model, engine=args.engine)
     texts = model.generate(n=args.n, min_length=args.min_length, max_length=args.max_length, seed=args.seed,
@@ -26,7 +26,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from rnnkit.use.lm import load, summarize
+    from rnnkit.lm.model import load, summarize
 
     model = load(args.model, engine=args.engine)
     lines = [line for line in input_lines(args.file, args.encoding_errors) if line.strip()]
@@ -50,8 +50,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_rerank(args: argparse.Namespace) -> int:
-    from rnnkit.use.lm import load
-    from rnnkit.use.nbest import read_nbest
+    from rnnkit.lm.model import load
+    from rnnkit.lm.nbest import read_nbest
 
     groups = read_nbest(input_lines(args.nbest))
     if not groups:

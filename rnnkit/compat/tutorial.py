@@ -25,12 +25,12 @@ from datetime import datetime
 import numpy as np
 
 from rnnkit.data.batching import pad_batch
+from rnnkit.lm.generate import sample_sentence
 from rnnkit.models.config import LMConfig
 from rnnkit.models.numpy import build
 from rnnkit.models.numpy.gradcheck import relative_error
 from rnnkit.models.numpy.threads import on_one_blas_thread
 from rnnkit.text.vocab import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
-from rnnkit.use.generate import sample_sentence
 
 __all__ = ["RNNNumpy", "train_with_sgd", "generate_sentence"]
 

@@ -24,6 +24,7 @@ from rnnkit.fsutil import (
     atomic_write_text,
     read_manifest,
 )
+from rnnkit.kinds import lookup
 from rnnkit.models.config import load_config
 from rnnkit.models.schema import check_params
 from rnnkit.text.pipeline import TextPipeline
@@ -32,9 +33,6 @@ from rnnkit.text.vocab import Vocabulary, escape
 FORMAT = "rnnkit-model"
 FORMAT_VERSION = 2
 WEIGHTS = "weights.safetensors"
-# Each kind's name in messages, and the verb that makes one.
-KIND_NAMES = {"lm": ("language model", "rnnkit train"), "ranker": ("ranker", "rnnkit rank train"),
-              "seq2seq": ("sequence-to-sequence model", "rnnkit seq2seq train")}
 
 
 @dataclass
@@ -107,6 +105,13 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
+def open_model(path: str | Path, *, engine: str = "auto", device: str = "auto") -> Any:
+    """Any model directory, ready to use as its kind makes it (a ``LanguageModel``, a ``Ranker``, a
+    ``Seq2Seq``, …) on ``engine`` and ``device``."""
+    files = load_model(path)
+    return lookup(files.kind).part("open")(files, engine=engine, device=device)
+
+
 def load_model(path: str | Path, kind: str | None = None) -> ModelFiles:
     """Read and validate a model directory (of ``kind``, when given); any problem is one clear
     RnnkitError."""
@@ -117,8 +122,9 @@ def load_model(path: str | Path, kind: str | None = None) -> ModelFiles:
     raw = read_config(path)
     found = raw.get("kind")
     if kind is not None and found != kind:
-        (name, verb), (wanted, _) = KIND_NAMES.get(found, (found, "?")), KIND_NAMES.get(kind, (kind, "?"))
-        raise RnnkitError(f"{path} is a {name} (made by `{verb}`), not a {wanted}; give a {wanted} directory")
+        made, wanted = lookup(found), lookup(kind)
+        raise RnnkitError(f"{path} is a {made.title} (made by `{made.made_by}`), not a {wanted.title}; "
+                          f"give a {wanted.title} directory")
     config = load_config(found, raw["model"])
     tokens = dict(raw["tokens"])
     unk = tokens.pop("unk_token", None)

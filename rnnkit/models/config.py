@@ -1,7 +1,8 @@
 """What a model is, kind by kind: the configuration that config.json holds.
 
 A model directory's config.json names its ``kind`` and holds that kind's config. The language
-model (``lm``) is the first kind; the ranker and seq2seq kinds add theirs with ``register_kind``.
+model (``lm``), the ranker and the encoder–decoder each have theirs; ``rnnkit.kinds`` says which
+class reads a kind's.
 The parameter schema (``rnnkit.models.schema.param_spec``) turns a config into the names, shapes
 and initialisation of its weights: initialisation, loading, validation and both engines read it
 there, and nothing infers an architecture from weights.
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Protocol
 
 from rnnkit.errors import RnnkitError
+from rnnkit.kinds import lookup
 
 GATES = {"gru": 3, "lstm": 4}  # gate matrices stacked in U and W: r, z, n (GRU); i, f, g, o (LSTM)
 DTYPES = ("float32", "float64")
@@ -271,14 +273,6 @@ class Seq2SeqConfig:
         return config_from_dict(cls, data)
 
 
-KINDS: dict[str, type] = {"lm": LMConfig, "ranker": RankerConfig, "seq2seq": Seq2SeqConfig}
-
-
-def register_kind(config_class: type) -> None:
-    """Make a model kind known to ``load_config`` (and so to model directories)."""
-    KINDS[config_class.kind] = config_class
-
-
 def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
     """``cls(**data)``, with a clear error for a key it does not know or one it needs."""
     if not isinstance(data, dict):
@@ -295,6 +289,4 @@ def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
 
 def load_config(kind: str, data: dict[str, Any]) -> Any:
     """The config of a model of ``kind`` from its JSON form."""
-    if kind not in KINDS:
-        raise RnnkitError(f"unknown model kind {kind!r}; this rnnkit knows {', '.join(KINDS)}")
-    return KINDS[kind].from_dict(data)
+    return lookup(kind).part("config").from_dict(data)

@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from rnnkit.errors import RnnkitError
+from rnnkit.kinds import lookup
 from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
 from rnnkit.models.memory import retain_freed_memory
 from rnnkit.models.schema import CELLS
@@ -123,19 +124,20 @@ def cpu_has_bf16() -> bool:
     return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
 
 
-def resolve_engine(engine: str = "auto", device: str = "auto", cell: str | None = None) -> tuple[str, str]:
-    """(engine, device) with every "auto" decided: torch when it is installed and runs the cell,
-    else numpy; CUDA when there is one for torch, else the CPU."""
+def resolve_engine(engine: str = "auto", device: str = "auto", cell: str | None = None,
+                   engines: tuple[str, ...] = ENGINES) -> tuple[str, str]:
+    """(engine, device) with every "auto" decided: torch when it is installed and runs the cell
+    (and the kind: ``engines``), else numpy; CUDA when there is one for torch, else the CPU."""
     if engine not in ("auto", *ENGINES):
         raise RnnkitError(f"unknown engine {engine!r}; use numpy or torch")
     if device not in ("auto", "cpu", "cuda"):
         raise RnnkitError(f"unknown device {device!r}; use cpu, cuda or auto")
-    runs_on = CELLS[cell].engines if cell in CELLS else ENGINES
+    runs_on = tuple(e for e in (CELLS[cell].engines if cell in CELLS else ENGINES) if e in engines)
     if engine == "auto":
         engine = "torch" if torch_available() and "torch" in runs_on else "numpy"
     if engine not in runs_on:
-        raise RnnkitError(f"the {cell} cell runs on the {' and '.join(runs_on)} engine only; "
-                          "use --engine numpy (or auto)")
+        what = f"the {cell} cell" if cell in CELLS else "this model"
+        raise RnnkitError(f"{what} runs on the {' and '.join(runs_on)} engine only; use --engine numpy (or auto)")
     if engine == "torch" and not torch_available():
         raise RnnkitError("the torch engine needs PyTorch: pip install torch (or use --engine numpy)")
     if device == "auto":
@@ -151,14 +153,10 @@ def open_engine(config: LMConfig | RankerConfig | Seq2SeqConfig, params: dict[st
     """The model of ``config`` with ``params`` on an engine; with ``optimizer``, ready to train
     (``precision`` bf16 or fp16: the torch engine's mixed precision; ``grad_accum``: its
     micro-batches per step)."""
-    engine, device = resolve_engine(engine, device, config.cell)
+    kind = lookup(config.kind)
+    engine, device = resolve_engine(engine, device, getattr(config, "cell", None), tuple(kind.engines))
     retain_freed_memory()
-    if engine == "numpy":
-        from rnnkit.models.numpy import engine as module
-    else:
-        from rnnkit.models.torch import engine as module  # type: ignore[no-redef]
-    kind = {"lm": "Engine", "ranker": "RankerEngine", "seq2seq": "Seq2SeqEngine"}[config.kind]
-    chosen = getattr(module, f"{engine.capitalize()}{kind}")
+    chosen = kind.engine(engine)
     mixed = {} if precision == "fp32" else {"precision": precision}  # the numpy engine computes in its dtype
     return chosen(config, params, device=device, optimizer=optimizer, clip=clip, seed=seed, grad_accum=grad_accum,
                   **mixed)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.errors import RnnkitError
+from rnnkit.kinds import lookup
 from rnnkit.models.config import GATES, LMConfig, RankerConfig, Seq2SeqConfig
 
 
@@ -118,11 +119,11 @@ def register_cell(name: str, cell: Cell) -> None:
     CELLS[name] = cell
 
 
-def _lm_schema(config: LMConfig) -> Schema:
+def lm_schema(config: LMConfig) -> Schema:
     return CELLS[config.cell].schema(config)
 
 
-def _ranker_schema(config: RankerConfig) -> Schema:
+def ranker_schema(config: RankerConfig) -> Schema:
     """The dual encoder: the encoder's layers (an LM's without ``V`` and ``c``), then ``M``, which
     starts as the identity (the first scores are dot products c·r). TF-IDF: the words' idf."""
     if config.model == "tfidf":
@@ -133,7 +134,7 @@ def _ranker_schema(config: RankerConfig) -> Schema:
     return {**encoder, "M": ParamSpec((config.width, config.width), eye=True)}
 
 
-def _seq2seq_schema(config: Seq2SeqConfig) -> Schema:
+def seq2seq_schema(config: Seq2SeqConfig) -> Schema:
     """``enc.`` the bidirectional encoder's layers and ``dec.`` the decoder's (each an LM's, without
     its output layer); ``init.`` the decoder's first state from the encoder's; ``att.`` the scores'
     weights; ``out.`` the combination of state and context, then the output layer."""
@@ -154,17 +155,9 @@ def _seq2seq_schema(config: Seq2SeqConfig) -> Schema:
     return schema
 
 
-SCHEMAS: dict[str, Callable] = {"lm": _lm_schema, "ranker": _ranker_schema, "seq2seq": _seq2seq_schema}
-
-
-def register_schema(kind: str, schema: Callable) -> None:
-    """The schema of a model kind (the ranker and seq2seq kinds compose their encoders')."""
-    SCHEMAS[kind] = schema
-
-
 def param_spec(config) -> Schema:
-    """The weights a model of this config has, in initialisation order."""
-    return SCHEMAS[config.kind](config)
+    """The weights a model of this config has, in initialisation order (its kind's schema)."""
+    return lookup(config.kind).part("schema")(config)
 
 
 def init_params(config, rng: np.random.RandomState | np.random.Generator | None = None) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from rnnkit.data.batching import pad_batch
 from rnnkit.errors import RnnkitError
-from rnnkit.io.modeldir import load_model
+from rnnkit.io.modeldir import ModelFiles, load_model
 from rnnkit.models.config import Seq2SeqConfig
 from rnnkit.models.engine import Seq2SeqEngine, open_engine
 from rnnkit.seq2seq.data import Seq2SeqIds
@@ -39,10 +39,13 @@ class Seq2Seq:
         self.config, self.ids, self.engine, self.path = config, ids, engine, path
 
     @classmethod
+    def from_files(cls, files: ModelFiles, *, engine: str = "auto", device: str = "auto") -> Seq2Seq:
+        engine_ = open_engine(files.config, files.params, engine=engine, device=device)
+        return cls(files.config, Seq2SeqIds(files.text, files.vocab), engine_, files.path)
+
+    @classmethod
     def load(cls, path: str | Path, *, engine: str = "auto", device: str = "auto") -> Seq2Seq:
-        files = load_model(path, "seq2seq")
-        ids = Seq2SeqIds(files.text, files.vocab)
-        return cls(files.config, ids, open_engine(files.config, files.params, engine=engine, device=device), Path(path))
+        return cls.from_files(load_model(path, "seq2seq"), engine=engine, device=device)
 
     def _sources(self, texts: Sequence[str]) -> tuple[list[list[str]], list[np.ndarray]]:
         """Each source's tokens and ids, cut to the model's limit (with a warning)."""

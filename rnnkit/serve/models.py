@@ -1,53 +1,151 @@
-"""Each model kind as the server sees it: its name, what ``/v1/models`` says of it, and the
-functions its endpoints call (plain Python on the model's thread; the app does the HTTP)."""
+"""Each model kind as the server sees it: a ``Served`` of its kind (``rnnkit.kinds`` says which),
+with what ``/v1/models`` says of it and its endpoints: each a request body (pydantic) and a
+coroutine that answers it. The work runs on the model's thread (``Context.on_model``); the app
+does the HTTP, the limits' statuses and the metrics."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
 
 from rnnkit.errors import RnnkitError
-from rnnkit.io.modeldir import read_config
+from rnnkit.io.modeldir import load_model
+from rnnkit.kinds import lookup
+from rnnkit.serve.limits import Limits
 
 
 @dataclass
+class Context:
+    """What an endpoint may use of the app: the limits, and the model's thread."""
+
+    limits: Limits
+    on_model: Callable[..., Awaitable[Any]]  # on_model(function, *args): its result, run off the event loop
+    batcher: Callable[..., Any]  # batcher(function): a Batcher that runs function(items) on the model's thread
+
+
 class Served:
-    name: str
-    kind: str  # lm, ranker or seq2seq
-    model: Any
-    path: Path
-    repository: list[str] = field(default_factory=list)  # a ranker's responses to search (server-side only)
+    """A model being served under ``name``. A kind's subclass lists its ``endpoints`` (name →
+    request body) and answers each with ``async def <name>(self, request, context)``."""
+
+    endpoints: ClassVar[dict[str, type[BaseModel]]] = {}
+
+    def __init__(self, name: str, model: Any, path: Path) -> None:
+        self.name, self.model, self.path = name, model, path
+
+    @property
+    def kind(self) -> str:
+        return self.model.config.kind
 
     def describe(self) -> dict[str, Any]:
         engine = getattr(self.model, "engine", None)
-        vocab = getattr(self.model, "vocab", None) or getattr(getattr(self.model, "ids", None), "vocab", None)
-        return {"name": self.name, "kind": self.kind, "vocab_size": len(vocab) if vocab is not None else None,
-                "engine": getattr(engine, "name", None), "device": str(getattr(engine, "device", "cpu")),
-                "level": getattr(getattr(self.model, "text", None), "level", None),
-                "repository": len(self.repository) if self.kind == "ranker" else None}
+        return {"name": self.name, "kind": self.kind, "vocab_size": len(self.vocab()),
+                "engine": getattr(engine, "name", None), "device": str(getattr(engine, "device", "cpu"))}
+
+    def vocab(self) -> Any:
+        return self.model.vocab
 
     def token_count(self, text: str) -> int:
         """Tokens of ``text`` as the model reads it (for the per-text limit)."""
-        if self.kind == "lm":
-            return len(self.model.tokenize(text))
-        return len(text.split()) if self.kind == "ranker" else len(self.model.ids.text.split([text])[0])
+        return len(text.split())
 
-    # -------------------------------------------------------------- language models
+    def start(self, context: Context) -> None:
+        """Called once the app is made (a language model starts its batcher here)."""
 
-    def score(self, sentences: list[str], per_token: bool) -> list[dict[str, Any]]:
-        return [s.as_dict() for s in self.model.score(sentences, per_token=per_token)]
+    def check_texts(self, context: Context, texts: Sequence[str], what: str) -> None:
+        context.limits.check_count(what, len(texts))
+        context.limits.check_tokens([self.token_count(t) for t in texts])
 
-    def generate(self, **options: Any) -> list[str]:
-        return self.model.generate(**options)
 
-    def rerank(self, groups: list[list[str]], length_norm: bool) -> list[dict[str, Any]]:
-        return self.model.rerank(groups, length_norm=length_norm)
+# ------------------------------------------------------------------------------ language models
 
-    # -------------------------------------------------------------- rankers and seq2seq
+class ScoreRequest(BaseModel):
+    sentences: list[str] = Field(min_length=1)
+    per_token: bool = False
 
-    def rank(self, context: str, candidates: Sequence[str] | None, top: int) -> list[dict[str, Any]]:
+
+class GenerateRequest(BaseModel):
+    n: int = Field(1, ge=1)
+    seed: int | None = None
+    temperature: float = Field(1.0, gt=0)
+    top_k: int | None = Field(None, ge=1)
+    top_p: float | None = Field(None, gt=0, le=1)
+    prime: str | None = None
+    min_length: int = Field(7, ge=0)
+    max_length: int | None = Field(None, ge=1)  # default: the server's --max-length, at most 100
+
+
+class RerankRequest(BaseModel):
+    groups: list[list[str]] = Field(min_length=1)
+    length_norm: bool = False
+
+
+class ServedLM(Served):
+    endpoints = {"score": ScoreRequest, "generate": GenerateRequest, "rerank": RerankRequest}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "level": self.model.text.level}
+
+    def token_count(self, text: str) -> int:
+        return len(self.model.tokenize(text))
+
+    def start(self, context: Context) -> None:
+        self.batcher = context.batcher(self._score_items)  # /score requests that arrive together: one call
+
+    async def score(self, request: ScoreRequest, context: Context) -> list[dict[str, Any]]:
+        self.check_texts(context, request.sentences, "sentences")
+        return await self.batcher.submit([(s, request.per_token) for s in request.sentences])
+
+    async def generate(self, request: GenerateRequest, context: Context) -> list[str]:
+        length = request.max_length or min(100, context.limits.max_length)
+        context.limits.check_generate(request.n, length)
+        options = {**request.model_dump(), "max_length": length, "length": length}  # length: a character model's
+        return await context.on_model(lambda: self.model.generate(**options))
+
+    async def rerank(self, request: RerankRequest, context: Context) -> list[dict[str, Any]]:
+        self.check_texts(context, [c for g in request.groups for c in g], "candidates")
+        return await context.on_model(lambda: self.model.rerank(request.groups, length_norm=request.length_norm))
+
+    def _score_items(self, items: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+        """One batch of (sentence, per_token) from many requests, scored in one call."""
+        per_token = any(p for _, p in items)
+        results = [s.as_dict() for s in self.model.score([s for s, _ in items], per_token=per_token)]
+        if per_token:
+            for result, (_, wanted) in zip(results, items):
+                if not wanted:
+                    result.pop("token_probs", None)
+        return results
+
+
+# ------------------------------------------------------------------------------ rankers
+
+class RankRequest(BaseModel):
+    context: str = Field(min_length=1)
+    candidates: list[str] | None = None
+    top: int = Field(10, ge=1)
+
+
+class ServedRanker(Served):
+    endpoints = {"rank": RankRequest}
+
+    def __init__(self, name: str, model: Any, path: Path) -> None:
+        super().__init__(name, model, path)
+        self.repository: list[str] = []  # responses to search when a request gives no candidates
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "repository": len(self.repository)}
+
+    def vocab(self) -> Any:
+        return self.model.ids.vocab
+
+    async def rank(self, request: RankRequest, context: Context) -> list[dict[str, Any]]:
+        self.check_texts(context, [request.context, *(request.candidates or [])], "texts")
+        return await context.on_model(self._rank, request.context, request.candidates, request.top)
+
+    def _rank(self, context: str, candidates: Sequence[str] | None, top: int) -> list[dict[str, Any]]:
         if candidates is not None:
             return self.model.rank(context, list(candidates))[:top]
         if not self.repository:
@@ -55,7 +153,39 @@ class Served:
                               f"with --responses {self.name}=DATA")
         return self.model.rank_repository(context, self.repository, top=top)
 
-    def translate(self, sources: list[str], beam: int, attention: bool) -> list[dict[str, Any]]:
+    def attach_responses(self, data: str | Path) -> None:
+        """The training responses of ranking dataset ``data`` become the repository."""
+        from rnnkit.rank.data import read_train
+
+        _, responses, labels = read_train(data)
+        self.repository = list(dict.fromkeys(r for r, label in zip(responses, labels) if label == 1))
+
+
+# ------------------------------------------------------------------------------ encoder–decoders
+
+class TranslateRequest(BaseModel):
+    sources: list[str] = Field(min_length=1)
+    beam: int = Field(1, ge=1, le=16)
+    attention: bool = False
+
+
+class ServedSeq2Seq(Served):
+    endpoints = {"translate": TranslateRequest}
+
+    def vocab(self) -> Any:
+        return self.model.ids.vocab
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "level": self.model.ids.text.level}
+
+    def token_count(self, text: str) -> int:
+        return len(self.model.ids.text.split([text])[0])
+
+    async def translate(self, request: TranslateRequest, context: Context) -> list[dict[str, Any]]:
+        self.check_texts(context, request.sources, "sources")
+        return await context.on_model(self._translate, request.sources, request.beam, request.attention)
+
+    def _translate(self, sources: list[str], beam: int, attention: bool) -> list[dict[str, Any]]:
         results = []
         for t in self.model.decode(sources, beam=beam):
             entry = {"source": t.source, "output": t.output, "log_prob": t.log_prob}
@@ -66,37 +196,23 @@ class Served:
         return results
 
 
+# ------------------------------------------------------------------------------ opening
+
 def open_served(spec: str, *, engine: str = "auto", device: str = "auto") -> Served:
-    """A model directory given as ``PATH`` or ``NAME=PATH``; its kind comes from its config."""
+    """A model directory given as ``PATH`` or ``NAME=PATH``, served as its kind says."""
     name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
     path_ = Path(path)
     name = name or path_.resolve().name
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise RnnkitError(f"model name {name!r}: use letters, digits, '-', '_' and '.' (give NAME=PATH)")
-    kind = read_config(path_).get("kind", "lm")
-    if kind == "lm":
-        from rnnkit.use.lm import load
-
-        model = load(path_, engine=engine, device=device)
-    elif kind == "ranker":
-        from rnnkit.rank.model import load_ranker
-
-        model = load_ranker(path_, engine=engine, device=device)
-    elif kind == "seq2seq":
-        from rnnkit.seq2seq.model import load_seq2seq
-
-        model = load_seq2seq(path_, engine=engine, device=device)
-    else:
-        raise RnnkitError(f"{path}: a model of kind {kind!r}, which rnnkit serve does not know")
-    return Served(name, kind, model, path_)
+    files = load_model(path_)
+    kind = lookup(files.kind)
+    return kind.part("serve")(name, kind.part("open")(files, engine=engine, device=device), path_)
 
 
 def attach_responses(served: dict[str, Served], spec: str) -> None:
     """``NAME=DATA``: the training responses of ranking dataset DATA become ranker NAME's repository."""
-    from rnnkit.rank.data import read_train
-
     name, _, data = spec.partition("=")
-    if name not in served or served[name].kind != "ranker" or not data:
+    if not isinstance(served.get(name), ServedRanker) or not data:
         raise RnnkitError(f"--responses {spec!r}: give NAME=DATA for a ranker being served")
-    _, responses, labels = read_train(data)
-    served[name].repository = list(dict.fromkeys(r for r, label in zip(responses, labels) if label == 1))
+    served[name].attach_responses(data)

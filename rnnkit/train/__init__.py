@@ -1,8 +1,11 @@
-"""Training: the options and recipes (``config``), one loop for every model kind (``loop``), its
-checkpoints (``checkpoint``) and record (``record``), and the language model's task (``lm``)."""
+"""The one trainer, the same for every kind: a run (``runner``: placement, checkpoints, the
+record, writing the model), its loop (``loop``), its options (``options``), checkpoints
+(``checkpoint``), the record (``record``) and many processes (``distributed``). A kind brings a
+task: the language model's is in ``rnnkit.lm``, the ranker's in ``rnnkit.rank``, the
+encoder–decoder's in ``rnnkit.seq2seq``."""
 
-from rnnkit.train.config import RECIPES, TrainConfig, make_config
-from rnnkit.train.lm import train
-from rnnkit.train.loop import Interrupted
+from rnnkit.train.loop import Interrupted, Schedule, Task
+from rnnkit.train.options import LoopOptions
+from rnnkit.train.runner import Job, open_trainer, run
 
-__all__ = ["RECIPES", "Interrupted", "TrainConfig", "make_config", "train"]
+__all__ = ["Interrupted", "Job", "LoopOptions", "Schedule", "Task", "open_trainer", "run"]

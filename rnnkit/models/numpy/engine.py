@@ -25,7 +25,7 @@ from rnnkit.models.numpy.threads import one_blas_thread
 _RNG = "rng.numpy"
 
 
-class _NumpyTrainable:
+class NumpyTrainable:
     """What every numpy engine shares: the weights, the optimizer with clipping, the dropout
     generator, and their state for checkpoints."""
 
@@ -74,7 +74,7 @@ class _NumpyTrainable:
         return h
 
 
-class NumpyEngine(_NumpyTrainable):
+class NumpyEngine(NumpyTrainable):
     """A language model."""
 
     def __init__(self, config: LMConfig, params: dict[str, np.ndarray], **options) -> None:
@@ -110,7 +110,7 @@ class NumpyEngine(_NumpyTrainable):
         return loss, (None if carry is None else final)
 
 
-class NumpyRankerEngine(_NumpyTrainable):
+class NumpyRankerEngine(NumpyTrainable):
     """A dual encoder."""
 
     def __init__(self, config: RankerConfig, params: dict[str, np.ndarray], **options) -> None:
@@ -135,7 +135,7 @@ class NumpyRankerEngine(_NumpyTrainable):
             return self.model.loss(batch), None
 
 
-class NumpySeq2SeqEngine(_NumpyTrainable):
+class NumpySeq2SeqEngine(NumpyTrainable):
     """An encoder–decoder."""
 
     def __init__(self, config: Seq2SeqConfig, params: dict[str, np.ndarray], **options) -> None:

@@ -20,6 +20,7 @@ from rnnkit.models.config import LMConfig
 from rnnkit.models.numpy.adaptive import AdaptiveSoftmax
 from rnnkit.models.numpy.softmax import softmax, softmax_at_targets
 from rnnkit.models.numpy.threads import all_blas_threads
+from rnnkit.models.schema import param_spec
 
 
 @dataclass
@@ -68,10 +69,10 @@ class NumpyLM:
         self.params = params
         self.dropout = config.dropout
         self.bptt_truncate = config.bptt_truncate  # the rnn's; the tutorial's interface may change it
-
-    @property
-    def adaptive(self) -> AdaptiveSoftmax | None:
-        return AdaptiveSoftmax(self.config, self.params) if self.config.cutoffs else None
+        # What the output layer is made of, from the config (its schema), never from the weights given.
+        spec = param_spec(config)
+        self.tied, self.output_bias, self.embedded = "V" not in spec, "c" in spec, "E" in spec
+        self.adaptive = AdaptiveSoftmax(config, params) if config.cutoffs else None
 
     @property
     def vocab_size(self) -> int:
@@ -128,7 +129,7 @@ class NumpyLM:
 
     def output_matrix(self) -> np.ndarray:
         """``V`` (C×width), or ``Eᵀ`` when input and output embeddings are tied."""
-        return self.params["V"] if "V" in self.params else self.params["E"].T
+        return self.params["E"].T if self.tied else self.params["V"]
 
     def forward(self, x: np.ndarray, y: np.ndarray | None = None, h: np.ndarray | None = None,
                 rng: np.random.Generator | None = None, mask: np.ndarray | None = None) -> Forward:
@@ -147,7 +148,7 @@ class NumpyLM:
             return self._adaptive_forward(fwd, top, y)
         with all_blas_threads():  # the output layer: the one big product of the forward pass
             logits = top @ self.output_matrix().T
-        if "c" in self.params:
+        if self.output_bias:
             logits += self.params["c"]
         if y is None:
             fwd.probs = softmax(logits, out=logits)
@@ -176,7 +177,7 @@ class NumpyLM:
         if self.adaptive is not None:
             return np.exp(self.adaptive.log_probs(fwd.states[-1][:, 0])), fwd.final
         logits = fwd.states[-1][:, 0] @ self.output_matrix().T
-        if "c" in self.params:
+        if self.output_bias:
             logits += self.params["c"]
         return softmax(logits, out=logits), fwd.final
 
@@ -223,9 +224,9 @@ class NumpyLM:
             d_out *= scale  # every gradient below is linear in the output error
         top = fwd.inputs[-1].reshape(B * T, -1)
         with all_blas_threads():
-            grads = {"V": d_out.T @ top} if "V" in self.params else {"E": top.T @ d_out}  # tied: lands on E
+            grads = {"E": top.T @ d_out} if self.tied else {"V": d_out.T @ top}  # tied: lands on E
             arriving = (d_out @ self.output_matrix()).reshape(B, T, -1)
-        if "c" in self.params:
+        if self.output_bias:
             grads["c"] = d_out.sum(axis=0)
         return grads, arriving
 

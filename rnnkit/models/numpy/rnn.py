@@ -51,7 +51,7 @@ class NumpyRNN(NumpyLM):
     def layers_forward(self, x, h, rng, mask) -> Forward:
         h = self.initial_state(x.shape[0]) if h is None else h
         fwd = Forward(states=[], final=h, h0=h)
-        if "E" in self.params:
+        if self.embedded:
             embedded = self.params["E"].T[x]
             drop = self._dropout_mask(embedded.shape, rng)
             if drop is not None:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from rnnkit.errors import RnnkitError
+from rnnkit.kinds import lookup
 from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
 from rnnkit.models.schema import init_params
 from rnnkit.models.torch.gated import TorchGated
@@ -23,17 +24,17 @@ MODELS: dict[str, type[TorchLM]] = {"rnn": TorchRNN, "gru": TorchGated, "lstm": 
 __all__ = ["MODELS", "TorchDualEncoder", "TorchGated", "TorchLM", "TorchRNN", "TorchSeq2Seq", "build"]
 
 
+def lm_module(config: LMConfig) -> TorchLM:
+    """A language model's module: its cell's."""
+    if config.cell not in MODELS:
+        raise RnnkitError(f"the {config.cell} cell runs on the numpy engine only; use --engine numpy (or auto)")
+    return MODELS[config.cell](config)
+
+
 def build(config: LMConfig | RankerConfig | Seq2SeqConfig, params: dict[str, np.ndarray] | None = None, *,
           device: str | torch.device = "cpu", seed: int = 0) -> torch.nn.Module:
     """The torch model of ``config`` on ``device``, with ``params`` or, without, fresh weights from
     the shared schema under ``seed`` (the very weights the numpy engine draws for that seed)."""
-    if config.kind == "ranker":
-        model = TorchDualEncoder(config)
-    elif config.kind == "seq2seq":
-        model = TorchSeq2Seq(config)
-    elif config.cell not in MODELS:
-        raise RnnkitError(f"the {config.cell} cell runs on the numpy engine only; use --engine numpy (or auto)")
-    else:
-        model = MODELS[config.cell](config)
+    model = lookup(config.kind).part("torch_module")(config)
     model.load_params(init_params(config, np.random.RandomState(seed)) if params is None else params)
     return model.to(device)

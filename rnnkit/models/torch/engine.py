@@ -25,7 +25,7 @@ from rnnkit.models.torch.precision import widened
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class _TorchTrainable:
+class TorchTrainable:
     """What every torch engine shares: the module, the optimizer with clipping, the generators,
     and their state for checkpoints (under canonical weight names)."""
 
@@ -172,7 +172,7 @@ class _TorchTrainable:
         return torch.from_numpy(h).to(self.device)
 
 
-class TorchEngine(_TorchTrainable):
+class TorchEngine(TorchTrainable):
     """A language model."""
 
     config: LMConfig
@@ -202,7 +202,7 @@ class TorchEngine(_TorchTrainable):
         return (module or self.forward_module)(x, y, mask, carry)
 
 
-class TorchRankerEngine(_TorchTrainable):
+class TorchRankerEngine(TorchTrainable):
     """A dual encoder."""
 
     config: RankerConfig
@@ -224,7 +224,7 @@ class TorchRankerEngine(_TorchTrainable):
             return (c @ self.model.M @ r.t()).cpu().numpy()
 
 
-class TorchSeq2SeqEngine(_TorchTrainable):
+class TorchSeq2SeqEngine(TorchTrainable):
     """An encoder–decoder. Decoding keeps its state and the encoded source as tensors on the device."""
 
     config: Seq2SeqConfig

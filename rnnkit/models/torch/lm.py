@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from rnnkit.models.config import LMConfig
+from rnnkit.models.schema import param_spec
 
 
 def load_params(module: nn.Module, params: dict[str, np.ndarray]) -> None:
@@ -110,12 +111,15 @@ class TorchLM(nn.Module):
         super().__init__()
         self.config = config
         self.torch_dtype = getattr(torch, config.dtype)
+        # What the output layer is made of, from the config (its schema), never from the weights.
+        spec = param_spec(config)
+        self.tied, self.output_bias = "V" not in spec, "c" in spec
 
     def weight(self, *shape: int) -> nn.Parameter:
         return nn.Parameter(torch.empty(*shape, dtype=self.torch_dtype))
 
     def output_matrix(self) -> torch.Tensor:
-        return self.V if hasattr(self, "V") else self.E.t()  # tied: Eᵀ
+        return self.E.t() if self.tied else self.V
 
     def run(self, x: torch.Tensor, h: torch.Tensor | None = None,
             mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,21 +130,21 @@ class TorchLM(nn.Module):
         """Summed cross-entropy (nats) of the real tokens, and the last state."""
         states, last = self.run(x, h, mask)
         flat = states.reshape(-1, states.shape[-1])
-        if hasattr(self, "adaptive"):
+        if self.config.cutoffs:
             return -(self.adaptive(flat, y.reshape(-1)).output * mask.reshape(-1).to(flat.dtype)).sum(), last
-        loss = SoftmaxCrossEntropy.apply(flat, self.output_matrix(), getattr(self, "c", None), y.reshape(-1),
-                                         mask.reshape(-1).to(flat.dtype))
+        bias = self.c if self.output_bias else None
+        loss = SoftmaxCrossEntropy.apply(flat, self.output_matrix(), bias, y.reshape(-1), mask.reshape(-1).to(flat.dtype))
         return loss, last
 
     def logits(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, T, C) for inputs ``x`` (B, T) from state ``h``, and the last state. (An adaptive
         softmax gives its log-probabilities: logits already normalised.)"""
         states, last = self.run(x, h)
-        if hasattr(self, "adaptive"):
+        if self.config.cutoffs:
             return self.adaptive.log_prob(states.reshape(-1, states.shape[-1])).reshape(*states.shape[:2], -1), last
         flat, V = states.reshape(-1, states.shape[-1]), self.output_matrix()
         # The bias in the product: ``+ c`` afterwards would write a second (positions × vocabulary) array.
-        logits = flat @ V.t() if getattr(self, "c", None) is None else torch.addmm(self.c, flat, V.t())
+        logits = torch.addmm(self.c, flat, V.t()) if self.output_bias else flat @ V.t()
         return logits.reshape(*states.shape[:2], -1), last
 
     def canonical(self, name: str) -> str:

@@ -26,9 +26,9 @@ from rnnkit.data.batching import make_batch
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, load_model
+from rnnkit.lm.evaluate import perplexity, resolve_mode, split_loss
+from rnnkit.lm.generate import sample
 from rnnkit.models.engine import open_engine
-from rnnkit.use.evaluate import perplexity, resolve_mode, split_loss
-from rnnkit.use.generate import sample
 
 
 @dataclass

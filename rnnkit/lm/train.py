@@ -37,13 +37,13 @@ from rnnkit.data.batching import (
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles
+from rnnkit.lm.config import TrainConfig, make_config
+from rnnkit.lm.evaluate import perplexity, split_loss
 from rnnkit.models.engine import Engine
 from rnnkit.models.schema import init_params
 from rnnkit.train.checkpoint import checkpoint_options, one_run_at_a_time
-from rnnkit.train.config import TrainConfig, make_config
 from rnnkit.train.distributed import Placement
 from rnnkit.train.runner import Job, open_trainer, run
-from rnnkit.use.evaluate import perplexity, split_loss
 
 
 class LMTask:
