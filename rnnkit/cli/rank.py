@@ -20,18 +20,21 @@ from rnnkit.errors import RnnkitError
 
 def cmd_build(args: argparse.Namespace) -> int:
     from rnnkit.rank.build import build_dataset
-    from rnnkit.rank.dialogue import chat_dialogues, shakespeare_plays
+    from rnnkit.rank.dialogue import chat_dialogues, chitchat, shakespeare_plays
 
-    if bool(args.dialogues) == args.shakespeare:
-        raise RnnkitError("give chat logs (one 'speaker: text' turn per line) or --shakespeare, not both or neither")
+    if bool(args.dialogues) + args.shakespeare + args.chitchat != 1:
+        raise RnnkitError("give chat logs (one 'speaker: text' turn per line), --chitchat or --shakespeare: one of them")
+    left_out = {}
     if args.shakespeare:
         dialogues, split_by = shakespeare_plays(), "source"
+    elif args.chitchat:
+        (dialogues, left_out["one speaker"]), split_by = chitchat(), "dialogue"
     else:
         dialogues = [d for path in args.dialogues for d in chat_dialogues(path, input_lines(path))]
         split_by = "dialogue"
     meta = build_dataset(dialogues, args.out, context_turns=args.context_turns, split_by=split_by,
                          valid_fraction=args.valid_fraction, test_fraction=args.test_fraction, seed=args.seed,
-                         force=args.force)
+                         force=args.force, left_out=left_out)
     if args.json:
         print_json({**meta, "out": args.out})
         return 0
@@ -39,6 +42,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     for split, s in meta["splits"].items():
         shown = ", ".join(s["units"]) if split != "train" and unit == "plays" else f"{len(s['units']):,} {unit}"
         print(f"  {split:<5} {s['rows']:>7,} rows  {s['examples']:>7,} examples  ({shown})")
+    for why, count in meta["left_out"].items():
+        print(f"  left out {count:,} conversations with {why}")
     print(f"Wrote {args.out}: train.csv (Context,Utterance,Label), valid.csv and test.csv (Context,Ground Truth "
           f"Utterance,Distractor_0..8); contexts of up to {args.context_turns} turns")
     return 0
@@ -107,6 +112,8 @@ def register(verbs: Any) -> None:
     p = add_verb(actions, "build", cmd_build, "turn dialogues into a ranking dataset (the UDC's CSV layout)")
     p.add_argument("dialogues", nargs="*", metavar="CHATLOG", help="chat logs: 'speaker: text' lines, blank lines "
                                                                    "between conversations")
+    p.add_argument("--chitchat", action="store_true", help="the chit-chat corpus's two-person conversations (rnnkit "
+                                                            "data get chitchat; split by conversation)")
     p.add_argument("--shakespeare", action="store_true", help="the plays of the default corpus (split by play)")
     p.add_argument("--out", required=True)
     p.add_argument("--context-turns", type=int, default=4, help="turns before the response (default 4)")

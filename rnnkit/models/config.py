@@ -132,7 +132,7 @@ class LMConfig:
         return config_from_dict(cls, data)
 
 
-RANKERS = ("dual-encoder", "tfidf", "random")
+RANKERS = ("dual-encoder", "tfidf", "bm25", "random")
 POOLING = ("last", "max")
 OBJECTIVES = ("binary", "in-batch")
 
@@ -142,7 +142,7 @@ class RankerConfig:
     """A response ranker: the dual encoder of Lowe et al. (2015) — one recurrent encoder (``cell``,
     sizes as ``LMConfig``'s) reads the context into c and the response into r, and the score is
     cᵀ M r (σ of it, the probability that r answers c) — or a baseline: ``tfidf`` (cosine of TF-IDF
-    vectors) or ``random``.
+    vectors), ``bm25`` (Okapi BM25 of the response for the context's words) or ``random``.
 
     ``pooling``: the encoding is the last state (both directions' when bidirectional) or the
     maximum of every state over time. ``objective``: ``binary`` cross-entropy on (context,

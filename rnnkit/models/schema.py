@@ -125,9 +125,12 @@ def lm_schema(config: LMConfig) -> Schema:
 
 def ranker_schema(config: RankerConfig) -> Schema:
     """The dual encoder: the encoder's layers (an LM's without ``V`` and ``c``), then ``M``, which
-    starts as the identity (the first scores are dot products c·r). TF-IDF: the words' idf."""
+    starts as the identity (the first scores are dot products c·r). TF-IDF: the words' idf; BM25:
+    theirs, and the collection's mean length in tokens."""
     if config.model == "tfidf":
         return {"idf": ParamSpec((config.vocab_size,))}
+    if config.model == "bm25":
+        return {"idf": ParamSpec((config.vocab_size,)), "avgdl": ParamSpec((1,))}
     if config.model == "random":
         return {}
     encoder = {k: v for k, v in _gated_schema(config.encoder()).items() if k not in ("V", "c")}

@@ -98,9 +98,9 @@ def _csv(rows: list[list[str]], header: list[str]) -> str:
 
 def build_dataset(dialogues: Sequence[Dialogue], out: str | Path, *, context_turns: int = 4,
                   split_by: str = "source", valid_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0,
-                  force: bool = False) -> dict[str, Any]:
+                  force: bool = False, left_out: dict[str, int] | None = None) -> dict[str, Any]:
     """Write ``train.csv``, ``valid.csv``, ``test.csv`` and ``meta.json`` into ``out`` (atomically);
-    returns the meta."""
+    returns the meta (with ``left_out``: what the reader of the dialogues did not keep, and why)."""
     if context_turns < 1:
         raise RnnkitError("--context-turns must be at least 1")
     if not dialogues:
@@ -125,7 +125,7 @@ def build_dataset(dialogues: Sequence[Dialogue], out: str | Path, *, context_tur
                 drawn.append(_other(pools[split], rng, example, set(drawn)))
             rows[split].append([example.context, example.response, *drawn])
     meta = {"format": FORMAT, "format_version": 1, "rnnkit_version": __version__, "context_turns": context_turns,
-            "split_by": "play" if split_by == "source" else "dialogue", "seed": seed,
+            "split_by": "play" if split_by == "source" else "dialogue", "seed": seed, "left_out": left_out or {},
             "splits": {split: {"rows": len(rows[split]), "examples": len(pools[split]),
                                "units": sorted(u for u, s in split_of.items() if s == split)} for split in SPLITS}}
     with atomic_directory(out, force=force) as tmp:

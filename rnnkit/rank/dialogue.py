@@ -8,12 +8,18 @@ default corpus's source), read by ``rnnkit.data.plays``: each scene a dialogue, 
 
 A chat log has one ``speaker: text`` turn per line and a blank line between conversations;
 consecutive lines of one speaker are one turn of several utterances.
+
+The chit-chat corpus (``rnnkit data get chitchat``: the ``chitchat-dataset`` wheel's JSON) holds
+real two-person conversations, each a list of turns, each turn a speaker's messages; those with a
+single speaker (a person talking to no one) are left out and counted.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rnnkit.data.plays import MODERN_GLOB, is_play, modern_scenes, play_name
 from rnnkit.errors import RnnkitError
@@ -75,3 +81,39 @@ def chat_dialogues(source: str, lines: Iterable[str]) -> list[Dialogue]:
         raise RnnkitError(f"{source} holds no dialogue of two turns or more; give one 'speaker: text' turn per line, "
                           "a blank line between conversations")
     return found
+
+
+def chitchat_dialogues(conversations: dict[str, Any]) -> tuple[list[Dialogue], int]:
+    """The conversations of two speakers or more as dialogues (each inner list of messages one
+    turn, blank messages dropped, whitespace made single spaces), in the file's order; and how
+    many conversations were left out for having one speaker."""
+    dialogues, lonely = [], 0
+    for conversation in conversations.values():
+        turns: list[Turn] = []
+        for messages in conversation["messages"]:
+            said = [" ".join(m["text"].split()) for m in messages if m["text"].strip()]
+            if not said:
+                continue
+            speaker = messages[0]["sender"]
+            if turns and turns[-1].speaker == speaker:
+                turns[-1].utterances.extend(said)
+            else:
+                turns.append(Turn(speaker, said))
+        if len({t.speaker for t in turns}) < 2:
+            lonely += 1
+        else:
+            dialogues.append(Dialogue("chitchat", turns))
+    return dialogues, lonely
+
+
+def chitchat() -> tuple[list[Dialogue], int]:
+    """The chit-chat corpus's dialogues (fetched once, like ``rnnkit data get chitchat``), and the
+    number of one-speaker conversations left out."""
+    from rnnkit.data.corpora import get
+
+    try:
+        conversations = json.loads(get("chitchat").read_text(encoding="utf-8"))
+        return chitchat_dialogues(conversations)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise RnnkitError(f"the chitchat corpus is damaged ({e!r}); fetch it again: rnnkit data get chitchat --force") \
+            from None

@@ -7,7 +7,7 @@
 
 Scores are what the model compares: cᵀ M r for the dual encoder (σ of it is the probability
 that r answers c, for a model trained with the binary objective), the TF-IDF cosine, or a random
-number. Encoding is batched, rows sorted by length; ``rank`` against a repository of responses
+number (BM25's score, for ``bm25``). Encoding is batched, rows sorted by length; ``rank`` against a repository of responses
 caches their encodings next to the model, keyed by the model's weights and the responses.
 """
 
@@ -137,6 +137,38 @@ class TfidfRanker(Ranker):
         return np.asarray(c[which_c].multiply(r[which_r]).sum(axis=1)).ravel()  # rows are unit vectors
 
 
+class BM25Ranker(Ranker):
+    """Okapi BM25 of each response (the document) for its context's words (the query), with
+    Lucene's idf and scoring, as ``bm25s`` computes them: Σ over the context's tokens t of
+    idf(t) · tf / (tf + k1 · (1 − b + b · |response| / avgdl)). idf and avgdl come from the
+    training texts; k1 and b are the usual 1.5 and 0.75."""
+
+    K1, B = 1.5, 0.75
+
+    def __init__(self, config: RankerConfig, ids: TextIds, idf: np.ndarray, avgdl: float,
+                 path: Path | None = None) -> None:
+        super().__init__(config, ids, path)
+        self.vectorizer, self.idf, self.avgdl = count_vectorizer(ids), idf, avgdl
+
+    @classmethod
+    def fit(cls, config: RankerConfig, ids: TextIds, documents: list[list[str]]) -> BM25Ranker:
+        """Its idf and mean length from the tokens of a collection of ``documents``."""
+        counts = count_vectorizer(ids).transform(documents)
+        n, df = counts.shape[0], np.bincount(counts.indices, minlength=counts.shape[1])
+        idf = np.log1p((n - df + 0.5) / (df + 0.5))
+        return cls(config, ids, idf, float(counts.sum()) / max(n, 1))
+
+    def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        unique_c, which_c = np.unique(np.array(contexts, dtype=object), return_inverse=True)
+        unique_r, which_r = np.unique(np.array(responses, dtype=object), return_inverse=True)
+        queries = self.vectorizer.transform(self.ids.tokens(list(unique_c)))[which_c]
+        documents = self.vectorizer.transform(self.ids.tokens(list(unique_r))).tocsr().astype(np.float64)
+        saturation = self.K1 * (1.0 - self.B + self.B * np.asarray(documents.sum(axis=1)).ravel() / self.avgdl)
+        row_of = np.repeat(np.arange(documents.shape[0]), np.diff(documents.indptr))
+        documents.data = documents.data / (documents.data + saturation[row_of])
+        return np.asarray(queries.multiply(documents[which_r]) @ self.idf).ravel()
+
+
 class RandomRanker(Ranker):
     """Scores drawn at random: the floor any model must clear (R@k in 1-of-10 is k/10)."""
 
@@ -151,13 +183,22 @@ class RandomRanker(Ranker):
 def tfidf_vectorizer(ids: TextIds):
     """A TfidfVectorizer over the ranker's vocabulary, fed tokens the pipeline made (unknown words
     count as the unknown token)."""
+    return _vectorizer(ids, "TfidfVectorizer")
+
+
+def count_vectorizer(ids: TextIds):
+    """Token counts over the ranker's vocabulary, as ``tfidf_vectorizer`` reads tokens."""
+    return _vectorizer(ids, "CountVectorizer")
+
+
+def _vectorizer(ids: TextIds, name: str):
     try:
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.feature_extraction import text
     except ImportError:
-        raise RnnkitError("the tfidf ranker needs scikit-learn: pip install 'rnnkit[rank]'") from None
+        raise RnnkitError("the tfidf and bm25 rankers need scikit-learn: pip install 'rnnkit[rank]'") from None
     vocab = ids.vocab
-    return TfidfVectorizer(vocabulary=vocab.index, lowercase=False,
-                           analyzer=lambda tokens: [t if t in vocab.index else vocab.unk_token for t in tokens])
+    return getattr(text, name)(vocabulary=vocab.index, lowercase=False,
+                               analyzer=lambda tokens: [t if t in vocab.index else vocab.unk_token for t in tokens])
 
 
 def _check_texts(texts: Sequence[str]) -> None:
@@ -175,6 +216,8 @@ def ranker_from_files(files: ModelFiles, *, engine: str = "auto", device: str = 
     ids = TextIds(files.text, files.vocab, config.max_context, config.max_response)
     if config.model == "tfidf":
         return TfidfRanker(config, ids, files.params["idf"], files.path)
+    if config.model == "bm25":
+        return BM25Ranker(config, ids, files.params["idf"], float(files.params["avgdl"][0]), files.path)
     if config.model == "random":
         return RandomRanker(config, ids, files.info.get("training", {}).get("seed", 0), files.path)
     return DualEncoderRanker(config, ids, open_engine(config, files.params, engine=engine, device=device), files.path)

@@ -1,6 +1,6 @@
 """Training a ranker: the baselines are fitted, the dual encoder trained by the common loop.
 
-``--model`` names a ranker: the ``random`` and ``tfidf`` baselines, the ``dual-encoder`` as
+``--model`` names a ranker: the ``random``, ``tfidf`` and ``bm25`` baselines, the ``dual-encoder`` as
 published (an LSTM's last state, σ(cᵀ M r), binary cross-entropy on true and random responses),
 and what came after, each one change to it: a ``bidirectional`` encoder, ``max-pooling`` over its
 states, ``in-batch`` negatives, a ``bag-of-words`` channel beside the states; ``combined`` takes
@@ -33,6 +33,7 @@ from rnnkit.rank.data import (
 )
 from rnnkit.rank.metrics import per_example
 from rnnkit.rank.model import (
+    BM25Ranker,
     DualEncoderRanker,
     RandomRanker,
     Ranker,
@@ -49,6 +50,7 @@ from rnnkit.train.runner import Job, open_trainer, run
 PRESETS: dict[str, dict[str, Any]] = {
     "random": {"model": "random"},
     "tfidf": {"model": "tfidf"},
+    "bm25": {"model": "bm25"},
     "dual-encoder": {"model": "dual-encoder"},
     "bidirectional": {"model": "dual-encoder", "bidirectional": True},
     "max-pooling": {"model": "dual-encoder", "pooling": "max"},
@@ -221,19 +223,22 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
 
 
 def _fit_baseline(data: str | Path, out: Path, cfg: RankTrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
-    """TF-IDF fitted on the training contexts and true responses (each distinct text once);
-    random needs nothing."""
+    """TF-IDF and BM25 fitted on the training contexts and true responses (each distinct text
+    once); random needs nothing."""
     ids, tokens, rows, valid = _read(data, cfg, log)
     model = cfg.model_config(len(ids.vocab))
     info = {"training": {**asdict(cfg), "data": str(data)}}
     params: dict[str, np.ndarray] = {}
+    contexts, responses, labels = rows
+    texts = [tokens[t] for t in dict.fromkeys([*contexts, *(r for r, label in zip(responses, labels) if label == 1)])]
     if model.model == "tfidf":
-        contexts, responses, labels = rows
-        texts = dict.fromkeys([*contexts, *(r for r, label in zip(responses, labels) if label == 1)])
         vectorizer = tfidf_vectorizer(ids)
-        vectorizer.fit([tokens[t] for t in texts])
+        vectorizer.fit(texts)
         params["idf"] = vectorizer.idf_.astype(np.float64)
         ranker: Ranker = TfidfRanker(model, ids, params["idf"])
+    elif model.model == "bm25":
+        ranker = BM25Ranker.fit(model, ids, texts)
+        params.update(idf=ranker.idf, avgdl=np.array([ranker.avgdl]))
     else:
         ranker = RandomRanker(model, ids, cfg.seed)
     metrics = ranking_metrics(ranker.score_rows(*validation_sample(valid, cfg.eval_rows, cfg.seed)))
