@@ -405,3 +405,58 @@ def test_rank_build_chitchat_writes_the_udc_layout_split_by_conversation(tmp_pat
     assert all(r.endswith("__eou__") and "__eot__" not in r for row in rows for r in row[1:] if not r.isdigit())
     status, _, err = run_cli("rank", "build", "--chitchat", "--shakespeare", "--out", tmp_path / "e")
     assert status == 2 and "one of them" in err
+
+
+# ------------------------------------------------------------------------------ the chatbot
+
+
+def test_rank_chat_answers_each_turn_from_the_repository(run_cli, tmp_path, keyword_data, monkeypatch):
+    """Over a pipe: one turn per line in, one JSON answer per line out, each a training response.
+    TF-IDF finds the keyword: asked about the horse, the bot answers about the horse. (The second
+    answer reads the whole conversation, horse included.)"""
+    import io
+
+    from rnnkit.rank.chat import plain
+    from rnnkit.rank.data import training_responses
+
+    assert run_cli("rank", "train", keyword_data, "--out", tmp_path / "tfidf", "--model", "tfidf")[0] == 0
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"where is the horse ?\nand the castle ?\n")))
+    status, out, err = run_cli("rank", "chat", tmp_path / "tfidf", "--responses", keyword_data, "--top", "3")
+    assert status == 0, err
+    answers = [json.loads(line) for line in out.splitlines()]
+    repository = {plain(r) for r in training_responses(keyword_data)}
+    assert [a["turn"] for a in answers] == ["where is the horse ?", "and the castle ?"]
+    assert all(a["answer"] in repository and len(a["ranked"]) == 3 for a in answers)
+    assert "horse" in answers[0]["answer"]
+    assert [r["score"] for r in answers[0]["ranked"]] == sorted((r["score"] for r in answers[0]["ranked"]),
+                                                                 reverse=True)
+
+
+def test_rank_chat_refuses_bad_input_in_one_line(run_cli, tmp_path, keyword_data, tiny_models, monkeypatch):
+    import io
+
+    assert run_cli("rank", "train", keyword_data, "--out", tmp_path / "tfidf", "--model", "tfidf")[0] == 0
+    for stdin, args, says in (
+            ("hello\n\n", (tmp_path / "tfidf", "--responses", keyword_data), "an empty turn"),
+            ("hello\n", (tiny_models / "lm", "--responses", keyword_data), "is a language model"),
+            ("hello\n", (tmp_path / "tfidf", "--responses", keyword_data, "--top", "0"), "--top must be at least 1"),
+            ("hello\n", (tmp_path / "tfidf", "--responses", tmp_path), "train.csv")):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+        status, _, err = run_cli("rank", "chat", *args)
+        assert status == 2 and says in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_conversation_keeps_the_bot_s_turns_in_its_context():
+    from rnnkit.rank.chat import Conversation, context_of
+
+    class Echo:  # ranks by how often the response's first word is in the context
+        def rank_repository(self, context, responses, top):
+            scores = [context.split().count(r.split()[0]) for r in responses]
+            return sorted(({"text": r, "score": s} for r, s in zip(responses, scores)), key=lambda r: -r["score"])[:top]
+
+    bot = Conversation(Echo(), ["cat says hi __eou__", "dog barks __eou__ twice __eou__"], context_turns=3)
+    assert bot.reply("a dog and a dog")[0]["plain"] == "dog barks twice"
+    assert bot.turns == ["a dog and a dog __eou__ __eot__", "dog barks __eou__ twice __eou__ __eot__"]
+    bot.reply("cat cat cat")
+    assert len(bot.turns) == 4 and bot.turns[-1] == "cat says hi __eou__ __eot__"
+    assert context_of(["x", "y"], 1) == "y __eou__ __eot__"

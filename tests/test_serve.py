@@ -86,6 +86,28 @@ def test_rank_searches_the_repository_given_at_start(served, tiny_models):
         served["ranker"].repository = []
 
 
+def test_chat_answers_from_the_repository(served, tiny_models):
+    from rnnkit.rank.chat import plain
+    from rnnkit.serve.models import attach_responses
+
+    with TestClient(create_app(served)) as c:
+        missing = c.post("/v1/models/ranker/chat", json={"turns": ["where is the cat ?"]})
+        assert missing.status_code == 422 and "--responses ranker=DATA" in missing.json()["detail"]
+    attach_responses(served, f"ranker={tiny_models / 'rank-data'}")
+    try:
+        with TestClient(create_app(served)) as c:
+            answer = c.post("/v1/models/ranker/chat", json={"turns": ["hello", "hi there", "where is the cat ?"],
+                                                            "top": 2}).json()["results"]
+            empty = c.post("/v1/models/ranker/chat", json={"turns": ["hello", " "]})
+            wrong = c.post("/v1/models/lm/chat", json={"turns": ["hello"]})
+        assert len(answer) == 2 and all(r["text"] in served["ranker"].repository for r in answer)
+        assert all(r["plain"] == plain(r["text"]) for r in answer) and answer[0]["score"] >= answer[1]["score"]
+        assert empty.status_code == 422 and "empty turn" in empty.json()["detail"]
+        assert wrong.status_code == 400 and "for ranker models" in wrong.json()["detail"]
+    finally:
+        served["ranker"].repository = []
+
+
 def test_rank_and_translate(client):
     ranked = client.post("/v1/models/ranker/rank", json={"context": "where is the cat ?",
                                                          "candidates": ["the cat is here .", "a dog ."]}).json()

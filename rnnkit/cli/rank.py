@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from rnnkit.cli.common import (
@@ -80,8 +81,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from rnnkit.rank.data import read_train
-    from rnnkit.rank.model import DualEncoderRanker, load_ranker
+    from rnnkit.rank.data import training_responses
+    from rnnkit.rank.model import load_ranker
 
     if (args.candidates is None) == (args.responses is None):
         raise RnnkitError("give --candidates FILE (one per line) or --responses DATA (a ranking dataset), not both")
@@ -90,18 +91,47 @@ def cmd_predict(args: argparse.Namespace) -> int:
         candidates = [line for line in input_lines(args.candidates) if line.strip()]
         ranked = ranker.rank(args.context, candidates)[: args.top]
     else:
-        _, responses, labels = read_train(args.responses)
-        repository = list(dict.fromkeys(r for r, label in zip(responses, labels) if label == 1))
-        if isinstance(ranker, DualEncoderRanker):
-            ranked = ranker.rank_repository(args.context, repository, top=args.top)
-        else:
-            ranked = ranker.rank(args.context, repository)[: args.top]
+        ranked = ranker.rank_repository(args.context, training_responses(args.responses), top=args.top)
     if args.json:
         print(json.dumps({"context": args.context, "ranked": ranked}, ensure_ascii=False))
     else:
         for r in ranked:
             print(f"{r['score']:10.4f}  {r['text']}")
     return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """A conversation: in a terminal, a prompt and the bot's answers; otherwise one person's turn
+    per input line and one JSON answer per output line."""
+    from rnnkit.rank.chat import Conversation
+    from rnnkit.rank.data import training_responses
+    from rnnkit.rank.model import load_ranker
+
+    if args.top < 1:
+        raise RnnkitError("--top must be at least 1")
+    bot = Conversation(load_ranker(args.model, engine=args.engine), training_responses(args.responses),
+                       args.context_turns)
+    talking = sys.stdin.isatty()
+    if talking:
+        print(f"Talking to {args.model} ({len(bot.repository):,} responses); an empty line or Ctrl-D ends it.",
+              file=sys.stderr)
+    while True:
+        try:
+            line = input("you: " if talking else "")
+        except EOFError:
+            return 0
+        if not line.strip():
+            if talking:
+                return 0
+            raise RnnkitError("an empty turn; give one turn per line")
+        ranked = bot.reply(line, top=args.top)
+        if not talking:
+            print(json.dumps({"turn": line, "answer": ranked[0]["plain"], "ranked": ranked}, ensure_ascii=False),
+                  flush=True)
+            continue
+        print(f"bot: {ranked[0]['plain']}")
+        for r in ranked[1:]:
+            print(f"     {r['score']:8.4f}  {r['plain']}")
 
 
 def register(verbs: Any) -> None:
@@ -154,6 +184,15 @@ def register(verbs: Any) -> None:
     p.add_argument("--split", default="test", choices=["valid", "test"])
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
     p.add_argument("--json", action="store_true")
+
+    p = add_verb(actions, "chat", cmd_chat, "talk to a ranker: each answer the best response of a repository")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--responses", required=True, metavar="DATA",
+                   help="a ranking dataset: its training responses are what the bot can say")
+    p.add_argument("--top", type=int, default=1, help="show the runners-up too (default 1: the answer alone)")
+    p.add_argument("--context-turns", type=int, default=4, help="the last turns the ranker reads (default 4, as "
+                                                                 "`rank build` writes contexts)")
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
 
     p = add_verb(actions, "predict", cmd_predict, "rank candidate responses to a context, best first")
     p.add_argument("model", metavar="MODEL")

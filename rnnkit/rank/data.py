@@ -62,6 +62,15 @@ def read_train(data: str | Path) -> tuple[list[str], list[str], np.ndarray]:
     return contexts, responses, np.array(labels)
 
 
+def training_responses(data: str | Path) -> list[str]:
+    """The true responses of a dataset's ``train.csv``, each once, in order: a bot's repository."""
+    _, responses, labels = read_train(data)
+    repository = list(dict.fromkeys(r for r, label in zip(responses, labels) if label == 1))
+    if not repository:
+        raise RnnkitError(f"{split_file(data, 'train')} has no true response (label 1) to answer with")
+    return repository
+
+
 def read_eval(data: str | Path, split: str) -> tuple[list[str], list[list[str]]]:
     """Contexts, and each one's 10 candidates with the true response first, of ``valid.csv`` or ``test.csv``."""
     path = split_file(data, split)

@@ -65,6 +65,10 @@ class Ranker:
         scores = self.score_rows([context], [list(candidates)])[0]
         return _best_first(candidates, scores)
 
+    def rank_repository(self, context: str, responses: Sequence[str], top: int = 10) -> list[dict[str, Any]]:
+        """The ``top`` best of a repository of responses (a dual encoder caches their encodings)."""
+        return self.rank(context, responses)[:top]
+
 
 class DualEncoderRanker(Ranker):
     def __init__(self, config: RankerConfig, ids: TextIds, engine: RankerEngine, path: Path | None = None) -> None:

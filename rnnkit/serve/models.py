@@ -128,8 +128,13 @@ class RankRequest(BaseModel):
     top: int = Field(10, ge=1)
 
 
+class ChatRequest(BaseModel):
+    turns: list[str] = Field(min_length=1)  # the conversation so far, plain text; the last turn the person's
+    top: int = Field(1, ge=1)
+
+
 class ServedRanker(Served):
-    endpoints = {"rank": RankRequest}
+    endpoints = {"rank": RankRequest, "chat": ChatRequest}
 
     def __init__(self, name: str, model: Any, path: Path) -> None:
         super().__init__(name, model, path)
@@ -153,12 +158,22 @@ class ServedRanker(Served):
                               f"with --responses {self.name}=DATA")
         return self.model.rank_repository(context, self.repository, top=top)
 
+    async def chat(self, request: ChatRequest, context: Context) -> list[dict[str, Any]]:
+        """The repository's best responses after the conversation's last turns."""
+        from rnnkit.rank.chat import answer, context_of
+
+        self.check_texts(context, request.turns, "turns")
+        if not self.repository:
+            raise RnnkitError(f"{self.name} has no response repository: start the server with --responses "
+                              f"{self.name}=DATA")
+        top = min(request.top, len(self.repository))
+        return await context.on_model(lambda: answer(self.model, self.repository, context_of(request.turns), top))
+
     def attach_responses(self, data: str | Path) -> None:
         """The training responses of ranking dataset ``data`` become the repository."""
-        from rnnkit.rank.data import read_train
+        from rnnkit.rank.data import training_responses
 
-        _, responses, labels = read_train(data)
-        self.repository = list(dict.fromkeys(r for r, label in zip(responses, labels) if label == 1))
+        self.repository = training_responses(data)
 
 
 # ------------------------------------------------------------------------------ encoder–decoders
