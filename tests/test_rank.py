@@ -454,9 +454,14 @@ def test_a_conversation_keeps_the_bot_s_turns_in_its_context():
             scores = [context.split().count(r.split()[0]) for r in responses]
             return sorted(({"text": r, "score": s} for r, s in zip(responses, scores)), key=lambda r: -r["score"])[:top]
 
-    bot = Conversation(Echo(), ["cat says hi __eou__", "dog barks __eou__ twice __eou__"], context_turns=3)
+    bot = Conversation(Echo(), ["cat says hi __eou__", "dog barks __eou__ twice __eou__", "cat again __eou__"],
+                       context_turns=3)
     assert bot.reply("a dog and a dog")[0]["plain"] == "dog barks twice"
     assert bot.turns == ["a dog and a dog __eou__ __eot__", "dog barks __eou__ twice __eou__ __eot__"]
     bot.reply("cat cat cat")
     assert len(bot.turns) == 4 and bot.turns[-1] == "cat says hi __eou__ __eot__"
+    # asked about the dog again, it does not say the same thing twice
+    assert [r["plain"] for r in bot.reply("dog dog dog dog", top=3)] == ["cat again"]
+    with pytest.raises(RnnkitError, match="no response left"):
+        bot.reply("anything")
     assert context_of(["x", "y"], 1) == "y __eou__ __eot__"

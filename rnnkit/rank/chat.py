@@ -9,7 +9,7 @@ UDC's layout: each utterance ends with ``__eou__``, each turn with ``__eot__``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from rnnkit.errors import RnnkitError
@@ -45,21 +45,26 @@ class Conversation:
             raise RnnkitError("--context-turns must be at least 1")
         self.ranker, self.repository, self.context_turns = ranker, list(repository), context_turns
         self.turns: list[str] = []  # as the context has them: the person's and the bot's in turn
+        self.said: set[str] = set()  # the bot's answers so far: it does not say one twice
 
     def reply(self, text: str, top: int = 1) -> list[dict[str, Any]]:
         """The ``top`` best responses to the conversation after ``text``, best first (each with its
-        ``text`` as the repository has it, ``plain`` without markers, and ``score``); the best one
-        becomes the bot's turn."""
+        ``text`` as the repository has it, ``plain`` without markers, and ``score``), leaving out
+        what the bot has said already; the best one becomes the bot's turn."""
         turns = [*self.turns, as_turn(text)]
-        ranked = answer(self.ranker, self.repository, " ".join(turns[-self.context_turns:]), top)
+        ranked = answer(self.ranker, self.repository, " ".join(turns[-self.context_turns:]), top, self.said)
         self.turns = turns + [f"{ranked[0]['text']} {EOT}"]
+        self.said.add(ranked[0]["text"])
         return ranked
 
 
-def answer(ranker: Ranker, repository: Sequence[str], context: str, top: int = 1) -> list[dict[str, Any]]:
-    """The ``top`` best responses of ``repository`` to ``context`` (in the UDC's layout), best first."""
+def answer(ranker: Ranker, repository: Sequence[str], context: str, top: int = 1,
+           said: Collection[str] = ()) -> list[dict[str, Any]]:
+    """The ``top`` best responses of ``repository`` to ``context`` (in the UDC's layout), best
+    first, but for those in ``said``."""
     if top < 1:
         raise RnnkitError("--top must be at least 1")
-    if not repository:
-        raise RnnkitError("the repository holds no response to answer with")
-    return [{**r, "plain": plain(r["text"])} for r in ranker.rank_repository(context, repository, top=top)]
+    if len(repository) <= len(said):
+        raise RnnkitError("the repository holds no response left to answer with")
+    ranked = ranker.rank_repository(context, repository, top=min(top + len(said), len(repository)))
+    return [{**r, "plain": plain(r["text"])} for r in ranked if r["text"] not in said][:top]

@@ -43,7 +43,7 @@ from rnnkit.rank.model import (
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary, build_vocabulary
 from rnnkit.train.checkpoint import one_run_at_a_time, open_run
-from rnnkit.train.distributed import Placement
+from rnnkit.train.distributed import Placement, launched
 from rnnkit.train.options import LoopOptions, make_options
 from rnnkit.train.runner import Job, open_trainer, run
 
@@ -195,6 +195,8 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
     trains its share of every batch."""
     cfg = (config or make_options(RankTrainConfig, **options)).resolve()
     if PRESETS[cfg.model]["model"] != "dual-encoder":
+        if launched():
+            raise RnnkitError(f"the {cfg.model} baseline is fitted in one pass, not trained: run it without torchrun")
         checkpoint = open_run(Path(out), resume=resume, force=force)
         if checkpoint is not None:
             cfg.check_resumable(checkpoint[0]["config"])

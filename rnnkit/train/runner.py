@@ -2,11 +2,11 @@
 
 A kind's trainer resolves its options (a ``LoopOptions``) and hands ``run`` a ``setup``: given
 this process's ``Placement``, the checkpoint to resume from (or None) and the log (silent on all
-but the main process), it reads the data and
-returns a ``Job`` — the task the loop trains, and how to write the model directory from the run's
-summary. ``run`` does the rest for every kind alike: it joins the processes ``torchrun`` started
-(one process without it), opens or resumes ``out`` (the main process first), keeps the record
-(metrics, plot, TensorBoard) on the main process, runs the loop, and writes the model there.
+but the main process), it reads the data and returns a ``Job`` — the task the loop trains, and
+how to write the model directory from the run's summary. ``run`` does the rest for every kind
+alike: it joins the processes ``torchrun`` started (one process without it), opens or resumes
+``out`` (the main process first), keeps the record (metrics, plot, TensorBoard) on the main
+process, runs the loop, and writes the model there.
 ``open_trainer`` gives a setup its engine: the options' optimizer, precision and micro-batches,
 each process its own dropout stream, and DistributedDataParallel in a run of many processes.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, write_model_files
-from rnnkit.models.engine import open_engine
+from rnnkit.models.engine import Trainable, open_engine
 from rnnkit.train.checkpoint import open_run
 from rnnkit.train.distributed import Placement, join, leave
 from rnnkit.train.loop import Task, fit
@@ -32,6 +32,7 @@ from rnnkit.train.record import RunRecord
 
 Checkpoint = tuple[dict[str, Any], dict[str, np.ndarray]]
 Log = Callable[[str], None]
+Setup = Callable[["Placement", "Checkpoint | None", Log], "Job"]  # a kind's: this process's Job
 
 
 @dataclass
@@ -45,8 +46,8 @@ class Job:
     summary: dict[str, Any] = field(default_factory=dict)  # added to the run's summary
 
 
-def open_trainer(model, params: dict[str, np.ndarray], options: LoopOptions, placement: Placement):
-    """The engine that trains ``model`` from ``params`` with ``options`` in this process."""
+def open_trainer(model: Any, params: dict[str, np.ndarray], options: LoopOptions, placement: Placement) -> Trainable:
+    """The engine that trains ``model`` (a kind's config) from ``params`` with ``options`` in this process."""
     engine = open_engine(model, params, engine=options.engine, device=options.device, optimizer=options.optimizer,
                          clip=options.clip, seed=options.seed + placement.rank,  # each process its own dropout
                          precision=options.precision, grad_accum=options.grad_accum)
@@ -55,8 +56,8 @@ def open_trainer(model, params: dict[str, np.ndarray], options: LoopOptions, pla
     return engine
 
 
-def run(out: str | Path, options: LoopOptions, setup: Callable[[Placement, Checkpoint | None, Log], Job], *,
-        resume: bool = False, force: bool = False, log: Callable[[str], None] = print, progress: bool | None = None,
+def run(out: str | Path, options: LoopOptions, setup: Setup, *,
+        resume: bool = False, force: bool = False, log: Log = print, progress: bool | None = None,
         tensorboard: bool = False, backend: str | None = None) -> dict[str, Any]:
     """Train the job ``setup`` makes into ``out`` with ``options`` (resolved); its summary.
     Started by ``torchrun``, each process trains its share (``backend``: nccl or gloo)."""
@@ -74,9 +75,8 @@ def run(out: str | Path, options: LoopOptions, setup: Callable[[Placement, Check
         leave(placement)
 
 
-def _run(out: Path, options: LoopOptions, setup: Callable[[Placement, Checkpoint | None, Log], Job], placement: Placement,
-         *, resume: bool, force: bool, log: Callable[[str], None], progress: bool | None,
-         tensorboard: bool) -> dict[str, Any]:
+def _run(out: Path, options: LoopOptions, setup: Setup, placement: Placement, *, resume: bool, force: bool,
+         log: Log, progress: bool | None, tensorboard: bool) -> dict[str, Any]:
     if placement.parallel and options.engine != "torch":
         raise RnnkitError("training on many processes needs the torch engine (--engine torch)")
     checkpoint = placement.main_first(lambda: open_run(out, resume=resume, force=force))
