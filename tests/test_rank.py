@@ -465,3 +465,38 @@ def test_a_conversation_keeps_the_bot_s_turns_in_its_context():
     with pytest.raises(RnnkitError, match="no response left"):
         bot.reply("anything")
     assert context_of(["x", "y"], 1) == "y __eou__ __eot__"
+
+
+# ------------------------------------------------------------------------------ the hybrid
+
+
+def test_the_mix_is_fitted_where_the_right_weight_is_known():
+    """Learned scores that are noise and lexical ones that find the truth: the lexical weight must
+    dominate; the reverse: it must be about 0 (at most a sixteenth of the scores' spread, where
+    chance on 500 rows may still favour a little noise)."""
+    from rnnkit.rank.model import fit_mix
+
+    rng = np.random.default_rng(0)
+    noise, truth = rng.normal(size=(500, 10)), rng.normal(size=(500, 10))
+    truth[:, 0] += 3.0  # the true response (column 0) scores higher
+    assert fit_mix(noise, truth) >= 8 * noise.std() / truth.std()
+    assert fit_mix(truth, noise) <= truth.std() / noise.std() / 16
+
+
+@pytest.mark.parametrize("lexical", ["tfidf", "bm25"])
+def test_a_hybrid_trains_fits_its_mix_and_answers_on_both_engines(tmp_path, keyword_data, lexical):
+    pytest.importorskip("torch")
+    summary = train_ranker(keyword_data, tmp_path / "h", model="hybrid", lexical=lexical, engine="torch", hidden=8,
+                           batch_size=16, max_steps=10, eval_rows=60, log=lambda _: None)
+    ranker = rnnkit.load(tmp_path / "h", engine="numpy")
+    assert type(ranker).__name__ == "HybridRanker" and ranker.config.mix == summary["mix"] > 0
+    assert summary["valid_R@1"] >= summary["valid_R@1_learned"]  # the mix is chosen on that sample
+    context, candidates = "where is the crown ?", ["the crown is by the ring .", "the sword is by the tower ."]
+    by_numpy = ranker.score([context] * 2, candidates)
+    np.testing.assert_allclose(rnnkit.load(tmp_path / "h", engine="torch").score([context] * 2, candidates), by_numpy,
+                               rtol=1e-4)
+    expected = ranker.dual.score([context] * 2, candidates) + ranker.config.mix * ranker.lexical.score([context] * 2,
+                                                                                                         candidates)
+    np.testing.assert_allclose(by_numpy, expected, rtol=1e-12)
+    best = ranker.rank_repository(context, candidates, top=1)  # the repository path gives the same scores
+    assert best[0]["score"] == pytest.approx(max(by_numpy), rel=1e-5)

@@ -174,6 +174,7 @@ def register(verbs: Any) -> None:
     option("--max-context", type=int, help="a context's last tokens kept")
     option("--max-response", type=int, help="a response's first tokens kept")
     option("--eval-rows", type=int, help="validation rows scored at each evaluation")
+    option("--lexical", choices=["tfidf", "bm25"], help="the hybrid's lexical part, weighted on validation")
     option("--encoder-from", metavar="LM", help="start the encoder from this language model (rnnkit train; same cell "
                                                 "and sizes): pretrained words and layers")
     add_loop_options(p, option)

@@ -132,7 +132,8 @@ class LMConfig:
         return config_from_dict(cls, data)
 
 
-RANKERS = ("dual-encoder", "tfidf", "bm25", "random")
+RANKERS = ("dual-encoder", "hybrid", "tfidf", "bm25", "random")
+LEXICAL = ("tfidf", "bm25")  # a hybrid's lexical part
 POOLING = ("last", "max")
 OBJECTIVES = ("binary", "in-batch")
 
@@ -142,7 +143,9 @@ class RankerConfig:
     """A response ranker: the dual encoder of Lowe et al. (2015) — one recurrent encoder (``cell``,
     sizes as ``LMConfig``'s) reads the context into c and the response into r, and the score is
     cᵀ M r (σ of it, the probability that r answers c) — or a baseline: ``tfidf`` (cosine of TF-IDF
-    vectors), ``bm25`` (Okapi BM25 of the response for the context's words) or ``random``.
+    vectors), ``bm25`` (Okapi BM25 of the response for the context's words) or ``random``. A
+    ``hybrid`` is a dual encoder whose score adds ``mix`` times a ``lexical`` baseline's (its weight
+    fitted on validation after training).
 
     ``pooling``: the encoding is the last state (both directions' when bidirectional) or the
     maximum of every state over time. ``objective``: ``binary`` cross-entropy on (context,
@@ -169,24 +172,28 @@ class RankerConfig:
     dtype: str = "float32"
     max_context: int = 160
     max_response: int = 80
+    lexical: str = "tfidf"  # a hybrid's lexical part
+    mix: float = 0.0  # a hybrid's weight on it
 
     def __post_init__(self) -> None:
         if self.model not in RANKERS:
             raise RnnkitError(f"unknown ranker {self.model!r}; use {', '.join(RANKERS)}")
+        if self.lexical not in LEXICAL:
+            raise RnnkitError(f"unknown lexical ranker {self.lexical!r}; use {' or '.join(LEXICAL)}")
         if self.pooling not in POOLING:
             raise RnnkitError(f"unknown pooling {self.pooling!r}; use {' or '.join(POOLING)}")
         if self.objective not in OBJECTIVES:
             raise RnnkitError(f"unknown objective {self.objective!r}; use {' or '.join(OBJECTIVES)}")
         if self.max_context < 1 or self.max_response < 1:
             raise RnnkitError("--max-context and --max-response must be at least 1")
-        if self.model == "dual-encoder":
+        if self.learned:
             if self.cell not in GATES:
                 raise RnnkitError(f"the dual encoder's cell is gru or lstm (got {self.cell!r})")
             object.__setattr__(self, "embedding", self.encoder().embedding)
 
     @property
     def learned(self) -> bool:
-        return self.model == "dual-encoder"
+        return self.model in ("dual-encoder", "hybrid")
 
     @property
     def width(self) -> int:

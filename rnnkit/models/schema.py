@@ -126,15 +126,18 @@ def lm_schema(config: LMConfig) -> Schema:
 def ranker_schema(config: RankerConfig) -> Schema:
     """The dual encoder: the encoder's layers (an LM's without ``V`` and ``c``), then ``M``, which
     starts as the identity (the first scores are dot products c·r). TF-IDF: the words' idf; BM25:
-    theirs, and the collection's mean length in tokens."""
-    if config.model == "tfidf":
-        return {"idf": ParamSpec((config.vocab_size,))}
-    if config.model == "bm25":
-        return {"idf": ParamSpec((config.vocab_size,)), "avgdl": ParamSpec((1,))}
+    theirs, and the collection's mean length in tokens; a hybrid: the dual encoder's and its
+    lexical part's."""
+    lexical = {"tfidf": {"idf": ParamSpec((config.vocab_size,))},
+               "bm25": {"idf": ParamSpec((config.vocab_size,)), "avgdl": ParamSpec((1,))}}
+    if config.model in lexical:
+        return lexical[config.model]
     if config.model == "random":
         return {}
     encoder = {k: v for k, v in _gated_schema(config.encoder()).items() if k not in ("V", "c")}
-    return {**encoder, "M": ParamSpec((config.width, config.width), eye=True)}
+    dual = {**encoder, "M": ParamSpec((config.width, config.width), eye=True)}
+    # A hybrid's lexical arrays are fitted, not trained: the engines carry them untouched.
+    return {**dual, **lexical[config.lexical]} if config.model == "hybrid" else dual
 
 
 def seq2seq_schema(config: Seq2SeqConfig) -> Schema:

@@ -6,16 +6,17 @@
     r.rank("how now, my lord?", ["well, i thank you.", "the fleet is lost."])
 
 Scores are what the model compares: cᵀ M r for the dual encoder (σ of it is the probability
-that r answers c, for a model trained with the binary objective), the TF-IDF cosine, or a random
-number (BM25's score, for ``bm25``). Encoding is batched, rows sorted by length; ``rank`` against a repository of responses
-caches their encodings next to the model, keyed by the model's weights and the responses.
+that r answers c, for a model trained with the binary objective), the TF-IDF cosine, BM25's
+score, a hybrid's sum of a learned and a lexical score, or a random number. Encoding is batched,
+rows sorted by length; ``rank_repository`` caches a repository's encodings next to the model,
+keyed by the model's weights and the responses (and a lexical ranker its vectors, in memory).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from rnnkit.data.batching import pad_batch
 from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import atomic_write_bytes
 from rnnkit.io.modeldir import WEIGHTS, ModelFiles, load_model
-from rnnkit.models.config import RankerConfig
+from rnnkit.models.config import LEXICAL, RankerConfig
 from rnnkit.models.engine import RankerEngine, open_engine
 from rnnkit.rank.data import TextIds
 
@@ -67,7 +68,14 @@ class Ranker:
 
     def rank_repository(self, context: str, responses: Sequence[str], top: int = 10) -> list[dict[str, Any]]:
         """The ``top`` best of a repository of responses (a dual encoder caches their encodings)."""
-        return self.rank(context, responses)[:top]
+        _check_texts([context])
+        scores = self.score_one(context, responses)
+        best = np.argsort(-scores, kind="stable")[:top]
+        return _best_first([responses[i] for i in best], scores[best])
+
+    def score_one(self, context: str, responses: Sequence[str]) -> np.ndarray:
+        """The scores of many responses to one context."""
+        return self.score_pairs([context] * len(responses), list(responses))
 
 
 class DualEncoderRanker(Ranker):
@@ -97,17 +105,15 @@ class DualEncoderRanker(Ranker):
         r = self.encode_responses(list(unique_r))
         return np.einsum("nd,nd->n", c[which_c], r[which_r])
 
-    def rank_repository(self, context: str, responses: Sequence[str], top: int = 10) -> list[dict[str, Any]]:
-        """The ``top`` best of a repository of responses, encoded once and cached beside the model
-        (invalidated when its weights or the responses change): a query then costs one context
-        encoding and one matrix product."""
-        _check_texts([context])
-        encoded = self._cached_responses(list(responses))
-        scores = self.engine.score_matrix(self.encode_contexts([context]), encoded)[0]
-        best = np.argsort(-scores, kind="stable")[:top]
-        return _best_first([responses[i] for i in best], scores[best])
+    def score_one(self, context: str, responses: Sequence[str]) -> np.ndarray:
+        """A repository of responses is encoded once and cached beside the model (invalidated when
+        its weights or the responses change): a query then costs one context encoding and one
+        matrix product."""
+        return self.engine.score_matrix(self.encode_contexts([context]), self.cached_responses(responses))[0]
 
-    def _cached_responses(self, responses: list[str]) -> np.ndarray:
+    def cached_responses(self, responses: Sequence[str]) -> np.ndarray:
+        """The encodings of a repository, from the cache beside the model when it has them."""
+        responses = list(responses)
         if self.path is None:
             return self.encode_responses(responses)
         digest = hashlib.sha256((self.path / WEIGHTS).read_bytes())
@@ -133,6 +139,10 @@ class TfidfRanker(Ranker):
 
     def _vectors(self, texts: Sequence[str]):
         return self.vectorizer.transform(self.ids.tokens(texts))
+
+    def score_one(self, context: str, responses: Sequence[str]) -> np.ndarray:
+        vectors = _memo(self, responses, lambda: self._vectors(list(responses)).tocsr())
+        return np.asarray(vectors @ self._vectors([context]).T.toarray()).ravel()
 
     def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         unique_c, which_c = np.unique(np.array(contexts, dtype=object), return_inverse=True)
@@ -162,15 +172,59 @@ class BM25Ranker(Ranker):
         idf = np.log1p((n - df + 0.5) / (df + 0.5))
         return cls(config, ids, idf, float(counts.sum()) / max(n, 1))
 
+    def _documents(self, texts: Sequence[str]):
+        """Each text's tf / (tf + k1 · (1 − b + b · |text| / avgdl)), by word: what a query's words pick."""
+        documents = self.vectorizer.transform(self.ids.tokens(list(texts))).tocsr().astype(np.float64)
+        saturation = self.K1 * (1.0 - self.B + self.B * np.asarray(documents.sum(axis=1)).ravel() / self.avgdl)
+        row_of = np.repeat(np.arange(documents.shape[0]), np.diff(documents.indptr))
+        documents.data = documents.data / (documents.data + saturation[row_of])
+        return documents
+
     def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         unique_c, which_c = np.unique(np.array(contexts, dtype=object), return_inverse=True)
         unique_r, which_r = np.unique(np.array(responses, dtype=object), return_inverse=True)
         queries = self.vectorizer.transform(self.ids.tokens(list(unique_c)))[which_c]
-        documents = self.vectorizer.transform(self.ids.tokens(list(unique_r))).tocsr().astype(np.float64)
-        saturation = self.K1 * (1.0 - self.B + self.B * np.asarray(documents.sum(axis=1)).ravel() / self.avgdl)
-        row_of = np.repeat(np.arange(documents.shape[0]), np.diff(documents.indptr))
-        documents.data = documents.data / (documents.data + saturation[row_of])
-        return np.asarray(queries.multiply(documents[which_r]) @ self.idf).ravel()
+        return np.asarray(queries.multiply(self._documents(unique_r)[which_r]) @ self.idf).ravel()
+
+    def score_one(self, context: str, responses: Sequence[str]) -> np.ndarray:
+        documents = _memo(self, responses, lambda: self._documents(responses))
+        query = self.vectorizer.transform(self.ids.tokens([context])).toarray()[0] * self.idf
+        return np.asarray(documents @ query).ravel()
+
+
+class HybridRanker(Ranker):
+    """A dual encoder's score plus ``config.mix`` times a lexical ranker's (TF-IDF or BM25): the
+    dense–sparse hybrid of passage retrieval, the learned score knowing what words mean and the
+    lexical one which words the two texts share."""
+
+    def __init__(self, config: RankerConfig, dual: DualEncoderRanker, lexical: Ranker,
+                 path: Path | None = None) -> None:
+        super().__init__(config, dual.ids, path)
+        self.dual, self.lexical, self.engine = dual, lexical, dual.engine
+
+    def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        return self.dual.score_pairs(contexts, responses) + self.config.mix * self.lexical.score_pairs(contexts,
+                                                                                                       responses)
+
+    def score_one(self, context: str, responses: Sequence[str]) -> np.ndarray:
+        learned = self.dual.score_one(context, responses)
+        return learned + self.config.mix * self.lexical.score_one(context, responses) if self.config.mix else learned
+
+
+def fit_mix(dual: np.ndarray, lexical: np.ndarray) -> float:
+    """The weight w of the lexical scores that ranks held-out rows best when added to the learned
+    ones: ``dual`` and ``lexical`` are (n, k) scores, the true response first in each row. Chosen
+    on a grid (0, and 1/64 to 64 times the ratio of the two scores' spreads) by R@1, then by the
+    1-of-k loss."""
+    spread = float(dual.std() / max(lexical.std(), 1e-12))
+    grid = [0.0, *(spread * 2.0 ** e for e in np.arange(-6, 6.5, 0.5))]
+
+    def quality(w: float) -> tuple[float, float]:
+        scores = dual + w * lexical
+        log_z = np.logaddexp.reduce(scores, axis=1)
+        return float((scores[:, 1:] < scores[:, :1]).all(axis=1).mean()), -float((log_z - scores[:, 0]).mean())
+
+    return max(grid, key=quality)
 
 
 class RandomRanker(Ranker):
@@ -210,6 +264,14 @@ def _check_texts(texts: Sequence[str]) -> None:
         raise RnnkitError("a context or response is empty; every one needs text")
 
 
+def _memo(ranker: Ranker, responses: Sequence[str], make: Callable[[], Any]) -> Any:
+    """What ``make`` computes for a repository, kept for the next query of the same repository."""
+    key = hash(tuple(responses))
+    if getattr(ranker, "_memo_key", None) != key:
+        ranker._memo_key, ranker._memo_value = key, make()  # type: ignore[attr-defined]
+    return ranker._memo_value  # type: ignore[attr-defined]
+
+
 def _best_first(candidates: Sequence[str], scores: np.ndarray) -> list[dict[str, Any]]:
     order = np.argsort(-scores, kind="stable")
     return [{"text": candidates[i], "score": float(scores[i])} for i in order]
@@ -218,13 +280,22 @@ def _best_first(candidates: Sequence[str], scores: np.ndarray) -> list[dict[str,
 def ranker_from_files(files: ModelFiles, *, engine: str = "auto", device: str = "auto") -> Ranker:
     config: RankerConfig = files.config
     ids = TextIds(files.text, files.vocab, config.max_context, config.max_response)
-    if config.model == "tfidf":
-        return TfidfRanker(config, ids, files.params["idf"], files.path)
-    if config.model == "bm25":
-        return BM25Ranker(config, ids, files.params["idf"], float(files.params["avgdl"][0]), files.path)
     if config.model == "random":
         return RandomRanker(config, ids, files.info.get("training", {}).get("seed", 0), files.path)
-    return DualEncoderRanker(config, ids, open_engine(config, files.params, engine=engine, device=device), files.path)
+    if config.model in LEXICAL:
+        return lexical_ranker(config.model, config, ids, files.params, files.path)
+    dual = DualEncoderRanker(config, ids, open_engine(config, files.params, engine=engine, device=device), files.path)
+    if config.model == "hybrid":
+        return HybridRanker(config, dual, lexical_ranker(config.lexical, config, ids, files.params), files.path)
+    return dual
+
+
+def lexical_ranker(name: str, config: RankerConfig, ids: TextIds, params: dict[str, np.ndarray],
+                   path: Path | None = None) -> Ranker:
+    """TF-IDF or BM25 from its fitted arrays (``idf``, and BM25's ``avgdl``)."""
+    if name == "tfidf":
+        return TfidfRanker(config, ids, params["idf"], path)
+    return BM25Ranker(config, ids, params["idf"], float(params["avgdl"][0]), path)
 
 
 def load_ranker(path: str | Path, *, engine: str = "auto", device: str = "auto") -> Ranker:

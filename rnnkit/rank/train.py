@@ -38,6 +38,7 @@ from rnnkit.rank.model import (
     RandomRanker,
     Ranker,
     TfidfRanker,
+    fit_mix,
     tfidf_vectorizer,
 )
 from rnnkit.text.pipeline import TextPipeline
@@ -58,6 +59,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "bag-of-words": {"model": "dual-encoder", "bag": True},
     "combined": {"model": "dual-encoder", "bidirectional": True, "pooling": "max", "objective": "in-batch",
                  "bag": True},
+    # combined, its score plus a lexical ranker's (--lexical, TF-IDF unless given), weighted on validation
+    "hybrid": {"model": "hybrid", "bidirectional": True, "pooling": "max", "objective": "in-batch", "bag": True},
 }
 DEFAULT_PRESET = "combined"  # the best measured on the plays (benchmarks/rank_shakespeare.py)
 
@@ -82,10 +85,11 @@ class RankTrainConfig(LoopOptions):
     max_response: int = 80
     eval_rows: int = 1000  # validation rows scored at each evaluation (all: `rank evaluate`)
     encoder_from: str | None = None  # a language model (rnnkit train) whose layers start the encoder
+    lexical: str = "tfidf"  # a hybrid's lexical part: tfidf or bm25
     halve_lr: bool = False  # the validation loss of a ranker is noisy: halving on every rise starves it
 
     MODEL_KEYS = ("model", "cell", "hidden", "layers", "embedding", "bidirectional", "pooling", "objective", "bag",
-                  "dropout", "vocab_size", "max_context", "max_response", "eval_rows", "encoder_from")
+                  "dropout", "vocab_size", "max_context", "max_response", "eval_rows", "encoder_from", "lexical")
 
     def resolve(self) -> RankTrainConfig:
         """A copy with the preset applied, every 'auto' decided and every value checked."""
@@ -100,7 +104,7 @@ class RankTrainConfig(LoopOptions):
         cfg.model_config(2)  # the model's own checks, before anything is written
         if cfg.vocab_size < 0 or 0 < cfg.vocab_size < 2:
             raise RnnkitError("--vocab-size must be at least 2 (or 0 to keep every token)")
-        cfg.check_loop(cfg.cell if preset["model"] == "dual-encoder" else None)
+        cfg.check_loop(cfg.cell if cfg.model_config(2).learned else None)
         if cfg.grad_accum > 1 and cfg.objective == "in-batch":
             raise RnnkitError("--grad-accum splits each batch, and in-batch negatives would then come from each part "
                               "alone; use --objective binary, or a smaller --batch-size instead")
@@ -113,7 +117,7 @@ class RankTrainConfig(LoopOptions):
                             layers=self.layers, embedding=self.embedding, bidirectional=bool(self.bidirectional),
                             pooling=self.pooling or "last", objective=self.objective or "binary",
                             bag=bool(self.bag), dropout=self.dropout, dtype=self.dtype, max_context=self.max_context,
-                            max_response=self.max_response)
+                            max_response=self.max_response, lexical=self.lexical)
 
 
 class RankTask:
@@ -194,7 +198,7 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
     return a summary (with the validation loss and R@1). Started by ``torchrun``, each process
     trains its share of every batch."""
     cfg = (config or make_options(RankTrainConfig, **options)).resolve()
-    if PRESETS[cfg.model]["model"] != "dual-encoder":
+    if not cfg.model_config(2).learned:
         if launched():
             raise RnnkitError(f"the {cfg.model} baseline is fitted in one pass, not trained: run it without torchrun")
         checkpoint = open_run(Path(out), resume=resume, force=force)
@@ -213,10 +217,14 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
         engine = open_trainer(model, params, cfg, placement)
         pairs = training_pairs(ids, tokens, *rows, in_batch=model.objective == "in-batch")
         task = RankTask(pairs, cfg, engine, DualEncoderRanker(model, ids, engine), valid, placement)
+        lexical = fit_lexical(model.lexical, model, ids, tokens, rows) if model.model == "hybrid" else None
 
         def files(summary: dict[str, Any]) -> ModelFiles:
+            final, weights = model, engine.params()
+            if lexical is not None:  # the hybrid's lexical part, weighted on validation (its figures join the summary)
+                final, weights = mix_on_validation(model, task, lexical[0], summary), {**weights, **lexical[1]}
             training = {**asdict(cfg), "data": str(data), **summary}
-            return ModelFiles(model, ids.text, ids.vocab, engine.params(), info={"training": training})
+            return ModelFiles(final, ids.text, ids.vocab, weights, info={"training": training})
 
         return Job(task, files, meta={"data": str(data)}, summary={"model": cfg.model})
 
@@ -224,25 +232,40 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
                backend=backend)
 
 
+def fit_lexical(name: str, model: RankerConfig, ids: TextIds, tokens: dict[str, list[str]],
+                rows: tuple[list[str], list[str], np.ndarray]) -> tuple[Ranker, dict[str, np.ndarray]]:
+    """TF-IDF or BM25 fitted on the training contexts and true responses (each distinct text
+    once): the ranker, and its arrays for the model directory."""
+    contexts, responses, labels = rows
+    texts = [tokens[t] for t in dict.fromkeys([*contexts, *(r for r, label in zip(responses, labels) if label == 1)])]
+    if name == "bm25":
+        bm25 = BM25Ranker.fit(model, ids, texts)
+        return bm25, {"idf": bm25.idf, "avgdl": np.array([bm25.avgdl])}
+    vectorizer = tfidf_vectorizer(ids)
+    vectorizer.fit(texts)
+    idf = vectorizer.idf_.astype(np.float64)
+    return TfidfRanker(model, ids, idf), {"idf": idf}
+
+
+def mix_on_validation(model: RankerConfig, task: RankTask, lexical: Ranker, summary: dict[str, Any]) -> RankerConfig:
+    """The hybrid's config with the lexical weight that ranks the validation sample best; its R@1
+    and the learned part's alone go into ``summary``."""
+    learned, words = task.ranker.score_rows(*task.valid), lexical.score_rows(*task.valid)
+    mix = fit_mix(learned, words)
+    summary.update({"mix": mix, "valid_R@1_learned": summary.get("valid_R@1"),
+                    "valid_R@1": ranking_metrics(learned + mix * words)["R@1"]})
+    return replace(model, mix=mix)
+
+
 def _fit_baseline(data: str | Path, out: Path, cfg: RankTrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
-    """TF-IDF and BM25 fitted on the training contexts and true responses (each distinct text
-    once); random needs nothing."""
+    """TF-IDF and BM25 fitted on the training texts (``fit_lexical``); random needs nothing."""
     ids, tokens, rows, valid = _read(data, cfg, log)
     model = cfg.model_config(len(ids.vocab))
     info = {"training": {**asdict(cfg), "data": str(data)}}
-    params: dict[str, np.ndarray] = {}
-    contexts, responses, labels = rows
-    texts = [tokens[t] for t in dict.fromkeys([*contexts, *(r for r, label in zip(responses, labels) if label == 1)])]
-    if model.model == "tfidf":
-        vectorizer = tfidf_vectorizer(ids)
-        vectorizer.fit(texts)
-        params["idf"] = vectorizer.idf_.astype(np.float64)
-        ranker: Ranker = TfidfRanker(model, ids, params["idf"])
-    elif model.model == "bm25":
-        ranker = BM25Ranker.fit(model, ids, texts)
-        params.update(idf=ranker.idf, avgdl=np.array([ranker.avgdl]))
+    if model.model == "random":
+        ranker, params = RandomRanker(model, ids, cfg.seed), {}
     else:
-        ranker = RandomRanker(model, ids, cfg.seed)
+        ranker, params = fit_lexical(model.model, model, ids, tokens, rows)
     metrics = ranking_metrics(ranker.score_rows(*validation_sample(valid, cfg.eval_rows, cfg.seed)))
     summary = {f"valid_{k}": v for k, v in metrics.items()} | {"model": cfg.model, "out": str(out)}
     info["training"].update(summary)

@@ -132,8 +132,8 @@ class TorchLM(nn.Module):
         flat = states.reshape(-1, states.shape[-1])
         if self.config.cutoffs:
             return -(self.adaptive(flat, y.reshape(-1)).output * mask.reshape(-1).to(flat.dtype)).sum(), last
-        bias = self.c if self.output_bias else None
-        loss = SoftmaxCrossEntropy.apply(flat, self.output_matrix(), bias, y.reshape(-1), mask.reshape(-1).to(flat.dtype))
+        bias, weights = self.c if self.output_bias else None, mask.reshape(-1).to(flat.dtype)
+        loss = SoftmaxCrossEntropy.apply(flat, self.output_matrix(), bias, y.reshape(-1), weights)
         return loss, last
 
     def logits(self, x: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
