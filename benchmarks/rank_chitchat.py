@@ -13,18 +13,10 @@ half-widths; the default (combined) reaches R@1 0.60, R@2 0.75, R@5 0.93; the be
 
 from __future__ import annotations
 
-import json
-
-from rank_shakespeare import arguments, compare, half_width
+from rank_shakespeare import arguments, beats, compare, half_width, report
 
 from rnnkit.rank.dialogue import chitchat
 from rnnkit.rank.train import DEFAULT_PRESET
-
-
-def ahead(a: dict, b: dict, k: str) -> bool:
-    """a's R@k above b's by more than both intervals' half-widths."""
-    width = lambda r: (r["intervals"][k][1] - r["intervals"][k][0]) / 2  # noqa: E731
-    return a[k] - b[k] > width(a) + width(b)
 
 
 def main() -> None:
@@ -34,7 +26,7 @@ def main() -> None:
     by_name = {r["model"]: r for r in rows}
     learned = [r for r in rows if r["model"] in args.models]
     best = max(learned, key=lambda r: r["R@1"])
-    checks = {f"{r['model']} beats random and tfidf at R@1": all(ahead(r, by_name[b], "R@1")
+    checks = {f"{r['model']} beats random and tfidf at R@1": all(beats(r, by_name[b], "R@1")
                                                                  for b in ("random", "tfidf")) for r in learned}
     if DEFAULT_PRESET in by_name:
         d = by_name[DEFAULT_PRESET]
@@ -42,15 +34,11 @@ def main() -> None:
                                                                                and d["R@5"] >= 0.93)
     checks[f"{best['model']} (the best) reaches R@1 0.68"] = best["R@1"] >= 0.68
     checks[f"{best['model']} leads tfidf and bm25 at R@1, R@2, R@5"] = all(
-        ahead(best, by_name[b], k) for b in ("tfidf", "bm25") for k in ("R@1", "R@2", "R@5"))
+        beats(best, by_name[b], k) for b in ("tfidf", "bm25") for k in ("R@1", "R@2", "R@5"))
     result = {"test_examples": meta["splits"]["test"]["examples"], "seconds_per_model": args.seconds,
               "models": rows, "checks": checks, "R@1_half_widths": {r["model"]: half_width(r) for r in rows}}
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"test: {result['test_examples']:,} examples of {len(meta['splits']['test']['units']):,} conversations")
-        for check, passed in checks.items():
-            print(f"  {check}: {'yes' if passed else 'NO'}")
+    report(result, checks, args.json,
+           f"test: {result['test_examples']:,} examples of {len(meta['splits']['test']['units']):,} conversations")
 
 
 if __name__ == "__main__":

@@ -27,14 +27,24 @@ BASELINES = ["random", "tfidf", "bm25"]
 VARIANTS = [name for name in PRESETS if name not in BASELINES]
 
 
-def half_width(report: dict) -> float:
-    low, high = report["intervals"]["R@1"]
+def half_width(report: dict, k: str = "R@1") -> float:
+    low, high = report["intervals"][k]
     return (high - low) / 2
 
 
-def beats(a: dict, b: dict) -> bool:
-    """a's R@1 above b's by more than both intervals' half-widths."""
-    return a["R@1"] - b["R@1"] > half_width(a) + half_width(b)
+def beats(a: dict, b: dict, k: str = "R@1") -> bool:
+    """a's R@k above b's by more than both intervals' half-widths."""
+    return a[k] - b[k] > half_width(a, k) + half_width(b, k)
+
+
+def report(result: dict, checks: dict[str, bool], as_json: bool, header: str) -> None:
+    """The table's result as JSON, or its header line and each check's verdict."""
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    print(header)
+    for check, passed in checks.items():
+        print(f"  {check}: {'yes' if passed else 'NO'}")
 
 
 def arguments(description: str, models: list[str]) -> argparse.Namespace:
@@ -67,8 +77,8 @@ def compare(dialogues: list, split_by: str, args: argparse.Namespace) -> tuple[l
                 r = rows[-1]
                 low, high = r["intervals"]["R@1"]
                 print(f"{name:<14} R@1 {r['R@1']:.3f} [{low:.3f}, {high:.3f}]  R@2 {r['R@2']:.3f}  R@5 {r['R@5']:.3f}  "
-                      f"{r['train_seconds']:7.1f} s  {r['epochs'] or 0:5.2f} epochs  {r['pairs_per_second']:6,} pairs/s",
-                      flush=True)
+                      f"{r['train_seconds']:7.1f} s  {r['epochs'] or 0:5.2f} epochs  "
+                      f"{r['pairs_per_second']:6,} pairs/s", flush=True)
     return rows, meta
 
 
@@ -85,12 +95,8 @@ def main() -> None:
             checks[f"{best['model']} beats dual-encoder"] = beats(best, by_name["dual-encoder"])
     result = {"test_examples": meta["splits"]["test"]["examples"], "test_plays": meta["splits"]["test"]["units"],
               "seconds_per_model": args.seconds, "models": rows, "checks": checks}
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"test: {result['test_examples']:,} examples from {', '.join(result['test_plays'])}")
-        for check, passed in checks.items():
-            print(f"  {check} (by more than both half-widths): {'yes' if passed else 'NO'}")
+    report(result, {f"{c} (by more than both half-widths)": v for c, v in checks.items()}, args.json,
+           f"test: {result['test_examples']:,} examples from {', '.join(result['test_plays'])}")
 
 
 if __name__ == "__main__":
