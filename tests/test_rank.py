@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -500,3 +501,85 @@ def test_a_hybrid_trains_fits_its_mix_and_answers_on_both_engines(tmp_path, keyw
     np.testing.assert_allclose(by_numpy, expected, rtol=1e-12)
     best = ranker.rank_repository(context, candidates, top=1)  # the repository path gives the same scores
     assert best[0]["score"] == pytest.approx(max(by_numpy), rel=1e-5)
+
+
+# ------------------------------------------------------------------------------ the reranker
+
+
+def _reranker(seed: int = 1, **options) -> NumpyDualEncoder:
+    config = RankerConfig("reranker", 20, hidden=4, embedding=3, dtype="float64", objective="in-batch",
+                          match_hidden=5, match_negatives=1, **options)
+    params = init_params(config, np.random.RandomState(seed))
+    params["x.u"] *= 5  # a head that already scores: its share of the gradients is not lost in rounding
+    return NumpyDualEncoder(config, params)
+
+
+def test_the_matching_head_passes_the_gradient_check_at_its_states():
+    """The head alone, its errors at both sides' states, with padded steps that must get none."""
+    from rnnkit.models.numpy.matching import match, match_backward
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 3, 2))
+    mask_a = np.array([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], bool)
+    mask_b = np.array([[1, 1, 0], [1, 1, 1], [1, 0, 0]], bool)
+    params = {"x.Q": rng.normal(size=(16, 5)), "x.q": rng.normal(size=5), "x.u": rng.normal(size=5)}
+    weights = rng.normal(size=3)  # L = Σ w_p s_p
+    _, kept = match(params, A, mask_a, B, mask_b)
+    grads: dict = {}
+    dA, dB = match_backward(params, kept, weights, grads)
+    assert not dA[~mask_a].any() and not dB[~mask_b].any()
+    loss = lambda: float(match(params, A, mask_a, B, mask_b)[0] @ weights)  # noqa: E731
+    errors = check_gradients({"A": A, "B": B, **params}, loss, {"A": dA, "B": dB, **grads}, h=1e-6)
+    assert max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize("options", [{}, {"bidirectional": True, "pooling": "max", "bag": True},
+                                     {"cell": "gru", "layers": 2}], ids=["plain", "bi-max-bag", "gru-2"])
+def test_the_reranker_passes_the_gradient_check_and_the_engines_agree(options):
+    model = _reranker(**options)
+    batch = _pairs(labels=False, seed=3)
+    loss, grads = model.loss_and_grads(batch)
+    head = ["x.Q", "x.q", "x.u"]
+    encoder = [k for k in model.params if k not in head and k != "idf"]  # idf: fitted, not trained
+    assert set(grads) == {*head, *encoder}
+    errors = check_gradients(model.params, lambda: model.loss(batch), grads, h=1e-5, names=head)
+    # the head sends no error into the states: the encoder's gradients are the dual encoder's loss's alone
+    dual = NumpyDualEncoder(replace(model.config, model="hybrid"), model.params)
+    errors |= check_gradients(model.params, lambda: dual.loss(batch), grads, h=1e-5, names=encoder)
+    assert max(errors.values()) < 1e-4, errors
+    assert loss > dual.loss(batch)  # … and the head's loss joins the reranker's
+    assert all(np.abs(grads[k]).max() > 1e-6 for k in ("x.Q", "x.q", "x.u"))  # the head learns
+    torch = pytest.importorskip("torch")
+    from rnnkit.models.torch import build
+
+    fast = build(model.config, model.params)
+    fast_loss = fast(*[torch.from_numpy(a) for a in (batch.contexts, batch.context_mask, batch.responses,
+                                                     batch.response_mask)], None)
+    fast_loss.backward()
+    assert fast_loss.item() == pytest.approx(loss, rel=1e-12)
+    for name, param in fast.named_parameters():
+        expected = grads[fast.canonical(name)]
+        assert np.abs(param.grad.numpy() - expected).max() <= 1e-10 * np.abs(expected).max(), name
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_a_reranker_trains_weighs_its_stages_and_reads_its_shortlist_again(tmp_path, keyword_data, engine):
+    if engine == "torch":
+        pytest.importorskip("torch")
+    summary = train_ranker(keyword_data, tmp_path / "r", model="reranker", engine=engine, hidden=16, lr=0.01,
+                           batch_size=16, epochs=10, rerank_top=2, log=lambda _: None)
+    ranker = rnnkit.load(tmp_path / "r", engine=engine)
+    assert type(ranker).__name__ == "RerankingRanker" and ranker.config.rerank_mix == summary["rerank_mix"]
+    assert summary["valid_R@1"] >= max(summary["valid_R@1_hybrid"], summary["valid_R@1_head"]) - 1e-12
+    report = rnnkit.rank.evaluate_ranker(tmp_path / "r", keyword_data, split="test", engine=engine)
+    assert report["intervals"]["R@1"][0] > 0.3  # random is 0.1 in 1-of-10
+    context = "where is the crown ?"
+    candidates = ["the crown is by the ring .", "the sword is by the tower .", "the ship ? ask the moon ."]
+    scores = ranker.score([context] * 3, candidates)  # the head plus rerank_mix times the hybrid
+    np.testing.assert_allclose(scores, ranker.match_rows([context], [candidates])[0]
+                               + ranker.config.rerank_mix * ranker.first_stage([context] * 3, candidates), rtol=1e-5, atol=1e-5)
+    first = ranker.score_one(context, candidates)  # the hybrid's: its best two are read again
+    shortlist = {candidates[i] for i in np.argsort(-first)[:2]}
+    ranked = ranker.rank_repository(context, candidates, top=1)
+    assert ranked[0]["text"] in shortlist
+    assert ranked[0]["score"] == pytest.approx(max(s for c, s in zip(candidates, scores) if c in shortlist), rel=1e-5)

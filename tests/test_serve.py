@@ -179,11 +179,19 @@ def _free_port() -> int:
 @pytest.fixture
 def server(tiny_models, request):
     """``rnnkit serve`` in a process of its own, on a free loopback port (extra flags: the test's param)."""
+    yield from _serving([f"lm={tiny_models / 'lm'}", *getattr(request, "param", [])])
+
+
+@pytest.fixture
+def chat_server(tiny_models):
+    """The server with the tiny ranker and its training responses as the repository."""
+    yield from _serving([f"ranker={tiny_models / 'ranker'}", "--responses", f"ranker={tiny_models / 'rank-data'}"])
+
+
+def _serving(arguments: list[str]):
     port = _free_port()
-    extra = getattr(request, "param", [])
-    process = subprocess.Popen([sys.executable, "-m", "rnnkit", "serve", f"lm={tiny_models / 'lm'}", "--port",
-                                str(port), "--engine", "numpy", "--log-level", "warning", *extra],
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "rnnkit", "serve", *arguments, "--port", str(port), "--engine",
+                                "numpy", "--log-level", "warning"], stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -228,21 +236,26 @@ def test_a_request_in_flight_finishes_when_the_server_is_told_to_stop(server):
     assert process.wait(timeout=30) in (0, -15)
 
 
-def test_the_page_colours_each_token_in_a_real_browser(server):
+def _browser():
+    """Headless Chromium through Selenium, or a skip where the machine has neither."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
     if not (chromium and driver_path):
         pytest.skip("no chromium and chromedriver here (Debian: apt-get install chromium chromium-driver)")
     webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    url, _ = server
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,700"):
         options.add_argument(flag)
-    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver_path))
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver_path))
+
+
+def test_the_page_colours_each_token_in_a_real_browser(server):
+    browser = _browser()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, _ = server
     try:
         browser.get(url + "/")
         box = browser.find_element(By.ID, "sentence")
@@ -263,3 +276,36 @@ def test_the_page_colours_each_token_in_a_real_browser(server):
     for (token, prob), e in zip(shown, expected):
         assert token == e["token"] and prob == pytest.approx(e["prob"], rel=1e-9)
     assert (ARTIFACTS / "serve-page.png").stat().st_size > 5_000
+
+
+def test_the_page_chats_with_a_ranker_in_a_real_browser(chat_server, tiny_models):
+    """Two turns typed on the page: two answers shown, each a response of the repository, the second
+    one what /chat answers to the whole conversation."""
+    from rnnkit.rank.chat import plain
+    from rnnkit.rank.data import training_responses
+
+    browser = _browser()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, _ = chat_server
+    typed = ["where is the crown ?", "and the ring ?"]
+    try:
+        browser.get(url + "/")
+        WebDriverWait(browser, 20).until(lambda b: b.find_element(By.ID, "say").is_displayed())
+        for n, turn in enumerate(typed, 1):
+            browser.find_element(By.ID, "say").send_keys(turn)
+            browser.find_element(By.ID, "send").click()
+            WebDriverWait(browser, 20).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#log .bot")) == n)
+        you = [p.text for p in browser.find_elements(By.CSS_SELECTOR, "#log .you")]
+        bot = [p.text for p in browser.find_elements(By.CSS_SELECTOR, "#log .bot")]
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "serve-chat.png"))
+    finally:
+        browser.quit()
+    assert you == typed and len(bot) == 2
+    assert set(bot) <= {plain(r) for r in training_responses(tiny_models / "rank-data")}
+    request = urllib.request.Request(url + "/v1/models/ranker/chat", method="POST",
+                                     data=json.dumps({"turns": [typed[0], bot[0], typed[1]]}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    assert json.load(urllib.request.urlopen(request))["results"][0]["plain"] == bot[1]

@@ -175,6 +175,9 @@ def register(verbs: Any) -> None:
     option("--max-response", type=int, help="a response's first tokens kept")
     option("--eval-rows", type=int, help="validation rows scored at each evaluation")
     option("--lexical", choices=["tfidf", "bm25"], help="the hybrid's lexical part, weighted on validation")
+    option("--match-hidden", type=int, help="a reranker's matching head: its hidden units")
+    option("--match-negatives", type=int, help="a reranker's head learns to tell the truth from this many random responses")
+    option("--rerank-top", type=int, help="a reranker reads again the first stage's best: how many, in a repository")
     option("--encoder-from", metavar="LM", help="start the encoder from this language model (rnnkit train; same cell "
                                                 "and sizes): pretrained words and layers")
     add_loop_options(p, option)

@@ -132,7 +132,7 @@ class LMConfig:
         return config_from_dict(cls, data)
 
 
-RANKERS = ("dual-encoder", "hybrid", "tfidf", "bm25", "random")
+RANKERS = ("dual-encoder", "hybrid", "reranker", "tfidf", "bm25", "random")
 LEXICAL = ("tfidf", "bm25")  # a hybrid's lexical part
 POOLING = ("last", "max")
 OBJECTIVES = ("binary", "in-batch")
@@ -145,7 +145,11 @@ class RankerConfig:
     cᵀ M r (σ of it, the probability that r answers c) — or a baseline: ``tfidf`` (cosine of TF-IDF
     vectors), ``bm25`` (Okapi BM25 of the response for the context's words) or ``random``. A
     ``hybrid`` is a dual encoder whose score adds ``mix`` times a ``lexical`` baseline's (its weight
-    fitted on validation after training).
+    fitted on validation after training). A ``reranker`` is a hybrid with a second stage: a
+    cross-encoder head (``rnnkit.models.numpy.matching``, ``match_hidden`` units) that reads each
+    of the hybrid's ``rerank_top`` best candidates together with the context, its score plus
+    ``rerank_mix`` times the hybrid's (fitted on validation); it learns beside the dual encoder,
+    on ``match_negatives`` random responses of its batch for each context.
 
     ``pooling``: the encoding is the last state (both directions' when bidirectional) or the
     maximum of every state over time. ``objective``: ``binary`` cross-entropy on (context,
@@ -174,6 +178,10 @@ class RankerConfig:
     max_response: int = 80
     lexical: str = "tfidf"  # a hybrid's lexical part
     mix: float = 0.0  # a hybrid's weight on it
+    match_hidden: int = 128  # a reranker's head: its hidden units
+    match_negatives: int = 4  # … the random in-batch responses it learns to tell from the truth
+    rerank_top: int = 20  # … the first stage's candidates it rescores in a repository
+    rerank_mix: float = 0.0  # … the first stage's weight in the final score
 
     def __post_init__(self) -> None:
         if self.model not in RANKERS:
@@ -186,6 +194,10 @@ class RankerConfig:
             raise RnnkitError(f"unknown objective {self.objective!r}; use {' or '.join(OBJECTIVES)}")
         if self.max_context < 1 or self.max_response < 1:
             raise RnnkitError("--max-context and --max-response must be at least 1")
+        if self.reranks and self.objective != "in-batch":
+            raise RnnkitError("a reranker learns from the hardest responses of each batch: use --objective in-batch")
+        if self.reranks and min(self.match_hidden, self.match_negatives, self.rerank_top) < 1:
+            raise RnnkitError("--match-hidden, --match-negatives and --rerank-top must be at least 1")
         if self.learned:
             if self.cell not in GATES:
                 raise RnnkitError(f"the dual encoder's cell is gru or lstm (got {self.cell!r})")
@@ -193,7 +205,12 @@ class RankerConfig:
 
     @property
     def learned(self) -> bool:
-        return self.model in ("dual-encoder", "hybrid")
+        return self.model in ("dual-encoder", "hybrid", "reranker")
+
+    @property
+    def reranks(self) -> bool:
+        """A second stage reads each candidate with the context (the matching head)."""
+        return self.model == "reranker"
 
     @property
     def width(self) -> int:

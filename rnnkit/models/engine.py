@@ -81,6 +81,12 @@ class RankerEngine(Trainable, Protocol):
     def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
         """cᵢᵀ M rⱼ for every context encoding against every response encoding."""
 
+    def encode_states(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Encodings (B, D) and the top layer's states (B, T, width) of padded id rows."""
+
+    def match_scores(self, A: np.ndarray, mask_a: np.ndarray, B: np.ndarray, mask_b: np.ndarray) -> np.ndarray:
+        """A reranker's head: the scores (P,) of P pairs of context and response states."""
+
 
 @runtime_checkable
 class Seq2SeqEngine(Trainable, Protocol):

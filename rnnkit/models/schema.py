@@ -127,7 +127,7 @@ def ranker_schema(config: RankerConfig) -> Schema:
     """The dual encoder: the encoder's layers (an LM's without ``V`` and ``c``), then ``M``, which
     starts as the identity (the first scores are dot products c·r). TF-IDF: the words' idf; BM25:
     theirs, and the collection's mean length in tokens; a hybrid: the dual encoder's and its
-    lexical part's."""
+    lexical part's; a reranker: a hybrid's, then its matching head's ``x.`` (pooled features → hidden → score)."""
     lexical = {"tfidf": {"idf": ParamSpec((config.vocab_size,))},
                "bm25": {"idf": ParamSpec((config.vocab_size,)), "avgdl": ParamSpec((1,))}}
     if config.model in lexical:
@@ -137,7 +137,14 @@ def ranker_schema(config: RankerConfig) -> Schema:
     encoder = {k: v for k, v in _gated_schema(config.encoder()).items() if k not in ("V", "c")}
     dual = {**encoder, "M": ParamSpec((config.width, config.width), eye=True)}
     # A hybrid's lexical arrays are fitted, not trained: the engines carry them untouched.
-    return {**dual, **lexical[config.lexical]} if config.model == "hybrid" else dual
+    if config.model == "dual-encoder":
+        return dual
+    schema = {**dual, **lexical[config.lexical]}
+    if config.reranks:
+        n_in, K = 8 * config.encoder().output_width, config.match_hidden
+        schema.update({"x.Q": ParamSpec((n_in, K), _bound(n_in)), "x.q": ParamSpec((K,)),
+                       "x.u": ParamSpec((K,), _bound(K))})
+    return schema
 
 
 def seq2seq_schema(config: Seq2SeqConfig) -> Schema:

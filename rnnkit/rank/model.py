@@ -7,7 +7,8 @@
 
 Scores are what the model compares: cᵀ M r for the dual encoder (σ of it is the probability
 that r answers c, for a model trained with the binary objective), the TF-IDF cosine, BM25's
-score, a hybrid's sum of a learned and a lexical score, or a random number. Encoding is batched,
+score, a hybrid's sum of a learned and a lexical score, a reranker's matching head plus its
+first stage (a hybrid) in proportion, or a random number. Encoding is batched,
 rows sorted by length; ``rank_repository`` caches a repository's encodings next to the model,
 keyed by the model's weights and the responses (and a lexical ranker its vectors, in memory).
 """
@@ -211,6 +212,53 @@ class HybridRanker(Ranker):
         return learned + self.config.mix * self.lexical.score_one(context, responses) if self.config.mix else learned
 
 
+class RerankingRanker(HybridRanker):
+    """A hybrid whose best candidates are read again, each together with the context, by the
+    matching head (a cross-encoder): their score is the head's plus ``config.rerank_mix`` times
+    the hybrid's. Candidates given explicitly are all read again; in a repository, the hybrid's
+    best ``config.rerank_top`` (or ``top``, if more)."""
+
+    CHUNK = 32  # contexts read together: their states and their candidates' stay in memory
+
+    def first_stage(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        return HybridRanker.score_pairs(self, contexts, responses)
+
+    def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        head = self.match_rows(contexts, [[r] for r in responses])[:, 0]
+        return head + self.config.rerank_mix * self.first_stage(contexts, responses)
+
+    def score_rows(self, contexts: Sequence[str], candidates: Sequence[Sequence[str]]) -> np.ndarray:
+        head = self.match_rows(contexts, candidates)
+        if not self.config.rerank_mix:
+            return head
+        k = head.shape[1]
+        first = self.first_stage([c for c in contexts for _ in range(k)], [r for row in candidates for r in row])
+        return head + self.config.rerank_mix * first.reshape(head.shape)
+
+    def rank_repository(self, context: str, responses: Sequence[str], top: int = 10) -> list[dict[str, Any]]:
+        _check_texts([context])
+        first = self.score_one(context, responses)
+        shortlist = np.argsort(-first, kind="stable")[:max(top, self.config.rerank_top)]
+        texts = [responses[i] for i in shortlist]
+        scores = self.match_rows([context], [texts])[0] + self.config.rerank_mix * first[shortlist]
+        return _best_first(texts, scores)[:top]
+
+    def match_rows(self, contexts: Sequence[str], candidates: Sequence[Sequence[str]]) -> np.ndarray:
+        """The head's scores (n, k): each context read with each of its k candidates."""
+        k = len(candidates[0]) if candidates else 0
+        out = np.empty((len(contexts), k))
+        context_ids = self.ids.contexts(contexts)
+        order = np.argsort([len(r) for r in context_ids], kind="stable")  # similar lengths pad little
+        for a in range(0, len(order), self.CHUNK):
+            chosen = order[a:a + self.CHUNK]
+            x, x_mask = pad_batch([context_ids[i] for i in chosen])
+            y, y_mask = pad_batch(self.ids.responses([r for i in chosen for r in candidates[i]]))
+            A, B = self.engine.encode_states(x, x_mask)[1], self.engine.encode_states(y, y_mask)[1]
+            pairs = np.repeat(np.arange(len(chosen)), k)
+            out[chosen] = self.engine.match_scores(A[pairs], x_mask[pairs], B, y_mask).reshape(-1, k)
+        return out
+
+
 def fit_mix(dual: np.ndarray, lexical: np.ndarray) -> float:
     """The weight w of the lexical scores that ranks held-out rows best when added to the learned
     ones: ``dual`` and ``lexical`` are (n, k) scores, the true response first in each row. Chosen
@@ -224,7 +272,7 @@ def fit_mix(dual: np.ndarray, lexical: np.ndarray) -> float:
         log_z = np.logaddexp.reduce(scores, axis=1)
         return float((scores[:, 1:] < scores[:, :1]).all(axis=1).mean()), -float((log_z - scores[:, 0]).mean())
 
-    return max(grid, key=quality)
+    return float(max(grid, key=quality))
 
 
 class RandomRanker(Ranker):
@@ -285,8 +333,9 @@ def ranker_from_files(files: ModelFiles, *, engine: str = "auto", device: str = 
     if config.model in LEXICAL:
         return lexical_ranker(config.model, config, ids, files.params, files.path)
     dual = DualEncoderRanker(config, ids, open_engine(config, files.params, engine=engine, device=device), files.path)
-    if config.model == "hybrid":
-        return HybridRanker(config, dual, lexical_ranker(config.lexical, config, ids, files.params), files.path)
+    if config.model in ("hybrid", "reranker"):
+        shape = RerankingRanker if config.reranks else HybridRanker
+        return shape(config, dual, lexical_ranker(config.lexical, config, ids, files.params), files.path)
     return dual
 
 

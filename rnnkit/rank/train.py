@@ -37,6 +37,7 @@ from rnnkit.rank.model import (
     DualEncoderRanker,
     RandomRanker,
     Ranker,
+    RerankingRanker,
     TfidfRanker,
     fit_mix,
     tfidf_vectorizer,
@@ -61,6 +62,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "bag": True},
     # combined, its score plus a lexical ranker's (--lexical, TF-IDF unless given), weighted on validation
     "hybrid": {"model": "hybrid", "bidirectional": True, "pooling": "max", "objective": "in-batch", "bag": True},
+    # a hybrid, its best candidates read again with the context by a matching head trained beside it
+    "reranker": {"model": "reranker", "bidirectional": True, "pooling": "max", "objective": "in-batch",
+                 "bag": True},
 }
 DEFAULT_PRESET = "combined"  # the best measured on the plays (benchmarks/rank_shakespeare.py)
 
@@ -86,10 +90,14 @@ class RankTrainConfig(LoopOptions):
     eval_rows: int = 1000  # validation rows scored at each evaluation (all: `rank evaluate`)
     encoder_from: str | None = None  # a language model (rnnkit train) whose layers start the encoder
     lexical: str = "tfidf"  # a hybrid's lexical part: tfidf or bm25
+    match_hidden: int = 128  # a reranker's matching head: its hidden units
+    match_negatives: int = 4  # … the random in-batch responses it learns to tell from the truth
+    rerank_top: int = 20  # … the first stage's candidates it reads again in a repository
     halve_lr: bool = False  # the validation loss of a ranker is noisy: halving on every rise starves it
 
     MODEL_KEYS = ("model", "cell", "hidden", "layers", "embedding", "bidirectional", "pooling", "objective", "bag",
-                  "dropout", "vocab_size", "max_context", "max_response", "eval_rows", "encoder_from", "lexical")
+                  "dropout", "vocab_size", "max_context", "max_response", "eval_rows", "encoder_from", "lexical",
+                  "match_hidden", "match_negatives", "rerank_top")
 
     def resolve(self) -> RankTrainConfig:
         """A copy with the preset applied, every 'auto' decided and every value checked."""
@@ -117,7 +125,8 @@ class RankTrainConfig(LoopOptions):
                             layers=self.layers, embedding=self.embedding, bidirectional=bool(self.bidirectional),
                             pooling=self.pooling or "last", objective=self.objective or "binary",
                             bag=bool(self.bag), dropout=self.dropout, dtype=self.dtype, max_context=self.max_context,
-                            max_response=self.max_response, lexical=self.lexical)
+                            max_response=self.max_response, lexical=self.lexical, match_hidden=self.match_hidden,
+                            match_negatives=self.match_negatives, rerank_top=self.rerank_top)
 
 
 class RankTask:
@@ -147,7 +156,11 @@ class RankTask:
     def evaluate(self) -> dict[str, float]:
         """``loss``: the cross-entropy of the true response among its 10 candidates (softmax over
         their scores), whatever the training objective; and R@1."""
-        return ranking_metrics(self.ranker.score_rows(*self.valid))
+        if not isinstance(self.ranker, RerankingRanker):
+            return ranking_metrics(self.ranker.score_rows(*self.valid))
+        # a reranker is validated as it learns, on both parts: the dual encoder's loss plus the head's
+        dual, head = self.ranker.dual.score_rows(*self.valid), self.ranker.match_rows(*self.valid)
+        return {**ranking_metrics(dual + head), "loss": ranking_metrics(dual)["loss"] + ranking_metrics(head)["loss"]}
 
 
 def validation_sample(valid: tuple[list[str], list[list[str]]], rows: int,
@@ -216,13 +229,15 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
                 f"{len(ids.vocab):,} words")
         engine = open_trainer(model, params, cfg, placement)
         pairs = training_pairs(ids, tokens, *rows, in_batch=model.objective == "in-batch")
-        task = RankTask(pairs, cfg, engine, DualEncoderRanker(model, ids, engine), valid, placement)
-        lexical = fit_lexical(model.lexical, model, ids, tokens, rows) if model.model == "hybrid" else None
+        dual = DualEncoderRanker(model, ids, engine)
+        lexical = fit_lexical(model.lexical, model, ids, tokens, rows) if model.model != "dual-encoder" else None
+        scored = RerankingRanker(model, dual, lexical[0]) if model.reranks else dual
+        task = RankTask(pairs, cfg, engine, scored, valid, placement)
 
         def files(summary: dict[str, Any]) -> ModelFiles:
             final, weights = model, engine.params()
-            if lexical is not None:  # the hybrid's lexical part, weighted on validation (its figures join the summary)
-                final, weights = mix_on_validation(model, task, lexical[0], summary), {**weights, **lexical[1]}
+            if lexical is not None:  # the lexical part and the head, weighted on validation (figures in the summary)
+                final, weights = weigh_stages(model, dual, lexical[0], task.valid, summary), {**weights, **lexical[1]}
             training = {**asdict(cfg), "data": str(data), **summary}
             return ModelFiles(final, ids.text, ids.vocab, weights, info={"training": training})
 
@@ -247,14 +262,23 @@ def fit_lexical(name: str, model: RankerConfig, ids: TextIds, tokens: dict[str, 
     return TfidfRanker(model, ids, idf), {"idf": idf}
 
 
-def mix_on_validation(model: RankerConfig, task: RankTask, lexical: Ranker, summary: dict[str, Any]) -> RankerConfig:
-    """The hybrid's config with the lexical weight that ranks the validation sample best; its R@1
-    and the learned part's alone go into ``summary``."""
-    learned, words = task.ranker.score_rows(*task.valid), lexical.score_rows(*task.valid)
-    mix = fit_mix(learned, words)
-    summary.update({"mix": mix, "valid_R@1_learned": summary.get("valid_R@1"),
-                    "valid_R@1": ranking_metrics(learned + mix * words)["R@1"]})
-    return replace(model, mix=mix)
+def weigh_stages(model: RankerConfig, dual: DualEncoderRanker, lexical: Ranker,
+                 valid: tuple[list[str], list[list[str]]], summary: dict[str, Any]) -> RankerConfig:
+    """A hybrid's or reranker's config with the weights that rank the validation sample best: the
+    lexical score's beside the learned one (``mix``), then, for a reranker, that hybrid's beside
+    its head's (``rerank_mix``). Each stage's R@1 joins ``summary``."""
+    learned, words = dual.score_rows(*valid), lexical.score_rows(*valid)
+    final = replace(model, mix=fit_mix(learned, words))
+    scores = learned + final.mix * words
+    summary.update({"mix": final.mix, "valid_R@1_learned": ranking_metrics(learned)["R@1"]})
+    if model.reranks:
+        head = RerankingRanker(final, dual, lexical).match_rows(*valid)
+        final = replace(final, rerank_mix=fit_mix(head, scores))
+        summary.update({"rerank_mix": final.rerank_mix, "valid_R@1_hybrid": ranking_metrics(scores)["R@1"],
+                        "valid_R@1_head": ranking_metrics(head)["R@1"]})
+        scores = head + final.rerank_mix * scores
+    summary["valid_R@1"] = ranking_metrics(scores)["R@1"]
+    return final
 
 
 def _fit_baseline(data: str | Path, out: Path, cfg: RankTrainConfig, log: Callable[[str], None]) -> dict[str, Any]:

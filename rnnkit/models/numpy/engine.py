@@ -124,6 +124,15 @@ class NumpyRankerEngine(NumpyTrainable):
     def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
         return self.model.score_matrix(c, r)
 
+    def encode_states(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with one_blas_thread():
+            vectors, encoding = self.model.encode(x, mask)
+        return vectors, encoding.forward.states[-1]
+
+    def match_scores(self, A: np.ndarray, mask_a: np.ndarray, B: np.ndarray, mask_b: np.ndarray) -> np.ndarray:
+        with one_blas_thread():
+            return self.model.match_scores(A, mask_a, B, mask_b)
+
     def train_step(self, batch: PairBatch, lr: float, scale: float, carry: None = None) -> tuple[float, None]:
         with one_blas_thread():
             loss, grads = self.model.loss_and_grads(batch, self.rng)

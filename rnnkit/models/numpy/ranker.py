@@ -12,6 +12,13 @@ Pooling: the last state (for a bidirectional encoder, the forward direction's at
 token and the backward direction's at the first), or the maximum over the real time steps, whose
 gradient goes to the step that held it. The encoder's own backward pass takes it from there.
 
+A reranker adds a second objective: each context's true response and ``match_negatives`` others of
+the batch (its neighbours: the batch is shuffled, so they are random responses) are read with the
+context by the matching head (``matching``), loss = Σ_i logsumexp(s_i) − s_i0 over them. (Measured
+on chit-chat: the head learned more slowly from the responses that S scores highest — in a corpus
+of short replies many of those answer the context too.) The head reads the encoder's states but
+sends no error back into them: the dual encoder learns as it would alone, and the head beside it.
+
 With ``bag``, the encoding also holds b = s / ‖s‖ for s = Σ_t E x_t (the text's word embeddings
 summed): ∂L/∂s = (∂L/∂b − b (b·∂L/∂b)) / ‖s‖, and every word of the text gets ∂L/∂s in its column of E.
 """
@@ -26,6 +33,7 @@ from rnnkit.data.batching import PairBatch
 from rnnkit.models.config import RankerConfig
 from rnnkit.models.numpy.gated import NumpyGated
 from rnnkit.models.numpy.lm import Forward, sparse_gradient
+from rnnkit.models.numpy.matching import Match, match, match_backward
 
 
 @dataclass
@@ -120,6 +128,7 @@ class NumpyDualEncoder:
         r, r_cache = self.encode(batch.responses, batch.response_mask, rng)
         M = self.params["M"]
         cM, rMt = c @ M, r @ M.T
+        matched = None  # a reranker's head, on in-batch negatives
         if batch.labels is not None:  # binary: σ(s) against the label
             s, labels = (cM * r).sum(axis=1), batch.labels.astype(c.dtype)
             loss = float((np.logaddexp(0.0, s) - labels * s).sum())
@@ -131,12 +140,40 @@ class NumpyDualEncoder:
             S = cM @ r.T
             log_z = np.logaddexp.reduce(S, axis=1)
             loss = float((log_z - np.diagonal(S)).sum())
+            matched = self.match_forward(batch, c_cache, r_cache) if self.config.reranks and len(c) > 1 else None
+            loss += matched[0] if matched else 0.0
             if not gradients:
                 return loss, {}
             dS = np.exp(S - log_z[:, None])
             dS[np.diag_indices_from(dS)] -= 1.0
             dc, dr, dM = dS @ rMt, dS.T @ cM, c.T @ dS @ r
         grads = {"M": dM}
+        if matched:
+            match_backward(self.params, matched[1], matched[2], grads)
         self.encode_backward(c_cache, dc, grads)
         self.encode_backward(r_cache, dr, grads)
         return loss, grads
+
+    def match_forward(self, batch: PairBatch, c_cache: Encoding,
+                      r_cache: Encoding) -> tuple[float, Match, np.ndarray]:
+        """The reranker's loss: each context's truth among its negatives, as the head scores them
+        (softmax cross-entropy); what ``match_backward`` needs, and ∂L/∂s."""
+        candidates = match_candidates(len(batch.contexts), self.config.match_negatives)
+        B, k = candidates.shape
+        contexts = np.repeat(np.arange(B), k)
+        s, kept = match(self.params, c_cache.forward.states[-1][contexts], batch.context_mask[contexts],
+                        r_cache.forward.states[-1][candidates.ravel()], batch.response_mask[candidates.ravel()])
+        s = s.reshape(B, k)
+        log_z = np.logaddexp.reduce(s, axis=1)
+        ds = np.exp(s - log_z[:, None])
+        ds[:, 0] -= 1.0
+        return float((log_z - s[:, 0]).sum()), kept, ds.ravel()
+
+    def match_scores(self, A: np.ndarray, mask_a: np.ndarray, B: np.ndarray, mask_b: np.ndarray) -> np.ndarray:
+        """The head's scores of P (context states, response states) pairs."""
+        return match(self.params, A, mask_a, B, mask_b)[0]
+
+
+def match_candidates(size: int, negatives: int) -> np.ndarray:
+    """(B, 1 + n): each row of a batch of ``size``, then its n neighbours (fewer in a small batch)."""
+    return (np.arange(size)[:, None] + np.arange(min(negatives, size - 1) + 1)[None, :]) % size

@@ -223,6 +223,17 @@ class TorchRankerEngine(TorchTrainable):
         with torch.no_grad():
             return (c @ self.model.M @ r.t()).cpu().numpy()
 
+    def encode_states(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, mask = self._tensors(x, mask)
+        self.model.eval()
+        with torch.no_grad():
+            return tuple(t.cpu().numpy() for t in self.model.encode_states(x, mask))
+
+    def match_scores(self, A: np.ndarray, mask_a: np.ndarray, B: np.ndarray, mask_b: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        with torch.no_grad():
+            return self.model.match(*self._tensors(A, mask_a, B, mask_b)).cpu().numpy()
+
 
 class TorchSeq2SeqEngine(TorchTrainable):
     """An encoder–decoder. Decoding keeps its state and the encoded source as tensors on the device."""

@@ -2,7 +2,8 @@
 
 The encoder is ``nn.LSTM`` / ``nn.GRU`` under the gated language model's names (``E``, ``U``,
 ``W``, ``bu``, ``bw``, …), run on packed rows so that each one ends at its last real token.
-``forward`` is the training loss (what DistributedDataParallel and ``torch.compile`` wrap).
+``forward`` is the training loss (what DistributedDataParallel and ``torch.compile`` wrap). A
+reranker's matching head (``x.Q``, ``x.q``, ``x.u``) is ``match``, as ``numpy.matching`` writes it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.models.config import RankerConfig
+from rnnkit.models.numpy.matching import MASKED
 from rnnkit.models.schema import param_spec
 from rnnkit.models.torch.dropout import dropout
 from rnnkit.models.torch.gated import canonical_name, packed_states, recurrence
@@ -28,6 +30,9 @@ class TorchDualEncoder(nn.Module):
         self.E = nn.Parameter(torch.empty(*spec["E"].shape, dtype=dtype))
         self.rnn = recurrence(config.encoder(), dtype)
         self.M = nn.Parameter(torch.empty(*spec["M"].shape, dtype=dtype))
+        if config.reranks:
+            self.x = nn.ParameterDict({name[2:]: nn.Parameter(torch.empty(*spec[name].shape, dtype=dtype))
+                                       for name in ("x.Q", "x.q", "x.u")})
 
     canonical = staticmethod(canonical_name)
     load_params = load_params
@@ -35,6 +40,10 @@ class TorchDualEncoder(nn.Module):
 
     def encode(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Encodings (B, D) of padded id rows ``x`` (B, T)."""
+        return self.encode_states(x, mask)[0]
+
+    def encode_states(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encodings (B, D), and the top layer's states (B, T, width) that they pool."""
         c = self.config
         p = c.dropout if self.training else 0.0
         states = packed_states(self.rnn, dropout(F.embedding(x, self.E.t()), p), mask)
@@ -45,16 +54,17 @@ class TorchDualEncoder(nn.Module):
             if c.bidirectional:  # the backward direction ends at the first token
                 pooled = torch.cat([pooled[:, :c.hidden], states[:, 0, c.hidden:]], dim=1)
         if not c.bag:
-            return pooled
+            return pooled, states
         bag = (F.embedding(x, self.E.t()) * mask[:, :, None]).sum(dim=1)  # the words, summed
-        return torch.cat([pooled, bag / bag.norm(dim=1, keepdim=True)], dim=1)
+        return torch.cat([pooled, bag / bag.norm(dim=1, keepdim=True)], dim=1), states
 
     def forward(self, contexts: torch.Tensor, context_mask: torch.Tensor, responses: torch.Tensor,
                 response_mask: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The summed loss: binary cross-entropy of σ(cᵀ M r) with ``labels``, or, without them,
         in-batch negatives (softmax cross-entropy of each context over the batch's responses)."""
-        c = self.encode(contexts, context_mask) @ self.M
-        r = self.encode(responses, response_mask)
+        c, c_states = self.encode_states(contexts, context_mask)
+        r, r_states = self.encode_states(responses, response_mask)
+        c = c @ self.M
         # Scores and loss in float32 under autocast: a sum of bf16 terms would lose the loss's last digits.
         with torch.autocast(c.device.type, enabled=False):
             c, r = widened(c), widened(r)
@@ -63,7 +73,35 @@ class TorchDualEncoder(nn.Module):
                 return (F.softplus(s) - labels * s).sum()
             r, first = every_process_rows(r) if self.training else (r, 0)
             S = c @ r.t()
-            return (torch.logsumexp(S, dim=1) - S[:, first:first + len(c)].diagonal()).sum()
+            loss = (torch.logsumexp(S, dim=1) - S[:, first:first + len(c)].diagonal()).sum()
+        if self.config.reranks and len(c) > 1:  # the head, on this process's rows; no error into the states
+            candidates = match_candidates(len(c), self.config.match_negatives, c.device)
+            contexts_of = torch.arange(len(c), device=c.device).repeat_interleave(candidates.shape[1])
+            chosen = candidates.ravel()
+            s = self.match(c_states.detach()[contexts_of], context_mask[contexts_of], r_states.detach()[chosen],
+                           response_mask[chosen]).view(candidates.shape)
+            loss = loss + (torch.logsumexp(s, dim=1) - s[:, 0]).sum()
+        return loss
+
+    def match(self, A: torch.Tensor, mask_a: torch.Tensor, B: torch.Tensor, mask_b: torch.Tensor) -> torch.Tensor:
+        """The matching head's scores (P,) of P pairs of context states A and response states B."""
+        E = (A @ B.transpose(1, 2)).masked_fill(~(mask_a[:, :, None] & mask_b[:, None, :]), MASKED)
+        A_att, B_att = E.softmax(dim=2) @ B, E.softmax(dim=1).transpose(1, 2) @ A
+        v = torch.cat([_pool(torch.cat([A * A_att, A - A_att], dim=2), mask_a),
+                       _pool(torch.cat([B * B_att, B - B_att], dim=2), mask_b)], dim=1)
+        return torch.tanh(v @ self.x["Q"] + self.x["q"]) @ self.x["u"]
+
+
+def _pool(f: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[max, mean] of features (P, T, F) over each row's real steps."""
+    largest = f.masked_fill(~mask[:, :, None], -torch.inf).max(dim=1).values
+    return torch.cat([largest, (f * mask[:, :, None]).sum(dim=1) / mask.sum(dim=1, keepdim=True)], dim=1)
+
+
+def match_candidates(size: int, negatives: int, device: torch.device) -> torch.Tensor:
+    """(B, 1 + n): each row of a batch, then its n neighbours (``numpy.ranker.match_candidates``)."""
+    return (torch.arange(size, device=device)[:, None]
+            + torch.arange(min(negatives, size - 1) + 1, device=device)[None, :]) % size
 
 
 def every_process_rows(rows: torch.Tensor) -> tuple[torch.Tensor, int]:
