@@ -52,6 +52,7 @@ def arguments(description: str, models: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=600, help="training time of each learned ranker")
     parser.add_argument("--models", nargs="+", default=models, choices=VARIANTS)
     parser.add_argument("--engine", default="auto")
+    parser.add_argument("--keep", metavar="DIR", help="keep the dataset and models here (default: a scratch directory)")
     parser.add_argument("--json", action="store_true")
     return parser.parse_args()
 
@@ -60,15 +61,16 @@ def compare(dialogues: list, split_by: str, args: argparse.Namespace) -> tuple[l
     """Every baseline and ``args.models``, one after the other, on a dataset built from
     ``dialogues``: their rows (printed as they come unless --json) and the dataset's meta."""
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(args.keep or scratch)
+        data = tmp / "data"
         meta = build_dataset(dialogues, data, split_by=split_by)
         for name in [*BASELINES, *args.models]:
             started = time.perf_counter()
-            summary = train_ranker(data, Path(tmp) / name, model=name, engine=args.engine, max_time=args.seconds,
+            summary = train_ranker(data, tmp / name, model=name, engine=args.engine, max_time=args.seconds,
                                    epochs=1000, log=lambda _: None)
             seconds = time.perf_counter() - started
-            report = evaluate_ranker(Path(tmp) / name, data, split="test", engine=args.engine)
+            report = evaluate_ranker(tmp / name, data, split="test", engine=args.engine)
             recalls = {k: report[k] for k in ("R@1", "R@2", "R@5", "R@1_of_2", "intervals")}
             rows.append({"model": name, **recalls,
                          "train_seconds": round(seconds, 1), "epochs": summary.get("epochs"),

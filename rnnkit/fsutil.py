@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,17 +100,41 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+MANIFEST_BYTES = 1 << 20  # a config.json or meta.json is a few kilobytes
+
+
+def own_file(directory: Path, name: str, limit: int | None = None) -> Path:
+    """``directory/name``, checked before anything reads it: a regular file (not a FIFO, device or
+    directory, which would hang or mislead a reader), inside ``directory`` (a symlink may not lead
+    out of it), and at most ``limit`` bytes."""
+    path = directory / name
+    if not (path.exists() or path.is_symlink()):
+        raise RnnkitError(f"{directory} has no {name}")
+    if path.is_symlink() and not path.resolve().is_relative_to(directory.resolve()):
+        raise RnnkitError(f"{path} is a link to a file outside its directory; copy the file in instead")
+    try:
+        info = path.stat()
+    except OSError as e:
+        raise RnnkitError(f"{path} cannot be read ({e.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise RnnkitError(f"{path} is not a regular file; the directory was damaged or made by hand")
+    if limit is not None and info.st_size > limit:
+        raise RnnkitError(f"{path} is {info.st_size:,} bytes, more than such a file ever holds ({limit:,}); "
+                          "the directory was damaged")
+    return path
+
+
 def read_manifest(directory: Path, name: str, fmt: str, version: int | tuple[int, ...], kind: str,
                   how_to_make: str) -> dict:
     """The JSON manifest (``meta.json``, ``config.json``) of one of rnnkit's directories, checked:
     it exists, parses, names ``fmt`` and has ``version`` (or one of them). ``kind`` and
     ``how_to_make`` word the errors."""
     manifest = directory / name
-    if not manifest.is_file():
+    if not (manifest.exists() or manifest.is_symlink()):
         raise RnnkitError(f"{directory} is not {kind} (no {name}); {how_to_make}")
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = json.loads(own_file(directory, name, MANIFEST_BYTES).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested past any config
         raise RnnkitError(f"{manifest} is corrupt (not JSON); {how_to_make}") from None
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise RnnkitError(f"{directory} is not an rnnkit {kind.split(' ', 1)[1]}; {how_to_make}")

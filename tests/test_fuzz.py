@@ -10,6 +10,7 @@ campaign, ``benchmarks/fuzz.py``."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import shutil
@@ -133,6 +134,31 @@ def test_a_model_directory_with_a_damaged_file_loads_or_says_why(tiny_models, ki
     shutil.copytree(models / kind, copy)
     try:
         (copy / victim).write_bytes(_damage((copy / victim).read_bytes(), how, where, noise))
+        LOADERS[kind](copy)
+    except RnnkitError as e:
+        assert one_line(e), str(e)
+    finally:
+        shutil.rmtree(copy.parent)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                    max_leaves=8)
+
+
+@fuzz(150)
+@given(st.sampled_from(sorted(LOADERS)), st.data(), JSON)
+def test_a_config_value_replaced_by_any_json_loads_or_says_why(tiny_models, kind, data, value):
+    """A model's config.json with one value of any section replaced by any JSON: a type, a range, an
+    unknown key — refused in one line, or a model that still answers."""
+    config = json.loads((tiny_models / kind / "config.json").read_text())
+    section = data.draw(st.sampled_from([None, "model", "text", "tokens"]))
+    where = config if section is None else config[section]
+    where[data.draw(st.sampled_from(sorted(where)))] = value
+    copy = Path(tempfile.mkdtemp(prefix="fuzz-")) / kind
+    shutil.copytree(tiny_models / kind, copy)
+    try:
+        (copy / "config.json").write_text(json.dumps(config))
         LOADERS[kind](copy)
     except RnnkitError as e:
         assert one_line(e), str(e)

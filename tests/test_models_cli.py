@@ -161,7 +161,7 @@ def test_corrupt_model_directories_are_clear_errors(tmp_path):
     _tutorial_vocab(tmp_path / "vocab.txt")
     import_tutorial(tmp_path / "model.npz", tmp_path / "m", vocab=tmp_path / "vocab.txt")
     (tmp_path / "m" / "weights.safetensors").write_bytes(b"\x00" * 100)
-    with pytest.raises(RnnkitError, match="corrupt or not a safetensors file"):
+    with pytest.raises(RnnkitError, match="is corrupt, not a safetensors file"):
         load_model(tmp_path / "m")
     with pytest.raises(RnnkitError, match="not a model directory"):
         load_model(tmp_path)

@@ -297,6 +297,10 @@ def test_bad_input_is_one_line_and_exit_2(run_cli, tmp_path, keyword_data):
     assert not (tmp_path / "m").exists()
     (bad / "train.csv").write_text('Context,Utterance,Label\n"  ",b,1\n', encoding="utf-8")
     fails("rank", "train", bad, "--out", tmp_path / "m", says="row 2 has an empty context or response")
+    (bad / "train.csv").write_text('Context,Utterance,Label\nhi,hello,1\nhow are you,fine\n', encoding="utf-8")
+    fails("rank", "train", bad, "--out", tmp_path / "m", says="line 3 has 2 fields where the header has 3")
+    (bad / "train.csv").write_text('Context,Utterance,Label\nhi,hello,0\nhow are you,fine,0\n', encoding="utf-8")
+    fails("rank", "train", bad, "--out", tmp_path / "m", says="no true response (no row with label 1)")
     (tmp_path / "one.txt").write_text("only one candidate\n", encoding="utf-8")
     run_cli("rank", "train", keyword_data, "--out", tmp_path / "r", "--model", "random")
     fails("rank", "predict", tmp_path / "r", "--context", "hello", "--candidates", tmp_path / "one.txt",
@@ -440,7 +444,7 @@ def test_rank_chat_refuses_bad_input_in_one_line(run_cli, tmp_path, keyword_data
     for stdin, args, says in (
             ("hello\n\n", (tmp_path / "tfidf", "--responses", keyword_data), "an empty turn"),
             ("hello\n", (tiny_models / "lm", "--responses", keyword_data), "is a language model"),
-            ("hello\n", (tmp_path / "tfidf", "--responses", keyword_data, "--top", "0"), "--top must be at least 1"),
+            ("hello\n", (tmp_path / "tfidf", "--responses", keyword_data, "--top", "0"), "--top: 0 is too small"),
             ("hello\n", (tmp_path / "tfidf", "--responses", tmp_path), "train.csv")):
         monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
         status, _, err = run_cli("rank", "chat", *args)
@@ -576,8 +580,9 @@ def test_a_reranker_trains_weighs_its_stages_and_reads_its_shortlist_again(tmp_p
     context = "where is the crown ?"
     candidates = ["the crown is by the ring .", "the sword is by the tower .", "the ship ? ask the moon ."]
     scores = ranker.score([context] * 3, candidates)  # the head plus rerank_mix times the hybrid
-    np.testing.assert_allclose(scores, ranker.match_rows([context], [candidates])[0]
-                               + ranker.config.rerank_mix * ranker.first_stage([context] * 3, candidates), rtol=1e-5, atol=1e-5)
+    expected = ranker.match_rows([context], [candidates])[0] + ranker.config.rerank_mix * ranker.first_stage(
+        [context] * 3, candidates)
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
     first = ranker.score_one(context, candidates)  # the hybrid's: its best two are read again
     shortlist = {candidates[i] for i in np.argsort(-first)[:2]}
     ranked = ranker.rank_repository(context, candidates, top=1)

@@ -62,7 +62,7 @@ def test_patience_stops_after_evaluations_without_improvement(tmp_path, word_cor
 
 def test_patience_below_one_is_refused_before_anything_is_written(tmp_path, word_corpus, run_cli):
     status, _, err = run_cli("train", word_corpus.path, "--out", tmp_path / "m", "--patience", "0")
-    assert status == 2 and "--patience must be at least 1" in err and not (tmp_path / "m").exists()
+    assert status == 2 and "--patience: 0 is too small" in err and not (tmp_path / "m").exists()
 
 
 def test_plot_draws_a_run_again_on_a_log_scale(tmp_path, word_corpus, run_cli):

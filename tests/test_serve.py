@@ -309,3 +309,102 @@ def test_the_page_chats_with_a_ranker_in_a_real_browser(chat_server, tiny_models
                                      data=json.dumps({"turns": [typed[0], bot[0], typed[1]]}).encode(),
                                      headers={"Content-Type": "application/json"})
     assert json.load(urllib.request.urlopen(request))["results"][0]["plain"] == bot[1]
+
+
+HOSTILE = [  # each was a 500 (or accepted and nonsense) before; each must be a 422 naming the field
+    ("lm/score", {"sentences": ["\ud800"]}, "sentences"),
+    ("lm/generate", {"prime": "\ud800 the"}, "prime"),
+    ("s2s/translate", {"sources": ["a \ud800"]}, "sources"),
+    ("ranker/rank", {"context": "\ud800", "candidates": ["a", "b"]}, "context"),
+    ("ranker/chat", {"turns": ["\udfff"]}, "turns"),
+    ("lm/generate", {"seed": -1}, "seed"),
+    ("lm/generate", {"temperature": "Infinity"}, "temperature"),
+    ("lm/generate", {"top_p": "NaN"}, "top_p"),
+    ("lm/rerank", {"groups": [[]]}, "groups"),
+]
+
+
+@pytest.mark.parametrize("endpoint, body, field", HOSTILE, ids=[f"{e}-{list(b)[0]}" for e, b, _ in HOSTILE])
+def test_hostile_values_are_422_naming_the_field(client, endpoint, body, field):
+    # json.dumps writes a lone surrogate as its \u escape and "Infinity"/"NaN" as strings here; the
+    # raw bytes below send them as a client would
+    raw = json.dumps(body).replace('"Infinity"', "Infinity").replace('"NaN"', "NaN")
+    response = client.post(f"/v1/models/{endpoint}", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert field in response.json()["detail"]
+
+
+def test_a_long_prime_is_bound_by_the_token_limit(client):
+    response = client.post("/v1/models/lm/generate", json={"prime": "the cat " * 200})
+    assert response.status_code == 422 and "--max-tokens" in response.json()["detail"]
+
+
+def test_an_unexpected_error_is_a_counted_json_500_with_a_request_id(served, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(served["lm"].model, "generate", broken)
+    with TestClient(create_app(served), raise_server_exceptions=False) as c:
+        response = c.post("/v1/models/lm/generate", json={"n": 1})
+        metrics = c.get("/metrics").text
+    assert response.status_code == 500 and len(response.json()["request_id"]) == 12
+    assert 'rnnkit_requests_total{endpoint="generate",status="500"} 1.0' in metrics
+
+
+def test_a_body_over_the_limit_is_413_whatever_its_encoding_and_every_client_reads_it(server):
+    """Chunked (no Content-Length) is counted as it streams; a client that sends its whole body
+    before reading (urllib) reads the 413, not a reset connection."""
+    import http.client
+    import urllib.error
+
+    url, _ = server
+    port = int(url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.putrequest("POST", "/v1/models/lm/score")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    chunk = b" " * 65536
+    for _ in range(32):  # 2 MB against the default limit of 1 MiB
+        conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+    conn.send(b"0\r\n\r\n")
+    response = conn.getresponse()
+    assert response.status == 413 and "--max-body-bytes" in json.loads(response.read())["detail"]
+    conn.close()
+    body = json.dumps({"sentences": ["a dog ."] * 200_000}).encode()  # about 2.4 MB, with its Content-Length
+    request = urllib.request.Request(url + "/v1/models/lm/score", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 413 and "--max-body-bytes" in json.load(refused.value)["detail"]
+    assert json.load(urllib.request.urlopen(url + "/health"))["status"] == "ok"
+
+
+@pytest.mark.parametrize("body", [b'{"sentences": ["caf\xe9"]}', b"[" * 10_000], ids=["not UTF-8", "nested"])
+def test_a_body_that_is_not_json_in_utf8_is_422(client, body):
+    response = client.post("/v1/models/lm/score", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and "UTF-8" in response.json()["detail"]
+
+
+def test_one_model_s_long_request_does_not_hold_another_model(served, monkeypatch):
+    """A translate that blocks its model's thread (until released) while another model scores."""
+    import threading
+
+    release, started = threading.Event(), threading.Event()
+    decode = served["s2s"].model.decode
+
+    def held(*args, **kwargs):
+        started.set()
+        release.wait(30)
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(served["s2s"].model, "decode", held)
+    with TestClient(create_app(served)) as c:
+        slow = threading.Thread(target=lambda: c.post("/v1/models/s2s/translate", json={"sources": ["the cat"]}))
+        slow.start()
+        assert started.wait(30)
+        scored = c.post("/v1/models/lm/score", json={"sentences": ["a dog ."]})
+        answered_while_held = not release.is_set()
+        release.set()
+        slow.join(30)
+    assert scored.status_code == 200 and answered_while_held

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,42 @@ class StoreOnce(argparse._StoreAction):
         super().__call__(parser, namespace, values, option_string)
 
 
+# Every number a flag takes is checked here, by the flag's name, for every verb: a float must be
+# finite (NaN and infinity are refused), and these lie in an interval: "[a, b]", "(a, b)", "[a, )".
+BOUNDS: dict[str, str] = {
+    "seed": "[0, 4294967295]", "port": "[1, 65535]", "beam": "[1, 64]", "top_p": "(0, 1]", "dropout": "[0, 1)",
+    "valid_fraction": "[0, 1]", "test_fraction": "[0, 1]",
+    **dict.fromkeys(("temperature", "lr", "max_time", "epochs"), "(0, )"),
+    **dict.fromkeys(("min_length", "batch_window_ms", "evaluate_every", "clip"), "[0, )"),
+    **dict.fromkeys(("top", "top_k", "n", "length", "max_length", "max_len", "max_body_bytes", "max_sentences",
+                     "max_tokens", "max_generate", "max_steps", "batch_size", "hidden", "layers", "embedding",
+                     "patience", "grad_accum", "context_turns", "limit", "repeats"), "[1, )"),
+}
+
+
+def checked(kind: type, name: str) -> Callable[[str], Any]:
+    """The argparse ``type`` of a number flag ``name``: parses, then checks it against ``BOUNDS``."""
+    interval = BOUNDS.get(name, "( , )")
+    low, high = (float(x) if x.strip() else None for x in interval[1:-1].split(","))
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}")
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        shown = interval.replace(".0", "")
+        if low is not None and (value < low or (interval[0] == "(" and value == low)):
+            raise argparse.ArgumentTypeError(f"{text} is too small: give a value in {shown}")
+        if high is not None and (value > high or (interval[-1] == ")" and value == high)):
+            raise argparse.ArgumentTypeError(f"{text} is too large: give a value in {shown}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
 class Parser(argparse.ArgumentParser):
     """The rnnkit command's parser, and each verb's (sub-parsers take their parent's class)."""
 
@@ -34,6 +71,16 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.register("action", None, StoreOnce)
         self.register("action", "store", StoreOnce)
+
+    def add_argument(self, *flags: Any, **kwargs: Any) -> argparse.Action:
+        if kwargs.get("type") in (int, float):
+            name = kwargs.get("dest") or next((f for f in flags if f.startswith("--")), flags[0]).lstrip("-")
+            kwargs["type"] = checked(kwargs["type"], name.replace("-", "_"))
+        return super().add_argument(*flags, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """One line, exit 2, as every other mistake (argparse would print its usage first)."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def add_verb(parent: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:

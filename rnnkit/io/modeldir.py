@@ -22,6 +22,7 @@ from rnnkit.fsutil import (
     atomic_directory,
     atomic_write_bytes,
     atomic_write_text,
+    own_file,
     read_manifest,
 )
 from rnnkit.kinds import lookup
@@ -33,6 +34,8 @@ from rnnkit.text.vocab import Vocabulary, escape
 FORMAT = "rnnkit-model"
 FORMAT_VERSION = 2
 WEIGHTS = "weights.safetensors"
+VOCAB_BYTES = 1 << 28  # 256 MiB: millions of tokens
+TEXT_KEYS = {"level": str, "tokenizer": (str, type(None)), "lowercase": bool}  # tokenizer: None for characters
 
 
 @dataclass
@@ -102,6 +105,13 @@ def read_config(path: str | Path) -> dict[str, Any]:
     for section in ("model", "text", "tokens"):
         if not isinstance(config.get(section), dict):
             raise RnnkitError(f"{path}/config.json is damaged (no {section!r} section); train the model again")
+    for key, value in config["text"].items():
+        if key not in TEXT_KEYS or not isinstance(value, TEXT_KEYS[key]):
+            raise RnnkitError(f"{path}/config.json has a text setting this rnnkit does not know or a wrong value "
+                              f"({key} = {json.dumps(value)[:40]}); the file was damaged or edited by hand")
+    for key in _V1_TOKENS:  # the special tokens a vocabulary holds; a kind may keep more of its own
+        if not isinstance(config["tokens"].get(key), str | None):
+            raise RnnkitError(f"{path}/config.json: the special token {key} is not a string; the file was damaged")
     return config
 
 
@@ -130,13 +140,14 @@ def load_model(path: str | Path, kind: str | None = None) -> ModelFiles:
     unk = tokens.pop("unk_token", None)
     if not isinstance(unk, str):
         raise RnnkitError(f"{path}/config.json names no unknown token; train the model again")
-    vocab = Vocabulary.load(path / "vocab.txt", unk, size=getattr(config, "vocab_size", None))
+    vocab = Vocabulary.load(own_file(path, "vocab.txt", VOCAB_BYTES), unk, size=getattr(config, "vocab_size", None))
     try:
-        params = load_file(str(path / WEIGHTS))
+        params = load_file(str(own_file(path, WEIGHTS)))
     except FileNotFoundError:
         raise RnnkitError(f"{path} has no {WEIGHTS}") from None
-    except (SafetensorError, OSError, ValueError) as e:
-        raise RnnkitError(f"{path}/{WEIGHTS} is corrupt or not a safetensors file ({e})") from None
+    except (SafetensorError, OSError, ValueError, TypeError) as e:  # TypeError: a dtype numpy lacks (bf16)
+        raise RnnkitError(f"{path}/{WEIGHTS} is corrupt, not a safetensors file, or holds numbers of a type "
+                          f"rnnkit does not store ({e})") from None
     check_params(config, params, f"{path}/{WEIGHTS}")
     info = {k: v for k, v in raw.items() if k not in ("format", "format_version", "rnnkit_version", "kind", "model",
                                                       "text", "tokens")}

@@ -10,8 +10,11 @@ there, and nothing infers an architecture from weights.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar, Protocol
+from types import UnionType
+from typing import Any, ClassVar, Protocol, Union, get_args, get_origin, get_type_hints
 
 from rnnkit.errors import RnnkitError
 from rnnkit.kinds import lookup
@@ -305,10 +308,44 @@ def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
     unknown = sorted(set(data) - names)
     if unknown:
         raise RnnkitError(f"the {cls.kind} model's config has settings this rnnkit does not know: {', '.join(unknown)}")
+    hints = get_type_hints(cls)
+    for name, value in data.items():
+        if not _fits(value, hints[name]):
+            raise RnnkitError(f"the {cls.kind} model's config has {name} = {_shown(value)}, which is not "
+                              f"{_described(hints[name])}; the file was damaged or edited by hand")
     try:
         return cls(**data)
     except TypeError as e:
         raise RnnkitError(f"the {cls.kind} model's config is incomplete ({e})") from None
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON ``value`` is of the type a config field declares (a list for a tuple)."""
+    if get_origin(hint) in (Union, UnionType):
+        return any(_fits(value, arg) for arg in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if get_origin(hint) is tuple:
+        return isinstance(value, (list, tuple)) and all(_fits(v, get_args(hint)[0]) for v in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _described(hint: Any) -> str:
+    if get_origin(hint) in (Union, UnionType):
+        return " or ".join(_described(arg) for arg in get_args(hint))
+    if get_origin(hint) is tuple:
+        return "a list of whole numbers"
+    return {int: "a whole number", float: "a finite number", bool: "true or false", str: "a string",
+            type(None): "null"}.get(hint, str(hint))
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def load_config(kind: str, data: dict[str, Any]) -> Any:

@@ -189,14 +189,23 @@ def init_params(config, rng: np.random.RandomState | np.random.Generator | None 
     return params
 
 
+WEIGHT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def check_params(config, params: dict[str, np.ndarray], where: str) -> None:
-    """Every weight the config describes is in ``params`` with its shape, and nothing else is."""
+    """Every weight the config describes is in ``params`` with its shape, as float32 or float64
+    numbers that are all finite, and nothing else is."""
     schema = param_spec(config)
     for name, spec in schema.items():
         if name not in params:
             raise RnnkitError(f"{where} has no weight {name!r} (it has: {', '.join(params) or 'none'})")
         if tuple(params[name].shape) != spec.shape:
             raise RnnkitError(f"{where}: {name} is {tuple(params[name].shape)}, expected {spec.shape}")
+        if params[name].dtype not in WEIGHT_DTYPES:
+            raise RnnkitError(f"{where}: {name} holds {params[name].dtype} numbers; weights are float32 or float64")
+        if not np.isfinite(params[name]).all():
+            raise RnnkitError(f"{where}: {name} holds NaN or infinite values; the weights are damaged (train again, "
+                              "or go back to a checkpoint)")
     extra = [name for name in params if name not in schema]
     if extra:
         raise RnnkitError(f"{where} has weights that config.json does not describe: {', '.join(extra)}")

@@ -59,6 +59,8 @@ def read_train(data: str | Path) -> tuple[list[str], list[str], np.ndarray]:
         contexts.append(context)
         responses.append(response)
         labels.append(value)
+    if 1.0 not in labels:
+        raise RnnkitError(f"{path} has no true response (no row with label 1): a ranker learns from those")
     return contexts, responses, np.array(labels)
 
 

@@ -71,7 +71,7 @@ class Ranker:
         """The ``top`` best of a repository of responses (a dual encoder caches their encodings)."""
         _check_texts([context])
         scores = self.score_one(context, responses)
-        best = np.argsort(-scores, kind="stable")[:top]
+        best = best_indices(scores, top)
         return _best_first([responses[i] for i in best], scores[best])
 
     def score_one(self, context: str, responses: Sequence[str]) -> np.ndarray:
@@ -110,7 +110,8 @@ class DualEncoderRanker(Ranker):
         """A repository of responses is encoded once and cached beside the model (invalidated when
         its weights or the responses change): a query then costs one context encoding and one
         matrix product."""
-        return self.engine.score_matrix(self.encode_contexts([context]), self.cached_responses(responses))[0]
+        encoded = _memo(self, responses, lambda: self.cached_responses(responses))  # in memory after the first
+        return self.engine.score_matrix(self.encode_contexts([context]), encoded)[0]
 
     def cached_responses(self, responses: Sequence[str]) -> np.ndarray:
         """The encodings of a repository, from the cache beside the model when it has them."""
@@ -120,8 +121,9 @@ class DualEncoderRanker(Ranker):
         digest = hashlib.sha256((self.path / WEIGHTS).read_bytes())
         digest.update("\n".join(responses).encode("utf-8"))
         cache = self.path / "cache" / f"responses-{digest.hexdigest()[:20]}.npy"
-        if cache.is_file():
-            return np.load(cache, allow_pickle=False)  # our own file: arrays only
+        cached = _cached_array(cache, (len(responses), self.config.width), self.config.dtype)
+        if cached is not None:
+            return cached
         encoded = self.encode_responses(responses)
         cache.parent.mkdir(exist_ok=True)
         buffer = io.BytesIO()
@@ -238,7 +240,7 @@ class RerankingRanker(HybridRanker):
     def rank_repository(self, context: str, responses: Sequence[str], top: int = 10) -> list[dict[str, Any]]:
         _check_texts([context])
         first = self.score_one(context, responses)
-        shortlist = np.argsort(-first, kind="stable")[:max(top, self.config.rerank_top)]
+        shortlist = best_indices(first, max(top, self.config.rerank_top))
         texts = [responses[i] for i in shortlist]
         scores = self.match_rows([context], [texts])[0] + self.config.rerank_mix * first[shortlist]
         return _best_first(texts, scores)[:top]
@@ -301,10 +303,23 @@ def _vectorizer(ids: TextIds, name: str):
     try:
         from sklearn.feature_extraction import text
     except ImportError:
-        raise RnnkitError("the tfidf and bm25 rankers need scikit-learn: pip install 'rnnkit[rank]'") from None
+        raise RnnkitError("the lexical rankers need scikit-learn: pip install scikit-learn") from None
     vocab = ids.vocab
     return getattr(text, name)(vocabulary=vocab.index, lowercase=False,
                                analyzer=lambda tokens: [t if t in vocab.index else vocab.unk_token for t in tokens])
+
+
+def _cached_array(path: Path, shape: tuple[int, ...], dtype: str) -> np.ndarray | None:
+    """The array a cache file holds, if it is one of ours as it was written: a regular file, arrays
+    only (never a pickle), of the expected shape and dtype, finite. Anything else: None (rebuild it)."""
+    if not path.is_file() or path.is_symlink():
+        return None
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        return None
+    ok = isinstance(array, np.ndarray) and array.shape == shape and array.dtype == np.dtype(dtype)
+    return array if ok and np.isfinite(array).all() else None
 
 
 def _check_texts(texts: Sequence[str]) -> None:
@@ -318,6 +333,18 @@ def _memo(ranker: Ranker, responses: Sequence[str], make: Callable[[], Any]) -> 
     if getattr(ranker, "_memo_key", None) != key:
         ranker._memo_key, ranker._memo_value = key, make()  # type: ignore[attr-defined]
     return ranker._memo_value  # type: ignore[attr-defined]
+
+
+def best_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """The indices of the ``k`` highest scores, best first (ties: the earlier first), without
+    sorting the whole array: a repository holds ~100k responses, an answer needs a few."""
+    if k < len(scores):
+        top = np.argpartition(-scores, k - 1)[:k]
+        kth = scores[top].min()
+        top = np.flatnonzero(scores >= kth)  # every tie at the k-th score, so that the earliest win
+    else:
+        top = np.arange(len(scores))
+    return top[np.argsort(-scores[top], kind="stable")][:k]
 
 
 def _best_first(candidates: Sequence[str], scores: np.ndarray) -> list[dict[str, Any]]:

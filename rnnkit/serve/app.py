@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any
@@ -29,21 +31,22 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from rnnkit._version import __version__
 from rnnkit.errors import RnnkitError
 from rnnkit.serve.batching import Batcher
-from rnnkit.serve.limits import LimitExceeded, Limits
+from rnnkit.serve.limits import LimitExceeded, Limits, counted_body
 from rnnkit.serve.metrics import Metrics
 from rnnkit.serve.models import Context, Served
 
+log = logging.getLogger("rnnkit.serve")
 
-def create_app(models: dict[str, Served], *, limits: Limits = Limits(), batch_window_ms: float = 5.0,
-               max_batch: int = 256) -> FastAPI:
-    """The app for ``models`` (name → Served). ``batch_window_ms`` 0 runs each request alone."""
-    app = FastAPI(title="rnnkit", version=__version__, description="Recurrent neural network models over text.")
-    metrics = Metrics()
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-model")  # one model call at a time
+
+def model_context(name: str, limits: Limits, metrics: Metrics, batch_window_ms: float, max_batch: int) -> Context:
+    """A model's own thread (one call at a time: a model is not thread-safe), so that one model's
+    long request never holds another's."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rnnkit-{name}")
 
     async def on_model(function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
@@ -52,30 +55,23 @@ def create_app(models: dict[str, Served], *, limits: Limits = Limits(), batch_wi
         return Batcher(function, executor, window_ms=batch_window_ms, max_items=max_batch,
                        on_batch=metrics.batch_size.observe)
 
-    context = Context(limits, on_model, batcher)
-    for served in models.values():
-        served.start(context)
+    return Context(limits, on_model, batcher)
+
+
+def create_app(models: dict[str, Served], *, limits: Limits = Limits(), batch_window_ms: float = 5.0,
+               max_batch: int = 256) -> FastAPI:
+    """The app for ``models`` (name → Served). ``batch_window_ms`` 0 runs each request alone."""
+    app = FastAPI(title="rnnkit", version=__version__, description="Recurrent neural network models over text.")
+    metrics = Metrics()
+    contexts = {name: model_context(name, limits, metrics, batch_window_ms, max_batch) for name in models}
+    for name, served in models.items():
+        served.start(contexts[name])
     # Each endpoint of the kinds served, with the request body its kinds agree on.
     bodies: dict[str, type[BaseModel]] = {}
     for served in models.values():
         for endpoint, body in type(served).endpoints.items():
             if bodies.setdefault(endpoint, body) is not body:
                 raise RnnkitError(f"two kinds served answer /{endpoint} with different requests; serve them apart")
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """The body limit before anything is read, then the request's count, latency and status."""
-        started = time.perf_counter()
-        endpoint = request.scope.get("path", "").rsplit("/", 1)[-1] or "page"
-        endpoint = endpoint if endpoint in _PAGES or endpoint in bodies else "other"  # no label per made-up path
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limits.max_body_bytes:
-            response: Response = JSONResponse({"detail": f"a body of {int(length):,} bytes; the limit is "
-                                                         f"{limits.max_body_bytes:,} (--max-body-bytes)"}, 413)
-        else:
-            response = await call_next(request)
-        metrics.observe(endpoint, response.status_code, time.perf_counter() - started)
-        return response
 
     @app.exception_handler(RnnkitError)
     async def user_error(request: Request, e: RnnkitError) -> JSONResponse:
@@ -88,6 +84,12 @@ def create_app(models: dict[str, Served], *, limits: Limits = Limits(), batch_wi
     @app.exception_handler(_Refused)
     async def refused(request: Request, e: _Refused) -> JSONResponse:
         return JSONResponse({"detail": str(e)}, e.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, e: HTTPException) -> JSONResponse:
+        if e.status_code == 400:  # FastAPI's answer to a body it cannot parse: bytes not UTF-8, JSON nested too deep
+            return JSONResponse({"detail": "the body is not a JSON document in UTF-8 (or it nests too deep)"}, 422)
+        return JSONResponse({"detail": e.detail}, e.status_code, headers=getattr(e, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
@@ -121,7 +123,7 @@ def create_app(models: dict[str, Served], *, limits: Limits = Limits(), batch_wi
                 kinds = sorted({s.kind for s in models.values() if endpoint in type(s).endpoints})
                 raise _Refused(f"{name} is a {served.kind} model; this endpoint is for {' and '.join(kinds)} models",
                                400)
-            return {"results": await getattr(served, endpoint)(request, context)}
+            return {"results": await getattr(served, endpoint)(request, contexts[name])}
 
         # FastAPI reads the body's type from the signature: this endpoint's.
         answer.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
@@ -133,7 +135,46 @@ def create_app(models: dict[str, Served], *, limits: Limits = Limits(), batch_wi
         add_endpoint(endpoint, body)
 
     app.state.models, app.state.metrics = models, metrics
+    def endpoint_of(path: str) -> str:
+        """The metrics' label of a path: its endpoint, or "other" (no label per made-up path)."""
+        name = path.rsplit("/", 1)[-1] or "page"
+        return name if name in _PAGES or name in bodies else "other"
+
+    app.add_middleware(Guard, limit=limits.max_body_bytes, metrics=metrics, endpoint_of=endpoint_of)
     return app
+
+
+class Guard:
+    """ASGI middleware around the whole app: each request's body counted against the limit as it
+    streams in (``counted_body``), its count, latency and status in the metrics, and a bug of ours
+    answered as a JSON 500 with an id that the log records with its traceback. (Plain ASGI, not
+    FastAPI's ``@app.middleware``: that one runs the app in a task group, which wraps an error
+    raised while the body is read into an ExceptionGroup, and the 413 would be lost.)"""
+
+    def __init__(self, app: Any, limit: int, metrics: Metrics, endpoint_of: Callable[[str], str]) -> None:
+        self.app, self.limit, self.metrics, self.endpoint_of = app, limit, metrics, endpoint_of
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), [500]
+
+        async def sending(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        declared = dict(scope.get("headers", ())).get(b"content-length", b"")
+        try:
+            await self.app(scope, counted_body(receive, self.limit, declared), sending)
+        except Exception:  # our bug, not the client's
+            request_id = uuid.uuid4().hex[:12]
+            log.exception("request %s to %s failed", request_id, scope.get("path"))
+            status[0] = 500
+            await JSONResponse({"detail": f"internal error (request {request_id}): the server's log has the "
+                                          "details", "request_id": request_id}, 500)(scope, receive, send)
+        finally:
+            self.metrics.observe(self.endpoint_of(scope.get("path", "")), status[0], time.perf_counter() - started)
 
 
 _PAGES = {"page", "health", "models", "metrics", "docs", "openapi.json"}

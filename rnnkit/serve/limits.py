@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.exceptions import HTTPException
+
 
 class LimitExceeded(Exception):
     """A request beyond a limit: ``status`` 413 or 422 and a message that names the limit."""
@@ -37,3 +39,50 @@ class Limits:
             raise LimitExceeded(f"n={n}; the limit is {self.max_generate} per request (--max-generate)")
         if length > self.max_length:
             raise LimitExceeded(f"a length of {length}; the limit is {self.max_length} (--max-length)")
+
+
+class BodyTooLarge(HTTPException):
+    """A body over the limit (an HTTPException: FastAPI passes it on from a body read as it is)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(413, message)
+
+
+DRAIN_BYTES = 1 << 28  # read and dropped after an early 413, so that a client still sending reads the answer
+
+
+def counted_body(receive, limit: int, declared: bytes):
+    """``receive`` (ASGI), counting the request body as it streams in, whatever its transfer
+    encoding, so that memory stays bounded by ``limit``: over it (or with a declared
+    ``Content-Length`` over it, before any of it is read) it raises ``BodyTooLarge``. What the
+    client is still sending is read and dropped first (up to ``DRAIN_BYTES``): a client that
+    writes its whole body before reading (Python's urllib, requests) then reads the 413 instead
+    of a reset connection."""
+    received, finished = 0, False
+
+    async def drain() -> None:
+        nonlocal finished
+        dropped = 0
+        while not finished and dropped < DRAIN_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            dropped += len(message.get("body", b""))
+            finished = not message.get("more_body", False)
+        finished = True
+
+    async def counting():
+        nonlocal received, finished
+        if declared.isdigit() and int(declared) > limit:
+            await drain()
+            raise BodyTooLarge(f"a body of {int(declared):,} bytes; the limit is {limit:,} (--max-body-bytes)")
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            finished = not message.get("more_body", False)
+            if received > limit:
+                await drain()
+                raise BodyTooLarge(f"a body of more than {limit:,} bytes; the limit is {limit:,} (--max-body-bytes)")
+        return message
+
+    return counting

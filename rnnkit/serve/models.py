@@ -5,12 +5,13 @@ does the HTTP, the limits' statuses and the metrics."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import load_model
@@ -55,31 +56,46 @@ class Served:
     def start(self, context: Context) -> None:
         """Called once the app is made (a language model starts its batcher here)."""
 
-    def check_texts(self, context: Context, texts: Sequence[str], what: str) -> None:
+    async def check_texts(self, context: Context, texts: Sequence[str], what: str) -> None:
+        """The count and each text's tokens within the limits; tokenizing runs on a worker thread
+        (neither the event loop, where it would hold every client, nor the model's thread)."""
         context.limits.check_count(what, len(texts))
-        context.limits.check_tokens([self.token_count(t) for t in texts])
+        context.limits.check_tokens(await asyncio.to_thread(lambda: [self.token_count(t) for t in texts]))
+
+
+def _unicode(text: str) -> str:
+    """A JSON string may hold a lone surrogate (``"\\ud800"``): no text, and nothing can encode it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (a lone surrogate)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_unicode)]
+Group = Annotated[list[Text], Field(min_length=1)]
 
 
 # ------------------------------------------------------------------------------ language models
 
 class ScoreRequest(BaseModel):
-    sentences: list[str] = Field(min_length=1)
+    sentences: list[Text] = Field(min_length=1)
     per_token: bool = False
 
 
 class GenerateRequest(BaseModel):
     n: int = Field(1, ge=1)
-    seed: int | None = None
-    temperature: float = Field(1.0, gt=0)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    temperature: float = Field(1.0, gt=0, allow_inf_nan=False)
     top_k: int | None = Field(None, ge=1)
-    top_p: float | None = Field(None, gt=0, le=1)
-    prime: str | None = None
+    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    prime: Text | None = None
     min_length: int = Field(7, ge=0)
     max_length: int | None = Field(None, ge=1)  # default: the server's --max-length, at most 100
 
 
 class RerankRequest(BaseModel):
-    groups: list[list[str]] = Field(min_length=1)
+    groups: list[Group] = Field(min_length=1)
     length_norm: bool = False
 
 
@@ -96,17 +112,19 @@ class ServedLM(Served):
         self.batcher = context.batcher(self._score_items)  # /score requests that arrive together: one call
 
     async def score(self, request: ScoreRequest, context: Context) -> list[dict[str, Any]]:
-        self.check_texts(context, request.sentences, "sentences")
+        await self.check_texts(context, request.sentences, "sentences")
         return await self.batcher.submit([(s, request.per_token) for s in request.sentences])
 
     async def generate(self, request: GenerateRequest, context: Context) -> list[str]:
         length = request.max_length or min(100, context.limits.max_length)
         context.limits.check_generate(request.n, length)
+        if request.prime is not None:  # the text to start from is bounded as any input text is
+            await self.check_texts(context, [request.prime], "prime")
         options = {**request.model_dump(), "max_length": length, "length": length}  # length: a character model's
         return await context.on_model(lambda: self.model.generate(**options))
 
     async def rerank(self, request: RerankRequest, context: Context) -> list[dict[str, Any]]:
-        self.check_texts(context, [c for g in request.groups for c in g], "candidates")
+        await self.check_texts(context, [c for g in request.groups for c in g], "candidates")
         return await context.on_model(lambda: self.model.rerank(request.groups, length_norm=request.length_norm))
 
     def _score_items(self, items: list[tuple[str, bool]]) -> list[dict[str, Any]]:
@@ -123,13 +141,13 @@ class ServedLM(Served):
 # ------------------------------------------------------------------------------ rankers
 
 class RankRequest(BaseModel):
-    context: str = Field(min_length=1)
-    candidates: list[str] | None = None
+    context: Text = Field(min_length=1)
+    candidates: list[Text] | None = None
     top: int = Field(10, ge=1)
 
 
 class ChatRequest(BaseModel):
-    turns: list[str] = Field(min_length=1)  # the conversation so far, plain text; the last turn the person's
+    turns: list[Text] = Field(min_length=1)  # the conversation so far, plain text; the last turn the person's
     top: int = Field(1, ge=1)
 
 
@@ -147,7 +165,7 @@ class ServedRanker(Served):
         return self.model.ids.vocab
 
     async def rank(self, request: RankRequest, context: Context) -> list[dict[str, Any]]:
-        self.check_texts(context, [request.context, *(request.candidates or [])], "texts")
+        await self.check_texts(context, [request.context, *(request.candidates or [])], "texts")
         return await context.on_model(self._rank, request.context, request.candidates, request.top)
 
     def _rank(self, context: str, candidates: Sequence[str] | None, top: int) -> list[dict[str, Any]]:
@@ -162,7 +180,7 @@ class ServedRanker(Served):
         """The repository's best responses after the conversation's last turns."""
         from rnnkit.rank.chat import answer, context_of
 
-        self.check_texts(context, request.turns, "turns")
+        await self.check_texts(context, request.turns, "turns")
         if not self.repository:
             raise RnnkitError(f"{self.name} has no response repository: start the server with --responses "
                               f"{self.name}=DATA")
@@ -179,7 +197,7 @@ class ServedRanker(Served):
 # ------------------------------------------------------------------------------ encoder–decoders
 
 class TranslateRequest(BaseModel):
-    sources: list[str] = Field(min_length=1)
+    sources: list[Text] = Field(min_length=1)
     beam: int = Field(1, ge=1, le=16)
     attention: bool = False
 
@@ -197,7 +215,7 @@ class ServedSeq2Seq(Served):
         return len(self.model.ids.text.split([text])[0])
 
     async def translate(self, request: TranslateRequest, context: Context) -> list[dict[str, Any]]:
-        self.check_texts(context, request.sources, "sources")
+        await self.check_texts(context, request.sources, "sources")
         return await context.on_model(self._translate, request.sources, request.beam, request.attention)
 
     def _translate(self, sources: list[str], beam: int, attention: bool) -> list[dict[str, Any]]:

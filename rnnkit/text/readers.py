@@ -137,6 +137,9 @@ def _csv_rows(lines: Iterator[str], name: str, columns: Sequence[str], hint: str
         for row in reader:
             if len(row) > max(where):
                 yield [row[i] for i in where]
+            elif row:  # a row cut short would shift or lose its columns: refused, not dropped in silence
+                raise RnnkitError(f"{name}: line {reader.line_num} has {len(row)} field{'s' if len(row) != 1 else ''}"
+                                  f" where the header has {len(header)}; {hint}")
     except csv.Error as e:
         raise RnnkitError(f"{name}: line {reader.line_num}: bad CSV ({e})") from None
 
