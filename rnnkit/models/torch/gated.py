@@ -4,8 +4,8 @@ The recurrence is ``nn.GRU`` / ``nn.LSTM``, whose gates are exactly the numpy en
 fused kernels run (a C++ loop on CPU, cuDNN on CUDA, with its weights kept in one flat buffer).
 Only the names differ: ``U``/``W``/``bu``/``bw`` here are PyTorch's ``weight_ih_l0`` /
 ``weight_hh_l0`` / ``bias_ih_l0`` / ``bias_hh_l0``; ``canonical`` maps one to the other.
-A bidirectional encoder packs its rows by length, so the backward direction starts at each row's
-last real token, as in the numpy engine.
+A bidirectional encoder's backward direction starts at each row's last real token, as in the numpy
+engine (``packed_states``).
 """
 
 from __future__ import annotations
@@ -53,13 +53,46 @@ def _adaptive_name(name: str) -> str:
 
 
 def packed_states(rnn: nn.Module, inputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Top-layer states (B, T, width) of rows of different lengths, packed so that each row ends (and
-    a backward direction starts) at its last real token; zeros after it."""
+    """Top-layer states (B, T, width) of rows of different lengths, each row ending (and a backward
+    direction starting) at its last real token; zeros after it. On CUDA the rows are packed (cuDNN
+    runs packed sequences fast); elsewhere ``reversed_states`` gives the same states."""
+    if inputs.device.type != "cuda":
+        return reversed_states(rnn, inputs, mask)
     T = inputs.shape[1]
     lengths = (mask.sum(1) if mask is not None else torch.full((inputs.shape[0],), T)).cpu()
     packed = nn.utils.rnn.pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
     states, _ = rnn(packed)
     return nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=T)[0]
+
+
+def reversed_states(rnn: nn.Module, inputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``packed_states`` without packing: each layer runs on the padded rows, its backward
+    direction on each row reversed within its length (then turned back), as the numpy engine does.
+    On a CPU the backward pass through packed sequences is ~5× slower than through padded ones
+    (``benchmarks/rank_step.py``); the padding's states are computed and then zeroed."""
+    if mask is None:
+        return rnn(inputs)[0]
+    B, T = mask.shape
+    steps = torch.arange(T, device=mask.device)[None, :]
+    lengths = mask.sum(1, keepdim=True)
+    order = torch.where(steps < lengths, lengths - 1 - steps, steps)  # its own inverse
+    flip = order[:, :, None]
+    below, directions = inputs, 2 if rnn.bidirectional else 1
+    run = torch.lstm if isinstance(rnn, nn.LSTM) else torch.gru
+    for k in range(rnn.num_layers):
+        outputs = []
+        for d in range(directions):
+            suffix = f"_l{k}" + ("_reverse" if d else "")
+            weights = [getattr(rnn, f"{w}{suffix}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            x = below if d == 0 else below.gather(1, flip.expand(-1, -1, below.shape[2]))
+            zero = x.new_zeros(1, B, rnn.hidden_size)
+            out = run(x, (zero, zero) if run is torch.lstm else zero, weights, True, 1, 0.0, rnn.training, False,
+                      True)[0]
+            outputs.append(out if d == 0 else out.gather(1, flip.expand(-1, -1, out.shape[2])))
+        below = torch.cat(outputs, dim=2) if directions == 2 else outputs[0]
+        if k < rnn.num_layers - 1:  # between layers, as nn.LSTM's own dropout
+            below = F.dropout(below, rnn.dropout, rnn.training)
+    return below * mask[:, :, None].to(below.dtype)
 
 
 class TorchGated(TorchLM):
