@@ -179,6 +179,9 @@ def test_bad_input_is_one_clear_line(copy_data, tmp_path, run_cli, capsys):
     bad.write_bytes(b"caf\xe9\tcafe\n")
     status, _, err = run_cli("seq2seq", "train", bad, "--out", tmp_path / "m")
     assert status == 2 and "not UTF-8" in err
+    bad.write_text("the cat\tTHE CAT\n", encoding="utf-8")  # nothing left to validate on: was a ZeroDivisionError
+    status, _, err = run_cli("seq2seq", "train", bad, "--out", tmp_path / "m")
+    assert status == 2 and "holds 1 pair" in err and len(err.strip().splitlines()) == 1
 
     from rnnkit.seq2seq import load_seq2seq, train_seq2seq
 

@@ -79,6 +79,9 @@ def read_split(data: str | Path, split: str, seed: int = 0) -> Pairs:
     if split == "test":
         return pairs
     order = np.random.default_rng(seed).permutation(len(pairs))
+    if len(pairs) < 2 and split == "valid":
+        raise RnnkitError(f"{data} holds {len(pairs)} pair; one file is split into training and validation pairs, "
+                          "so give at least 2 (or a pairs directory with its own valid.tsv)")
     held = max(1, min(2000, int(len(pairs) * HELD_OUT))) if len(pairs) > 1 else 0
     return pairs.take(np.sort(order[:held] if split == "valid" else order[held:]))
 
