@@ -580,10 +580,10 @@ def test_a_reranker_trains_weighs_its_stages_and_reads_its_shortlist_again(tmp_p
     context = "where is the crown ?"
     candidates = ["the crown is by the ring .", "the sword is by the tower .", "the ship ? ask the moon ."]
     scores = ranker.score([context] * 3, candidates)  # the head plus rerank_mix times the hybrid
-    expected = ranker.match_rows([context], [candidates])[0] + ranker.config.rerank_mix * ranker.first_stage(
+    expected = ranker.match_rows([context], [candidates])[0] + ranker.config.rerank_mix * ranker.first.score(
         [context] * 3, candidates)
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
-    first = ranker.score_one(context, candidates)  # the hybrid's: its best two are read again
+    first = ranker.first.score_one(context, candidates)  # the hybrid's: its best two are read again
     shortlist = {candidates[i] for i in np.argsort(-first)[:2]}
     ranked = ranker.rank_repository(context, candidates, top=1)
     assert ranked[0]["text"] in shortlist

@@ -214,32 +214,30 @@ class HybridRanker(Ranker):
         return learned + self.config.mix * self.lexical.score_one(context, responses) if self.config.mix else learned
 
 
-class RerankingRanker(HybridRanker):
-    """A hybrid whose best candidates are read again, each together with the context, by the
-    matching head (a cross-encoder): their score is the head's plus ``config.rerank_mix`` times
-    the hybrid's. Candidates given explicitly are all read again; in a repository, the hybrid's
-    best ``config.rerank_top`` (or ``top``, if more)."""
+class RerankingRanker(Ranker):
+    """A hybrid (``first``) whose best candidates are read again, each together with the context,
+    by the matching head (a cross-encoder): their score is the head's plus ``config.rerank_mix``
+    times the hybrid's. Candidates given explicitly are all read again; in a repository, the
+    hybrid's best ``config.rerank_top`` (or ``top``, if more)."""
 
     CHUNK = 32  # contexts read together: their states and their candidates' stay in memory
 
-    def first_stage(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
-        return HybridRanker.score_pairs(self, contexts, responses)
+    def __init__(self, config: RankerConfig, first: HybridRanker, path: Path | None = None) -> None:
+        super().__init__(config, first.ids, path)
+        self.first, self.engine = first, first.engine
 
     def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         head = self.match_rows(contexts, [[r] for r in responses])[:, 0]
-        return head + self.config.rerank_mix * self.first_stage(contexts, responses)
+        return head + self.config.rerank_mix * self.first.score_pairs(contexts, responses)
 
     def score_rows(self, contexts: Sequence[str], candidates: Sequence[Sequence[str]]) -> np.ndarray:
         head = self.match_rows(contexts, candidates)
-        if not self.config.rerank_mix:
-            return head
-        k = head.shape[1]
-        first = self.first_stage([c for c in contexts for _ in range(k)], [r for row in candidates for r in row])
-        return head + self.config.rerank_mix * first.reshape(head.shape)
+        return head + self.config.rerank_mix * self.first.score_rows(contexts, candidates) if self.config.rerank_mix \
+            else head
 
     def rank_repository(self, context: str, responses: Sequence[str], top: int = 10) -> list[dict[str, Any]]:
         _check_texts([context])
-        first = self.score_one(context, responses)
+        first = self.first.score_one(context, responses)
         shortlist = best_indices(first, max(top, self.config.rerank_top))
         texts = [responses[i] for i in shortlist]
         scores = self.match_rows([context], [texts])[0] + self.config.rerank_mix * first[shortlist]
@@ -361,8 +359,8 @@ def ranker_from_files(files: ModelFiles, *, engine: str = "auto", device: str = 
         return lexical_ranker(config.model, config, ids, files.params, files.path)
     dual = DualEncoderRanker(config, ids, open_engine(config, files.params, engine=engine, device=device), files.path)
     if config.model in ("hybrid", "reranker"):
-        shape = RerankingRanker if config.reranks else HybridRanker
-        return shape(config, dual, lexical_ranker(config.lexical, config, ids, files.params), files.path)
+        hybrid = HybridRanker(config, dual, lexical_ranker(config.lexical, config, ids, files.params), files.path)
+        return RerankingRanker(config, hybrid, files.path) if config.reranks else hybrid
     return dual
 
 

@@ -36,6 +36,7 @@ from rnnkit.rank.metrics import per_example
 from rnnkit.rank.model import (
     BM25Ranker,
     DualEncoderRanker,
+    HybridRanker,
     RandomRanker,
     Ranker,
     RerankingRanker,
@@ -161,7 +162,7 @@ class RankTask:
         if not isinstance(self.ranker, RerankingRanker):
             return ranking_metrics(self.ranker.score_rows(*self.valid))
         # a reranker is validated as it learns, on both parts: the dual encoder's loss plus the head's
-        dual, head = self.ranker.dual.score_rows(*self.valid), self.ranker.match_rows(*self.valid)
+        dual, head = self.ranker.first.dual.score_rows(*self.valid), self.ranker.match_rows(*self.valid)
         return {**ranking_metrics(dual + head), "loss": ranking_metrics(dual)["loss"] + ranking_metrics(head)["loss"]}
 
 
@@ -233,7 +234,7 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
         pairs = training_pairs(ids, tokens, *rows, in_batch=model.objective == "in-batch")
         dual = DualEncoderRanker(model, ids, engine)
         lexical = fit_lexical(model.lexical, model, ids, tokens, rows) if model.model != "dual-encoder" else None
-        scored = RerankingRanker(model, dual, lexical[0]) if model.reranks else dual
+        scored = RerankingRanker(model, HybridRanker(model, dual, lexical[0])) if model.reranks else dual
         task = RankTask(pairs, cfg, engine, scored, valid, placement)
 
         def files(summary: dict[str, Any]) -> ModelFiles:
@@ -274,7 +275,7 @@ def weigh_stages(model: RankerConfig, dual: DualEncoderRanker, lexical: Ranker,
     scores = learned + final.mix * words
     summary.update({"mix": final.mix, "valid_R@1_learned": ranking_metrics(learned)["R@1"]})
     if model.reranks:
-        head = RerankingRanker(final, dual, lexical).match_rows(*valid)
+        head = RerankingRanker(final, HybridRanker(final, dual, lexical)).match_rows(*valid)
         final = replace(final, rerank_mix=fit_mix(head, scores))
         summary.update({"rerank_mix": final.rerank_mix, "valid_R@1_hybrid": ranking_metrics(scores)["R@1"],
                         "valid_R@1_head": ranking_metrics(head)["R@1"]})
