@@ -62,6 +62,19 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, corpus
     assert status == 0 and (out / "config.json").exists()
 
 
+def test_a_full_disk_before_the_first_checkpoint_is_followed_by_its_own_advice(tmp_path, corpus, run_cli,
+                                                                               monkeypatch):
+    """Nothing was kept: "run the command again (with --resume)" must still work, as printed."""
+    out = tmp_path / "m"
+    fill_disk_after(monkeypatch, writes=0)
+    status, _, err = run_cli("train", corpus.path, "--out", out, *TRAIN)
+    assert status == 1 and "no space left on the device" in err and "--resume" in err
+    monkeypatch.undo()
+    status, _, err = run_cli("train", corpus.path, "--out", out, *TRAIN, "--resume")
+    assert status == 0 and "training from the start" in err and (out / "config.json").exists()
+    assert leftovers(tmp_path) == []
+
+
 def test_a_full_disk_during_the_final_write_keeps_the_checkpoint_to_finish_from(tmp_path, corpus, run_cli,
                                                                                monkeypatch):
     out = tmp_path / "m"

@@ -45,3 +45,44 @@ def test_good_numbers_still_parse():
     assert args.port == 8080 and args.batch_window_ms == 0.0
     args = build_parser().parse_args(["generate", "M", "--seed", "0", "--temperature", "0.5", "--top-p", "1"])
     assert (args.seed, args.temperature, args.top_p) == (0, 0.5, 1.0)
+
+
+def test_every_training_verb_logs_to_stderr_and_keeps_stdout_for_its_summary(run_cli, tiny_models, tmp_path):
+    """So that ``rnnkit rank train ... > summary.txt`` holds the summary alone, as ``train`` does."""
+    runs = {
+        "train": ["train", tiny_models / "corpus", "--recipe", "seed", "--hidden", "4", "--engine", "numpy"],
+        "rank": ["rank", "train", tiny_models / "rank-data", "--model", "dual-encoder", "--hidden", "4",
+                 "--embedding", "4", "--batch-size", "4", "--engine", "numpy"],
+        "seq2seq": ["seq2seq", "train", tiny_models / "pairs", "--hidden", "4", "--embedding", "4",
+                    "--batch-size", "4", "--decode-pairs", "0", "--engine", "numpy"],
+    }
+    for name, args in runs.items():
+        status, out, err = run_cli(*args, "--out", tmp_path / name, "--max-steps", "3", "--evaluate-every", "1")
+        assert status == 0, err
+        assert len(out.strip().splitlines()) == 1, f"{name}: {out}"  # the summary
+        assert "valid" in err.lower() or "step" in err.lower(), f"{name}: nothing logged: {err}"
+
+
+def test_every_verb_that_suggests_encoding_errors_takes_it(run_cli, tiny_models, tmp_path):
+    """The advice for bytes that are not UTF-8 names a flag only where the verb has it."""
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"caf\xe9 on a mat\nthe cat sat\n")
+    chat = tmp_path / "chat.txt"
+    chat.write_bytes(b"a: caf\xe9 hi\nb: hello there\na: how are you\nb: fine thanks\n")
+    m = tiny_models
+    verbs = [["score", m / "lm", bad], ["rerank", m / "lm", bad], ["tokenize", "--file", bad],
+             ["prepare", bad, "--out", tmp_path / "corpus"], ["rank", "build", chat, "--out", tmp_path / "rank"],
+             ["rank", "predict", m / "ranker", "--context", "hi", "--candidates", bad],
+             ["seq2seq", "translate", m / "seq2seq", bad]]
+    for args in verbs:
+        status, _, err = run_cli(*args)
+        assert status == 2 and "not valid UTF-8" in err and "--encoding-errors replace" in err, (args, err)
+        status, _, err = run_cli(*args, "--encoding-errors", "replace")
+        assert "unrecognized arguments" not in err and "not valid UTF-8" not in err, (args, err)
+
+    data = tmp_path / "rank-data"  # a dataset a trainer reads: the advice is to convert it
+    data.mkdir()
+    for name in ("train.csv", "valid.csv"):
+        (data / name).write_bytes((m / "rank-data" / name).read_bytes() + b"\"caf\xe9\",\"x\",1\n")
+    status, _, err = run_cli("rank", "train", data, "--out", tmp_path / "r", "--max-steps", "1")
+    assert status == 2 and "not valid UTF-8" in err and "iconv" in err and "--encoding-errors" not in err, err

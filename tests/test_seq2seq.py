@@ -168,6 +168,20 @@ def test_the_verbs_end_to_end(copy_data, tmp_path, run_cli):
     assert status == 0, err
 
 
+def test_evaluation_leaves_out_pairs_longer_than_the_model_reads(tiny_models, tmp_path, run_cli):
+    """A megabyte pair would cost an edit distance quadratic in its length; no output could match it."""
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    (pairs / "train.tsv").write_bytes((tiny_models / "pairs" / "train.tsv").read_bytes())
+    long_line = "the cat sat " * 100_000  # 1.2 MB
+    (pairs / "test.tsv").write_text(f"the cat\tTHE CAT\n{long_line}\t{long_line.upper()}\n", encoding="utf-8")
+    status, stdout, err = run_cli("seq2seq", "evaluate", tiny_models / "seq2seq", pairs, "--json")
+    report = json.loads(stdout)
+    assert status == 0 and report["pairs"] == 1 and report["left_out"] == 1, err
+    status, stdout, _ = run_cli("seq2seq", "evaluate", tiny_models / "seq2seq", pairs)
+    assert status == 0 and "1 pairs; left out 1 longer than the model reads" in stdout
+
+
 def test_bad_input_is_one_clear_line(copy_data, tmp_path, run_cli, capsys):
     bad = tmp_path / "bad.tsv"
     bad.write_text("one\ttwo\nno tab here\n", encoding="utf-8")

@@ -109,6 +109,12 @@ def input_lines(path: str | None, encoding_errors: str = "strict") -> list[str]:
     return [line.rstrip("\r\n") for line in decoded_lines(path, encoding_errors)]
 
 
+def add_encoding_errors(p: argparse.ArgumentParser) -> None:
+    """``--encoding-errors``, for every verb that reads a user's text file."""
+    p.add_argument("--encoding-errors", default="strict", choices=["strict", "replace", "ignore"],
+                   help="what to do with bytes that are not UTF-8 (default: stop and say where)")
+
+
 Option = Callable[..., None]
 
 
@@ -160,7 +166,7 @@ def add_loop_options(p: argparse.ArgumentParser, option: Option, shown: dict[str
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to MODEL/tensorboard")
     p.add_argument("--force", action="store_true", help="replace the output directory if it exists")
-    p.add_argument("--json", action="store_true", help="print a JSON summary (progress goes to stderr)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (progress goes to stderr, as always)")
 
 
 def train_arguments(args: argparse.Namespace, options_class: type) -> dict[str, Any]:
@@ -177,12 +183,14 @@ def options_of(args: argparse.Namespace, config_class: type) -> dict[str, Any]:
 def run_training(args: argparse.Namespace, start: Callable[[Callable[[str], None]], dict[str, Any]],
                  describe: Callable[[dict[str, Any]], str]) -> int:
     """Run ``start(log)`` (a trainer); its summary as JSON or as ``describe``'s line; 130 when a
-    signal stopped it. With ``--json`` the log goes to stderr, so stdout holds the summary alone.
-    Under torchrun, only the main process prints."""
+    signal stopped it. The log (progress, evaluations) goes to stderr, so stdout holds the summary
+    alone, for every verb. Under torchrun, only the main process prints."""
     from rnnkit.train.distributed import is_main_process
     from rnnkit.train.loop import Interrupted
 
-    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    def log(line: str) -> None:
+        print(line, file=sys.stderr)
+
     try:
         summary = start(log)
     except Interrupted as e:

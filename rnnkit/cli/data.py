@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from rnnkit.cli.common import add_verb, print_json, say
+from rnnkit.cli.common import add_encoding_errors, add_verb, print_json, say
 from rnnkit.errors import RnnkitError
 
 
@@ -128,7 +128,7 @@ def register(verbs: Any) -> None:
     p.add_argument("--sentences", action="store_true", help="split each line into sentences, one per output line")
     p.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=None,
                    help="lower-case first (default: on for words, off for characters)")
-    p.add_argument("--encoding-errors", default="strict", choices=["strict", "replace", "ignore"])
+    add_encoding_errors(p)
 
     p = add_verb(verbs, "prepare", cmd_prepare, "turn text into a prepared corpus: splits, vocabulary, token ids")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="text, CSV or JSON-lines files, gzipped or not; - for stdin")
@@ -155,7 +155,6 @@ def register(verbs: Any) -> None:
     p.add_argument("--split-tail", action="store_true",
                    help="validation (and test) are the end of the text, contiguous, as nanoGPT splits; "
                         "not sentences drawn at random")
-    p.add_argument("--encoding-errors", default="strict", choices=["strict", "replace", "ignore"],
-                   help="what to do with bytes that are not UTF-8 (default: stop and say where)")
+    add_encoding_errors(p)
     p.add_argument("--force", action="store_true", help="replace the output directory if it exists")
     p.add_argument("--json", action="store_true", help="print a JSON summary")

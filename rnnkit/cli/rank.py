@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from rnnkit.cli.common import (
+    add_encoding_errors,
     add_loop_options,
     add_verb,
     input_lines,
@@ -31,7 +32,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     elif args.chitchat:
         (dialogues, left_out["one speaker"]), split_by = chitchat(), "dialogue"
     else:
-        dialogues = [d for path in args.dialogues for d in chat_dialogues(path, input_lines(path))]
+        dialogues = [d for path in args.dialogues
+                     for d in chat_dialogues(path, input_lines(path, args.encoding_errors))]
         split_by = "dialogue"
     meta = build_dataset(dialogues, args.out, context_turns=args.context_turns, split_by=split_by,
                          valid_fraction=args.valid_fraction, test_fraction=args.test_fraction, seed=args.seed,
@@ -88,7 +90,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise RnnkitError("give --candidates FILE (one per line) or --responses DATA (a ranking dataset), not both")
     ranker = load_ranker(args.model, engine=args.engine)
     if args.candidates is not None:
-        candidates = [line for line in input_lines(args.candidates) if line.strip()]
+        candidates = [line for line in input_lines(args.candidates, args.encoding_errors) if line.strip()]
         ranked = ranker.rank(args.context, candidates)[: args.top]
     else:
         ranked = ranker.rank_repository(args.context, training_responses(args.responses), top=args.top)
@@ -147,6 +149,7 @@ def register(verbs: Any) -> None:
     p.add_argument("--shakespeare", action="store_true", help="the plays of the default corpus (split by play)")
     p.add_argument("--out", required=True)
     p.add_argument("--context-turns", type=int, default=4, help="turns before the response (default 4)")
+    add_encoding_errors(p)
     p.add_argument("--valid-fraction", type=float, default=0.1, help="plays (or conversations) held out (default 0.1)")
     p.add_argument("--test-fraction", type=float, default=0.1, help="likewise for testing (default 0.1)")
     p.add_argument("--seed", type=int, default=0)
@@ -204,5 +207,6 @@ def register(verbs: Any) -> None:
     p.add_argument("--candidates", metavar="FILE", help="candidate responses, one per line (- for stdin)")
     p.add_argument("--responses", metavar="DATA", help="a ranking dataset: its training responses are the repository")
     p.add_argument("--top", type=int, default=10, help="how many to print (default 10)")
+    add_encoding_errors(p)
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
     p.add_argument("--json", action="store_true")

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from rnnkit.cli.common import (
+    add_encoding_errors,
     add_loop_options,
     add_verb,
     input_lines,
@@ -37,7 +38,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from rnnkit.seq2seq import load_seq2seq
 
     model = load_seq2seq(args.model, engine=args.engine)
-    texts = [line for line in input_lines(args.input) if line.strip()]
+    texts = [line for line in input_lines(args.input, args.encoding_errors) if line.strip()]
     if not texts:
         raise RnnkitError(f"{args.input} holds no text to translate")
     for t in model.decode(texts, beam=args.beam, max_len=args.max_len):
@@ -56,7 +57,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
         return 0
-    print(f"{args.model} on {args.data} ({args.split}, {report['pairs']:,} pairs{', beam ' + str(args.beam) if args.beam > 1 else ''}):")
+    beam = f", beam {args.beam}" if args.beam > 1 else ""
+    left_out = f"; left out {report['left_out']:,} longer than the model reads" if report["left_out"] else ""
+    print(f"{args.model} on {args.data} ({args.split}, {report['pairs']:,} pairs{beam}{left_out}):")
     print(f"  {'':<10} {'CER':>7} {'word acc':>9} {'BLEU':>6}")
     rows = {"model": report["model"], **report["baselines"]}
     for name, r in rows.items():
@@ -107,6 +110,7 @@ def register(verbs: Any) -> None:
     p.add_argument("input", nargs="?", default="-", metavar="FILE", help="lines to translate (default: stdin)")
     p.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
     p.add_argument("--max-len", type=int, help="longest output in tokens (default: the model's --max-target)")
+    add_encoding_errors(p)
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
     p.add_argument("--json", action="store_true")
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from rnnkit.cli.common import add_verb, input_lines, print_json
+from rnnkit.cli.common import add_encoding_errors, add_verb, input_lines, print_json
 from rnnkit.errors import RnnkitError
 
 
@@ -53,7 +53,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
     from rnnkit.lm.model import load
     from rnnkit.lm.nbest import read_nbest
 
-    groups = read_nbest(input_lines(args.nbest))
+    groups = read_nbest(input_lines(args.nbest, args.encoding_errors))
     if not groups:
         raise RnnkitError(f"{args.nbest} holds no candidates; give groups separated by blank lines, "
                           "or TSV group_id<TAB>sentence")
@@ -87,12 +87,13 @@ def register(verbs: Any) -> None:
     p.add_argument("--per-token", action="store_true", help="also each token's probability")
     p.add_argument("--tokenized", action="store_true", help="lines are already tokens separated by spaces")
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
-    p.add_argument("--encoding-errors", default="strict", choices=["strict", "replace", "ignore"])
+    add_encoding_errors(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line, then a summary object")
 
     p = add_verb(verbs, "rerank", cmd_rerank, "pick the likeliest candidate of each group of an n-best list")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("nbest", metavar="NBEST", help="groups separated by blank lines, or TSV group_id<TAB>sentence")
     p.add_argument("--length-norm", action="store_true", help="compare log-probability per token")
+    add_encoding_errors(p)
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
     p.add_argument("--json", action="store_true", help="every candidate's score too")

@@ -19,7 +19,7 @@ from rnnkit.data.batching import PairBatch, grouped_batches, pad_batch
 from rnnkit.errors import RnnkitError
 from rnnkit.rank.build import EVAL_COLUMNS, TRAIN_COLUMNS
 from rnnkit.text.pipeline import TextPipeline
-from rnnkit.text.readers import csv_rows
+from rnnkit.text.readers import CONVERT_ADVICE, csv_rows
 from rnnkit.text.vocab import Vocabulary
 
 
@@ -48,8 +48,8 @@ def read_train(data: str | Path) -> tuple[list[str], list[str], np.ndarray]:
     """Contexts, utterances and labels (1 true response, 0 a random one) of ``train.csv``."""
     path = split_file(data, "train")
     contexts, responses, labels = [], [], []
-    for number, (context, response, label) in _checked(csv_rows(path, TRAIN_COLUMNS, hint="a UDC train file has "
-                                                                 "Context,Utterance,Label"), path):
+    rows = csv_rows(path, TRAIN_COLUMNS, hint="a UDC train file has Context,Utterance,Label", advice=CONVERT_ADVICE)
+    for number, (context, response, label) in _checked(rows, path):
         try:
             value = float(label)
         except ValueError:
@@ -77,7 +77,7 @@ def read_eval(data: str | Path, split: str) -> tuple[list[str], list[list[str]]]
     """Contexts, and each one's 10 candidates with the true response first, of ``valid.csv`` or ``test.csv``."""
     path = split_file(data, split)
     rows = csv_rows(path, EVAL_COLUMNS, hint="a UDC valid/test file has Context,Ground Truth Utterance,"
-                                             "Distractor_0..Distractor_8")
+                                             "Distractor_0..Distractor_8", advice=CONVERT_ADVICE)
     contexts, candidates = [], []
     for _, row in _checked(rows, path):
         contexts.append(row[0])

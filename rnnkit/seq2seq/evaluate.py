@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.errors import RnnkitError
 from rnnkit.seq2seq.baselines import Lexicon, copy
-from rnnkit.seq2seq.data import read_split
+from rnnkit.seq2seq.data import Pairs, read_split
 from rnnkit.seq2seq.metrics import cer_by_length, scores
 from rnnkit.seq2seq.model import Seq2Seq, Translation
 
@@ -19,8 +20,10 @@ def evaluate_seq2seq(model: Seq2Seq, data: str | Path, split: str = "test", *, b
     """``model``: CER, word accuracy and BLEU of its outputs on ``split``; ``baselines``: the
     same for copying the source and for the lexicon of the training pairs; ``by_length``: CER by
     source length (20-character buckets), model and copy; ``pairs``: how many were scored
-    (``limit`` draws that many at random, seeded)."""
-    pairs = read_split(data, split, seed)
+    (``limit`` draws that many at random, seeded); ``left_out``: pairs longer than the model reads
+    or writes (its ``max_source`` and ``max_target``), which no output could match and whose edit
+    distances would cost time quadratic in their length."""
+    pairs, left_out = within_limits(model, read_split(data, split, seed))
     if limit is not None and limit < len(pairs):
         pairs = pairs.take(np.sort(np.random.default_rng(seed).permutation(len(pairs))[:limit]))
     outputs = model.translate(pairs.sources, beam=beam)
@@ -28,11 +31,22 @@ def evaluate_seq2seq(model: Seq2Seq, data: str | Path, split: str = "test", *, b
     baselines = {"copy": copy(pairs.sources), "lexicon": lexicon(pairs.sources)}
     return {"model": scores(outputs, pairs.targets),
             "baselines": {name: scores(out, pairs.targets) for name, out in baselines.items()},
-            "pairs": len(pairs),
+            "pairs": len(pairs), "left_out": left_out,
             "by_length": {"model": cer_by_length(pairs.sources, outputs, pairs.targets),
                           "copy": cer_by_length(pairs.sources, baselines["copy"], pairs.targets)},
             "examples": [{"source": s, "output": o, "reference": r}
                          for s, o, r in list(zip(pairs.sources, outputs, pairs.targets))[:5]]}
+
+
+def within_limits(model: Seq2Seq, pairs: Pairs) -> tuple[Pairs, int]:
+    """The pairs whose source and target fit the model's length limits, and how many did not."""
+    c = model.config
+    sources, targets = model.ids.text.split(pairs.sources), model.ids.text.split(pairs.targets)
+    kept = [i for i, (s, t) in enumerate(zip(sources, targets)) if len(s) <= c.max_source and len(t) <= c.max_target]
+    if not kept:
+        raise RnnkitError(f"no pair is within the model's length limits ({c.max_source} source and {c.max_target} "
+                          "target tokens); nothing to evaluate")
+    return pairs.take(kept), len(pairs) - len(kept)
 
 
 def plot_attention(translation: Translation, path: str | Path) -> None:

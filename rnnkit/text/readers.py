@@ -61,10 +61,15 @@ def _open_binary(path: str) -> BinaryIO:
     return buffered
 
 
-def decoded_lines(path: str, encoding_errors: str = "strict",
-                  on_read: Callable[[int], None] | None = None) -> Iterator[str]:
+ENCODING_ADVICE = "convert the file to UTF-8, or pass --encoding-errors replace to go on"
+CONVERT_ADVICE = "convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)"  # where no flag lets bad bytes pass
+
+
+def decoded_lines(path: str, encoding_errors: str = "strict", on_read: Callable[[int], None] | None = None,
+                  advice: str = ENCODING_ADVICE) -> Iterator[str]:
     """The file's lines as str, newline kept; undecodable bytes are reported with line and byte
-    offset. ``on_read`` hears of the bytes read (decompressed), a megabyte or so at a time."""
+    offset, and ``advice``. ``on_read`` hears of the bytes read (decompressed), a megabyte or so
+    at a time."""
     name = "stdin" if path == "-" else path
     f = _open_binary(path)
     offset = told = 0
@@ -74,8 +79,7 @@ def decoded_lines(path: str, encoding_errors: str = "strict",
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8", encoding_errors)
             except UnicodeDecodeError as e:
                 raise RnnkitError(
-                    f"{name}: line {lineno}, byte {offset + e.start}: not valid UTF-8 ({e.reason}); "
-                    "convert the file to UTF-8, or pass --encoding-errors replace to go on"
+                    f"{name}: line {lineno}, byte {offset + e.start}: not valid UTF-8 ({e.reason}); {advice}"
                 ) from None
             except LookupError:
                 raise RnnkitError(f"unknown --encoding-errors value {encoding_errors!r}; use strict, replace or ignore") from None
@@ -149,10 +153,10 @@ def _csv_records(lines: Iterator[str], name: str, column: str) -> Iterator[str]:
 
 
 def csv_rows(path: str, columns: Sequence[str], *, hint: str = "check the file", encoding_errors: str = "strict",
-             ) -> Iterator[list[str]]:
+             advice: str = ENCODING_ADVICE) -> Iterator[list[str]]:
     """The named columns of each row of a CSV file (with a header row), in that order."""
     check_input(path)
-    return _csv_rows(decoded_lines(path, encoding_errors), os.fspath(path), columns, hint)
+    return _csv_rows(decoded_lines(path, encoding_errors, advice=advice), os.fspath(path), columns, hint)
 
 
 def _jsonl_records(lines: Iterator[str], name: str, field: str) -> Iterator[str]:

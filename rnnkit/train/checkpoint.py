@@ -9,6 +9,7 @@ import inspect
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -108,6 +109,12 @@ def open_run(out: Path, *, resume: bool, force: bool) -> tuple[dict[str, Any], d
     """The checkpoint to resume from, or None for a fresh run in ``out`` (an existing model
     directory is replaced only with ``force``, and only one that rnnkit wrote)."""
     out = Path(out)
+    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+        # A run that stopped before its first checkpoint (a full disk) leaves its directory empty:
+        # nothing to continue or to lose, so a re-run, with --resume or without, starts afresh.
+        if resume:
+            print(f"rnnkit: {out} holds no checkpoint yet: training from the start", file=sys.stderr)
+        return None
     if resume:
         state, arrays = load_checkpoint(out)
         dropout_rng = state["position"].pop("dropout_rng", None)  # 0.2.0 kept the numpy engine's here
