@@ -321,6 +321,7 @@ HOSTILE = [  # each was a 500 (or accepted and nonsense) before; each must be a 
     ("lm/generate", {"temperature": "Infinity"}, "temperature"),
     ("lm/generate", {"top_p": "NaN"}, "top_p"),
     ("lm/rerank", {"groups": [[]]}, "groups"),
+    ("lm/generate", {"temprature": 0.5}, "temprature"),  # a misspelt field is refused, not ignored
 ]
 
 
@@ -408,3 +409,48 @@ def test_one_model_s_long_request_does_not_hold_another_model(served, monkeypatc
         release.set()
         slow.join(30)
     assert scored.status_code == 200 and answered_while_held
+
+
+def test_every_request_s_work_is_bounded_by_one_budget(served):
+    """Beam × source tokens (and attention cells) for translate, n × length for generate."""
+    limits = Limits(max_work=600)
+    with TestClient(create_app(served, limits=limits)) as c:
+        sources = ["the cat sat on a mat"] * 8  # 20 characters each: 160 source tokens
+        assert c.post("/v1/models/s2s/translate", json={"sources": sources, "beam": 2}).status_code == 200
+        wide = c.post("/v1/models/s2s/translate", json={"sources": sources, "beam": 4})
+        assert wide.status_code == 422 and "--max-work" in wide.json()["detail"] and "beam" in wide.json()["detail"]
+        weights = c.post("/v1/models/s2s/translate", json={"sources": sources, "attention": True})
+        assert weights.status_code == 422 and "attention" in weights.json()["detail"]
+        many = c.post("/v1/models/lm/generate", json={"n": 7, "max_length": 100})
+        assert many.status_code == 422 and "--max-work" in many.json()["detail"]
+
+
+def test_a_request_past_its_deadline_is_503_and_frees_the_model_s_thread(served, monkeypatch):
+    """Its work is split into calls on the model's thread; those not begun by the deadline are dropped."""
+    calls, decode = [], served["s2s"].model.decode
+
+    def slow(texts, **kwargs):
+        calls.append(len(texts))
+        time.sleep(0.4)
+        return decode(texts, **kwargs)
+
+    monkeypatch.setattr(served["s2s"].model, "decode", slow)
+    with TestClient(create_app(served, limits=Limits(deadline_s=0.3))) as c:
+        late = c.post("/v1/models/s2s/translate", json={"sources": ["the cat"] * 40})  # 3 calls of 16 at most
+        assert late.status_code == 503 and "--deadline" in late.json()["detail"]
+        assert calls == [16]  # the rest were dropped, not run
+        assert c.post("/v1/models/lm/score", json={"sentences": ["a dog ."]}).status_code == 200
+        assert 'status="503"' in c.get("/metrics").text
+
+
+def test_the_api_docs_are_served_offline_or_not_at_all(served):
+    with TestClient(create_app(served)) as c:
+        page = c.get("/docs")
+        assert page.status_code == 200 and "cdn" not in page.text.lower()
+        scripts = [part.split('"')[0] for part in page.text.split('src="')[1:]]
+        assert scripts and all(s.startswith("/") for s in scripts)  # from this server
+        assert all(c.get(s).status_code == 200 for s in scripts)
+        assert c.get("/redoc").status_code == 200
+    with TestClient(create_app(served, docs=False)) as c:
+        assert c.get("/docs").status_code == 404 and c.get("/redoc").status_code == 404
+        assert c.get("/health").status_code == 200

@@ -33,10 +33,10 @@ class StoreOnce(argparse._StoreAction):
 BOUNDS: dict[str, str] = {
     "seed": "[0, 4294967295]", "port": "[1, 65535]", "beam": "[1, 64]", "top_p": "(0, 1]", "dropout": "[0, 1)",
     "valid_fraction": "[0, 1]", "test_fraction": "[0, 1]",
-    **dict.fromkeys(("temperature", "lr", "max_time", "epochs"), "(0, )"),
+    **dict.fromkeys(("temperature", "lr", "max_time", "epochs", "deadline"), "(0, )"),
     **dict.fromkeys(("min_length", "batch_window_ms", "evaluate_every", "clip"), "[0, )"),
     **dict.fromkeys(("top", "top_k", "n", "length", "max_length", "max_len", "max_body_bytes", "max_sentences",
-                     "max_tokens", "max_generate", "max_steps", "batch_size", "hidden", "layers", "embedding",
+                     "max_tokens", "max_work", "max_generate", "max_steps", "batch_size", "hidden", "layers", "embedding",
                      "patience", "grad_accum", "context_turns", "limit", "repeats"), "[1, )"),
 }
 

@@ -27,14 +27,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         served[model.name] = model
     for spec in args.responses:
         attach_responses(served, spec)
-    limits = Limits(args.max_body_bytes, args.max_sentences, args.max_tokens, args.max_generate, args.max_length)
-    app = create_app(served, limits=limits, batch_window_ms=args.batch_window_ms)
+    limits = Limits(args.max_body_bytes, args.max_sentences, args.max_tokens, args.max_generate, args.max_length,
+                    args.max_work, args.deadline)
+    app = create_app(served, limits=limits, batch_window_ms=args.batch_window_ms, docs=args.docs)
     where = "loopback only" if args.host in ("127.0.0.1", "localhost", "::1") else "REACHABLE FROM OTHER MACHINES"
+    docs = ", the API docs at /docs" if args.docs else ""
     print(f"rnnkit serve: {', '.join(f'{s.name} ({s.kind})' for s in served.values())} on "
-          f"http://{args.host}:{args.port} ({where}); the page is at /, the API docs at /docs", file=sys.stderr)
-    # uvicorn finishes the requests in flight on SIGTERM or Ctrl-C before it exits.
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=30)
+          f"http://{args.host}:{args.port} ({where}); the page is at /{docs}", file=sys.stderr)
+    # On SIGTERM or Ctrl-C uvicorn stops accepting, then waits for the requests in flight, at most
+    # SHUTDOWN_GRACE_S, before it exits.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     return 0
+
+
+SHUTDOWN_GRACE_S = 30
 
 
 def register(verbs: Any) -> None:
@@ -51,6 +58,14 @@ def register(verbs: Any) -> None:
     p.add_argument("--max-tokens", type=int, default=400, help="tokens per sentence")
     p.add_argument("--max-generate", type=int, default=64, help="texts per /generate request")
     p.add_argument("--max-length", type=int, default=200, help="tokens of a generated text")
+    p.add_argument("--max-work", type=int, default=1 << 17,
+                   help="tokens the model may read or write for one request: beam × source tokens for "
+                        "translate, n × length for generate (default 131072)")
+    p.add_argument("--deadline", type=float, default=30.0,
+                   help="seconds a request may wait for its model; past them its work is dropped and it gets "
+                        "503 (default 30)")
+    p.add_argument("--no-docs", dest="docs", action="store_false",
+                   help="no /docs and /redoc pages (they are served from the package, not a CDN)")
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

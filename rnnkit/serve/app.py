@@ -30,6 +30,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
@@ -59,9 +60,12 @@ def model_context(name: str, limits: Limits, metrics: Metrics, batch_window_ms: 
 
 
 def create_app(models: dict[str, Served], *, limits: Limits = Limits(), batch_window_ms: float = 5.0,
-               max_batch: int = 256) -> FastAPI:
-    """The app for ``models`` (name → Served). ``batch_window_ms`` 0 runs each request alone."""
-    app = FastAPI(title="rnnkit", version=__version__, description="Recurrent neural network models over text.")
+               max_batch: int = 256, docs: bool = True) -> FastAPI:
+    """The app for ``models`` (name → Served). ``batch_window_ms`` 0 runs each request alone.
+    ``docs``: the /docs (Swagger UI) and /redoc pages, their scripts served from the package
+    (fastapi-offline), so they work with no internet."""
+    about = {"title": "rnnkit", "version": __version__, "description": "Recurrent neural network models over text."}
+    app = FastAPIOffline(**about) if docs else FastAPI(**about, docs_url=None, redoc_url=None)
     metrics = Metrics()
     contexts = {name: model_context(name, limits, metrics, batch_window_ms, max_batch) for name in models}
     for name, served in models.items():
@@ -115,7 +119,7 @@ def create_app(models: dict[str, Served], *, limits: Limits = Limits(), batch_wi
         return Response(metrics.exposition(), media_type=metrics.content_type)
 
     def add_endpoint(endpoint: str, body: type[BaseModel]) -> None:
-        async def answer(name: str, request: BaseModel) -> dict[str, Any]:
+        async def answer(name: str, request: BaseModel) -> Response:
             served = models.get(name)
             if served is None:
                 raise _NotFound(f"no model named {name!r}; GET /v1/models lists them")
@@ -123,7 +127,9 @@ def create_app(models: dict[str, Served], *, limits: Limits = Limits(), batch_wi
                 kinds = sorted({s.kind for s in models.values() if endpoint in type(s).endpoints})
                 raise _Refused(f"{name} is a {served.kind} model; this endpoint is for {' and '.join(kinds)} models",
                                400)
-            return {"results": await getattr(served, endpoint)(request, contexts[name])}
+            results = await getattr(served, endpoint)(request, contexts[name].for_request())
+            # Written to JSON on a worker thread: a large answer would hold the event loop.
+            return await asyncio.to_thread(JSONResponse, {"results": results})
 
         # FastAPI reads the body's type from the signature: this endpoint's.
         answer.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
@@ -177,7 +183,7 @@ class Guard:
             self.metrics.observe(self.endpoint_of(scope.get("path", "")), status[0], time.perf_counter() - started)
 
 
-_PAGES = {"page", "health", "models", "metrics", "docs", "openapi.json"}
+_PAGES = {"page", "health", "models", "metrics", "docs", "redoc", "openapi.json"}
 
 
 def _plain(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -32,7 +32,10 @@ class Batcher:
         if self.window <= 0:
             self.on_batch(len(items))
             return list(await loop.run_in_executor(self.executor, self.run, items))
-        if self.worker is None or self.worker.done():
+        if self.worker is None or self.worker.done() or self.worker.get_loop() is not loop:
+            # (A worker of another event loop, one that has stopped, would never run: an app
+            # driven by one test client after another starts a new loop each time.)
+            self.waiting = [w for w in self.waiting if w[1].get_loop() is loop]
             self.arrived = asyncio.Event()
             self.worker = asyncio.create_task(self._work())
         future = loop.create_future()

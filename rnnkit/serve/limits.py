@@ -1,5 +1,6 @@
 """What one request may ask for: beyond a limit the answer is 413 (the body) or 422 (the
-rest), with a message naming the limit and its flag."""
+rest), with a message naming the limit and its flag; a request not answered by its deadline
+is 503."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ class Limits:
     max_tokens: int = 400  # per sentence
     max_generate: int = 64  # sentences per /generate request
     max_length: int = 200  # tokens (characters, for a character model) of one generated text or translation
+    max_work: int = 1 << 17  # tokens the model may read or write for one request, beams and attention counted
+    deadline_s: float = 30.0  # a request's work not begun by then is dropped, and it is answered 503
 
     def check_count(self, what: str, n: int) -> None:
         if n > self.max_sentences:
@@ -34,11 +37,23 @@ class Limits:
         if longest > self.max_tokens:
             raise LimitExceeded(f"a text of {longest} tokens; the limit is {self.max_tokens} per text (--max-tokens)")
 
+    def check_work(self, work: int, how: str) -> None:
+        """``work``: the tokens the model would read or write for the request (``how`` says how it was counted)."""
+        if work > self.max_work:
+            raise LimitExceeded(f"this request is {work:,} tokens of work ({how}); the limit is {self.max_work:,} "
+                                "per request (--max-work): send fewer or shorter texts, or a narrower beam")
+
     def check_generate(self, n: int, length: int) -> None:
         if n > self.max_generate:
             raise LimitExceeded(f"n={n}; the limit is {self.max_generate} per request (--max-generate)")
         if length > self.max_length:
             raise LimitExceeded(f"a length of {length}; the limit is {self.max_length} (--max-length)")
+
+
+class DeadlineExceeded(LimitExceeded):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request was not answered within the server's deadline of {seconds:g} s (--deadline); "
+                         "the model is busy or the request is large: try again, or ask for less", 503)
 
 
 class BodyTooLarge(HTTPException):

@@ -6,17 +6,18 @@ does the HTTP, the limits' statuses and the metrics."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import load_model
 from rnnkit.kinds import lookup
-from rnnkit.serve.limits import Limits
+from rnnkit.serve.limits import DeadlineExceeded, Limits
 
 
 @dataclass
@@ -26,6 +27,28 @@ class Context:
     limits: Limits
     on_model: Callable[..., Awaitable[Any]]  # on_model(function, *args): its result, run off the event loop
     batcher: Callable[..., Any]  # batcher(function): a Batcher that runs function(items) on the model's thread
+
+    def for_request(self) -> Context:
+        """This context for a request that arrives now: its work on the model's thread must begin
+        before the deadline (``limits.deadline_s``), or it is dropped from the queue, the thread
+        stays free for others, and the request gets 503. (Work already running ends first; a kind
+        splits a long request into calls, so that the thread is never held long.)"""
+        seconds = self.limits.deadline_s
+        deadline = time.monotonic() + seconds
+        run = self.on_model
+
+        async def on_model(function: Callable[..., Any], *args: Any) -> Any:
+            def in_time() -> Any:
+                if time.monotonic() > deadline:
+                    raise DeadlineExceeded(seconds)
+                return function(*args)
+
+            try:
+                return await asyncio.wait_for(run(in_time), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise DeadlineExceeded(seconds) from None
+
+        return replace(self, on_model=on_model)
 
 
 class Served:
@@ -56,11 +79,15 @@ class Served:
     def start(self, context: Context) -> None:
         """Called once the app is made (a language model starts its batcher here)."""
 
-    async def check_texts(self, context: Context, texts: Sequence[str], what: str) -> None:
-        """The count and each text's tokens within the limits; tokenizing runs on a worker thread
-        (neither the event loop, where it would hold every client, nor the model's thread)."""
+    async def check_texts(self, context: Context, texts: Sequence[str], what: str) -> list[int]:
+        """The count, each text's tokens and their sum within the limits; each text's tokens.
+        Tokenizing runs on a worker thread (neither the event loop, where it would hold every
+        client, nor the model's thread)."""
         context.limits.check_count(what, len(texts))
-        context.limits.check_tokens(await asyncio.to_thread(lambda: [self.token_count(t) for t in texts]))
+        lengths = await asyncio.to_thread(lambda: [self.token_count(t) for t in texts])
+        context.limits.check_tokens(lengths)
+        context.limits.check_work(sum(lengths), f"the tokens of the {what}")
+        return lengths
 
 
 def _unicode(text: str) -> str:
@@ -73,17 +100,23 @@ def _unicode(text: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_unicode)]
+
+
+class Request(BaseModel):
+    """A request body: a field it does not know (a typo such as ``temprature``) is refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 Group = Annotated[list[Text], Field(min_length=1)]
 
 
 # ------------------------------------------------------------------------------ language models
 
-class ScoreRequest(BaseModel):
+class ScoreRequest(Request):
     sentences: list[Text] = Field(min_length=1)
     per_token: bool = False
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(Request):
     n: int = Field(1, ge=1)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     temperature: float = Field(1.0, gt=0, allow_inf_nan=False)
@@ -94,7 +127,7 @@ class GenerateRequest(BaseModel):
     max_length: int | None = Field(None, ge=1)  # default: the server's --max-length, at most 100
 
 
-class RerankRequest(BaseModel):
+class RerankRequest(Request):
     groups: list[Group] = Field(min_length=1)
     length_norm: bool = False
 
@@ -118,6 +151,7 @@ class ServedLM(Served):
     async def generate(self, request: GenerateRequest, context: Context) -> list[str]:
         length = request.max_length or min(100, context.limits.max_length)
         context.limits.check_generate(request.n, length)
+        context.limits.check_work(request.n * length, "n × the length of each text")
         if request.prime is not None:  # the text to start from is bounded as any input text is
             await self.check_texts(context, [request.prime], "prime")
         options = {**request.model_dump(), "max_length": length, "length": length}  # length: a character model's
@@ -140,13 +174,13 @@ class ServedLM(Served):
 
 # ------------------------------------------------------------------------------ rankers
 
-class RankRequest(BaseModel):
+class RankRequest(Request):
     context: Text = Field(min_length=1)
     candidates: list[Text] | None = None
     top: int = Field(10, ge=1)
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(Request):
     turns: list[Text] = Field(min_length=1)  # the conversation so far, plain text; the last turn the person's
     top: int = Field(1, ge=1)
 
@@ -196,7 +230,7 @@ class ServedRanker(Served):
 
 # ------------------------------------------------------------------------------ encoder–decoders
 
-class TranslateRequest(BaseModel):
+class TranslateRequest(Request):
     sources: list[Text] = Field(min_length=1)
     beam: int = Field(1, ge=1, le=16)
     attention: bool = False
@@ -204,6 +238,7 @@ class TranslateRequest(BaseModel):
 
 class ServedSeq2Seq(Served):
     endpoints = {"translate": TranslateRequest}
+    CHUNK = 16  # sources decoded in one call on the model's thread
 
     def vocab(self) -> Any:
         return self.model.ids.vocab
@@ -215,8 +250,16 @@ class ServedSeq2Seq(Served):
         return len(self.model.ids.text.split([text])[0])
 
     async def translate(self, request: TranslateRequest, context: Context) -> list[dict[str, Any]]:
-        await self.check_texts(context, request.sources, "sources")
-        return await context.on_model(self._translate, request.sources, request.beam, request.attention)
+        lengths = await self.check_texts(context, request.sources, "sources")
+        # Each output about as long as its source, for each beam; attention weights, source × output.
+        work = request.beam * sum(lengths) + (sum(n * n for n in lengths) if request.attention else 0)
+        context.limits.check_work(work, "beam × source tokens" + (", plus the attention weights' cells"
+                                                                  if request.attention else ""))
+        results = []
+        for start in range(0, len(request.sources), self.CHUNK):  # a few at a time: others' requests in between
+            chunk = request.sources[start:start + self.CHUNK]
+            results += await context.on_model(self._translate, chunk, request.beam, request.attention)
+        return results
 
     def _translate(self, sources: list[str], beam: int, attention: bool) -> list[dict[str, Any]]:
         results = []
