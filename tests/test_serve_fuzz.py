@@ -25,6 +25,10 @@ from rnnkit.serve import Limits, create_app, open_served  # noqa: E402
 # Each endpoint asked of the model that answers it (a made-up name is a 404: tests/test_serve.py).
 ANSWERS = {"score": "lm", "generate": "lm", "rerank": "lm", "rank": "ranker", "chat": "ranker", "translate": "s2s"}
 EXAMPLES = int(os.environ.get("RNNKIT_FUZZ_EXAMPLES", "30"))
+SENT = {"requests": 0}  # written to $RNNKIT_FUZZ_REPORT, where set (benchmarks/fuzz.py counts a longer run)
+# A numerical warning (overflow, NaN) on the server is an error there, so a 500 here: found once, a
+# temperature of 1e-300 sampled from NaN.
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 HANG_S = 120  # a test of this file still running after this long has hung: it fails
 
 
@@ -48,6 +52,14 @@ def app(tiny_models):
     limits = Limits(max_body_bytes=50_000, max_sentences=16, max_tokens=60, max_generate=4, max_length=40,
                     max_work=2_000, deadline_s=20)
     return create_app(served, limits=limits, batch_window_ms=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report():
+    yield
+    if os.environ.get("RNNKIT_FUZZ_REPORT"):
+        with open(os.environ["RNNKIT_FUZZ_REPORT"], "a", encoding="utf-8") as f:
+            f.write(f"tests/test_serve_fuzz.py HTTP requests {SENT['requests']}\n")
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +86,7 @@ def test_no_generated_request_gets_a_5xx_or_hangs(schema, mode):
                   suppress_health_check=list(HealthCheck))
         def call(case):
             response = case.call()
+            SENT["requests"] += 1
             seen.append(response.status_code)
             assert response.status_code < 500, (case.method, case.formatted_path, case.body,
                                                 response.status_code, response.text[:300])
@@ -106,6 +119,7 @@ def test_any_value_in_any_one_field_gets_no_5xx(app, endpoint):
                 body = {**VALID[endpoint], field: value}
                 response = client.post(f"/v1/models/{ANSWERS[endpoint]}/{endpoint}",
                                        content=json.dumps(body), headers={"Content-Type": "application/json"})
+                SENT["requests"] += 1
                 assert response.status_code < 500, (body, response.status_code, response.text[:300])
                 assert response.status_code == 200 or isinstance(response.json()["detail"], str)
 

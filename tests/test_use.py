@@ -100,6 +100,8 @@ def test_adjust_implements_the_sampling_options():
     assert np.allclose(adjust(p, top_p=0.7), [[0.625, 0.375, 0, 0]])  # 0.5 < 0.7 <= 0.8
     cold = adjust(p, temperature=0.5)
     assert np.allclose(cold, p ** 2 / (p ** 2).sum())
+    assert np.array_equal(adjust(p, temperature=1e-300), [[1, 0, 0, 0]])  # greedy, not NaN (found by the HTTP fuzz)
+    assert np.allclose(adjust(p, temperature=1e300), 0.25)
 
 
 def test_detokenize():

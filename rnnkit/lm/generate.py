@@ -50,9 +50,10 @@ def adjust(probs: np.ndarray, *, banned: Iterable[int] = (), temperature: float 
     p = probs.astype(np.float64, copy=True)
     p[:, list(banned)] = 0.0
     if temperature != 1.0:
-        with np.errstate(divide="ignore"):
-            logits = np.log(p) / temperature
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        with np.errstate(divide="ignore", over="ignore"):  # log 0 = -inf; a tiny temperature sends the rest there
+            logits = np.log(p)
+            # The largest subtracted before dividing: it stays 0, so even a temperature of 1e-300 is greedy, not NaN.
+            p = np.exp((logits - logits.max(axis=1, keepdims=True)) / temperature)
     if top_k is not None and top_k < p.shape[1]:
         cut = np.partition(p, -top_k, axis=1)[:, -top_k][:, None]
         p[p < cut] = 0.0
