@@ -33,6 +33,7 @@ class Kind:
     open: Ref  # (ModelFiles, engine=, device=) → the model ready to use (what ``rnnkit.load`` returns)
     serve: Ref  # the server's view of it: a ``rnnkit.serve.models.Served`` with its endpoints
     torch_module: Ref | None = None  # config → the torch engine's ``nn.Module`` (None: no torch engine)
+    data: tuple[str, ...] = ()  # files whose presence marks a path as its training data (``of_data``)
     cli: tuple[Ref, ...] = field(default=())  # modules whose ``register(verbs)`` adds its verbs
 
     def part(self, name: str) -> Any:
@@ -65,6 +66,23 @@ def names() -> list[str]:
     return list(_KINDS)
 
 
+def of_data(data: Any) -> Kind:
+    """The kind whose training data ``data`` is, from the files it holds (a directory) or its own
+    name (a file): a prepared corpus, a ranking dataset, a pairs directory or TSV file."""
+    from pathlib import Path
+
+    if hasattr(data, "path") and hasattr(data, "vocab"):  # a PreparedCorpus, already open
+        return lookup("lm")
+    path = Path(data)
+    if not path.exists():
+        raise RnnkitError(f"{path} does not exist; give a prepared corpus, a ranking dataset or a pairs directory")
+    for kind in _KINDS.values():
+        if any((path / name).is_file() if path.is_dir() else path.name.endswith(name) for name in kind.data):
+            return kind
+    known = "; ".join(f"a {k.title} reads {' or '.join(k.data)}" for k in _KINDS.values() if k.data)
+    raise RnnkitError(f"{path}: cannot tell which kind of model it trains ({known}); pass kind=")
+
+
 def resolve(ref: Ref) -> Any:
     """A part named by ``ref``, imported; a part given itself, as it is."""
     if not isinstance(ref, str):
@@ -83,6 +101,7 @@ register(Kind(
     engines={"numpy": "rnnkit.models.numpy.engine:NumpyEngine", "torch": "rnnkit.models.torch.engine:TorchEngine"},
     torch_module="rnnkit.models.torch:lm_module",
     train="rnnkit.lm.train:train",
+    data=("train.ids.npy",),  # a prepared corpus (rnnkit prepare)
     open="rnnkit.lm.model:LanguageModel",
     serve="rnnkit.serve.models:ServedLM",
     cli=("rnnkit.cli.train", "rnnkit.cli.use"),
@@ -95,6 +114,7 @@ register(Kind(
              "torch": "rnnkit.models.torch.engine:TorchRankerEngine"},
     torch_module="rnnkit.models.torch.ranker:TorchDualEncoder",
     train="rnnkit.rank.train:train_ranker",
+    data=("train.csv",),  # a ranking dataset (rnnkit rank build)
     open="rnnkit.rank.model:ranker_from_files",
     serve="rnnkit.serve.models:ServedRanker",
     cli=("rnnkit.cli.rank",),
@@ -107,6 +127,7 @@ register(Kind(
              "torch": "rnnkit.models.torch.engine:TorchSeq2SeqEngine"},
     torch_module="rnnkit.models.torch.seq2seq:TorchSeq2Seq",
     train="rnnkit.seq2seq.train:train_seq2seq",
+    data=("train.tsv", ".tsv"),  # a pairs directory, or one TSV file of pairs
     open="rnnkit.seq2seq.model:Seq2Seq.from_files",
     serve="rnnkit.serve.models:ServedSeq2Seq",
     cli=("rnnkit.cli.seq2seq",),

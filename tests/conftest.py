@@ -115,7 +115,7 @@ def pytest_report_header(config) -> str:
 @pytest.fixture
 def steps_taken(monkeypatch) -> list[int]:
     """The optimizer steps this process takes from here on, by their number in the run."""
-    from rnnkit.train import loop
+    from rnnkit.trainer import loop
 
     taken, real = [], loop._Run.step
 

@@ -154,6 +154,7 @@ def test_a_damaged_response_cache_is_rebuilt(tiny_models, tmp_path, damage):
 
     ranker_dir = tmp_path / "ranker"
     shutil.copytree(tiny_models / "ranker", ranker_dir)
+    shutil.rmtree(ranker_dir / "cache", ignore_errors=True)  # one another test's server wrote: built here, as rebuilt
     repository = training_responses(tiny_models / "rank-data")
     context = "ann: where is the crown ? __eou__ __eot__"
     expected = rnnkit.load(ranker_dir).rank_repository(context, repository, top=3)

@@ -84,7 +84,7 @@ def assert_same_run(a: Path, b: Path, weight_tolerance: float = 1e-5) -> None:
 def test_the_shares_of_a_step_are_the_step(corpus, world, batch_size):
     """Over the processes, every row of every step is read once: none twice, none skipped."""
     from rnnkit.data.batching import sentence_batches, stream_batches, stream_tokens
-    from rnnkit.train.distributed import Placement
+    from rnnkit.trainer.distributed import Placement
 
     places = [Placement(rank, world) for rank in range(world)]
     stream = stream_tokens(corpus, "train")
@@ -242,7 +242,7 @@ def test_fp16_is_refused_on_the_cpu_and_bf16_with_the_numpy_engine(corpus, tmp_p
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_only_where_the_cpu_has_it(corpus, monkeypatch, native):
     from rnnkit.lm import make_config
-    from rnnkit.train import options
+    from rnnkit.trainer import options
 
     monkeypatch.setattr(options, "cpu_has_bf16", lambda: native)
     assert make_config(engine="torch", device="cpu").resolve(corpus).precision == ("bf16" if native else "fp32")

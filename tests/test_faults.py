@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import rnnkit
-from rnnkit.train.checkpoint import load_checkpoint
+from rnnkit.trainer.checkpoint import load_checkpoint
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_the_lock_of_a_killed_run_does_not_block_the_next(tmp_path, corpus, run_
     out = tmp_path / "m"
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import sys, time
-from rnnkit.train.checkpoint import one_run_at_a_time
+from rnnkit.trainer.checkpoint import one_run_at_a_time
 @one_run_at_a_time
 def run(data, out):
     print("holding", flush=True)

@@ -21,7 +21,7 @@ from rnnkit.models.numpy.engine import NumpyTrainable
 from rnnkit.models.schema import ParamSpec, init_params
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import build_vocabulary
-from rnnkit.train import Job, LoopOptions, open_trainer, run
+from rnnkit.trainer import Job, LoopOptions, open_trainer, run
 from tests.conftest import resume_counted
 
 # ------------------------------------------------------------------------------ the kind

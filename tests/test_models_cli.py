@@ -182,7 +182,7 @@ def test_deep_embedded_model_trains_and_round_trips(tmp_path, corpus, run_cli):
 
 
 def test_progress_prints_plain_lines_off_a_terminal():
-    from rnnkit.train.record import Progress
+    from rnnkit.trainer.record import Progress
 
     lines: list[str] = []
     progress = Progress(total=50, initial=10, enabled=False, log=lines.append, unit="tokens", every=0.0)
@@ -208,7 +208,7 @@ def test_a_single_value_given_twice_is_refused(run_cli):
 @pytest.mark.parametrize("verb", [("train",), ("rank", "train"), ("seq2seq", "train")])
 def test_a_second_run_into_the_same_out_is_refused_while_the_first_trains(verb, tmp_path, run_cli):
     """Two runs would interleave their checkpoints: the second stops at once, touching nothing."""
-    from rnnkit.train.checkpoint import one_run_at_a_time
+    from rnnkit.trainer.checkpoint import one_run_at_a_time
 
     out = tmp_path / "model"
     seen = {}

@@ -74,7 +74,7 @@ def test_readme_adaptive_softmax_example_runs(tmp_path, monkeypatch):
     import rnnkit
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    example = re.search(r"```python\n(import rnnkit\nfrom rnnkit.lm import train\n.*?)```", readme, flags=re.S).group(1)
+    example = re.search(r"```python\n(import rnnkit\n\nmodel = rnnkit.train.*?)```", readme, flags=re.S).group(1)
     assert "max_time=300)" in example
     monkeypatch.chdir(tmp_path)
     (tmp_path / "t.txt").write_text("In the beginning God created the heaven and the earth.\n" * 60, encoding="utf-8")

@@ -18,8 +18,8 @@ from rnnkit.lm import train
 from rnnkit.lm.config import LONG_RUNS, SHORT_RUN, make_config
 from rnnkit.lm.train import LMTask
 from rnnkit.models.numpy.engine import NumpyEngine
-from rnnkit.train import Interrupted
-from rnnkit.train.loop import Schedule
+from rnnkit.trainer import Interrupted
+from rnnkit.trainer.loop import Schedule
 from tests.conftest import resume_counted
 
 

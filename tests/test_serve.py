@@ -454,3 +454,11 @@ def test_the_api_docs_are_served_offline_or_not_at_all(served):
     with TestClient(create_app(served, docs=False)) as c:
         assert c.get("/docs").status_code == 404 and c.get("/redoc").status_code == 404
         assert c.get("/health").status_code == 200
+
+
+def test_a_model_s_page_holds_its_card(served):
+    with TestClient(create_app(served)) as c:
+        page = c.get("/v1/models/s2s").json()
+        assert page["kind"] == "seq2seq" and page["card"].startswith("# seq2seq\n")
+        assert "## Results" in page["card"] and "valid_loss" in page["card"]
+        assert c.get("/v1/models/nobody").status_code == 404

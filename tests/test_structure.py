@@ -140,7 +140,7 @@ def _modules() -> dict[str, set[str]]:
 # The kinds' record (``kinds``) names the parts of each kind, at every level, and imports them
 # only when asked: it imports nothing above the errors.
 LEVELS = {"errors": 0, "_version": 0, "fsutil": 0, "figures": 0, "kinds": 0, "text": 1, "data": 2, "models": 3,
-          "io": 4, "train": 6, "analysis": 6, "lm": 7, "rank": 7, "seq2seq": 7, "serve": 8}
+          "io": 4, "trainer": 6, "analysis": 6, "lm": 7, "rank": 7, "seq2seq": 7, "serve": 8, "api": 9}
 # Outside the core, with the package root: the entry points, and the tutorial's code in compat.
 OUTSIDE_THE_CORE = {"rnnkit.__main__", "rnnkit.tutorial", "rnnkit.compat", "rnnkit.cli", "rnnkit.bench"}
 
@@ -173,9 +173,9 @@ def test_the_trainer_and_the_kinds_reach_models_only_through_the_engine_interfac
     specific = {"rnnkit.models.numpy", "rnnkit.models.torch", "torch"}
     logging = {"torch.utils.tensorboard"}  # TensorBoard's writer, which PyTorch ships: not an engine
     # torchrun's process group is how the processes of a run talk, whatever the engine: one module opens it.
-    processes = {"rnnkit.train.distributed": {"torch", "torch.distributed"}}
+    processes = {"rnnkit.trainer.distributed": {"torch", "torch.distributed"}}
     offenders = {m: sorted(i for i in imports if _in(i, specific) and i not in logging | processes.get(m, set()))
-                 for m, imports in _modules().items() if _in(m, {"rnnkit.train", "rnnkit.lm", "rnnkit.rank",
+                 for m, imports in _modules().items() if _in(m, {"rnnkit.trainer", "rnnkit.lm", "rnnkit.rank",
                                                                  "rnnkit.seq2seq"})}
     assert not {m: i for m, i in offenders.items() if i}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from rnnkit._version import __version__
 from rnnkit.cli import data, models, quickstart, serve
 from rnnkit.cli.common import Parser
 from rnnkit.errors import RnnkitError
+from rnnkit.io.card import invocation
 from rnnkit.kinds import lookup, names, resolve
 
 SHARED = (serve, models, quickstart)  # the verbs of every kind; each kind's come from its record
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    said = invocation.set("rnnkit " + shlex.join(sys.argv[1:] if argv is None else [str(a) for a in argv]))
     try:
         return args.handler(args)
     except RnnkitError as e:
@@ -49,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # the machine's fault, not the user's: a full disk, a read-only or vanished directory
         print(f"rnnkit: error{_process()}: {describe_os_error(e)}", file=sys.stderr)
         return 1
+    finally:
+        invocation.reset(said)  # (a model card names the command that trained it)
 
 
 def _process() -> str:

@@ -185,8 +185,8 @@ def run_training(args: argparse.Namespace, start: Callable[[Callable[[str], None
     """Run ``start(log)`` (a trainer); its summary as JSON or as ``describe``'s line; 130 when a
     signal stopped it. The log (progress, evaluations) goes to stderr, so stdout holds the summary
     alone, for every verb. Under torchrun, only the main process prints."""
-    from rnnkit.train.distributed import is_main_process
-    from rnnkit.train.loop import Interrupted
+    from rnnkit.trainer.distributed import is_main_process
+    from rnnkit.trainer.loop import Interrupted
 
     def log(line: str) -> None:
         print(line, file=sys.stderr)

@@ -45,7 +45,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from rnnkit.train.record import plot_run
+    from rnnkit.trainer.record import plot_run
 
     print(f"Wrote {plot_run(args.model, args.out, log_scale=args.log_scale)}")
     return 0

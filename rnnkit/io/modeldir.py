@@ -25,6 +25,7 @@ from rnnkit.fsutil import (
     own_file,
     read_manifest,
 )
+from rnnkit.io.card import CARD, invocation, model_card
 from rnnkit.kinds import lookup
 from rnnkit.models.config import load_config
 from rnnkit.models.schema import check_params
@@ -60,24 +61,29 @@ class ModelFiles:
 def save_model(out: str | Path, files: ModelFiles, *, force: bool = False) -> Path:
     """Write a new model directory atomically: it appears whole or not at all."""
     with atomic_directory(out, force=force, marker="config.json") as tmp:
-        write_model_files(tmp, files)
+        write_model_files(tmp, files, name=Path(out).name)
     return Path(out)
 
 
-def write_model_files(directory: str | Path, files: ModelFiles) -> None:
+def write_model_files(directory: str | Path, files: ModelFiles, *, name: str | None = None) -> None:
     """Write (or replace) a model's files in ``directory``, each one atomically, config.json last:
-    a reader sees the old model or the new one, never a mix of a new config and old weights."""
+    a reader sees the old model or the new one, never a mix of a new config and old weights.
+    README.md is its card (``io.card``), ``name`` its title (default: the directory's name)."""
     from safetensors.numpy import save
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    info = dict(files.info)
+    if "training" in info and invocation.get() is not None:  # how to train it again
+        info["training"] = {**info["training"], "command": invocation.get()}
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnkit_version": __version__,
               "kind": files.kind, "model": files.config.to_dict(), "text": files.text.to_dict(),
-              "tokens": {"unk_token": files.vocab.unk_token, **files.tokens}, **files.info}
+              "tokens": {"unk_token": files.vocab.unk_token, **files.tokens}, **info}
     atomic_write_bytes(directory / WEIGHTS, save({k: np.ascontiguousarray(v) for k, v in files.params.items()}))
     atomic_write_text(directory / "vocab.txt", "".join(escape(t) + "\n" for t in files.vocab.tokens))
-    for name, text in files.extra.items():
-        atomic_write_text(directory / name, text)
+    for extra, text in files.extra.items():
+        atomic_write_text(directory / extra, text)
+    atomic_write_text(directory / CARD, model_card(config, name or directory.resolve().name))
     atomic_write_text(directory / "config.json", json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
 

@@ -12,7 +12,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.lm.evaluate import resolve_mode
 from rnnkit.models.config import ADAPTIVE_DIVISOR, LMConfig
 from rnnkit.models.engine import resolve_engine
-from rnnkit.train.options import BEFORE_THE_OPTION, LoopOptions
+from rnnkit.trainer.options import BEFORE_THE_OPTION, LoopOptions
 
 
 @dataclass

@@ -41,9 +41,9 @@ from rnnkit.lm.config import TrainConfig, make_config
 from rnnkit.lm.evaluate import perplexity, split_loss
 from rnnkit.models.engine import Engine
 from rnnkit.models.schema import init_params
-from rnnkit.train.checkpoint import checkpoint_options, one_run_at_a_time
-from rnnkit.train.distributed import Placement
-from rnnkit.train.runner import Job, open_trainer, run
+from rnnkit.trainer.checkpoint import checkpoint_options, one_run_at_a_time
+from rnnkit.trainer.distributed import Placement
+from rnnkit.trainer.runner import Job, open_trainer, run
 
 
 class LMTask:

@@ -46,10 +46,10 @@ from rnnkit.rank.model import (
 )
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary, build_vocabulary
-from rnnkit.train.checkpoint import one_run_at_a_time, open_run
-from rnnkit.train.distributed import Placement, launched
-from rnnkit.train.options import LoopOptions, make_options
-from rnnkit.train.runner import Job, open_trainer, run
+from rnnkit.trainer.checkpoint import one_run_at_a_time, open_run
+from rnnkit.trainer.distributed import Placement, launched
+from rnnkit.trainer.options import LoopOptions, make_options
+from rnnkit.trainer.runner import Job, open_trainer, run
 
 PRESETS: dict[str, dict[str, Any]] = {
     "random": {"model": "random"},

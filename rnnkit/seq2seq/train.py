@@ -28,10 +28,10 @@ from rnnkit.models.schema import init_params
 from rnnkit.seq2seq.data import Pairs, Seq2SeqIds, read_split
 from rnnkit.seq2seq.metrics import character_errors
 from rnnkit.seq2seq.model import Seq2Seq
-from rnnkit.train.checkpoint import one_run_at_a_time
-from rnnkit.train.distributed import Placement
-from rnnkit.train.options import LoopOptions, make_options
-from rnnkit.train.runner import Job, open_trainer, run
+from rnnkit.trainer.checkpoint import one_run_at_a_time
+from rnnkit.trainer.distributed import Placement
+from rnnkit.trainer.options import LoopOptions, make_options
+from rnnkit.trainer.runner import Job, open_trainer, run
 
 
 @dataclass

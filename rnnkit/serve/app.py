@@ -114,6 +114,14 @@ def create_app(models: dict[str, Served], *, limits: Limits = Limits(), batch_wi
     async def list_models() -> dict[str, Any]:
         return {"models": [s.describe() for s in models.values()]}
 
+    @app.get("/v1/models/{name}")
+    async def one_model(name: str) -> dict[str, Any]:
+        """What /v1/models says of it, and its card (its directory's README.md), if it has one."""
+        served = models.get(name)
+        if served is None:
+            raise _NotFound(f"no model named {name!r}; GET /v1/models lists them")
+        return {**served.describe(), "card": await asyncio.to_thread(served.card)}
+
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
         return Response(metrics.exposition(), media_type=metrics.content_type)
@@ -144,7 +152,7 @@ def create_app(models: dict[str, Served], *, limits: Limits = Limits(), batch_wi
     def endpoint_of(path: str) -> str:
         """The metrics' label of a path: its endpoint, or "other" (no label per made-up path)."""
         name = path.rsplit("/", 1)[-1] or "page"
-        return name if name in _PAGES or name in bodies else "other"
+        return name if name in _PAGES or name in bodies or name in models else "other"
 
     app.add_middleware(Guard, limit=limits.max_body_bytes, metrics=metrics, endpoint_of=endpoint_of)
     return app

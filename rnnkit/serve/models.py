@@ -72,6 +72,17 @@ class Served:
     def vocab(self) -> Any:
         return self.model.vocab
 
+    def card(self) -> str | None:
+        """The model card (README.md) of its directory; None for a directory written before cards,
+        or one whose card is not a plain file of at most 1 MiB (the model serves all the same)."""
+        from rnnkit.fsutil import own_file
+        from rnnkit.io.card import CARD
+
+        try:
+            return own_file(Path(self.path), CARD, 1 << 20).read_text(encoding="utf-8", errors="replace")
+        except (RnnkitError, OSError):
+            return None
+
     def token_count(self, text: str) -> int:
         """Tokens of ``text`` as the model reads it (for the per-text limit)."""
         return len(text.split())

@@ -18,7 +18,7 @@ import numpy as np
 
 from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import replaced_directory, surviving_directory
-from rnnkit.train.distributed import is_main_process
+from rnnkit.trainer.distributed import is_main_process
 
 CHECKPOINT = "checkpoint"
 T = TypeVar("T")

@@ -30,9 +30,9 @@ import numpy as np
 
 from rnnkit.errors import RnnkitError
 from rnnkit.models.engine import Engine
-from rnnkit.train.checkpoint import save_checkpoint
-from rnnkit.train.distributed import Placement
-from rnnkit.train.record import RunRecord
+from rnnkit.trainer.checkpoint import save_checkpoint
+from rnnkit.trainer.distributed import Placement
+from rnnkit.trainer.record import RunRecord
 
 POINTS_PER_RUN = 100  # training points in the record, whatever the run's length
 POINT_SECONDS = 30.0  # and at least this often

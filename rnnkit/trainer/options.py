@@ -9,7 +9,7 @@ from typing import Any, ClassVar, TypeVar
 from rnnkit.errors import RnnkitError
 from rnnkit.models.engine import cpu_has_bf16, resolve_engine
 from rnnkit.models.optim import check_optimizer
-from rnnkit.train.loop import Schedule
+from rnnkit.trainer.loop import Schedule
 
 Options = TypeVar("Options", bound="LoopOptions")
 

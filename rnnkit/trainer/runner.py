@@ -24,11 +24,11 @@ import numpy as np
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, write_model_files
 from rnnkit.models.engine import Trainable, open_engine
-from rnnkit.train.checkpoint import open_run
-from rnnkit.train.distributed import Placement, join, leave
-from rnnkit.train.loop import Task, fit
-from rnnkit.train.options import LoopOptions
-from rnnkit.train.record import RunRecord
+from rnnkit.trainer.checkpoint import open_run
+from rnnkit.trainer.distributed import Placement, join, leave
+from rnnkit.trainer.loop import Task, fit
+from rnnkit.trainer.options import LoopOptions
+from rnnkit.trainer.record import RunRecord
 
 Checkpoint = tuple[dict[str, Any], dict[str, np.ndarray]]
 Log = Callable[[str], None]
