@@ -223,23 +223,6 @@ def test_a_language_model_given_to_translate(tmp_path, run_cli):
     assert status == 2 and "is a language model" in err and "not a sequence-to-sequence model" in err
 
 
-def test_readme_python_example_runs(copy_data, tmp_path, monkeypatch):
-    """The README's seq2seq example, on a tiny model trained here under the README's name."""
-    import re
-    from pathlib import Path
-
-    from rnnkit.seq2seq import train_seq2seq
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    example = re.search(r"```python\n(import rnnkit\n\nmodel = rnnkit\.load_seq2seq.*?)```", readme, flags=re.S).group(1)
-    monkeypatch.chdir(tmp_path)
-    train_seq2seq(copy_data, "folio", hidden=8, max_steps=2, decode_pairs=0, log=lambda _: None, progress=False)
-    namespace: dict = {}
-    exec(compile(example, "README.md", "exec"), namespace)
-    t = namespace["t"]
-    assert t.source_tokens == list("Seale vp your Lips") and t.weights.shape == (len(t.output_tokens) + 1, 18)
-
-
 def test_outputs_stop_at_the_length_ratio(tmp_path):
     """A decoder that never ends stops at ratio × the source's length + 10 (or ``max_len``)."""
     from rnnkit.seq2seq.data import Seq2SeqIds
