@@ -22,9 +22,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,14 +29,9 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from serve_load import serve  # this directory's: the server as its own process
 
 LIMIT = 1 << 20  # the server's default --max-body-bytes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def default_models(tmp: Path) -> tuple[Path, Path]:
@@ -123,16 +115,8 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="serve-limits-"))
     lm, s2s = (Path(args.lm), Path(args.seq2seq)) if args.lm and args.seq2seq else default_models(tmp)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "rnnkit", "serve", f"lm={lm}", f"s2s={s2s}", "--port", str(port),
-                               "--log-level", "warning"])
+    server, port = serve(f"lm={lm}", f"s2s={s2s}")
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         checks = {}
         before = memory_kb(server.pid, "VmHWM")
         status, detail = chunked_body(port, args.body_mb)

@@ -78,10 +78,11 @@ def load(port: int, texts: list[str], clients: int, requests: int, seconds: floa
             "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
 
 
-def serve(model: Path, window_ms: float) -> tuple[subprocess.Popen, int]:
+def serve(*arguments: str) -> tuple[subprocess.Popen, int]:
+    """``rnnkit serve ARGUMENTS`` as a process of its own on a free port, once /health answers."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "rnnkit", "serve", f"m={model}", "--port", str(port),
-                                "--batch-window-ms", str(window_ms), "--log-level", "warning"])
+    process = subprocess.Popen([sys.executable, "-m", "rnnkit", "serve", *arguments, "--port", str(port),
+                                "--log-level", "warning"])
     for _ in range(300):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
@@ -106,7 +107,7 @@ def main() -> None:
     texts = sentences(model)
     rows = []
     for batching, window in (("on", args.window_ms), ("off", 0.0)):
-        process, port = serve(model, window)
+        process, port = serve(f"m={model}", "--batch-window-ms", str(window))
         try:
             load(port, texts, 4, 40, 10)  # warm up
             for clients in (1, 8, 64):

@@ -1,11 +1,41 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+@contextmanager
+def serving(arguments: list[str]):
+    """``rnnkit serve ARGUMENTS`` in a process of its own on a free loopback port, once /health
+    answers: yields (its URL, the process), and stops it after."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "rnnkit", "serve", *arguments, "--port", str(port),
+                                "--log-level", "warning"], stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def shared_file(name: str) -> Path:

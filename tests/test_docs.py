@@ -240,32 +240,14 @@ def test_the_quickstart_commands(sandbox, tmp_path):
 
 def test_the_serve_examples_answer(sandbox, tmp_path):
     """`rnnkit serve` as the README starts it, then each curl of the pages against it."""
-    import socket
-    import time
-    import urllib.request
+    from tests.conftest import serving
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    model = sandbox / "runs" / "quickstart" / "shakespeare-lstm"
-    server = subprocess.Popen([sys.executable, "-m", "rnnkit", "serve", str(model), "--port", str(port)],
-                              stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with serving([str(sandbox / "runs" / "quickstart" / "shakespeare-lstm")]) as (url, _):
         curls = [c for b in marked("test_the_serve_examples_answer") for c in commands(b) if c.startswith("curl")]
         assert len(curls) >= 4
         for command in curls:
-            run = subprocess.run(["bash", "-c", command.replace("localhost:8000", f"127.0.0.1:{port}")],
-                                 capture_output=True, text=True, timeout=60)
+            run = subprocess.run(["bash", "-c", command.replace("localhost:8000", url)], capture_output=True, text=True, timeout=60)
             assert run.returncode == 0 and run.stdout.startswith("{"), (command, run.stdout, run.stderr)
-    finally:
-        server.terminate()
-        server.wait(60)
 
 
 def test_the_tutorial_example_computes(capsys):

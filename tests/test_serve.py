@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -21,6 +19,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from rnnkit.serve import Limits, create_app, open_served  # noqa: E402
 from rnnkit.serve.batching import Batcher  # noqa: E402
+from tests.conftest import serving  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
@@ -168,40 +167,19 @@ def test_requests_that_arrive_together_run_as_one_batch():
     assert len(calls) == 1 and len(calls[0]) == 10  # one model call for five requests
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tiny_models, request):
     """``rnnkit serve`` in a process of its own, on a free loopback port (extra flags: the test's param)."""
-    yield from _serving([f"lm={tiny_models / 'lm'}", *getattr(request, "param", [])])
+    with serving([f"lm={tiny_models / 'lm'}", "--engine", "numpy", *getattr(request, "param", [])]) as started:
+        yield started
 
 
 @pytest.fixture
 def chat_server(tiny_models):
     """The server with the tiny ranker and its training responses as the repository."""
-    yield from _serving([f"ranker={tiny_models / 'ranker'}", "--responses", f"ranker={tiny_models / 'rank-data'}"])
-
-
-def _serving(arguments: list[str]):
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "rnnkit", "serve", *arguments, "--port", str(port), "--engine",
-                                "numpy", "--log-level", "warning"], stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url, process
-    process.terminate()
-    process.wait(timeout=30)
+    with serving([f"ranker={tiny_models / 'ranker'}", "--responses", f"ranker={tiny_models / 'rank-data'}",
+                  "--engine", "numpy"]) as started:
+        yield started
 
 
 def test_the_server_binds_loopback_says_so_and_stops_on_sigterm(server):
