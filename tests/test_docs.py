@@ -136,9 +136,11 @@ def sandbox(tmp_path_factory) -> Path:
     quiet = {"progress": False, "lines": True}
     for corpus in ("shakespeare", "runs/quickstart/shakespeare", "reddit", "my-corpus"):
         rnnkit.prepare(base / "my-text.txt", base / corpus, **quiet)
-    rnnkit.prepare(base / "kjv" / "train.txt", base / "kjv-lm", vocab_size=0, tokenizer="whitespace", **quiet)
+    rnnkit.prepare(base / "kjv" / "train.txt", base / "kjv-lm", valid_file=base / "kjv" / "valid.txt",
+                   test_file=base / "kjv" / "test.txt", vocab_size=0, tokenizer="whitespace", **quiet)
     for cell in ("rnn", "gru", "lstm"):
         _train_lm(base / "kjv-lm", base / f"kjv-{cell}", cell)
+    _train_lm(base / "kjv-lm", base / "kjv-lm-10min")
     _train_lm(base / "runs/quickstart/shakespeare", base / "runs/quickstart/shakespeare-lstm")
     _train_lm(base / "reddit", base / "reddit-lstm")
     chat = "\n".join(f"{'ab'[i % 2]}: {s}" + ("\n" if i % 6 == 5 else "") for i, s in enumerate(_sentences(600, 2)))

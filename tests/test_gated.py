@@ -100,8 +100,11 @@ def test_train_score_generate(corpus, tmp_path, engine, cell):
     assert good.logprob > bad.logprob
     for sample in model.generate(n=3, seed=0, min_length=3):
         assert "UNKNOWN_TOKEN" not in sample["tokens"] and "SENTENCE_START" not in sample["tokens"]
-    evaluated = evaluate_model(tmp_path / "m", corpus, engine=engine)
-    assert evaluated["loss"] == pytest.approx(summary["valid_loss"], rel=1e-5)
+    evaluated = evaluate_model(tmp_path / "m", corpus, engine=engine)  # in float32
+    # The trainer evaluates in its precision: bf16 autocast where the CPU has it (within 2e-3 nats
+    # on this tiny model; 3e-5 on the ten-minute models, benchmarks/eval_precision.py).
+    tolerance = {"abs": 2e-3} if summary["precision"] == "bf16" else {"rel": 1e-5}
+    assert evaluated["loss"] == pytest.approx(summary["valid_loss"], **tolerance)
 
 
 def test_both_engines_score_a_gated_model_alike(corpus, tmp_path):

@@ -212,3 +212,10 @@ def id_list(text: str) -> list[int]:
         return [int(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected ids separated by commas, such as 2000,6000 (got {text!r})") from None
+
+
+def add_cache_option(parser: argparse.ArgumentParser) -> None:
+    """``--cache N``: a language model's neural cache (``rnnkit fit-cache``) over N positions."""
+    parser.add_argument("--cache", type=int, default=None, metavar="N",
+                        help="language models: the neural cache over the last N positions (default: as fitted by "
+                             "`rnnkit fit-cache`, none if it was not; 0 turns it off)")

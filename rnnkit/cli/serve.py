@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from rnnkit.cli.common import add_verb
+from rnnkit.cli.common import add_cache_option, add_verb
 from rnnkit.errors import RnnkitError
 
 
@@ -22,6 +22,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     served = {}
     for spec in args.models:
         model = open_served(spec, engine=args.engine, device=args.device)
+        use_cache = getattr(model.model, "use_cache", None)  # a language model's neural cache
+        if use_cache is not None:
+            use_cache(args.cache)
         if model.name in served:
             raise RnnkitError(f"two models named {model.name!r}; name them: NAME=PATH")
         served[model.name] = model
@@ -66,6 +69,7 @@ def register(verbs: Any) -> None:
                         "503 (default 30)")
     p.add_argument("--no-docs", dest="docs", action="store_false",
                    help="no /docs and /redoc pages (they are served from the package, not a CDN)")
+    add_cache_option(p)
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from rnnkit.cli.common import (
+    add_cache_option,
     add_loop_options,
     add_verb,
     id_list,
@@ -35,12 +37,52 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rnnkit.lm.model import evaluate_model
 
-    result = evaluate_model(args.model, args.prepared, split=args.split, engine=args.engine, mode=args.mode)
+    result = evaluate_model(args.model, args.prepared, split=args.split, engine=args.engine, mode=args.mode,
+                            cache=args.cache, dynamic=args.dynamic)
     if args.json:
         print_json(result)
-    else:
-        print(f"{args.split}: loss {result['loss']:.4f} nats per token, perplexity {result['perplexity']:.2f} "
-              f"over {result['tokens']:,} tokens ({result['engine']} engine, {result['mode']} mode)")
+        return 0
+    print(f"{args.split}: loss {result['loss']:.4f} nats per token, perplexity {result['perplexity']:.2f} "
+          f"over {result['tokens']:,} tokens ({result['engine']} engine, {result['mode']} mode)")
+    if "cache" in result:
+        without, cache = result["without_cache"], result["cache"]
+        print(f"  with the neural cache (window {cache['window']:,}, λ {cache['lam']:g}); without it: loss "
+              f"{without['loss']:.4f}, perplexity {without['perplexity']:.2f}")
+    if "dynamic" in result:
+        dynamic, settings = result["dynamic"], result["dynamic"]["settings"]
+        cached = ", with the cache" if "without_cache" in dynamic else ""
+        print(f"dynamic evaluation (one stream, lr {settings['lr']:g}, decay {settings['decay']:g}{cached}): loss "
+              f"{dynamic['loss']:.4f}, perplexity {dynamic['perplexity']:.2f}")
+    return 0
+
+
+def cmd_fit_dynamic(args: argparse.Namespace) -> int:
+    from rnnkit.lm.model import load
+
+    model = load(args.model, engine=args.engine, cache=0)
+    fitted = model.fit_dynamic(args.prepared, split=args.split, segment=args.segment)
+    if args.json:
+        print_json(fitted.as_dict())
+        return 0
+    print(f"Fitted dynamic evaluation of {args.model} on the first {fitted.tokens:,} tokens of {args.split}: lr "
+          f"{fitted.dynamic.lr:g}, decay {fitted.dynamic.decay:g}, segments of {fitted.dynamic.segment}; perplexity "
+          f"{math.exp(fitted.loss):.2f} -> {math.exp(fitted.dynamic_loss):.2f}. Saved in {args.model}/config.json: "
+          "evaluate --dynamic and score --dynamic use it")
+    return 0
+
+
+def cmd_fit_cache(args: argparse.Namespace) -> int:
+    from rnnkit.lm.model import load
+
+    model = load(args.model, engine=args.engine)
+    fitted = model.fit_cache(args.prepared, split=args.split, window=args.window, mode=args.mode)
+    if args.json:
+        print_json(fitted.as_dict())
+        return 0
+    print(f"Fitted the neural cache of {args.model} on {args.split} ({fitted.tokens:,} tokens, window "
+          f"{fitted.cache.window:,}): λ {fitted.cache.lam:g}, θ {fitted.cache.theta:.4g}; perplexity "
+          f"{math.exp(fitted.loss):.2f} -> {math.exp(fitted.cached_loss):.2f}. Saved in {args.model}/config.json: "
+          "evaluate, score, generate and serve use it (--cache 0 turns it off)")
     return 0
 
 
@@ -105,4 +147,32 @@ def register(verbs: Any) -> None:
     p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
     p.add_argument("--mode", default="auto", choices=["auto", "sentence", "stream"])
+    add_cache_option(p)
+    p.add_argument("--dynamic", action="store_true",
+                   help="also dynamic evaluation (fitted by `rnnkit fit-dynamic`): the split read as one stream, "
+                        "the model adapting to it as it reads")
+    p.add_argument("--json", action="store_true")
+
+    from rnnkit.lm.cache import DEFAULT_WINDOW
+
+    p = add_verb(verbs, "fit-cache", cmd_fit_cache, "fit a language model's neural cache (λ, θ) on a prepared split "
+                 "and save it in the model directory")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("prepared", metavar="PREPARED", help="the corpus the model was trained on (its validation split)")
+    p.add_argument("--window", type=int, default=DEFAULT_WINDOW,
+                   help=f"positions the cache remembers (default {DEFAULT_WINDOW})")
+    p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    p.add_argument("--mode", default="auto", choices=["auto", "sentence", "stream"])
+    p.add_argument("--json", action="store_true")
+
+    from rnnkit.lm.dynamic import SEGMENT
+
+    p = add_verb(verbs, "fit-dynamic", cmd_fit_dynamic, "fit a language model's dynamic evaluation (learning "
+                 "rate, decay) on a prepared split and save it in the model directory")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("prepared", metavar="PREPARED", help="the corpus the model was trained on (its validation split)")
+    p.add_argument("--segment", type=int, default=SEGMENT, help=f"tokens read between updates (default {SEGMENT})")
+    p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
     p.add_argument("--json", action="store_true")

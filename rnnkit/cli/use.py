@@ -6,14 +6,14 @@ import argparse
 import json
 from typing import Any
 
-from rnnkit.cli.common import add_encoding_errors, add_verb, input_lines, print_json
+from rnnkit.cli.common import add_cache_option, add_encoding_errors, add_verb, input_lines, print_json
 from rnnkit.errors import RnnkitError
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from rnnkit.lm.model import load
 
-    model = load(args.model, engine=args.engine)
+    model = load(args.model, engine=args.engine, cache=args.cache)
     texts = model.generate(n=args.n, min_length=args.min_length, max_length=args.max_length, seed=args.seed,
                            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, prime=args.prime,
                            length=args.length)
@@ -28,11 +28,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from rnnkit.lm.model import load, summarize
 
-    model = load(args.model, engine=args.engine)
+    model = load(args.model, engine=args.engine, cache=args.cache)
     lines = [line for line in input_lines(args.file, args.encoding_errors) if line.strip()]
     if not lines:
         raise RnnkitError("no sentences to score; give one sentence per line")
-    scores = model.score(lines, per_token=args.per_token, tokenized=args.tokenized)
+    scores = model.score(lines, per_token=args.per_token, tokenized=args.tokenized, dynamic=args.dynamic)
     summary = summarize(scores)
     if args.json:
         for score in scores:
@@ -79,6 +79,7 @@ def register(verbs: Any) -> None:
     p.add_argument("--prime", default=None, help="start from this text")
     p.add_argument("--length", type=int, default=200, help="character models: characters to generate")
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    add_cache_option(p)
     p.add_argument("--json", action="store_true")
 
     p = add_verb(verbs, "score", cmd_score, "log-probability and perplexity of each sentence (one per line)")
@@ -87,6 +88,10 @@ def register(verbs: Any) -> None:
     p.add_argument("--per-token", action="store_true", help="also each token's probability")
     p.add_argument("--tokenized", action="store_true", help="lines are already tokens separated by spaces")
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    add_cache_option(p)  # with a cache the lines are one text, read in order
+    p.add_argument("--dynamic", action="store_true",
+                   help="dynamic evaluation (fitted by `rnnkit fit-dynamic`): the lines read as one stream, the "
+                        "model adapting to them as it reads")
     add_encoding_errors(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line, then a summary object")
 

@@ -159,10 +159,12 @@ def sentence_batches(corpus: PreparedCorpus, split: str, batch_size: int, *, shu
         yield batch
 
 
-def evaluation_batches(corpus: PreparedCorpus, split: str, batch_size: int = 64) -> Iterator[Batch]:
-    """Every sentence of a split once, sorted by length (least padding); order does not matter here."""
+def evaluation_batches(corpus: PreparedCorpus, split: str, batch_size: int = 64, *,
+                       in_order: bool = False) -> Iterator[Batch]:
+    """Every sentence of a split once, sorted by length (least padding), or ``in_order`` as the
+    text has them (what a cache, which remembers earlier sentences, needs)."""
     ids, offsets = corpus.ids(split), np.asarray(corpus.offsets(split))
-    order = np.argsort(np.diff(offsets), kind="stable")
+    order = np.arange(len(offsets) - 1) if in_order else np.argsort(np.diff(offsets), kind="stable")
     for a in range(0, len(order), batch_size):
         yield make_batch([np.asarray(ids[offsets[i]:offsets[i + 1]], dtype=np.int64) for i in order[a:a + batch_size]],
                          corpus.start_id, corpus.end_id)

@@ -70,6 +70,20 @@ def model_card(config: dict[str, Any], name: str) -> str:
         where = f"`valid_*` on the validation split of the training data, at the {training.get('kept', 'last')} " \
                 "evaluation kept; `train_*` on the last training batches"
         lines += ["", f"Measured during training: {where}. Machine: {_machine(training)}."]
+    cache = config.get("cache")
+    if isinstance(cache, dict) and {"window", "lam", "theta", "loss", "cached_loss"} <= cache.keys():
+        lines += ["", "## Neural cache", "",
+                  f"Fitted with `rnnkit fit-cache` on the {cache.get('split', 'validation')} split: window "
+                  f"{_number(cache['window'])}, λ {_number(cache['lam'])}, θ {cache['theta']:.4g}; loss "
+                  f"{_number(cache['loss'])} → {_number(cache['cached_loss'])} nats per token. Used by default "
+                  "(`--cache 0` turns it off)."]
+    dynamic = config.get("dynamic")
+    if isinstance(dynamic, dict) and {"lr", "decay", "segment", "loss", "dynamic_loss"} <= dynamic.keys():
+        lines += ["", "## Dynamic evaluation", "",
+                  f"Fitted with `rnnkit fit-dynamic` on the {dynamic.get('split', 'validation')} split: learning rate "
+                  f"{dynamic['lr']:g}, decay {dynamic['decay']:g}, segments of {dynamic['segment']} tokens; loss "
+                  f"{_number(dynamic['loss'])} → {_number(dynamic['dynamic_loss'])} nats per token over its first "
+                  f"{_number(dynamic.get('tokens', 0))} tokens. Used on request (`--dynamic`)."]
     return "\n".join(lines) + "\n"
 
 

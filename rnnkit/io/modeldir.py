@@ -87,6 +87,15 @@ def write_model_files(directory: str | Path, files: ModelFiles, *, name: str | N
     atomic_write_text(directory / "config.json", json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
 
+def update_info(directory: str | Path, key: str, value: Any) -> None:
+    """Set one section of a model directory's config.json (``cache``: a fitted cache) and rewrite
+    its card; the weights and vocabulary stay as they are. config.json is replaced atomically."""
+    directory = Path(directory)
+    config = {**read_config(directory), "format_version": FORMAT_VERSION, key: value}  # a 0.2.0 file: now format 2
+    atomic_write_text(directory / CARD, model_card(config, directory.resolve().name))
+    atomic_write_text(directory / "config.json", json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+
+
 _V1_MODEL = ("cell", "vocab_size", "hidden", "layers", "embedding", "tie", "bidirectional", "dropout",
              "bptt_truncate", "dtype")
 _V1_TEXT = ("level", "tokenizer", "lowercase")

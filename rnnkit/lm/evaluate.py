@@ -9,6 +9,9 @@ token is predicted once.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+
+import numpy as np
 
 from rnnkit.data.batching import (
     evaluation_batches,
@@ -40,11 +43,15 @@ def resolve_mode(mode: str, corpus: PreparedCorpus) -> str:
     return mode
 
 
+def _stream_batches(corpus: PreparedCorpus, split: str):
+    return list(stream_evaluation_batches(stream_tokens(corpus, split), _EVAL_ROWS, _EVAL_WINDOW))
+
+
 def split_loss(engine: Engine, corpus: PreparedCorpus, split: str, mode: str) -> tuple[float, int]:
     """Mean loss (nats) per predicted token over a split, and the number of predicted tokens."""
     total, tokens = 0.0, 0
     if mode == "stream":
-        batches = list(stream_evaluation_batches(stream_tokens(corpus, split), _EVAL_ROWS, _EVAL_WINDOW))
+        batches = _stream_batches(corpus, split)
         h = engine.initial_state(len(batches[0].x)) if batches else None
         for batch in batches:
             loss, h = engine.loss(batch, h)
@@ -54,3 +61,24 @@ def split_loss(engine: Engine, corpus: PreparedCorpus, split: str, mode: str) ->
             loss, _ = engine.loss(batch)
             total, tokens = total + loss, tokens + batch.tokens
     return total / max(tokens, 1), tokens
+
+
+Observation = tuple[int, np.ndarray, np.ndarray, np.ndarray]  # stream, log-probabilities, states, targets
+
+
+def observations(engine: Engine, corpus: PreparedCorpus, split: str, mode: str) -> Iterator[Observation]:
+    """Every predicted token of a split with the top state that predicted it, as (stream,
+    log-probabilities, states, targets) of consecutive positions, each stream's in text order:
+    sentence mode reads the sentences in order as one stream; stream mode's parts side by side are
+    a stream each. The positions and their log-probabilities are those ``split_loss`` sums."""
+    if mode == "stream":
+        batches = _stream_batches(corpus, split)
+        h = engine.initial_state(len(batches[0].x)) if batches else None
+        for batch in batches:
+            log_probs, states, h = engine.observe(batch.x, batch.y, h)
+            for row, real in enumerate(batch.mask):
+                yield row, log_probs[row][real], states[row][real], batch.y[row][real]
+    else:
+        for batch in evaluation_batches(corpus, split, in_order=True):
+            log_probs, states, _ = engine.observe(batch.x, batch.y)
+            yield 0, log_probs[batch.mask], states[batch.mask], batch.y[batch.mask]

@@ -147,7 +147,8 @@ class ServedLM(Served):
     endpoints = {"score": ScoreRequest, "generate": GenerateRequest, "rerank": RerankRequest}
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "level": self.model.text.level}
+        cache = None if self.model.cache is None else self.model.cache.to_dict()
+        return {**super().describe(), "level": self.model.text.level, "cache": cache}
 
     def token_count(self, text: str) -> int:
         return len(self.model.tokenize(text))
@@ -157,7 +158,8 @@ class ServedLM(Served):
 
     async def score(self, request: ScoreRequest, context: Context) -> list[dict[str, Any]]:
         await self.check_texts(context, request.sentences, "sentences")
-        return await self.batcher.submit([(s, request.per_token) for s in request.sentences])
+        text = object()  # a request's sentences are one text to the cache: it remembers none of another request's
+        return await self.batcher.submit([(s, request.per_token, text) for s in request.sentences])
 
     async def generate(self, request: GenerateRequest, context: Context) -> list[str]:
         length = request.max_length or min(100, context.limits.max_length)
@@ -172,12 +174,13 @@ class ServedLM(Served):
         await self.check_texts(context, [c for g in request.groups for c in g], "candidates")
         return await context.on_model(lambda: self.model.rerank(request.groups, length_norm=request.length_norm))
 
-    def _score_items(self, items: list[tuple[str, bool]]) -> list[dict[str, Any]]:
-        """One batch of (sentence, per_token) from many requests, scored in one call."""
-        per_token = any(p for _, p in items)
-        results = [s.as_dict() for s in self.model.score([s for s, _ in items], per_token=per_token)]
+    def _score_items(self, items: list[tuple[str, bool, object]]) -> list[dict[str, Any]]:
+        """One batch of (sentence, per_token, its request's text) from many requests, scored in one call."""
+        per_token = any(p for _, p, _ in items)
+        scores = self.model.score([s for s, _, _ in items], per_token=per_token, documents=[t for _, _, t in items])
+        results = [s.as_dict() for s in scores]
         if per_token:
-            for result, (_, wanted) in zip(results, items):
+            for result, (_, wanted, _) in zip(results, items):
                 if not wanted:
                     result.pop("token_probs", None)
         return results

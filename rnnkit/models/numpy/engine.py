@@ -88,9 +88,38 @@ class NumpyEngine(NumpyTrainable):
         with one_blas_thread():
             return self.model.target_log_probs(x, y)
 
+    def observe(self, x: np.ndarray, y: np.ndarray, h: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with one_blas_thread():
+            fwd = self.model.forward(x, y, h)
+        return fwd.target_log_probs, fwd.states[-1], fwd.final
+
     def step(self, tokens: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with one_blas_thread():
             return self.model.step(tokens, h)
+
+    def step_states(self, tokens: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with one_blas_thread():
+            return self.model.step_states(tokens, h)
+
+    def adapt(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: np.ndarray | None, lr: float,
+              decay: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if getattr(self, "prior", None) is None:
+            self.prior = {k: v.copy() for k, v in self.weights.items()}
+        log_probs, states, final = self.observe(x, y, h)
+        with one_blas_thread():
+            grads = self.model.backward(x, y, mask, h=h).dense(self.weights)
+        scale = lr / max(int(mask.sum()), 1)
+        for name, grad in grads.items():
+            weight = self.weights[name]
+            weight -= scale * grad
+            weight += decay * (self.prior[name] - weight)
+        return log_probs, states, final
+
+    def restore(self) -> None:
+        if getattr(self, "prior", None) is not None:
+            self.load_params(self.prior)
+            self.prior = None
 
     def train_step(self, batch: Batch, lr: float, scale: float,
                    carry: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:

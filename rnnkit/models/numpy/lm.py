@@ -173,13 +173,20 @@ class NumpyLM:
 
     def step(self, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One time step for a batch: (next-token probabilities (B, C), new state)."""
+        probs, _, final = self.step_states(x, h)
+        return probs, final
+
+    def step_states(self, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One time step: next-token probabilities (B, C), the top layer's state (B, width) the
+        output layer read, and the new state."""
         fwd = self.layers_forward(x[:, None], h, None, None)
+        top = fwd.states[-1][:, 0]
         if self.adaptive is not None:
-            return np.exp(self.adaptive.log_probs(fwd.states[-1][:, 0])), fwd.final
-        logits = fwd.states[-1][:, 0] @ self.output_matrix().T
+            return np.exp(self.adaptive.log_probs(top)), top, fwd.final
+        logits = top @ self.output_matrix().T
         if self.output_bias:
             logits += self.params["c"]
-        return softmax(logits, out=logits), fwd.final
+        return softmax(logits, out=logits), top, fwd.final
 
     def loss(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: np.ndarray | None = None) -> float:
         """Summed cross-entropy (nats) of the batch's real tokens."""

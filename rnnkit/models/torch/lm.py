@@ -140,12 +140,16 @@ class TorchLM(nn.Module):
         """Logits (B, T, C) for inputs ``x`` (B, T) from state ``h``, and the last state. (An adaptive
         softmax gives its log-probabilities: logits already normalised.)"""
         states, last = self.run(x, h)
+        return self.head(states), last
+
+    def head(self, states: torch.Tensor) -> torch.Tensor:
+        """The output layer: logits (B, T, C) of the top layer's states (B, T, width)."""
         if self.config.cutoffs:
-            return self.adaptive.log_prob(states.reshape(-1, states.shape[-1])).reshape(*states.shape[:2], -1), last
+            return self.adaptive.log_prob(states.reshape(-1, states.shape[-1])).reshape(*states.shape[:2], -1)
         flat, V = states.reshape(-1, states.shape[-1]), self.output_matrix()
         # The bias in the product: ``+ c`` afterwards would write a second (positions × vocabulary) array.
         logits = torch.addmm(self.c, flat, V.t()) if self.output_bias else flat @ V.t()
-        return logits.reshape(*states.shape[:2], -1), last
+        return logits.reshape(*states.shape[:2], -1)
 
     def canonical(self, name: str) -> str:
         """The name a weight has in model files and in the numpy engine."""
