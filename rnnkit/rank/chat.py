@@ -43,7 +43,7 @@ class Conversation:
     def __init__(self, ranker: Ranker, repository: Sequence[str], context_turns: int = 4) -> None:
         if context_turns < 1:
             raise RnnkitError("--context-turns must be at least 1")
-        self.ranker, self.repository, self.context_turns = ranker, list(repository), context_turns
+        self.ranker, self.repository, self.context_turns = ranker, tuple(repository), context_turns
         self.turns: list[str] = []  # as the context has them: the person's and the bot's in turn
         self.said: set[str] = set()  # the bot's answers so far: it does not say one twice
 

@@ -64,10 +64,11 @@ def read_train(data: str | Path) -> tuple[list[str], list[str], np.ndarray]:
     return contexts, responses, np.array(labels)
 
 
-def training_responses(data: str | Path) -> list[str]:
-    """The true responses of a dataset's ``train.csv``, each once, in order: a bot's repository."""
+def training_responses(data: str | Path) -> tuple[str, ...]:
+    """The true responses of a dataset's ``train.csv``, each once, in order: a bot's repository
+    (a tuple: it cannot change, so a ranker need not hash it again query after query)."""
     _, responses, labels = read_train(data)
-    repository = list(dict.fromkeys(r for r, label in zip(responses, labels) if label == 1))
+    repository = tuple(dict.fromkeys(r for r, label in zip(responses, labels) if label == 1))
     if not repository:
         raise RnnkitError(f"{split_file(data, 'train')} has no true response (label 1) to answer with")
     return repository

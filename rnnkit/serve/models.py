@@ -204,7 +204,7 @@ class ServedRanker(Served):
 
     def __init__(self, name: str, model: Any, path: Path) -> None:
         super().__init__(name, model, path)
-        self.repository: list[str] = []  # responses to search when a request gives no candidates
+        self.repository: tuple[str, ...] = ()  # responses to search when a request gives no candidates
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "repository": len(self.repository)}

@@ -12,6 +12,7 @@ import torch
 from rnnkit.data.batching import Batch, PairBatch, Seq2SeqBatch
 from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
 from rnnkit.models.numpy.seq2seq import Encoded
+from rnnkit.models.numpy.threads import one_blas_thread
 from rnnkit.models.optim import (
     ADAM_BETAS,
     ADAM_EPS,
@@ -253,9 +254,16 @@ class TorchRankerEngine(TorchTrainable):
             return self.model.encode(x, mask).cpu().numpy()
 
     def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
-        c, r = self._tensors(c, r)
+        c_, r_ = self._tensors(c, r)
         with torch.no_grad():
-            return (c @ self.model.M @ r.t()).cpu().numpy()
+            cM = c_ @ self.model.M
+            if self.device.type == "cpu":
+                # Against a repository (1 × D by D × 100k) the product is one pass over r, which numpy's
+                # BLAS makes faster than torch's CPU matmul; on one thread, because idle OpenBLAS threads
+                # spin and slow torch's next operations (benchmarks/chat_latency.py).
+                with one_blas_thread():
+                    return cM.numpy() @ np.asarray(r, dtype=cM.numpy().dtype).T
+            return (cM @ r_.t()).cpu().numpy()
 
     def encode_states(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, mask = self._tensors(x, mask)
