@@ -20,7 +20,9 @@ X = np.array([[0, 1, 2, 3, 4], [5, 6, 7, 0, 0]])
 Y = (X + 1) % 12
 MASK = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=bool)
 SHAPES = [dict(layers=1), dict(layers=2), dict(layers=2, tie=True, embedding=6), dict(layers=2, bidirectional=True),
-          dict(layers=3, embedding=4)]
+          dict(layers=3, embedding=4),
+          # the output layer reads the top states projected to 4 (tied: so is the embedding), full or adaptive
+          dict(layers=2, projection=4, tie=True), dict(layers=1, projection=4), dict(projection=4, cutoffs=(6,))]
 
 
 def _state(model, seed=2):
@@ -301,3 +303,14 @@ def test_stream_evaluation_in_parts_matches_one_stream(corpus, tmp_path, monkeyp
     whole = evaluate_model(tmp_path / "m", corpus, engine="numpy")
     assert parts["tokens"] == whole["tokens"] == corpus.num_tokens("valid") + corpus.num_sentences("valid")
     assert parts["loss"] == pytest.approx(whole["loss"], rel=0.01)
+
+
+def test_a_projection_s_gradient_is_checked_and_its_options_are_refused_where_they_cannot_work():
+    model = initialize("lstm", 12, 6, rng=np.random.RandomState(1), projection=3, tie=True)
+    assert model.params["P"].shape == (3, 6) and model.params["E"].shape == (3, 12)  # tied: the embedding is 3 wide
+    break_gradient(model, "P")
+    assert gradient_check(model, X, Y, MASK)["P"] > 1e-3
+    for options, message in ((dict(cell="rnn"), "for gru and lstm"), (dict(bidirectional=True), "for gru and lstm"),
+                             (dict(tie=True, embedding=6), "as wide as the projection")):
+        with pytest.raises(RnnkitError, match=message):
+            initialize(options.pop("cell", "lstm"), 12, 6, projection=3, **options)

@@ -129,6 +129,9 @@ def register(verbs: Any) -> None:
     option("--cutoffs", type=id_list, metavar="N,N",
            help="adaptive softmax: the first id of each tail cluster (none: the head covers 90%% of the training "
                 "tokens, a first cluster up to 98%%)")
+    option("--projection", type=int, metavar="N",
+           help="gru, lstm: project the top states to N before the output layer (and, tied, the embedding): the "
+                "product with the whole vocabulary costs N wide, not the hidden size (0: none)")
     option("--mode", choices=["auto", "sentence", "stream"],
            help="stream (the text as one sequence, the state carried), sentence (each sentence alone, padded "
                 "batches), or auto (sentence for words, stream for characters)")

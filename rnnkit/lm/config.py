@@ -31,6 +31,7 @@ class TrainConfig(LoopOptions):
     dropout: float = 0.3  # on the embedding, between layers and on the output, while training
     softmax: str = "full"  # or adaptive: frequent words in a head, rare ones in tail clusters
     cutoffs: list[int] | None = None  # adaptive: where the head and each cluster end; None: from the frequencies
+    projection: int = 0  # gru, lstm: the top states projected to this width before the output layer (0: none)
     mode: str = "stream"  # auto: sentence for words, stream for characters
     bptt: int = 35  # stream mode: steps per window
     bptt_truncate: int = 4  # the numpy engine's per-output truncation (the seed's)
@@ -44,14 +45,16 @@ class TrainConfig(LoopOptions):
     precision: str = "auto"
 
     # What must match for a checkpoint to be resumed with this config (with LOOP_KEYS).
-    MODEL_KEYS = ("cell", "hidden", "layers", "embedding", "tie", "cutoffs", "dropout", "mode", "bptt", "bptt_truncate")
+    MODEL_KEYS = ("cell", "hidden", "layers", "embedding", "tie", "cutoffs", "projection", "dropout", "mode", "bptt",
+                  "bptt_truncate")
     MIN_BATCH_SIZE: ClassVar[int] = 1  # the seed's step: one sentence
 
     def model_config(self, vocab_size: int) -> LMConfig:
         """The model these options describe (its checks are the model's: sizes, cell, tie)."""
         return LMConfig(self.cell, vocab_size, self.hidden, layers=self.layers, embedding=self.embedding,
                         tie=bool(self.tie), bidirectional=self.bidirectional, dropout=self.dropout,
-                        bptt_truncate=self.bptt_truncate, dtype=self.dtype, cutoffs=tuple(self.cutoffs or ()))
+                        bptt_truncate=self.bptt_truncate, dtype=self.dtype, cutoffs=tuple(self.cutoffs or ()),
+                        projection=self.projection)
 
     def resolve(self, corpus: PreparedCorpus, resumed: dict[str, Any] | None = None) -> TrainConfig:
         """A copy with every 'auto' decided and every value checked. Resuming, what the budget
@@ -68,10 +71,12 @@ class TrainConfig(LoopOptions):
             if getattr(cfg, name) in (None, "auto"):
                 setattr(cfg, name, resumed.get(name, value))
         if cfg.tie is None:
-            cfg.tie = cfg.cell != "rnn" and cfg.embedding in (None, cfg.hidden) and cfg.softmax == "full"
+            cfg.tie = cfg.cell != "rnn" and cfg.embedding in (None, cfg.projection or cfg.hidden) \
+                and cfg.softmax == "full"
         if cfg.softmax == "full" and cfg.cutoffs:
             raise RnnkitError("--cutoffs is for --softmax adaptive")
-        cfg.cutoffs = [] if cfg.softmax == "full" else list(cfg.cutoffs or frequency_cutoffs(corpus, cfg.hidden))
+        width = cfg.projection or cfg.hidden  # what the output layer reads
+        cfg.cutoffs = [] if cfg.softmax == "full" else list(cfg.cutoffs or frequency_cutoffs(corpus, width))
         cfg.model_config(len(corpus.vocab))  # before any output is touched
         cfg.mode = resolve_mode(cfg.mode, corpus)
         if cfg.bptt < 1:
@@ -82,6 +87,7 @@ class TrainConfig(LoopOptions):
     def describe(self, vocab_size: int) -> str:
         """One line saying what a resolved config trains, for the user to check before it runs."""
         output = "tied" if self.tie else "untied" + (", adaptive softmax" if self.softmax == "adaptive" else "")
+        output += f", projected to {self.projection}" if self.projection else ""
         decay = f", {self.decay} decay to 0 over the budget" if self.decay != "none" else ""
         return (f"model: {self.cell.upper()} {self.layers}×{self.hidden} ({output}), vocabulary {vocab_size:,}; "
                 f"{self.optimizer}, lr {self.lr:g}{decay}; {self.engine} on {self.device}, {self.precision}, "

@@ -42,7 +42,10 @@ class LMConfig:
     the output matrix the embedding's transpose. ``activation`` is the rnn's (tanh, the seed's;
     relu shows exploding gradients). ``cutoffs`` (gated cells) make the output layer an adaptive
     softmax (Grave et al., 2017): ids below ``cutoffs[0]`` in the head, each further range of ids
-    a tail cluster behind a narrower projection; empty, the full softmax.
+    a tail cluster behind a narrower projection; empty, the full softmax. ``projection`` (gated
+    cells, 0: none) projects the top layer's states linearly to that width before the output
+    layer (weight ``P``), so the output layer — the product with the whole vocabulary — costs that
+    width, not the hidden size's; tied, the embedding is that width too.
     """
 
     kind: ClassVar[str] = "lm"
@@ -59,6 +62,7 @@ class LMConfig:
     dtype: str = "float32"
     activation: str = "tanh"
     cutoffs: tuple[int, ...] = ()
+    projection: int = 0
 
     def __post_init__(self) -> None:
         from rnnkit.models.schema import CELLS
@@ -67,8 +71,11 @@ class LMConfig:
 
         if self.cell not in CELLS:
             raise RnnkitError(f"unknown cell {self.cell!r}; use {', '.join(c for c in CELLS if CELLS[c].trainable)}")
+        if self.projection and (not isinstance(self.projection, int) or self.projection < 1 or not self.gated
+                                or self.bidirectional):
+            raise RnnkitError("--projection is a width of at least 1, for gru and lstm language models")
         if self.gated and self.embedding is None:
-            object.__setattr__(self, "embedding", self.hidden)
+            object.__setattr__(self, "embedding", self.projection or self.hidden)
         if self.vocab_size < 2:
             raise RnnkitError("the vocabulary must hold at least 2 tokens")
         for name in ("hidden", "layers"):
@@ -86,10 +93,11 @@ class LMConfig:
             raise RnnkitError("the activation is tanh, or relu for the rnn cell")
         if self.bidirectional and self.cell not in GATES:
             raise RnnkitError("the bidirectional option is for gru and lstm encoders")
-        if self.tie and self.embedding != self.output_width:
-            # Eᵀ is the output matrix, so the embedding must be as wide as what the top layer outputs.
-            raise RnnkitError(f"--tie needs the embedding as wide as the hidden layer's output: "
-                              f"--embedding {self.output_width} (got {self.embedding})")
+        if self.tie and self.embedding != self.head_width:
+            # Eᵀ is the output matrix, so the embedding must be as wide as what the output layer reads.
+            what = "the projection" if self.projection else "the hidden layer's output"
+            raise RnnkitError(f"--tie needs the embedding as wide as {what}: --embedding {self.head_width} "
+                              f"(got {self.embedding})")
         if self.cutoffs:
             self._check_cutoffs()
 
@@ -103,7 +111,7 @@ class LMConfig:
                 or c[-1] > self.vocab_size - 1:
             raise RnnkitError(f"--cutoffs must rise strictly, from 1 to at most {self.vocab_size - 1} (the vocabulary "
                               f"has {self.vocab_size} words); got {','.join(map(str, c))}")
-        if self.output_width // ADAPTIVE_DIVISOR ** len(c) < 1:
+        if self.head_width // ADAPTIVE_DIVISOR ** len(c) < 1:
             raise RnnkitError(f"{len(c)} tail clusters need a hidden size of at least {ADAPTIVE_DIVISOR ** len(c)} "
                               "(each cluster's projection is 4 times narrower than the one before)")
 
@@ -111,7 +119,7 @@ class LMConfig:
     def clusters(self) -> list[tuple[int, int, int]]:
         """The adaptive softmax's tail clusters: (first id, end id, projection width) each."""
         ends = [*self.cutoffs, self.vocab_size]
-        return [(ends[i], ends[i + 1], self.output_width // ADAPTIVE_DIVISOR ** (i + 1))
+        return [(ends[i], ends[i + 1], self.head_width // ADAPTIVE_DIVISOR ** (i + 1))
                 for i in range(len(self.cutoffs))]
 
     @property
@@ -126,6 +134,11 @@ class LMConfig:
     def output_width(self) -> int:
         """The width of the top layer's output: both directions side by side when bidirectional."""
         return self.hidden * self.directions
+
+    @property
+    def head_width(self) -> int:
+        """The width the output layer reads: the projection's, or the top layer's output."""
+        return self.projection or self.output_width
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

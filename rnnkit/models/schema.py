@@ -91,10 +91,12 @@ def _gated_schema(c: LMConfig) -> Schema:
             u, w, bu, bw = gated_names(k, d == 1)
             schema.update({u: ParamSpec((G, width), bound), w: ParamSpec((G, H), bound),
                            bu: ParamSpec((G,), bound, forget), bw: ParamSpec((G,), bound)})
+    if c.projection:
+        schema["P"] = ParamSpec((c.projection, c.output_width), _bound(c.output_width))
     if c.cutoffs:
         return {**schema, **_adaptive_schema(c)}
     if not c.tie:
-        schema["V"] = ParamSpec((C, c.output_width), bound)
+        schema["V"] = ParamSpec((C, c.head_width), bound)
     schema["c"] = ParamSpec((C,))
     return schema
 
@@ -103,10 +105,10 @@ def _adaptive_schema(c: LMConfig) -> Schema:
     """The adaptive softmax: the head ``V``, ``c`` (the first ``cutoffs[0]`` words, then one row per
     tail cluster), and each cluster k's projection ``tailk.P`` and output matrix ``tailk.V``."""
     clusters = c.clusters
-    schema = {"V": ParamSpec((c.cutoffs[0] + len(clusters), c.output_width), _bound(c.output_width)),
+    schema = {"V": ParamSpec((c.cutoffs[0] + len(clusters), c.head_width), _bound(c.head_width)),
               "c": ParamSpec((c.cutoffs[0] + len(clusters),))}
     for k, (start, end, width) in enumerate(clusters, 1):
-        schema[f"tail{k}.P"] = ParamSpec((width, c.output_width), _bound(c.output_width))
+        schema[f"tail{k}.P"] = ParamSpec((width, c.head_width), _bound(c.head_width))
         schema[f"tail{k}.V"] = ParamSpec((end - start, width), _bound(width))
     return schema
 

@@ -73,6 +73,7 @@ class NumpyLM:
         spec = param_spec(config)
         self.tied, self.output_bias, self.embedded = "V" not in spec, "c" in spec, "E" in spec
         self.adaptive = AdaptiveSoftmax(config, params) if config.cutoffs else None
+        self.projected = "P" in spec  # the top states projected to a narrower width before the output layer
 
     @property
     def vocab_size(self) -> int:
@@ -127,6 +128,13 @@ class NumpyLM:
         keep = 1.0 - self.dropout
         return (rng.random(shape) < keep).astype(self.dtype) / keep
 
+    def project(self, top: np.ndarray) -> np.ndarray:
+        """What the output layer reads: the top states, projected by ``P`` when the model has it."""
+        if not self.projected:
+            return top
+        with all_blas_threads():
+            return top @ self.params["P"].T
+
     def output_matrix(self) -> np.ndarray:
         """``V`` (C×width), or ``Eᵀ`` when input and output embeddings are tied."""
         return self.params["E"].T if self.tied else self.params["V"]
@@ -143,6 +151,9 @@ class NumpyLM:
         if drop is not None:
             top = top * drop
             fwd.masks["top"] = drop
+        if self.projected:
+            fwd.inputs.append(top)  # what P multiplies
+            top = self.project(top)
         fwd.inputs.append(top)
         if self.adaptive is not None:
             return self._adaptive_forward(fwd, top, y)
@@ -180,7 +191,7 @@ class NumpyLM:
         """One time step: next-token probabilities (B, C), the top layer's state (B, width) the
         output layer read, and the new state."""
         fwd = self.layers_forward(x[:, None], h, None, None)
-        top = fwd.states[-1][:, 0]
+        top = self.project(fwd.states[-1][:, 0])
         if self.adaptive is not None:
             return np.exp(self.adaptive.log_probs(top)), top, fwd.final
         logits = top @ self.output_matrix().T
@@ -210,6 +221,11 @@ class NumpyLM:
         fwd = self.forward(x, y, h, rng, mask)
         loss = float(-fwd.target_log_probs[mask].sum())
         grads, arriving = self._output_backward(fwd, y, mask, scale)
+        if self.projected:  # back through top @ Pᵀ
+            below = fwd.inputs[-2]
+            with all_blas_threads():
+                grads["P"] = arriving.reshape(-1, arriving.shape[-1]).T @ below.reshape(-1, below.shape[-1])
+                arriving = arriving @ self.params["P"]
         if "top" in fwd.masks:
             arriving *= fwd.masks["top"]
         lookup = self.layers_backward(x, fwd, arriving, grads, truncate)

@@ -101,13 +101,15 @@ class TorchGated(TorchLM):
         c = config
         self.E = self.weight(c.embedding, c.vocab_size)
         self.rnn = recurrence(c, self.torch_dtype)
+        if c.projection:
+            self.P = self.weight(c.projection, c.output_width)
         if c.cutoffs:  # PyTorch's own layer: the head, then each cluster's projection and output matrix
-            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(c.output_width, c.vocab_size, list(c.cutoffs),
+            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(c.head_width, c.vocab_size, list(c.cutoffs),
                                                           div_value=float(ADAPTIVE_DIVISOR), head_bias=True,
                                                           dtype=self.torch_dtype)
             return
         if not c.tie:
-            self.V = self.weight(c.vocab_size, c.output_width)
+            self.V = self.weight(c.vocab_size, c.head_width)
         self.c = self.weight(c.vocab_size)
 
     def canonical(self, name: str) -> str:

@@ -129,7 +129,7 @@ class TorchLM(nn.Module):
                 h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed cross-entropy (nats) of the real tokens, and the last state."""
         states, last = self.run(x, h, mask)
-        flat = states.reshape(-1, states.shape[-1])
+        flat = self.project(states.reshape(-1, states.shape[-1]))
         if self.config.cutoffs:
             return -(self.adaptive(flat, y.reshape(-1)).output * mask.reshape(-1).to(flat.dtype)).sum(), last
         bias, weights = self.c if self.output_bias else None, mask.reshape(-1).to(flat.dtype)
@@ -142,8 +142,13 @@ class TorchLM(nn.Module):
         states, last = self.run(x, h)
         return self.head(states), last
 
+    def project(self, states: torch.Tensor) -> torch.Tensor:
+        """What the output layer reads: the top states, projected by ``P`` when the config has a projection."""
+        return states @ self.P.t() if self.config.projection else states
+
     def head(self, states: torch.Tensor) -> torch.Tensor:
         """The output layer: logits (B, T, C) of the top layer's states (B, T, width)."""
+        states = self.project(states)
         if self.config.cutoffs:
             return self.adaptive.log_prob(states.reshape(-1, states.shape[-1])).reshape(*states.shape[:2], -1)
         flat, V = states.reshape(-1, states.shape[-1]), self.output_matrix()
