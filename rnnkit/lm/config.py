@@ -31,7 +31,8 @@ class TrainConfig(LoopOptions):
     dropout: float = 0.3  # on the embedding, between layers and on the output, while training
     softmax: str = "full"  # or adaptive: frequent words in a head, rare ones in tail clusters
     cutoffs: list[int] | None = None  # adaptive: where the head and each cluster end; None: from the frequencies
-    projection: int = 0  # gru, lstm: the top states projected to this width before the output layer (0: none)
+    projection: int | None = None  # the top states projected to this width before the output layer (0: none);
+    # None: the budget's, for a vocabulary of at least PROJECTED_VOCABULARY tokens
     mode: str = "stream"  # auto: sentence for words, stream for characters
     bptt: int = 35  # stream mode: steps per window
     bptt_truncate: int = 4  # the numpy engine's per-output truncation (the seed's)
@@ -70,6 +71,8 @@ class TrainConfig(LoopOptions):
         for name, value in budget_defaults(cfg).items():
             if getattr(cfg, name) in (None, "auto"):
                 setattr(cfg, name, resumed.get(name, value))
+        if self.projection is None and len(corpus.vocab) < PROJECTED_VOCABULARY:
+            cfg.projection = 0  # a small vocabulary's output product is cheap already: nothing to gain
         if cfg.tie is None:
             cfg.tie = cfg.cell != "rnn" and cfg.embedding in (None, cfg.projection or cfg.hidden) \
                 and cfg.softmax == "full"
@@ -98,9 +101,12 @@ class TrainConfig(LoopOptions):
 # wider the longer; a short one, or a run bounded by epochs, on a narrower one at a steady rate.
 # Measured on kjv-lm and tinyshakespeare (README, "Speed"): 512 units lead at 5 minutes (640 trails
 # there), 640 at 10; both lose to 256 at 90 s.
-SHORT_RUN = {"hidden": 256, "lr": 0.002, "decay": "none"}
-LONG_RUNS = ((300.0, {"hidden": 512, "lr": 0.004, "decay": "linear"}),  # (seconds of --max-time from which, run)
-             (600.0, {"hidden": 640, "lr": 0.004, "decay": "linear"}))
+SHORT_RUN = {"hidden": 256, "lr": 0.002, "decay": "none", "projection": 0}
+LONG_RUNS = ((300.0, {"hidden": 512, "lr": 0.004, "decay": "linear", "projection": 256}),  # (seconds of --max-time
+             (600.0, {"hidden": 640, "lr": 0.004, "decay": "linear", "projection": 256}))  # from which, run)
+# The projection pays where the product with the vocabulary dominates a step: measured on kjv-lm's
+# 7,677 words at 300 and 600 s (docs/guides/training.md); characters' 65 gain nothing from it.
+PROJECTED_VOCABULARY = 4096
 
 
 def budget_defaults(cfg: TrainConfig) -> dict[str, Any]:

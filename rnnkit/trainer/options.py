@@ -88,7 +88,7 @@ class LoopOptions:
 
 
 # What a checkpoint from before an option existed was trained with.
-BEFORE_THE_OPTION = {"tie": False, "cutoffs": [], "decay": "none"}
+BEFORE_THE_OPTION = {"tie": False, "cutoffs": [], "decay": "none", "projection": 0}
 
 
 def check_resumable(saved: dict[str, Any], options: Any, keys: tuple[str, ...]) -> None:
