@@ -56,34 +56,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_fit(args: argparse.Namespace, fitted, line: str) -> int:
+    """What a fit-* command prints: the fit as JSON, or its one line."""
+    print_json(fitted.as_dict()) if args.json else print(line)
+    return 0
+
+
 def cmd_fit_dynamic(args: argparse.Namespace) -> int:
     from rnnkit.lm.model import load
 
-    model = load(args.model, engine=args.engine, cache=0)
-    fitted = model.fit_dynamic(args.prepared, split=args.split, segment=args.segment)
-    if args.json:
-        print_json(fitted.as_dict())
-        return 0
-    print(f"Fitted dynamic evaluation of {args.model} on the first {fitted.tokens:,} tokens of {args.split}: lr "
-          f"{fitted.dynamic.lr:g}, decay {fitted.dynamic.decay:g}, segments of {fitted.dynamic.segment}; perplexity "
-          f"{math.exp(fitted.loss):.2f} -> {math.exp(fitted.dynamic_loss):.2f}. Saved in {args.model}/config.json: "
-          "evaluate --dynamic and score --dynamic use it")
-    return 0
+    fitted = load(args.model, engine=args.engine, cache=0).fit_dynamic(args.prepared, split=args.split,
+                                                                       segment=args.segment)
+    return _report_fit(args, fitted, (
+        f"Fitted dynamic evaluation of {args.model} on the first {fitted.tokens:,} tokens of {args.split}: lr "
+        f"{fitted.dynamic.lr:g}, decay {fitted.dynamic.decay:g}, segments of {fitted.dynamic.segment}; perplexity "
+        f"{math.exp(fitted.loss):.2f} -> {math.exp(fitted.dynamic_loss):.2f}. Saved in {args.model}/config.json: "
+        "evaluate --dynamic and score --dynamic use it"))
 
 
 def cmd_fit_cache(args: argparse.Namespace) -> int:
     from rnnkit.lm.model import load
 
-    model = load(args.model, engine=args.engine)
-    fitted = model.fit_cache(args.prepared, split=args.split, window=args.window, mode=args.mode)
-    if args.json:
-        print_json(fitted.as_dict())
-        return 0
-    print(f"Fitted the neural cache of {args.model} on {args.split} ({fitted.tokens:,} tokens, window "
-          f"{fitted.cache.window:,}): λ {fitted.cache.lam:g}, θ {fitted.cache.theta:.4g}; perplexity "
-          f"{math.exp(fitted.loss):.2f} -> {math.exp(fitted.cached_loss):.2f}. Saved in {args.model}/config.json: "
-          "evaluate, score, generate and serve use it (--cache 0 turns it off)")
-    return 0
+    fitted = load(args.model, engine=args.engine).fit_cache(args.prepared, split=args.split, window=args.window,
+                                                            mode=args.mode)
+    return _report_fit(args, fitted, (
+        f"Fitted the neural cache of {args.model} on {args.split} ({fitted.tokens:,} tokens, window "
+        f"{fitted.cache.window:,}): λ {fitted.cache.lam:g}, θ {fitted.cache.theta:.4g}; perplexity "
+        f"{math.exp(fitted.loss):.2f} -> {math.exp(fitted.cached_loss):.2f}. Saved in {args.model}/config.json: "
+        "evaluate, score, generate and serve use it (--cache 0 turns it off)"))
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

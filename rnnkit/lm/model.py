@@ -77,12 +77,11 @@ class LanguageModel:
                 self.start_id = self.end_id
         else:  # characters: a line is scored after a newline and ends with one
             self.start_id = self.end_id = self.vocab.index.get("\n", self.vocab.unk_id)
-        fitted = files.info.get("cache")
+        where, cache, dynamic = f"{files.path}/config.json", files.info.get("cache"), files.info.get("dynamic")
         # The neural cache scoring, generation and evaluation use: the fitted one, until set otherwise (None: off).
-        self.cache: Cache | None = None if fitted is None else Cache.from_dict(fitted, f"{files.path}/config.json")
-        fitted = files.info.get("dynamic")  # dynamic evaluation's settings, when fitted: used on request
-        self.dynamic: Dynamic | None = None if fitted is None else Dynamic.from_dict(fitted,
-                                                                                     f"{files.path}/config.json")
+        self.cache: Cache | None = None if cache is None else Cache.from_dict(cache, where)
+        # Dynamic evaluation's settings, when fitted: used on request (``dynamic=True``).
+        self.dynamic: Dynamic | None = None if dynamic is None else Dynamic.from_dict(dynamic, where)
 
     @property
     def level(self) -> str:

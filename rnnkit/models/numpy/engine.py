@@ -77,6 +77,8 @@ class NumpyTrainable:
 class NumpyEngine(NumpyTrainable):
     """A language model."""
 
+    prior: dict[str, np.ndarray] | None = None  # the weights before dynamic evaluation's first ``adapt``
+
     def __init__(self, config: LMConfig, params: dict[str, np.ndarray], **options) -> None:
         super().__init__(config, params, **options)
         self.model = build(config, params)
@@ -104,7 +106,7 @@ class NumpyEngine(NumpyTrainable):
 
     def adapt(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: np.ndarray | None, lr: float,
               decay: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if getattr(self, "prior", None) is None:
+        if self.prior is None:
             self.prior = {k: v.copy() for k, v in self.weights.items()}
         log_probs, states, final = self.observe(x, y, h)
         with one_blas_thread():
@@ -117,7 +119,7 @@ class NumpyEngine(NumpyTrainable):
         return log_probs, states, final
 
     def restore(self) -> None:
-        if getattr(self, "prior", None) is not None:
+        if self.prior is not None:
             self.load_params(self.prior)
             self.prior = None
 

@@ -178,6 +178,7 @@ class TorchEngine(TorchTrainable):
     """A language model."""
 
     config: LMConfig
+    prior: list[torch.Tensor] | None = None  # the weights before dynamic evaluation's first ``adapt``
 
     def initial_state(self, batch: int) -> torch.Tensor:
         return self.model.initial_state(batch)
@@ -200,7 +201,7 @@ class TorchEngine(TorchTrainable):
     def adapt(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: torch.Tensor | None, lr: float,
               decay: float) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
         weights = list(self.model.parameters())
-        if getattr(self, "prior", None) is None:
+        if self.prior is None:
             self.prior = [w.detach().clone() for w in weights]
         x, y, mask = self._tensors(x, y, mask)
         self.model.eval()  # no dropout: the text is read as in evaluation
@@ -214,7 +215,7 @@ class TorchEngine(TorchTrainable):
         return log_probs.detach().cpu().numpy(), states.detach().cpu().numpy(), last.detach()
 
     def restore(self) -> None:
-        if getattr(self, "prior", None) is not None:
+        if self.prior is not None:
             with torch.no_grad():
                 for weight, prior in zip(self.model.parameters(), self.prior):
                     weight.copy_(prior)
