@@ -16,14 +16,16 @@ from rnnkit.models.numpy.seq2seq import NumpySeq2Seq
 from rnnkit.models.schema import init_params
 from rnnkit.seq2seq.baselines import Lexicon
 from rnnkit.seq2seq.data import Pairs
-from rnnkit.seq2seq.decode import beam_search, greedy
-from rnnkit.seq2seq.metrics import cer_by_length, scores
+from rnnkit.seq2seq.decode import beam_search, greedy, looping, window_mask
+from rnnkit.seq2seq.metrics import cer_by_length, loops, scores
 
 C = 9  # a small vocabulary: 0 start, 1 end, 2.. symbols
 
 
-def _model(attention: str, cell: str = "gru", seed: int = 1) -> tuple[Seq2SeqConfig, dict[str, np.ndarray]]:
-    config = Seq2SeqConfig(C, cell=cell, hidden=3, embedding=4, attention=attention, attention_size=5, dtype="float64")
+def _model(attention: str, cell: str = "gru", seed: int = 1,
+           feed: bool = False) -> tuple[Seq2SeqConfig, dict[str, np.ndarray]]:
+    config = Seq2SeqConfig(C, cell=cell, hidden=3, embedding=4, attention=attention, attention_size=5, dtype="float64",
+                           input_feeding=feed)
     return config, init_params(config, np.random.RandomState(seed))
 
 
@@ -48,11 +50,16 @@ def test_attention_weights_sum_to_one_over_real_positions_and_skip_padding(atten
     assert np.all(head.weights[1, :, 3:] == 0.0) and np.all(head.weights[1, :, :3] > 0.0)
 
 
-@pytest.mark.parametrize("attention,cell", [(a, "gru") for a in ATTENTION] + [("general", "lstm"), ("additive", "lstm")])
-def test_gradient_check(attention, cell):
+FED = [(a, "gru", True) for a in ATTENTION] + [("general", "lstm", True), ("none", "lstm", True)]
+
+
+@pytest.mark.parametrize("attention,cell,feed", [(a, "gru", False) for a in ATTENTION]
+                         + [("general", "lstm", False), ("additive", "lstm", False)] + FED)
+def test_gradient_check(attention, cell, feed):
     """Every weight's hand-written gradient against central differences (float64), the encoder,
-    the decoder's first state, attention and output included."""
-    config, params = _model(attention, cell)
+    the decoder's first state, attention and output included; with input feeding, the error that
+    each h̃ sends back through the next step's input too."""
+    config, params = _model(attention, cell, feed=feed)
     model = NumpySeq2Seq(config, params)
     batch = _batch()
     _, grads = model.loss_and_grads(*batch)
@@ -64,12 +71,12 @@ def test_gradient_check(attention, cell):
     assert max(worst.values()) < 1e-4, worst
 
 
-@pytest.mark.parametrize("attention,cell", [(a, "gru") for a in ATTENTION] + [("dot", "lstm")])
-def test_torch_agrees_with_numpy_on_loss_and_gradients(attention, cell):
+@pytest.mark.parametrize("attention,cell,feed", [(a, "gru", False) for a in ATTENTION] + [("dot", "lstm", False)] + FED)
+def test_torch_agrees_with_numpy_on_loss_and_gradients(attention, cell, feed):
     torch = pytest.importorskip("torch")
     from rnnkit.models.torch import build
 
-    config, params = _model(attention, cell)
+    config, params = _model(attention, cell, feed=feed)
     loss, grads = NumpySeq2Seq(config, params).loss_and_grads(*_batch())
     module = build(config, params)
     theirs = module(*(torch.from_numpy(a) for a in _batch()))
@@ -79,11 +86,11 @@ def test_torch_agrees_with_numpy_on_loss_and_gradients(attention, cell):
         np.testing.assert_allclose(param.grad.numpy(), grads[module.canonical(name)], rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("engine", ["numpy", "torch"])
-def test_beam_of_one_is_greedy_and_wider_beams_score_at_least_as_well(engine):
+@pytest.mark.parametrize("engine,feed", [("numpy", False), ("torch", False), ("numpy", True), ("torch", True)])
+def test_beam_of_one_is_greedy_and_wider_beams_score_at_least_as_well(engine, feed):
     if engine == "torch":
         pytest.importorskip("torch")
-    config, params = _model("general", seed=3)
+    config, params = _model("general", seed=3, feed=feed)
     decoder = open_engine(config, params, engine=engine)
     x, x_mask, *_ = _batch(5)
     args = (decoder, x, x_mask, 0, 1, 12)
@@ -94,8 +101,26 @@ def test_beam_of_one_is_greedy_and_wider_beams_score_at_least_as_well(engine):
     assert all(f.per_token >= b.per_token - 1e-9 for f, b in zip(five, one))
 
 
-def test_a_padded_source_decodes_as_it_does_alone():
-    config, params = _model("additive", seed=4)
+@pytest.mark.parametrize("engine,feed", [("numpy", False), ("numpy", True), ("torch", True)])
+def test_decoding_step_by_step_scores_as_training_does(engine, feed):
+    """The decoding step, fed the target token by token, gives the teacher-forced loss: the step
+    that decodes and the pass that trains are one model (h̃ carried from step to step in both)."""
+    if engine == "torch":
+        pytest.importorskip("torch")
+    config, params = _model("general", seed=6, feed=feed)
+    x, x_mask, y_in, y_out, y_mask = _batch(7)
+    decoder = open_engine(config, params, engine=engine)
+    encoded = decoder.encode(x, x_mask)
+    state, total = encoded.state, 0.0
+    for t in range(y_in.shape[1]):
+        log_probs, state, _ = decoder.step(y_in[:, t], state, encoded)
+        total -= float((log_probs[np.arange(len(x)), y_out[:, t]] * y_mask[:, t]).sum())
+    assert total == pytest.approx(NumpySeq2Seq(config, params).loss(x, x_mask, y_in, y_out, y_mask), rel=1e-6)
+
+
+@pytest.mark.parametrize("feed", [False, True])
+def test_a_padded_source_decodes_as_it_does_alone(feed):
+    config, params = _model("additive", seed=4, feed=feed)
     decoder = open_engine(config, params, engine="numpy")
     x, x_mask, *_ = _batch(2)
     together = greedy(decoder, x, x_mask, 0, 1, 10)[1]
@@ -111,6 +136,63 @@ def test_metrics_on_a_hand_made_example():
     assert 0.0 < result["bleu"] < 100.0
     buckets = cer_by_length(["ab", "a" * 25], ["ab", "b" * 25], ["ab", "a" * 25])
     assert [(b["from"], b["pairs"], b["cer"]) for b in buckets] == [(0, 1, 0.0), (20, 1, 1.0)]
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_a_window_keeps_each_step_near_the_last_one_s_focus(engine):
+    if engine == "torch":
+        pytest.importorskip("torch")
+    assert window_mask(np.array([[0.1, 0.0, 0.7, 0.2, 0, 0, 0]]), (1, 2)).tolist() == \
+        [[False, True, True, True, True, False, False]]
+    config, params = _model("general", seed=12)
+    decoder = open_engine(config, params, engine=engine)
+    x = np.random.default_rng(4).integers(2, C, (3, 40))
+    mask = np.ones_like(x, bool)
+    for plain, beamed in zip(greedy(decoder, x, mask, 0, 1, 30, window=(2, 4)),
+                             beam_search(decoder, x, mask, 0, 1, 30, 1, window=(2, 4))):
+        assert plain.ids == beamed.ids
+        for last, now in zip(plain.weights[:-1], plain.weights[1:]):
+            focus = int(last.argmax())
+            outside = np.r_[now[:max(focus - 2, 0)], now[focus + 5:]]
+            # a softmax gives every position some weight: only the window makes it exactly 0
+            assert np.all(outside == 0.0) and len(outside) and now.sum() == pytest.approx(1.0)
+
+
+def test_the_lexicon_corrects_only_the_words_it_knows_well():
+    lexicon = Lexicon(Pairs(["vp the hill", "vp vp", "goe vp", "to be", "to bee", "to be"],
+                            ["up the hill", "up up", "go up", "to be", "to bee", "to bee"]))
+    # vp: 4 of 4 "up"; goe: once only; be: "be" 1 of 3 times (not confident)
+    assert lexicon.correct(["vp goe be", "vp vp vp vp"], ["op goe bee", "up up"]) == ["up goe bee", "up up"]
+    assert lexicon.correct(["goe"], ["gone"], min_count=1) == ["go"]
+
+
+def test_loops_count_repeats_that_the_source_does_not_have():
+    assert loops(["ne", "ne ne ne ne ne", "abc"], ["ne ne ne ne ne", "ne ne ne ne ne", "abcabcabcabc"]) == 2
+    assert loops(["ne ne"], ["ne ne ne"]) == 0  # three times is not yet a loop
+
+
+def test_a_long_line_decodes_without_a_loop():
+    """A model that loops (random weights: it says one thing over and over) is kept out of the loop
+    on a long crafted line: no 3-gram of output tokens comes 4 times where the source has it once
+    at most. Without the guard the same model loops, so the check can fail."""
+    config, params = _model("general", seed=11)
+    decoder = open_engine(config, params, engine="numpy")
+    rng = np.random.default_rng(3)
+    x = rng.permutation(np.tile(np.arange(2, C), 9))[None, :60]  # a long source without long repeats
+    mask = np.ones_like(x, bool)
+
+    def looped(ids: list[int]) -> bool:
+        forbidden = looping(np.array([ids[:-1]]), x, mask, C, end_id=1)
+        return forbidden is not None and bool(forbidden[0, ids[-1]])
+
+    def any_loop(ids: list[int]) -> bool:
+        return any(looped(ids[:k]) for k in range(1, len(ids) + 1))
+
+    for guard in (False, True):
+        plain = greedy(decoder, x, mask, 0, 1, 80, guard=guard)[0].ids
+        beamed = beam_search(decoder, x, mask, 0, 1, 80, 3, guard=guard)[0].ids
+        assert len(plain) > 20
+        assert any_loop(plain) != guard and any_loop(beamed) != guard
 
 
 def test_lexicon_takes_each_word_s_most_frequent_spelling():

@@ -41,7 +41,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     texts = [line for line in input_lines(args.input, args.encoding_errors) if line.strip()]
     if not texts:
         raise RnnkitError(f"{args.input} holds no text to translate")
-    for t in model.decode(texts, beam=args.beam, max_len=args.max_len):
+    for t in model.decode(texts, beam=args.beam, max_len=args.max_len, **constraints(args)):
         if args.json:
             print(json.dumps({"source": t.source, "output": t.output, "log_prob": t.log_prob}, ensure_ascii=False))
         else:
@@ -49,11 +49,20 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def constraints(args: argparse.Namespace) -> dict[str, Any]:
+    return {"guard": False, "window": None} if args.unconstrained else {}
+
+
+def add_constraints(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--unconstrained", action="store_true",
+                   help="decode as the model alone would: no loop guard, no attention window")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rnnkit.seq2seq import evaluate_seq2seq, load_seq2seq
 
     report = evaluate_seq2seq(load_seq2seq(args.model, engine=args.engine), args.data, args.split, beam=args.beam,
-                              limit=args.limit)
+                              limit=args.limit, **constraints(args))
     if args.json:
         print_json(report)
         return 0
@@ -61,7 +70,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     left_out = f"; left out {report['left_out']:,} longer than the model reads" if report["left_out"] else ""
     print(f"{args.model} on {args.data} ({args.split}, {report['pairs']:,} pairs{beam}{left_out}):")
     print(f"  {'':<10} {'CER':>7} {'word acc':>9} {'BLEU':>6}")
-    rows = {"model": report["model"], **report["baselines"]}
+    rows = {"model": report["model"], "+ lexicon": report["model+lexicon"], **report["baselines"]}
     for name, r in rows.items():
         print(f"  {name:<10} {r['cer']:7.4f} {r['word_accuracy']:9.4f} {r['bleu']:6.1f}")
     print("  CER by source length:   " + "  ".join(f"{b['from']}-{b['to']}: {b['cer']:.3f}"
@@ -97,6 +106,8 @@ def register(verbs: Any) -> None:
     option("--hidden", type=int, help="encoder units each way; the decoder has twice as many")
     option("--embedding", type=int)
     option("--attention-size", type=int, help="the additive score's hidden layer", shown="the decoder's")
+    option("--input-feeding", action=argparse.BooleanOptionalAction,
+           help="feed each step's attentional vector to the next step's input (Luong et al.)")
     option("--dropout", type=float)
     option("--vocab-size", type=int, help="tokens kept", shown="every character; 20000 words")
     option("--max-source", type=int, help="longest source in tokens (longer training pairs are left out)")
@@ -110,6 +121,7 @@ def register(verbs: Any) -> None:
     p.add_argument("input", nargs="?", default="-", metavar="FILE", help="lines to translate (default: stdin)")
     p.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
     p.add_argument("--max-len", type=int, help="longest output in tokens (default: the model's --max-target)")
+    add_constraints(p)
     add_encoding_errors(p)
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
     p.add_argument("--json", action="store_true")
@@ -120,6 +132,7 @@ def register(verbs: Any) -> None:
     p.add_argument("--split", default="test", choices=["valid", "test"])
     p.add_argument("--beam", type=int, default=1)
     p.add_argument("--limit", type=int, help="score this many pairs, drawn at random (default: all)")
+    add_constraints(p)
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
     p.add_argument("--json", action="store_true")
 

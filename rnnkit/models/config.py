@@ -262,7 +262,12 @@ class Seq2SeqConfig:
     (sᵀa), ``general`` (sᵀW a) or ``additive`` (vᵀ tanh(Wq s + Wk a), ``attention_size`` wide)
     scores of each source annotation a against the decoder's state s. As in Luong et al. (2015),
     the context vector and the state are combined after each step, tanh(Wc [s; ctx] + bc), and
-    the output layer reads that. ``max_source``/``max_target`` bound the lengths in tokens;
+    the output layer reads that. ``input_feeding`` (Luong et al.) also gives each step's
+    combination h̃_t to the decoder's next input, [embedding; h̃_t], so that the decoder knows
+    where it looked; the decoder then runs step by step in training too. With ``none`` and input
+    feeding the context is fixed: the mean of the annotations, the source vector that reaches every
+    step (the output, and through h̃ the next input), as in Cho et al. (2014).
+    ``max_source``/``max_target`` bound the lengths in tokens;
     ``length_ratio`` (learned from the training pairs: 99.9% of targets fit) bounds an output to
     that many times its source's length, plus 10 tokens, so that a decoder caught in a loop stops.
     """
@@ -274,6 +279,7 @@ class Seq2SeqConfig:
     embedding: int | None = None
     attention: str = "general"
     attention_size: int | None = None
+    input_feeding: bool = False  # a model saved before the option had none
     dropout: float = 0.0
     dtype: str = "float32"
     max_source: int = 200
@@ -296,6 +302,16 @@ class Seq2SeqConfig:
     @property
     def decoder_hidden(self) -> int:
         return 2 * self.hidden  # as wide as an annotation (both directions): dot scores need it
+
+    @property
+    def has_context(self) -> bool:
+        """Whether the output layer reads a context vector beside the decoder's state."""
+        return self.attention != "none" or self.input_feeding
+
+    @property
+    def decoder_input(self) -> int:
+        """What the decoder's U multiplies: the embedding, and with input feeding h̃ too."""
+        return self.embedding + (self.decoder_hidden if self.input_feeding else 0)
 
     def encoder(self) -> LMConfig:
         return LMConfig(self.cell, self.vocab_size, self.hidden, embedding=self.embedding, bidirectional=True,

@@ -115,9 +115,11 @@ class Seq2SeqEngine(Trainable, Protocol):
     def encode(self, x: np.ndarray, mask: np.ndarray) -> Any:
         """The encoded source rows (an ``Encoded``: annotations, mask, the decoder's first state)."""
 
-    def step(self, tokens: np.ndarray, state: Any, encoded: Any) -> tuple[np.ndarray, Any, np.ndarray | None]:
+    def step(self, tokens: np.ndarray, state: Any, encoded: Any,
+             allowed: np.ndarray | None = None) -> tuple[np.ndarray, Any, np.ndarray | None]:
         """Log-probabilities (N, C) of the next token after ``tokens`` (N,), the new state, and the
-        attention weights (N, S) (None without attention)."""
+        attention weights (N, S) (None without attention); ``allowed`` (N, S): the only source
+        positions this step may attend to."""
 
     def select(self, state: Any, encoded: Any, rows: np.ndarray) -> tuple[Any, Any]:
         """The state and encoded source of ``rows`` (beams follow their hypotheses)."""

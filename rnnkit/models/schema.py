@@ -159,12 +159,15 @@ def seq2seq_schema(config: Seq2SeqConfig) -> Schema:
     H, D, A, C = config.hidden, config.decoder_hidden, config.attention_size, config.vocab_size
     schema = {**layers(config.encoder(), "enc."), **layers(config.decoder(), "dec."),
               "init.W": ParamSpec((D, H), _bound(H)), "init.b": ParamSpec((D,))}
+    if config.input_feeding:
+        u = schema["dec.U"]
+        schema["dec.U"] = ParamSpec((u.shape[0], config.decoder_input), u.bound)
     if config.attention == "general":
         schema["att.W"] = ParamSpec((D, 2 * H), _bound(2 * H))
     elif config.attention == "additive":
         schema.update({"att.Wq": ParamSpec((A, D), _bound(D)), "att.Wk": ParamSpec((A, 2 * H), _bound(2 * H)),
                        "att.v": ParamSpec((A,), _bound(A))})
-    combined = D + (0 if config.attention == "none" else 2 * H)
+    combined = D + (2 * H if config.has_context else 0)
     schema.update({"out.Wc": ParamSpec((D, combined), _bound(combined)), "out.bc": ParamSpec((D,)),
                    "out.V": ParamSpec((C, D), _bound(D)), "out.b": ParamSpec((C,))})
     return schema

@@ -4,12 +4,14 @@ learns where to look, shown on Folio → modern spelling.
 * ``data``: ``source<TAB>target`` pairs, read and turned into ids;
 * ``train``: the task the common training loop runs; ``decode``: greedy and beam search;
 * ``model``: a trained model and ``load_seq2seq``; ``metrics``: CER, word accuracy, BLEU;
-* ``baselines``: copy and lexicon; ``evaluate``: all of them on a split, and the attention heatmap.
+* ``baselines``: copy and lexicon, and the lexicon's confident spellings over a model's outputs;
+* ``evaluate``: all of them on a split, and the attention heatmap.
 """
 
+from rnnkit.seq2seq.baselines import Lexicon
 from rnnkit.seq2seq.evaluate import evaluate_seq2seq, plot_attention
 from rnnkit.seq2seq.model import Seq2Seq, Translation, load_seq2seq
 from rnnkit.seq2seq.train import Seq2SeqTrainConfig, train_seq2seq
 
-__all__ = ["Seq2Seq", "Seq2SeqTrainConfig", "Translation", "evaluate_seq2seq", "load_seq2seq", "plot_attention",
-           "train_seq2seq"]
+__all__ = ["Lexicon", "Seq2Seq", "Seq2SeqTrainConfig", "Translation", "evaluate_seq2seq", "load_seq2seq",
+           "plot_attention", "train_seq2seq"]

@@ -11,27 +11,33 @@ import numpy as np
 from rnnkit.errors import RnnkitError
 from rnnkit.seq2seq.baselines import Lexicon, copy
 from rnnkit.seq2seq.data import Pairs, read_split
-from rnnkit.seq2seq.metrics import cer_by_length, scores
+from rnnkit.seq2seq.decode import WINDOW, Window
+from rnnkit.seq2seq.metrics import cer_by_length, loops, scores
 from rnnkit.seq2seq.model import Seq2Seq, Translation
 
 
 def evaluate_seq2seq(model: Seq2Seq, data: str | Path, split: str = "test", *, beam: int = 1,
-                     limit: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """``model``: CER, word accuracy and BLEU of its outputs on ``split``; ``baselines``: the
-    same for copying the source and for the lexicon of the training pairs; ``by_length``: CER by
+                     limit: int | None = None, seed: int = 0, guard: bool = True,
+                     window: Window | None = WINDOW) -> dict[str, Any]:
+    """``model``: CER, word accuracy and BLEU of its outputs on ``split``; ``model+lexicon``: the
+    same with the lexicon's confident spellings in place (``Lexicon.correct``); ``baselines``: the
+    same for copying the source and for the lexicon of the training pairs; ``loops``: how many
+    outputs repeat a 3-gram 4 times or more that their source does not; ``by_length``: CER by
     source length (20-character buckets), model and copy; ``pairs``: how many were scored
     (``limit`` draws that many at random, seeded); ``left_out``: pairs longer than the model reads
     or writes (its ``max_source`` and ``max_target``), which no output could match and whose edit
-    distances would cost time quadratic in their length."""
+    distances would cost time quadratic in their length. ``guard`` and ``window``: decoding kept out
+    of loops, and attending near its last focus (``rnnkit.seq2seq.decode``)."""
     pairs, left_out = within_limits(model, read_split(data, split, seed))
     if limit is not None and limit < len(pairs):
         pairs = pairs.take(np.sort(np.random.default_rng(seed).permutation(len(pairs))[:limit]))
-    outputs = model.translate(pairs.sources, beam=beam)
+    outputs = model.translate(pairs.sources, beam=beam, guard=guard, window=window)
     lexicon = Lexicon(read_split(data, "train", seed))
     baselines = {"copy": copy(pairs.sources), "lexicon": lexicon(pairs.sources)}
     return {"model": scores(outputs, pairs.targets),
+            "model+lexicon": scores(lexicon.correct(pairs.sources, outputs), pairs.targets),
             "baselines": {name: scores(out, pairs.targets) for name, out in baselines.items()},
-            "pairs": len(pairs), "left_out": left_out,
+            "loops": loops(pairs.sources, outputs), "pairs": len(pairs), "left_out": left_out,
             "by_length": {"model": cer_by_length(pairs.sources, outputs, pairs.targets),
                           "copy": cer_by_length(pairs.sources, baselines["copy"], pairs.targets)},
             "examples": [{"source": s, "output": o, "reference": r}

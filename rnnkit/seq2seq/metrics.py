@@ -61,3 +61,18 @@ def cer_by_length(sources: Sequence[str], outputs: Sequence[str], references: Se
             rows.append({"from": low, "to": low + width - 1, "pairs": int(chosen.sum()),
                          "cer": float(errors[chosen].sum() / ref_chars[chosen].sum())})
     return rows
+
+
+def loops(sources: Sequence[str], outputs: Sequence[str], n: int = 3, times: int = 4) -> int:
+    """How many outputs repeat a character ``n``-gram ``times`` times or more that their source
+    does not repeat (holds once at most): the mark of a decoder caught in a loop (``ne ne ne ne``)."""
+    from collections import Counter
+
+    def grams(text: str) -> Counter[str]:
+        return Counter(text[i:i + n] for i in range(len(text) - n + 1))
+
+    looping = 0
+    for source, output in zip(sources, outputs):
+        mine, theirs = grams(output), grams(source)
+        looping += any(count >= times and theirs[g] <= 1 for g, count in mine.items())
+    return looping

@@ -16,7 +16,7 @@ from rnnkit.io.modeldir import ModelFiles, load_model
 from rnnkit.models.config import Seq2SeqConfig
 from rnnkit.models.engine import Seq2SeqEngine, open_engine
 from rnnkit.seq2seq.data import Seq2SeqIds
-from rnnkit.seq2seq.decode import Decoded, beam_search, greedy
+from rnnkit.seq2seq.decode import WINDOW, Decoded, Window, beam_search, greedy
 
 BATCH = 64  # sources decoded together
 
@@ -59,8 +59,11 @@ class Seq2Seq:
         tokens = [t[: self.config.max_source] for t in tokens]
         return tokens, [self.ids.vocab.encode(t) for t in tokens]
 
-    def decode(self, texts: Sequence[str], *, beam: int = 1, max_len: int | None = None) -> list[Translation]:
-        """Each source's output (greedy, or beam search of width ``beam``), with its attention."""
+    def decode(self, texts: Sequence[str], *, beam: int = 1, max_len: int | None = None, guard: bool = True,
+               window: Window | None = WINDOW) -> list[Translation]:
+        """Each source's output (greedy, or beam search of width ``beam``), with its attention;
+        ``guard``: no output falls into a loop; ``window``: each step attends near the last one's
+        focus (``rnnkit.seq2seq.decode``)."""
         if beam < 1:
             raise RnnkitError("--beam must be at least 1")
         max_len = self.config.max_target if max_len is None else max_len
@@ -72,7 +75,9 @@ class Seq2Seq:
             chosen = order[a:a + BATCH]
             x, mask = pad_batch([rows[i] for i in chosen])
             args = (self.engine, x, mask, self.ids.start_id, self.ids.end_id, limits[chosen])
-            for i, d in zip(chosen, greedy(*args) if beam == 1 else beam_search(*args, beam)):
+            found = greedy(*args, guard=guard, window=window) if beam == 1 else \
+                beam_search(*args, beam, guard=guard, window=window)
+            for i, d in zip(chosen, found):
                 decoded[i] = d
         results = []
         for text, source, d in zip(texts, tokens, decoded):
@@ -86,9 +91,10 @@ class Seq2Seq:
         ratio = self.config.length_ratio
         return max_len if ratio is None else min(max_len, math.ceil(ratio * source_length) + 10)
 
-    def translate(self, texts: Sequence[str], *, beam: int = 1, max_len: int | None = None) -> list[str]:
+    def translate(self, texts: Sequence[str], *, beam: int = 1, max_len: int | None = None, guard: bool = True,
+                  window: Window | None = WINDOW) -> list[str]:
         """The outputs of ``texts``, in order."""
-        return [t.output for t in self.decode(texts, beam=beam, max_len=max_len)]
+        return [t.output for t in self.decode(texts, beam=beam, max_len=max_len, guard=guard, window=window)]
 
 
 def load_seq2seq(path: str | Path, *, engine: str = "auto", device: str = "auto") -> Seq2Seq:

@@ -44,6 +44,7 @@ class Seq2SeqTrainConfig(LoopOptions):
     embedding: int | None = 64
     attention: str = "general"
     attention_size: int | None = None
+    input_feeding: bool = False
     dropout: float = 0.2
     vocab_size: int | None = None  # characters: every one; words: 20,000
     max_source: int = 200
@@ -52,7 +53,8 @@ class Seq2SeqTrainConfig(LoopOptions):
     decode_pairs: int = 200  # of those, decoded greedily for the CER
     epochs: float = 10.0
 
-    MODEL_KEYS = ("level", "cell", "hidden", "embedding", "attention", "attention_size", "dropout", "vocab_size",
+    MODEL_KEYS = ("level", "cell", "hidden", "embedding", "attention", "attention_size", "input_feeding", "dropout",
+                  "vocab_size",
                   "max_source", "max_target", "eval_pairs", "decode_pairs")
 
     def resolve(self) -> Seq2SeqTrainConfig:
@@ -71,7 +73,8 @@ class Seq2SeqTrainConfig(LoopOptions):
 
     def model_config(self, vocab_size: int, length_ratio: float | None = None) -> Seq2SeqConfig:
         return Seq2SeqConfig(vocab_size, cell=self.cell, hidden=self.hidden, embedding=self.embedding,
-                             attention=self.attention, attention_size=self.attention_size, dropout=self.dropout,
+                             attention=self.attention, attention_size=self.attention_size,
+                             input_feeding=self.input_feeding, dropout=self.dropout,
                              dtype=self.dtype, max_source=self.max_source, max_target=self.max_target,
                              length_ratio=length_ratio)
 

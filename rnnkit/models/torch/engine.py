@@ -5,13 +5,14 @@ processes, DistributedDataParallel around the module; on CUDA, mixed precision o
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import numpy as np
 import torch
 
 from rnnkit.data.batching import Batch, PairBatch, Seq2SeqBatch
 from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
-from rnnkit.models.numpy.seq2seq import Encoded
+from rnnkit.models.numpy.seq2seq import Encoded, rows_of
 from rnnkit.models.numpy.threads import one_blas_thread
 from rnnkit.models.optim import (
     ADAM_BETAS,
@@ -293,14 +294,16 @@ class TorchSeq2SeqEngine(TorchTrainable):
             annotations, state = self.model.encode(x, mask)
         return Encoded(annotations, mask, state)
 
-    def step(self, tokens: np.ndarray, state: torch.Tensor, encoded: Encoded):
+    def step(self, tokens: np.ndarray, state: Any, encoded: Encoded, allowed: np.ndarray | None = None):
         (x,) = self._tensors(tokens[:, None])
+        mask = encoded.mask if allowed is None else encoded.mask & self._tensors(allowed)[0]
         with torch.no_grad():
-            states, state = self.model.decode(x, state)
-            logits, weights = self.model.head(states, encoded.annotations, encoded.mask)
-            log_probs = torch.log_softmax(logits[:, 0], dim=-1).cpu().numpy()
-        return log_probs, state, None if weights is None else weights[:, 0].cpu().numpy()
+            combined, weights, state = self.model.decode(x, state, encoded.annotations, mask)
+            log_probs = torch.log_softmax(self.model.logits(combined[:, 0]), dim=-1).cpu().numpy()
+        attended = weights is not None and self.config.attention != "none"
+        return log_probs, state, weights[:, 0].cpu().numpy() if attended else None
 
-    def select(self, state: torch.Tensor, encoded: Encoded, rows: np.ndarray) -> tuple[torch.Tensor, Encoded]:
+    def select(self, state: Any, encoded: Encoded, rows: np.ndarray) -> tuple[Any, Encoded]:
         (index,) = self._tensors(rows)
-        return state[..., index, :], Encoded(encoded.annotations[index], encoded.mask[index], encoded.state[..., index, :])
+        return rows_of(state, index), Encoded(encoded.annotations[index], encoded.mask[index],
+                                              rows_of(encoded.state, index))

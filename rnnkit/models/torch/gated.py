@@ -25,12 +25,13 @@ _BASE = {"weight_ih": "U", "weight_hh": "W", "bias_ih": "bu", "bias_hh": "bw"}
 _ADAPTIVE_NAME = re.compile(r"adaptive\.tail\.(\d+)\.([01])\.weight$")
 
 
-def recurrence(config: LMConfig, dtype: torch.dtype) -> nn.Module:
-    """``nn.LSTM`` or ``nn.GRU`` for the config's layers (batch first), named ``rnn`` by its owner."""
+def recurrence(config: LMConfig, dtype: torch.dtype, inputs: int | None = None) -> nn.Module:
+    """``nn.LSTM`` or ``nn.GRU`` for the config's layers (batch first), named ``rnn`` by its owner;
+    ``inputs``: the first layer's input width, when it reads more than the embedding."""
     c = config
     layers = nn.LSTM if c.cell == "lstm" else nn.GRU
-    return layers(c.embedding, c.hidden, c.layers, batch_first=True, dropout=c.dropout if c.layers > 1 else 0.0,
-                  bidirectional=c.bidirectional, dtype=dtype)
+    return layers(inputs or c.embedding, c.hidden, c.layers, batch_first=True,
+                  dropout=c.dropout if c.layers > 1 else 0.0, bidirectional=c.bidirectional, dtype=dtype)
 
 
 def canonical_name(name: str) -> str:

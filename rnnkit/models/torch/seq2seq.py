@@ -4,11 +4,13 @@
 The encoder runs on packed rows (``nn.GRU``/``nn.LSTM``, both directions fused), the decoder over
 the whole teacher-forced target at once (its recurrence does not depend on the attention, as in
 Luong et al.), and attention, combination and output for every step at once, as batched matrix
-products. Weights are ``enc_*``/``dec_*``/``init_*``/``att_*``/``out_*`` here, ``enc.U`` … under
-their canonical names.
+products; with input feeding the decoder and its head go step by step. Weights are
+``enc_*``/``dec_*``/``init_*``/``att_*``/``out_*`` here, ``enc.U`` … under their canonical names.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +35,7 @@ class TorchSeq2Seq(nn.Module):
             if rest in ("E",) or prefix not in ("enc", "dec"):
                 setattr(self, name.replace(".", "_"), nn.Parameter(torch.empty(*spec.shape, dtype=dtype)))
         self.enc_rnn = recurrence(config.encoder(), dtype)
-        self.dec_rnn = recurrence(config.decoder(), dtype)
+        self.dec_rnn = recurrence(config.decoder(), dtype, inputs=config.decoder_input)
 
     @staticmethod
     def canonical(name: str) -> str:
@@ -52,42 +54,74 @@ class TorchSeq2Seq(nn.Module):
     def _dropout(self, x: torch.Tensor) -> torch.Tensor:
         return dropout(x, self.config.dropout if self.training else 0.0)
 
-    def encode(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The annotations (B, S, 2H) and the decoder's initial state."""
+    def encode(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """The annotations (B, S, 2H) and the decoder's initial state (with input feeding, and h̃_0 = 0)."""
         annotations = packed_states(self.enc_rnn, self._dropout(F.embedding(x, self.enc_E.t())), mask)
         init = torch.tanh(annotations[:, 0, self.config.hidden:] @ self.init_W.t() + self.init_b)[None]
         state = torch.stack([init, torch.zeros_like(init)]) if self.config.cell == "lstm" else init
-        return annotations, state
+        return annotations, (state, torch.zeros_like(init[0])) if self.config.input_feeding else state
 
-    def decode(self, y_in: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decoder states (B, T, D) and the last state."""
+    def decode(self, y_in: torch.Tensor, state: Any, annotations: torch.Tensor,
+               mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
+        """h̃ (B, T, D) over the teacher-forced ``y_in``, the attention weights (B, T, S), and the
+        state after the last step. Without input feeding the recurrence runs over all steps at
+        once; with it, step by step, each reading the last step's h̃."""
         inputs = self._dropout(F.embedding(y_in, self.dec_E.t()))
+        keys = self.keys(annotations)
+        if not self.config.input_feeding:
+            states, last = self._recur(inputs, state)
+            return (*self.combine(states, annotations, keys, mask), last)
+        state, fed = state
+        steps, weights = [], []
+        for t in range(inputs.shape[1]):
+            s, state = self._recur(torch.cat([inputs[:, t:t + 1], fed[:, None]], dim=2), state)
+            combined, w = self.combine(s, annotations, keys, mask)
+            fed = combined[:, 0]
+            steps.append(combined)
+            weights.append(w)
+        return torch.cat(steps, dim=1), None if weights[0] is None else torch.cat(weights, dim=1), (state, fed)
+
+    def _recur(self, inputs: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder states (B, T, D) and the last state."""
         states, last = self.dec_rnn(inputs, (state[0], state[1]) if self.config.cell == "lstm" else state)
         return states, torch.stack(last) if self.config.cell == "lstm" else last
 
-    def head(self, s: torch.Tensor, annotations: torch.Tensor,
-             mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits (B, T, C) and attention weights (B, T, S) for decoder states ``s``."""
+    def keys(self, annotations: torch.Tensor) -> torch.Tensor | None:
+        """What the scores compare each state with: A Wᵀ (general), A Wkᵀ (additive), once per source."""
+        kind = self.config.attention
+        return F.linear(annotations, self.att_W) if kind == "general" else \
+            F.linear(annotations, self.att_Wk) if kind == "additive" else None
+
+    def combine(self, s: torch.Tensor, annotations: torch.Tensor, keys: torch.Tensor | None,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """h̃ (B, T, D) for decoder states ``s``, and the attention weights (B, T, S) (None
+        without attention; with ``none`` and input feeding, the fixed mean's)."""
         kind, weights, inputs = self.config.attention, None, s
         if kind != "none":
             if kind == "dot":
                 e = s @ annotations.transpose(1, 2)
             elif kind == "general":
-                e = s @ (annotations @ self.att_W.t()).transpose(1, 2)
+                e = s @ keys.transpose(1, 2)
             else:
-                keys = annotations @ self.att_Wk.t()
-                e = torch.tanh((s @ self.att_Wq.t())[:, :, None, :] + keys[:, None, :, :]) @ self.att_v
+                e = torch.tanh(F.linear(s, self.att_Wq)[:, :, None, :] + keys[:, None, :, :]) @ self.att_v
             weights = torch.softmax(e.masked_fill(~mask[:, None, :], -torch.inf), dim=2)
+        elif self.config.input_feeding:
+            fixed = mask.to(s.dtype) / mask.sum(dim=1, keepdim=True)
+            weights = fixed[:, None, :].expand(-1, s.shape[1], -1)
+        if weights is not None:
             inputs = torch.cat([s, weights @ annotations], dim=2)
-        combined = torch.tanh(inputs @ self.out_Wc.t() + self.out_bc)
-        return combined @ self.out_V.t() + self.out_b, weights
+        # F.linear, not @ W.t(): autocast casts a weight (a leaf) once and keeps it for every step.
+        return torch.tanh(F.linear(inputs, self.out_Wc, self.out_bc)), weights
+
+    def logits(self, combined: torch.Tensor) -> torch.Tensor:
+        return F.linear(combined, self.out_V, self.out_b)
 
     def forward(self, x: torch.Tensor, x_mask: torch.Tensor, y_in: torch.Tensor, y_out: torch.Tensor,
                 y_mask: torch.Tensor) -> torch.Tensor:
         """The summed cross-entropy of the batch's real target tokens."""
         annotations, state = self.encode(x, x_mask)
-        states, _ = self.decode(y_in, state)
-        logits, _ = self.head(states, annotations, x_mask)
+        combined, _, _ = self.decode(y_in, state, annotations, x_mask)
+        logits = self.logits(combined)
         # In float32 under autocast: a sum of bf16 terms would lose the loss's last digits.
         with torch.autocast(logits.device.type, enabled=False):
             return F.cross_entropy(widened(logits[y_mask]), y_out[y_mask], reduction="sum")

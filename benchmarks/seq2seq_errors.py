@@ -1,0 +1,79 @@
+"""What a Folio → modern spelling model still gets wrong, sorted by what could be won.
+
+    python benchmarks/seq2seq_errors.py MODEL [--sample 200] [--seed 0] [--examples 4]
+
+Decodes the held-out plays (``rnnkit data get shakespeare-folio``'s test split) with ``MODEL``,
+draws ``--sample`` of the lines whose output differs from the reference (seeded), and sorts each
+by a stated rule, in this order:
+
+* **punctuation/case**: output and reference are the same words once lowercased and stripped of
+  punctuation — the modern edition's pointing and capitals, which the Folio line does not carry;
+* **editorial**: the reference is not the source's words respelt — words added, dropped or
+  replaced by another word (aligned word pairs less than half alike, by normalised edit
+  similarity, or a different number of words) — which no spelling model can predict;
+* **spelling**: the rest: the same words as the reference, some spelt otherwise.
+
+The sort is a rule, not a reader; the examples it prints show what each kind looks like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import Counter
+
+import numpy as np
+
+from rnnkit.data.corpora import get
+from rnnkit.seq2seq import load_seq2seq
+from rnnkit.seq2seq.data import read_split
+from rnnkit.seq2seq.evaluate import within_limits
+
+KINDS = ("spelling", "punctuation/case", "editorial")
+
+
+def words(text: str) -> list[str]:
+    """Lowercased words without punctuation (apostrophes inside a word kept: ``'tis``, ``o'er``)."""
+    return [w for w in (re.sub(r"[^\w']+", "", w).strip("'").lower() for w in text.split()) if w]
+
+
+def alike(a: str, b: str) -> float:
+    from rapidfuzz.distance import Levenshtein
+
+    return Levenshtein.normalized_similarity(a, b)
+
+
+def kind_of(source: str, output: str, reference: str) -> str:
+    if words(output) == words(reference):
+        return "punctuation/case"
+    read, wanted = words(source), words(reference)
+    if len(read) != len(wanted) or any(alike(a, b) < 0.5 for a, b in zip(read, wanted)):
+        return "editorial"
+    return "spelling"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("--sample", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--examples", type=int, default=4, help="lines shown of each kind")
+    args = parser.parse_args()
+    model = load_seq2seq(args.model)
+    pairs, _ = within_limits(model, read_split(get("shakespeare-folio"), "test"))
+    outputs = model.translate(pairs.sources)
+    wrong = [i for i, (o, r) in enumerate(zip(outputs, pairs.targets)) if o != r]
+    chosen = np.random.default_rng(args.seed).choice(wrong, size=min(args.sample, len(wrong)), replace=False)
+    kinds = {int(i): kind_of(pairs.sources[i], outputs[i], pairs.targets[i]) for i in chosen}
+    counts = Counter(kinds.values())
+    print(f"{len(wrong):,} of {len(pairs):,} test outputs differ from their reference; {len(chosen)} drawn:")
+    for kind in KINDS:
+        print(f"  {kind:<17} {counts[kind]:>4}  ({counts[kind] / len(chosen):.0%})")
+    for kind in KINDS:
+        print(f"\n{kind}:")
+        for i in [i for i, k in kinds.items() if k == kind][: args.examples]:
+            print(f"  source    {pairs.sources[i]}\n  output    {outputs[i]}\n  reference {pairs.targets[i]}\n")
+
+
+if __name__ == "__main__":
+    main()
