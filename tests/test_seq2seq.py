@@ -243,8 +243,16 @@ def test_the_verbs_end_to_end(copy_data, tmp_path, run_cli):
     report = json.loads(stdout)
     assert status == 0 and set(report["model"]) == {"cer", "word_accuracy", "bleu"}
     assert set(report["baselines"]) == {"copy", "lexicon"} and report["pairs"] == 100
+    assert set(report["model+lexicon"]) == {"cer", "word_accuracy", "bleu"} and report["loops"] >= 0
     status, stdout, _ = run_cli("seq2seq", "attention", out, "abcd", "--plot", tmp_path / "att.png")
     assert status == 0 and (tmp_path / "att.png").read_bytes().startswith(b"\x89PNG")
+    fed = tmp_path / "fed"
+    status, _, err = run_cli("seq2seq", "train", copy_data, "--out", fed, "--hidden", 8, "--max-steps", 3,
+                             "--input-feeding", "--decode-pairs", 2)
+    assert status == 0, err
+    assert json.loads((fed / "config.json").read_text())["model"]["input_feeding"] is True
+    status, stdout, _ = run_cli("seq2seq", "translate", fed, tmp_path / "in.txt", "--unconstrained")
+    assert status == 0 and len(stdout.splitlines()) == 2
     status, _, err = run_cli("seq2seq", "train", copy_data, "--out", out, "--hidden", 8, "--max-steps", 8,
                              "--evaluate-every", 0.05, "--decode-pairs", 5, "--resume")
     assert status == 0, err

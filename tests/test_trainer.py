@@ -145,3 +145,14 @@ def test_tensorboard_gets_the_record_and_patience_stops(kind, rank_data, pairs_d
     events.Reload()
     assert [s.value for s in events.Scalars("loss/valid")] == pytest.approx(
         [e["valid_loss"] for e in _evaluations(tmp_path / "m")], rel=1e-6)
+
+
+def test_an_input_fed_run_resumes_exactly(pairs_data, tmp_path, run_cli):
+    """Input feeding carries h̃ from step to step within a batch only: a run stopped and resumed
+    takes the uninterrupted run's steps."""
+    args = (*_data("seq2seq", None, pairs_data), "--input-feeding", "--batch-size", "8", "--evaluate-every", "0.1")
+    _train(run_cli, "seq2seq", *args, "--max-steps", "12", "--out", tmp_path / "one")
+    _train(run_cli, "seq2seq", *args, "--max-steps", "5", "--out", tmp_path / "parts")
+    resumed = _train(run_cli, "seq2seq", *args, "--max-steps", "12", "--out", tmp_path / "parts", "--resume")
+    assert resumed["steps"] == 12 and len(step_losses(tmp_path / "parts")) == 12
+    assert_same_run(tmp_path / "one", tmp_path / "parts")

@@ -81,7 +81,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_attention(args: argparse.Namespace) -> int:
     from rnnkit.seq2seq import load_seq2seq, plot_attention
 
-    translation = load_seq2seq(args.model, engine=args.engine).decode([args.text], beam=args.beam)[0]
+    translation = load_seq2seq(args.model, engine=args.engine).decode([args.text], beam=args.beam,
+                                                                      **constraints(args))[0]
     plot_attention(translation, args.plot)
     print(translation.output)
     print(f"Wrote {args.plot}")
@@ -141,4 +142,5 @@ def register(verbs: Any) -> None:
     p.add_argument("text", metavar="TEXT")
     p.add_argument("--plot", required=True, metavar="FILE", help="the heatmap (PNG, SVG or PDF)")
     p.add_argument("--beam", type=int, default=1)
+    add_constraints(p)
     p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
