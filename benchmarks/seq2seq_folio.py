@@ -13,7 +13,8 @@ source length in 20-character buckets.
 
 Rows: ``none`` (the fixed-vector model whose decoder only starts from the source), ``none+feed``
 (Cho et al.'s: the source vector at every step), ``dot``/``general``/``additive`` attention, and
-each with ``+feed`` (input feeding). It checks the issue's bars on the best row.
+each with ``+feed`` (input feeding); any of them with other training options after a colon
+(``general:hidden=128,dropout=0.1``). It checks the issue's bars on the best row.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.data.corpora import get
-from rnnkit.seq2seq import evaluate_seq2seq, load_seq2seq, train_seq2seq
+from rnnkit.seq2seq import Seq2SeqTrainConfig, evaluate_seq2seq, load_seq2seq, train_seq2seq
 
 KINDS = ["none", "dot", "general", "additive"]
 ROWS: dict[str, dict[str, Any]] = {**{kind: {"attention": kind} for kind in KINDS},
@@ -45,14 +46,29 @@ def long_over_middle(buckets: list[dict]) -> float:
     return cer[60] / ((cer[20] + cer[40]) / 2) if {20, 40, 60} <= set(cer) else float("nan")
 
 
-def train_and_evaluate(name: str, data: Path, out: Path, seconds: float, limit: int | None) -> dict[str, Any]:
+def row_options(name: str) -> dict[str, Any]:
+    """A row's training options: its kind's, then those after the colon (typed as the defaults are)."""
+    kind, _, extra = name.partition(":")
+    if kind not in ROWS:
+        raise SystemExit(f"unknown row {kind!r}; use {', '.join(ROWS)}")
+    defaults, options = Seq2SeqTrainConfig(), dict(ROWS[kind])
+    for item in filter(None, extra.split(",")):
+        key, _, value = item.partition("=")
+        default = getattr(defaults, key)
+        options[key] = value.lower() in ("1", "true", "on") if isinstance(default, bool) else \
+            int(value) if default is None else type(default)(value)
+    return options
+
+
+def train_and_evaluate(name: str, data: Path, out: Path, seconds: float, limit: int | None,
+                       free: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
-    summary = train_seq2seq(data, out, **ROWS[name], max_time=seconds, epochs=1000, log=lambda _: None,
+    summary = train_seq2seq(data, out, **row_options(name), max_time=seconds, epochs=1000, log=lambda _: None,
                             progress=False)
     trained = time.perf_counter() - started
     model = load_seq2seq(out)
     report = evaluate_seq2seq(model, data, "test", limit=limit)
-    free = evaluate_seq2seq(model, data, "test", limit=limit, guard=False, window=None)
+    free = evaluate_seq2seq(model, data, "test", limit=limit, guard=False, window=None) if free else report
     return {"row": name, **report["model"], "lexicon_joined": report["model+lexicon"], "loops": report["loops"],
             "unconstrained": {**free["model"], "loops": free["loops"], "by_length": free["by_length"]["model"]},
             "train_seconds": round(trained, 1), "epochs": summary["epochs"],
@@ -63,7 +79,10 @@ def train_and_evaluate(name: str, data: Path, out: Path, seconds: float, limit: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=900, help="training time of each model")
-    parser.add_argument("--rows", nargs="+", default=["none+feed", "general", "general+feed"], choices=list(ROWS))
+    parser.add_argument("--rows", nargs="+", default=["none+feed", "general", "general+feed"],
+                        help=f"{', '.join(ROWS)}, each with options after a colon (general:hidden=128)")
+    parser.add_argument("--no-free", dest="free", action="store_false",
+                        help="skip the unconstrained evaluation (its columns then repeat the constrained one)")
     parser.add_argument("--limit", type=int, help="test pairs scored (default: all)")
     parser.add_argument("--keep", type=Path, help="keep the trained models here (default: thrown away)")
     parser.add_argument("--json", action="store_true")
@@ -72,7 +91,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.rows:
-            rows.append(train_and_evaluate(name, data, (args.keep or Path(tmp)) / name, args.seconds, args.limit))
+            rows.append(train_and_evaluate(name, data, (args.keep or Path(tmp)) / name, args.seconds, args.limit,
+                                           args.free))
             if not args.json:
                 r = rows[-1]
                 print(f"{name:<20} CER {r['cer']:.4f}  word acc {r['word_accuracy']:.4f}  BLEU {r['bleu']:5.1f}  "
