@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -188,6 +189,10 @@ def test_a_long_line_decodes_without_a_loop():
     def any_loop(ids: list[int]) -> bool:
         return any(looped(ids[:k]) for k in range(1, len(ids) + 1))
 
+    for decoded in (greedy(decoder, x[:, :2], mask[:, :2], 0, 1, 40)[0],  # sources shorter than a 3-gram
+                    beam_search(decoder, x[:, :1], mask[:, :1], 0, 1, 40, 2)[0]):
+        grams = Counter(tuple(decoded.ids[i:i + 3]) for i in range(len(decoded.ids) - 2))
+        assert len(decoded.ids) > 10 and max(grams.values()) < 4
     for guard in (False, True):
         plain = greedy(decoder, x, mask, 0, 1, 80, guard=guard)[0].ids
         beamed = beam_search(decoder, x, mask, 0, 1, 80, 3, guard=guard)[0].ids

@@ -59,8 +59,11 @@ def looping(history: np.ndarray, x: np.ndarray, mask: np.ndarray, C: int, end_id
         return None
     prefix = history[:, L - n + 1:]
     said = _following(np.lib.stride_tricks.sliding_window_view(history, n, axis=1), prefix, C)
-    real = np.lib.stride_tricks.sliding_window_view(mask, n, axis=1).all(axis=2)
-    read = _following(np.lib.stride_tricks.sliding_window_view(x, n, axis=1), prefix, C, real)
+    if x.shape[1] < n:  # a source too short to hold an n-gram
+        read = np.zeros_like(said)
+    else:
+        real = np.lib.stride_tricks.sliding_window_view(mask, n, axis=1).all(axis=2)
+        read = _following(np.lib.stride_tricks.sliding_window_view(x, n, axis=1), prefix, C, real)
     forbidden = (said >= LOOP_TIMES - 1) & (read <= 1)
     forbidden[:, end_id] = False  # ending is always allowed
     return forbidden
