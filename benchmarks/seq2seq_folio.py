@@ -68,9 +68,9 @@ def train_and_evaluate(name: str, data: Path, out: Path, seconds: float, limit: 
     trained = time.perf_counter() - started
     model = load_seq2seq(out)
     report = evaluate_seq2seq(model, data, "test", limit=limit)
-    free = evaluate_seq2seq(model, data, "test", limit=limit, guard=False, window=None) if free else report
+    alone = evaluate_seq2seq(model, data, "test", limit=limit, guard=False, window=None) if free else report
     return {"row": name, **report["model"], "lexicon_joined": report["model+lexicon"], "loops": report["loops"],
-            "unconstrained": {**free["model"], "loops": free["loops"], "by_length": free["by_length"]["model"]},
+            "unconstrained": {**alone["model"], "loops": alone["loops"], "by_length": alone["by_length"]["model"]},
             "train_seconds": round(trained, 1), "epochs": summary["epochs"],
             "tokens_per_second": round(summary["tokens_per_second"]), "by_length": report["by_length"]["model"],
             "report": report}
