@@ -56,7 +56,7 @@ def row_options(name: str) -> dict[str, Any]:
         key, _, value = item.partition("=")
         default = getattr(defaults, key)
         options[key] = value.lower() in ("1", "true", "on") if isinstance(default, bool) else \
-            int(value) if default is None else type(default)(value)
+            type(default)(value) if default is not None else float(value) if "." in value else int(value)
     return options
 
 
