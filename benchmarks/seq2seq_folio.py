@@ -1,7 +1,7 @@
 """Folio → modern spelling: encoder–decoders side by side, each trained for the same time.
 
     python benchmarks/seq2seq_folio.py [--seconds 900] [--rows none+feed general general+feed ...]
-                                       [--limit N] [--keep DIR] [--json]
+                                       [--split test|valid] [--limit N] [--keep DIR] [--json]
 
 Fetches the parallel corpus (``rnnkit data get shakespeare-folio``), then, one after the other in
 this process, trains one encoder–decoder per row for the same wall time (the default settings of
@@ -61,14 +61,14 @@ def row_options(name: str) -> dict[str, Any]:
 
 
 def train_and_evaluate(name: str, data: Path, out: Path, seconds: float, limit: int | None,
-                       free: bool = True) -> dict[str, Any]:
+                       free: bool = True, split: str = "test") -> dict[str, Any]:
     started = time.perf_counter()
     summary = train_seq2seq(data, out, **row_options(name), max_time=seconds, epochs=1000, log=lambda _: None,
                             progress=False)
     trained = time.perf_counter() - started
     model = load_seq2seq(out)
-    report = evaluate_seq2seq(model, data, "test", limit=limit)
-    alone = evaluate_seq2seq(model, data, "test", limit=limit, guard=False, window=None) if free else report
+    report = evaluate_seq2seq(model, data, split, limit=limit)
+    alone = evaluate_seq2seq(model, data, split, limit=limit, guard=False, window=None) if free else report
     return {"row": name, **report["model"], "lexicon_joined": report["model+lexicon"], "loops": report["loops"],
             "unconstrained": {**alone["model"], "loops": alone["loops"], "by_length": alone["by_length"]["model"]},
             "train_seconds": round(trained, 1), "epochs": summary["epochs"],
@@ -83,7 +83,10 @@ def main() -> None:
                         help=f"{', '.join(ROWS)}, each with options after a colon (general:hidden=128)")
     parser.add_argument("--no-free", dest="free", action="store_false",
                         help="skip the unconstrained evaluation (its columns then repeat the constrained one)")
-    parser.add_argument("--limit", type=int, help="test pairs scored (default: all)")
+    parser.add_argument("--limit", type=int, help="pairs scored, drawn at random (default: all)")
+    parser.add_argument("--split", default="test", choices=["test", "valid"],
+                        help="where each model is scored (valid: to choose a setting; the figures to report are "
+                             "test's)")
     parser.add_argument("--keep", type=Path, help="keep the trained models here (default: thrown away)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -92,7 +95,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.rows:
             rows.append(train_and_evaluate(name, data, (args.keep or Path(tmp)) / name, args.seconds, args.limit,
-                                           args.free))
+                                           args.free, args.split))
             if not args.json:
                 r = rows[-1]
                 print(f"{name:<20} CER {r['cer']:.4f}  word acc {r['word_accuracy']:.4f}  BLEU {r['bleu']:5.1f}  "
@@ -125,7 +128,7 @@ def main() -> None:
         return
     for name, b in baselines.items():
         print(f"{name:<20} CER {b['cer']:.4f}  word acc {b['word_accuracy']:.4f}  BLEU {b['bleu']:5.1f}")
-    print(f"test: {result['pairs']:,} pairs (held-out plays). CER by source length (characters):")
+    print(f"{args.split}: {result['pairs']:,} pairs (held-out plays). CER by source length (characters):")
     header = [f"{b['from']}-{b['to']}" for b in report["by_length"]["copy"]]
     print(f"  {'':<20}" + "".join(f"{h:>9}" for h in header))
     print(f"  {'pairs':<20}" + "".join(f"{b['pairs']:>9,}" for b in report["by_length"]["copy"]))

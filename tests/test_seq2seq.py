@@ -335,3 +335,15 @@ def test_outputs_stop_at_the_length_ratio(tmp_path):
         short, long = model.decode(["ab", "abcdefabcdefabcdefab"], beam=beam)
         assert (len(short.output_tokens), len(long.output_tokens)) == (11, 20)
         assert len(model.decode(["ab"], max_len=4, beam=beam)[0].output_tokens) == 4
+
+
+def test_a_timed_run_takes_the_budget_rate_and_others_a_steady_one():
+    from rnnkit.seq2seq import Seq2SeqTrainConfig
+    from rnnkit.seq2seq.train import BUDGET_RUN, STEADY_RUN
+
+    timed = Seq2SeqTrainConfig(max_time=900, engine="numpy").resolve()
+    steady = Seq2SeqTrainConfig(epochs=2, engine="numpy").resolve()
+    chosen = Seq2SeqTrainConfig(max_time=900, lr=0.001, decay="cosine", engine="numpy").resolve()
+    assert (timed.lr, timed.decay) == (BUDGET_RUN["lr"], BUDGET_RUN["decay"]) == (0.008, "linear")
+    assert (steady.lr, steady.decay) == (STEADY_RUN["lr"], STEADY_RUN["decay"]) == (0.002, "none")
+    assert (chosen.lr, chosen.decay) == (0.001, "cosine")  # what the user gives is kept
