@@ -180,6 +180,17 @@ def last_before(entries: list[dict], seconds: float) -> dict | None:
     return done[-1] if done else None
 
 
+def equal_time_row(label: str, peer: dict, ours: dict, wall: float) -> list[tuple[str, str, str, str]]:
+    """The table's row of the peer's last evaluation finished within rnnkit's ``wall`` time beside
+    rnnkit's final one (none if the peer finished no epoch by then)."""
+    theirs = last_before(peer["epochs"], wall)
+    if not theirs:
+        return []
+    return [(label, f"{theirs['valid_perplexity']:.1f} (epoch {theirs['epoch']}, {theirs['seconds']:.0f} s)",
+             f"{ours['valid_perplexity']:.1f} ({ours['epochs']:.1f} epochs)",
+             lower_or_higher(1 - ours['valid_perplexity'] / theirs['valid_perplexity']))]
+
+
 def prepare_corpora(work: Path) -> tuple[Path, Path]:
     import rnnkit
     from rnnkit.data.batching import stream_tokens
@@ -234,12 +245,7 @@ def main() -> None:
                     rows.append((f"(a) validation perplexity after epoch 1; {variant}",
                                  f"{peer_epoch1['valid_perplexity']:.1f}", f"{ours_epoch1['valid_perplexity']:.1f}",
                                  f"{ours_epoch1['valid_perplexity'] / peer_epoch1['valid_perplexity']:.2f}"))
-                theirs = last_before(peer["epochs"], wall)
-                if theirs:
-                    rows.append((f"(a) validation perplexity within {wall:.0f} s; {variant}",
-                                 f"{theirs['valid_perplexity']:.1f} (epoch {theirs['epoch']}, {theirs['seconds']:.0f} s)",
-                                 f"{ours['valid_perplexity']:.1f} ({ours['epochs']:.1f} epochs)",
-                                 lower_or_higher(1 - ours['valid_perplexity'] / theirs['valid_perplexity'])))
+                rows += equal_time_row(f"(a) validation perplexity within {wall:.0f} s; {variant}", peer, ours, wall)
 
         if "b" in args.parts:
             # (b) the peer's defaults against rnnkit's, validation perplexity at equal wall time
@@ -247,13 +253,8 @@ def main() -> None:
             results["b"] = {"peer": peer, "rnnkit": {}}
             for budget in budgets:
                 ours, _, wall = rnnkit_train(words, work / f"b-rnnkit-{budget}", "--max-time", str(budget))
-                theirs = last_before(peer["epochs"], wall)
                 results["b"]["rnnkit"][budget] = {**ours, "wall": wall}
-                if theirs:
-                    rows.append((f"(b) defaults, validation perplexity within {wall:.0f} s",
-                                 f"{theirs['valid_perplexity']:.1f} (epoch {theirs['epoch']}, {theirs['seconds']:.0f} s)",
-                                 f"{ours['valid_perplexity']:.1f} ({ours['epochs']:.1f} epochs)",
-                                 lower_or_higher(1 - ours['valid_perplexity'] / theirs['valid_perplexity'])))
+                rows += equal_time_row(f"(b) defaults, validation perplexity within {wall:.0f} s", peer, ours, wall)
 
         if "c" in args.parts:
             # (c) characters: nanoGPT's CPU configuration as its README runs it, then rnnkit for its wall time;

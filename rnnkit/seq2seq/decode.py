@@ -131,10 +131,11 @@ def beam_search(engine: Seq2SeqEngine, x: np.ndarray, mask: np.ndarray, start_id
     attention: np.ndarray | None = None
     finished: list[list[Decoded]] = [[] for _ in range(B)]
     done, allowed = np.zeros(B, bool), None
+    x_rows, mask_rows = np.repeat(x, K, axis=0), np.repeat(mask, K, axis=0)  # each hypothesis's source
     for t in range(int(limits.max()) + 1):
         log_probs, state, weights = engine.step(tokens, state, encoded, allowed)
         if guard:
-            log_probs = _guarded(log_probs, history, np.repeat(x, K, axis=0), np.repeat(mask, K, axis=0), end_id)
+            log_probs = _guarded(log_probs, history, x_rows, mask_rows, end_id)
         C = log_probs.shape[1]
         candidates = (scores[:, :, None] + log_probs.reshape(B, K, C)).reshape(B, K * C)
         order = np.argsort(-candidates, axis=1, kind="stable")[:, : 2 * K]

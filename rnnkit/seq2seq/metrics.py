@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -66,8 +67,6 @@ def cer_by_length(sources: Sequence[str], outputs: Sequence[str], references: Se
 def loops(sources: Sequence[str], outputs: Sequence[str], n: int = 3, times: int = 4) -> int:
     """How many outputs repeat a character ``n``-gram ``times`` times or more that their source
     does not repeat (holds once at most): the mark of a decoder caught in a loop (``ne ne ne ne``)."""
-    from collections import Counter
-
     def grams(text: str) -> Counter[str]:
         return Counter(text[i:i + n] for i in range(len(text) - n + 1))
 
