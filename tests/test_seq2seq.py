@@ -23,10 +23,10 @@ from rnnkit.seq2seq.metrics import cer_by_length, loops, scores
 C = 9  # a small vocabulary: 0 start, 1 end, 2.. symbols
 
 
-def _model(attention: str, cell: str = "gru", seed: int = 1,
-           feed: bool = False) -> tuple[Seq2SeqConfig, dict[str, np.ndarray]]:
+def _model(attention: str, cell: str = "gru", seed: int = 1, feed: bool = False,
+           layers: int = 1) -> tuple[Seq2SeqConfig, dict[str, np.ndarray]]:
     config = Seq2SeqConfig(C, cell=cell, hidden=3, embedding=4, attention=attention, attention_size=5, dtype="float64",
-                           input_feeding=feed)
+                           input_feeding=feed, encoder_layers=layers)
     return config, init_params(config, np.random.RandomState(seed))
 
 
@@ -51,16 +51,18 @@ def test_attention_weights_sum_to_one_over_real_positions_and_skip_padding(atten
     assert np.all(head.weights[1, :, 3:] == 0.0) and np.all(head.weights[1, :, :3] > 0.0)
 
 
-FED = [(a, "gru", True) for a in ATTENTION] + [("general", "lstm", True), ("none", "lstm", True)]
+FED = [(a, "gru", True, 1) for a in ATTENTION] + [("general", "lstm", True, 1), ("none", "lstm", True, 1)]
+STACKED = [("general", "gru", False, 2), ("additive", "lstm", True, 3)]  # encoder layers
 
 
-@pytest.mark.parametrize("attention,cell,feed", [(a, "gru", False) for a in ATTENTION]
-                         + [("general", "lstm", False), ("additive", "lstm", False)] + FED)
-def test_gradient_check(attention, cell, feed):
+@pytest.mark.parametrize("attention,cell,feed,layers", [(a, "gru", False, 1) for a in ATTENTION]
+                         + [("general", "lstm", False, 1), ("additive", "lstm", False, 1)] + FED + STACKED)
+def test_gradient_check(attention, cell, feed, layers):
     """Every weight's hand-written gradient against central differences (float64), the encoder,
     the decoder's first state, attention and output included; with input feeding, the error that
-    each h̃ sends back through the next step's input too."""
-    config, params = _model(attention, cell, feed=feed)
+    each h̃ sends back through the next step's input too; with stacked encoder layers, through
+    each layer below the top."""
+    config, params = _model(attention, cell, feed=feed, layers=layers)
     model = NumpySeq2Seq(config, params)
     batch = _batch()
     _, grads = model.loss_and_grads(*batch)
@@ -72,12 +74,13 @@ def test_gradient_check(attention, cell, feed):
     assert max(worst.values()) < 1e-4, worst
 
 
-@pytest.mark.parametrize("attention,cell,feed", [(a, "gru", False) for a in ATTENTION] + [("dot", "lstm", False)] + FED)
-def test_torch_agrees_with_numpy_on_loss_and_gradients(attention, cell, feed):
+@pytest.mark.parametrize("attention,cell,feed,layers",
+                         [(a, "gru", False, 1) for a in ATTENTION] + [("dot", "lstm", False, 1)] + FED + STACKED)
+def test_torch_agrees_with_numpy_on_loss_and_gradients(attention, cell, feed, layers):
     torch = pytest.importorskip("torch")
     from rnnkit.models.torch import build
 
-    config, params = _model(attention, cell, feed=feed)
+    config, params = _model(attention, cell, feed=feed, layers=layers)
     loss, grads = NumpySeq2Seq(config, params).loss_and_grads(*_batch())
     module = build(config, params)
     theirs = module(*(torch.from_numpy(a) for a in _batch()))
@@ -291,10 +294,12 @@ def test_bad_input_is_one_clear_line(copy_data, tmp_path, run_cli, capsys):
     bad.write_text("the cat\tTHE CAT\n", encoding="utf-8")  # nothing left to validate on: was a ZeroDivisionError
     status, _, err = run_cli("seq2seq", "train", bad, "--out", tmp_path / "m")
     assert status == 2 and "holds 1 pair" in err and len(err.strip().splitlines()) == 1
+    status, _, err = run_cli("seq2seq", "train", copy_data, "--out", tmp_path / "m", "--encoder-layers", "0")
+    assert status == 2 and "--encoder-layers must be at least 1" in err and not (tmp_path / "m").exists()
 
     from rnnkit.seq2seq import load_seq2seq, train_seq2seq
 
-    train_seq2seq(copy_data, tmp_path / "s2s", hidden=8, max_steps=2, max_source=4, decode_pairs=0,
+    train_seq2seq(copy_data, tmp_path / "s2s", hidden=8, encoder_layers=2, max_steps=2, max_source=4, decode_pairs=0,
                   log=lambda _: None, progress=False)
     capsys.readouterr()
     load_seq2seq(tmp_path / "s2s").translate(["abcdefgh"])

@@ -167,6 +167,33 @@ def test_requests_that_arrive_together_run_as_one_batch():
     assert len(calls) == 1 and len(calls[0]) == 10  # one model call for five requests
 
 
+def test_a_request_not_batched_by_its_deadline_is_dropped_from_the_queue():
+    """One request's batch holds the model; another's deadline passes while it waits: 503, and its
+    items never run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rnnkit.serve.limits import Deadline, DeadlineExceeded
+
+    calls = []
+
+    def run(items):
+        calls.append(list(items))
+        time.sleep(0.3)
+        return items
+
+    async def main():
+        batcher = Batcher(run, ThreadPoolExecutor(1), window_ms=10)
+        first = asyncio.create_task(batcher.submit([1, 2]))
+        await asyncio.sleep(0.1)  # the first batch is running
+        late = batcher.submit([3], Deadline.after(0.05))
+        results = await asyncio.gather(first, late, return_exceptions=True)
+        await asyncio.sleep(0.1)  # the worker has looked at the queue again
+        return results
+
+    first, late = asyncio.run(main())
+    assert first == [1, 2] and isinstance(late, DeadlineExceeded) and calls == [[1, 2]]
+
+
 @pytest.fixture
 def server(tiny_models, request):
     """``rnnkit serve`` in a process of its own, on a free loopback port (extra flags: the test's param)."""
@@ -419,6 +446,21 @@ def test_a_request_past_its_deadline_is_503_and_frees_the_model_s_thread(served,
         assert calls == [16]  # the rest were dropped, not run
         assert c.post("/v1/models/lm/score", json={"sentences": ["a dog ."]}).status_code == 200
         assert 'status="503"' in c.get("/metrics").text
+
+
+def test_a_score_request_past_its_deadline_is_503(served, monkeypatch):
+    score = served["lm"].model.score
+
+    def slow(*args, **kwargs):
+        time.sleep(0.5)
+        return score(*args, **kwargs)
+
+    monkeypatch.setattr(served["lm"].model, "score", slow)
+    with TestClient(create_app(served, limits=Limits(deadline_s=0.2))) as c:
+        late = c.post("/v1/models/lm/score", json={"sentences": ["a dog ."]})
+        assert late.status_code == 503 and "--deadline" in late.json()["detail"]
+    with TestClient(create_app(served, limits=Limits(deadline_s=0.2), batch_window_ms=0)) as c:  # no batching
+        assert c.post("/v1/models/lm/score", json={"sentences": ["a dog ."]}).status_code == 503
 
 
 def test_the_api_docs_are_served_offline_or_not_at_all(served):

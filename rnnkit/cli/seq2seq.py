@@ -109,6 +109,7 @@ def register(verbs: Any) -> None:
     option("--attention-size", type=int, help="the additive score's hidden layer", shown="the decoder's")
     option("--input-feeding", action=argparse.BooleanOptionalAction,
            help="feed each step's attentional vector to the next step's input (Luong et al.)")
+    option("--encoder-layers", type=int, help="bidirectional layers stacked in the encoder")
     option("--dropout", type=float)
     option("--vocab-size", type=int, help="tokens kept", shown="every character; 20000 words")
     option("--max-source", type=int, help="longest source in tokens (longer training pairs are left out)")

@@ -267,7 +267,9 @@ class Seq2SeqConfig:
     where it looked; the decoder then runs step by step in training too. With ``none`` and input
     feeding the context is fixed: the mean of the annotations, the source vector that reaches every
     step (the output, and through h̃ the next input), as in Cho et al. (2014).
-    ``max_source``/``max_target`` bound the lengths in tokens;
+    ``encoder_layers`` stacks bidirectional layers, each reading both directions of the one below
+    (as ``nn.GRU``'s); the annotations are the top layer's. ``max_source``/``max_target`` bound the
+    lengths in tokens;
     ``length_ratio`` (learned from the training pairs: 99.9% of targets fit) bounds an output to
     that many times its source's length, plus 10 tokens, so that a decoder caught in a loop stops.
     """
@@ -280,6 +282,7 @@ class Seq2SeqConfig:
     attention: str = "general"
     attention_size: int | None = None
     input_feeding: bool = False  # a model saved before the option had none
+    encoder_layers: int = 1
     dropout: float = 0.0
     dtype: str = "float32"
     max_source: int = 200
@@ -297,6 +300,8 @@ class Seq2SeqConfig:
             raise RnnkitError("the length ratio must be above 0")
         if min(self.max_source, self.max_target, self.attention_size) < 1:
             raise RnnkitError("--max-source, --max-target and --attention-size must be at least 1")
+        if self.encoder_layers < 1:
+            raise RnnkitError("--encoder-layers must be at least 1")
         object.__setattr__(self, "embedding", self.encoder().embedding)
 
     @property
@@ -314,8 +319,8 @@ class Seq2SeqConfig:
         return self.embedding + (self.decoder_hidden if self.input_feeding else 0)
 
     def encoder(self) -> LMConfig:
-        return LMConfig(self.cell, self.vocab_size, self.hidden, embedding=self.embedding, bidirectional=True,
-                        dropout=self.dropout, dtype=self.dtype)
+        return LMConfig(self.cell, self.vocab_size, self.hidden, layers=self.encoder_layers, embedding=self.embedding,
+                        bidirectional=True, dropout=self.dropout, dtype=self.dtype)
 
     def decoder(self) -> LMConfig:
         return LMConfig(self.cell, self.vocab_size, self.decoder_hidden, embedding=self.embedding,

@@ -53,6 +53,7 @@ class Seq2SeqTrainConfig(LoopOptions):
     attention: str = "general"
     attention_size: int | None = None
     input_feeding: bool = False
+    encoder_layers: int = 1
     dropout: float = 0.2
     vocab_size: int | None = None  # characters: every one; words: 20,000
     max_source: int = 200
@@ -63,8 +64,8 @@ class Seq2SeqTrainConfig(LoopOptions):
     lr: float | None = None  # None: 0.002, or 0.008 with a --max-time (BUDGET_RUN)
     decay: str = "auto"  # auto: linear with a --max-time, else none
 
-    MODEL_KEYS = ("level", "cell", "hidden", "embedding", "attention", "attention_size", "input_feeding", "dropout",
-                  "vocab_size",
+    MODEL_KEYS = ("level", "cell", "hidden", "embedding", "attention", "attention_size", "input_feeding",
+                  "encoder_layers", "dropout", "vocab_size",
                   "max_source", "max_target", "eval_pairs", "decode_pairs")
 
     def resolve(self) -> Seq2SeqTrainConfig:
@@ -87,7 +88,8 @@ class Seq2SeqTrainConfig(LoopOptions):
     def model_config(self, vocab_size: int, length_ratio: float | None = None) -> Seq2SeqConfig:
         return Seq2SeqConfig(vocab_size, cell=self.cell, hidden=self.hidden, embedding=self.embedding,
                              attention=self.attention, attention_size=self.attention_size,
-                             input_feeding=self.input_feeding, dropout=self.dropout,
+                             input_feeding=self.input_feeding, encoder_layers=self.encoder_layers,
+                             dropout=self.dropout,
                              dtype=self.dtype, max_source=self.max_source, max_target=self.max_target,
                              length_ratio=length_ratio)
 

@@ -5,7 +5,8 @@ oldest item has waited ``window_ms`` (or ``max_items`` are waiting), then runs e
 waiting in one call on the model's thread, so the event loop keeps answering (``/health``)
 while it runs. Whatever arrives during that call is the next batch: the busier the server, the
 larger its batches. Each request then gets its own slice of the results. A window of 0 runs
-each request alone: the batch-of-one server the benchmark compares with.
+each request alone: the batch-of-one server the benchmark compares with. A request not answered
+by its deadline gets ``DeadlineExceeded``; if its items have not yet joined a batch, they never do.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
+
+from rnnkit.serve.limits import Deadline
 
 
 class Batcher:
@@ -26,22 +29,33 @@ class Batcher:
         self.arrived: asyncio.Event | None = None
         self.worker: asyncio.Task | None = None
 
-    async def submit(self, items: list[Any]) -> list[Any]:
+    async def submit(self, items: list[Any], deadline: Deadline | None = None) -> list[Any]:
         """The results of ``items``, in order, computed in a batch with whatever else arrived."""
         loop = asyncio.get_running_loop()
         if self.window <= 0:
             self.on_batch(len(items))
-            return list(await loop.run_in_executor(self.executor, self.run, items))
-        if self.worker is None or self.worker.done() or self.worker.get_loop() is not loop:
-            # (A worker of another event loop, one that has stopped, would never run: an app
-            # driven by one test client after another starts a new loop each time.)
-            self.waiting = [w for w in self.waiting if w[1].get_loop() is loop]
-            self.arrived = asyncio.Event()
-            self.worker = asyncio.create_task(self._work())
-        future = loop.create_future()
-        self.waiting.append((items, future, time.perf_counter()))
-        self.arrived.set()
-        return await future
+            future = loop.run_in_executor(self.executor, self._in_time, items, deadline)
+        else:
+            if self.worker is None or self.worker.done() or self.worker.get_loop() is not loop:
+                # (A worker of another event loop, one that has stopped, would never run: an app
+                # driven by one test client after another starts a new loop each time.)
+                self.waiting = [w for w in self.waiting if w[1].get_loop() is loop]
+                self.arrived = asyncio.Event()
+                self.worker = asyncio.create_task(self._work())
+            future = loop.create_future()
+            self.waiting.append((items, future, time.perf_counter()))
+            self.arrived.set()
+        if deadline is None:
+            return list(await future)
+        try:  # at the deadline the future is cancelled: a batch formed after that leaves its items out
+            return list(await asyncio.wait_for(future, deadline.left()))
+        except TimeoutError:
+            raise deadline.error() from None
+
+    def _in_time(self, items: list[Any], deadline: Deadline | None) -> Sequence[Any]:
+        if deadline is not None and deadline.passed():
+            raise deadline.error()
+        return self.run(items)
 
     def _waiting_items(self) -> int:
         return sum(len(items) for items, _, _ in self.waiting)
@@ -62,11 +76,13 @@ class Batcher:
             batch, taken = [], 0
             while self.waiting and (not batch or taken + len(self.waiting[0][0]) <= self.max_items):
                 request = self.waiting.pop(0)
-                batch.append(request)
-                taken += len(request[0])
+                if not request[1].done():  # done before it ran: cancelled at its deadline
+                    batch.append(request)
+                    taken += len(request[0])
             if not self.waiting:
                 self.arrived.clear()
-            await self._run(batch)
+            if batch:
+                await self._run(batch)
 
     async def _run(self, batch: list[tuple[list[Any], asyncio.Future, float]]) -> None:
         items = [item for request, _, _ in batch for item in request]

@@ -4,6 +4,7 @@ is 503."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
@@ -54,6 +55,27 @@ class DeadlineExceeded(LimitExceeded):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the request was not answered within the server's deadline of {seconds:g} s (--deadline); "
                          "the model is busy or the request is large: try again, or ask for less", 503)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a request's answer is due (``time.monotonic()``), ``seconds`` after it arrived."""
+
+    at: float
+    seconds: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds, seconds)
+
+    def passed(self) -> bool:
+        return time.monotonic() > self.at
+
+    def left(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def error(self) -> DeadlineExceeded:
+        return DeadlineExceeded(self.seconds)
 
 
 class BodyTooLarge(HTTPException):

@@ -6,7 +6,6 @@ does the HTTP, the limits' statuses and the metrics."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import load_model
 from rnnkit.kinds import lookup
-from rnnkit.serve.limits import DeadlineExceeded, Limits
+from rnnkit.serve.limits import Deadline, Limits
 
 
 @dataclass
@@ -27,28 +26,29 @@ class Context:
     limits: Limits
     on_model: Callable[..., Awaitable[Any]]  # on_model(function, *args): its result, run off the event loop
     batcher: Callable[..., Any]  # batcher(function): a Batcher that runs function(items) on the model's thread
+    deadline: Deadline | None = None  # a request's, once it has arrived
 
     def for_request(self) -> Context:
         """This context for a request that arrives now: its work on the model's thread must begin
         before the deadline (``limits.deadline_s``), or it is dropped from the queue, the thread
         stays free for others, and the request gets 503. (Work already running ends first; a kind
-        splits a long request into calls, so that the thread is never held long.)"""
-        seconds = self.limits.deadline_s
-        deadline = time.monotonic() + seconds
+        splits a long request into calls, so that the thread is never held long.) A batcher's
+        ``submit(items, deadline)`` keeps the same rule."""
+        deadline = Deadline.after(self.limits.deadline_s)
         run = self.on_model
 
         async def on_model(function: Callable[..., Any], *args: Any) -> Any:
             def in_time() -> Any:
-                if time.monotonic() > deadline:
-                    raise DeadlineExceeded(seconds)
+                if deadline.passed():
+                    raise deadline.error()
                 return function(*args)
 
             try:
-                return await asyncio.wait_for(run(in_time), max(0.0, deadline - time.monotonic()))
+                return await asyncio.wait_for(run(in_time), deadline.left())
             except TimeoutError:
-                raise DeadlineExceeded(seconds) from None
+                raise deadline.error() from None
 
-        return replace(self, on_model=on_model)
+        return replace(self, on_model=on_model, deadline=deadline)
 
 
 class Served:
@@ -159,7 +159,7 @@ class ServedLM(Served):
     async def score(self, request: ScoreRequest, context: Context) -> list[dict[str, Any]]:
         await self.check_texts(context, request.sentences, "sentences")
         text = object()  # a request's sentences are one text to the cache: it remembers none of another request's
-        return await self.batcher.submit([(s, request.per_token, text) for s in request.sentences])
+        return await self.batcher.submit([(s, request.per_token, text) for s in request.sentences], context.deadline)
 
     async def generate(self, request: GenerateRequest, context: Context) -> list[str]:
         length = request.max_length or min(100, context.limits.max_length)
