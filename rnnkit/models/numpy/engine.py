@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
 from rnnkit.models.numpy import build
 from rnnkit.models.numpy.optim import NumpyOptimizer
 from rnnkit.models.numpy.ranker import NumpyDualEncoder
-from rnnkit.models.numpy.seq2seq import Encoded, NumpySeq2Seq, rows_of
+from rnnkit.models.numpy.seq2seq import Encoded, NumpySeq2Seq, rows_of, selected
 from rnnkit.models.numpy.threads import one_blas_thread
 
 _RNG = "rng.numpy"
@@ -199,10 +200,9 @@ class NumpySeq2SeqEngine(NumpyTrainable):
 
     def step(self, tokens: np.ndarray, state: Any, encoded: Encoded, allowed: np.ndarray | None = None):
         if allowed is not None:
-            encoded = Encoded(encoded.annotations, encoded.mask & allowed, encoded.state)
+            encoded = replace(encoded, mask=encoded.mask & allowed)
         with one_blas_thread():
             return self.model.step(tokens, state, encoded)
 
     def select(self, state: Any, encoded: Encoded, rows: np.ndarray) -> tuple[Any, Encoded]:
-        encoded = Encoded(encoded.annotations[rows], encoded.mask[rows], rows_of(encoded.state, rows))
-        return rows_of(state, rows), encoded
+        return rows_of(state, rows), selected(encoded, rows)

@@ -75,6 +75,14 @@ class Encoded:
     x: np.ndarray | None = None
     forward: Forward | None = None
     init: np.ndarray | None = None  # s_0 = tanh(W_init h_back + b_init)
+    keys: Any = None  # what every step's scores compare with, made once (``keys``)
+
+
+def selected(encoded: Encoded, rows: Any) -> Encoded:
+    """The encoded sources of ``rows`` (numpy arrays or torch tensors): a beam's hypotheses
+    follow their sources."""
+    return Encoded(encoded.annotations[rows], encoded.mask[rows], rows_of(encoded.state, rows),
+                   keys=None if encoded.keys is None else encoded.keys[rows])
 
 
 @dataclass
@@ -114,18 +122,22 @@ class NumpySeq2Seq:
             state = np.stack([state, np.zeros_like(state)])
         if self.config.input_feeding:
             state = (state, np.zeros_like(init))
-        return Encoded(annotations, mask, state, x, fwd, init)
+        return Encoded(annotations, mask, state, x, fwd, init, self.keys(annotations))
+
+    def keys(self, a: np.ndarray) -> np.ndarray | None:
+        """A Wᵀ (general) or A Wkᵀ (additive), (B, S, ·): the same at every decoder step."""
+        kind = self.config.attention
+        return a @ self.params["att.W"].T if kind == "general" else \
+            a @ self.params["att.Wk"].T if kind == "additive" else None
 
     def scores(self, s: np.ndarray, encoded: Encoded) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """e (B, T, S) of decoder states ``s`` (B, T, D) against the annotations, with what the
         score keeps (keys, and the additive score's hidden layer)."""
-        a, kind = encoded.annotations, self.config.attention
+        a, kind, keys = encoded.annotations, self.config.attention, encoded.keys
         if kind == "dot":
             return s @ a.transpose(0, 2, 1), None, None
         if kind == "general":
-            keys = a @ self.params["att.W"].T
             return s @ keys.transpose(0, 2, 1), keys, None
-        keys = a @ self.params["att.Wk"].T  # (B, S, A)
         hidden = np.tanh((s @ self.params["att.Wq"].T)[:, :, None, :] + keys[:, None, :, :])
         return hidden @ self.params["att.v"], keys, hidden
 
@@ -182,7 +194,7 @@ class NumpySeq2Seq:
     def step(self, tokens: np.ndarray, state: Any, encoded: Encoded) -> tuple[np.ndarray, Any, np.ndarray | None]:
         """One decoding step: log-probabilities (B, C) of the next token after ``tokens`` (B,),
         the new state, and the attention weights (B, S) (None without attention)."""
-        here = Encoded(encoded.annotations, encoded.mask, state)
+        here = Encoded(encoded.annotations, encoded.mask, state, keys=encoded.keys)
         fwd, head = self.decode(tokens[:, None], here)
         weights = None if self.config.attention == "none" else head.weights[:, 0]
         return head.log_probs[:, 0], fwd.final, weights

@@ -12,7 +12,7 @@ import torch
 
 from rnnkit.data.batching import Batch, PairBatch, Seq2SeqBatch
 from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
-from rnnkit.models.numpy.seq2seq import Encoded, rows_of
+from rnnkit.models.numpy.seq2seq import Encoded, rows_of, selected
 from rnnkit.models.numpy.threads import one_blas_thread
 from rnnkit.models.optim import (
     ADAM_BETAS,
@@ -292,18 +292,17 @@ class TorchSeq2SeqEngine(TorchTrainable):
         self.model.eval()
         with torch.no_grad():
             annotations, state = self.model.encode(x, mask)
-        return Encoded(annotations, mask, state)
+            return Encoded(annotations, mask, state, keys=self.model.keys(annotations))
 
     def step(self, tokens: np.ndarray, state: Any, encoded: Encoded, allowed: np.ndarray | None = None):
         (x,) = self._tensors(tokens[:, None])
         mask = encoded.mask if allowed is None else encoded.mask & self._tensors(allowed)[0]
         with torch.no_grad():
-            combined, weights, state = self.model.decode(x, state, encoded.annotations, mask)
+            combined, weights, state = self.model.decode(x, state, encoded.annotations, mask, encoded.keys)
             log_probs = torch.log_softmax(self.model.logits(combined[:, 0]), dim=-1).cpu().numpy()
         attended = weights is not None and self.config.attention != "none"
         return log_probs, state, weights[:, 0].cpu().numpy() if attended else None
 
     def select(self, state: Any, encoded: Encoded, rows: np.ndarray) -> tuple[Any, Encoded]:
         (index,) = self._tensors(rows)
-        return rows_of(state, index), Encoded(encoded.annotations[index], encoded.mask[index],
-                                              rows_of(encoded.state, index))
+        return rows_of(state, index), selected(encoded, index)

@@ -61,13 +61,14 @@ class TorchSeq2Seq(nn.Module):
         state = torch.stack([init, torch.zeros_like(init)]) if self.config.cell == "lstm" else init
         return annotations, (state, torch.zeros_like(init[0])) if self.config.input_feeding else state
 
-    def decode(self, y_in: torch.Tensor, state: Any, annotations: torch.Tensor,
-               mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
+    def decode(self, y_in: torch.Tensor, state: Any, annotations: torch.Tensor, mask: torch.Tensor,
+               keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
         """h̃ (B, T, D) over the teacher-forced ``y_in``, the attention weights (B, T, S), and the
         state after the last step. Without input feeding the recurrence runs over all steps at
-        once; with it, step by step, each reading the last step's h̃."""
+        once; with it, step by step, each reading the last step's h̃. ``keys``: the annotations'
+        (``keys``), when a decoder going step by step has made them once."""
         inputs = self._dropout(F.embedding(y_in, self.dec_E.t()))
-        keys = self.keys(annotations)
+        keys = self.keys(annotations) if keys is None else keys
         if not self.config.input_feeding:
             states, last = self._recur(inputs, state)
             return (*self.combine(states, annotations, keys, mask), last)
