@@ -89,9 +89,8 @@ class Seq2SeqTrainConfig(LoopOptions):
         return Seq2SeqConfig(vocab_size, cell=self.cell, hidden=self.hidden, embedding=self.embedding,
                              attention=self.attention, attention_size=self.attention_size,
                              input_feeding=self.input_feeding, encoder_layers=self.encoder_layers,
-                             dropout=self.dropout,
-                             dtype=self.dtype, max_source=self.max_source, max_target=self.max_target,
-                             length_ratio=length_ratio)
+                             dropout=self.dropout, dtype=self.dtype, max_source=self.max_source,
+                             max_target=self.max_target, length_ratio=length_ratio)
 
 
 class Seq2SeqTask:

@@ -34,7 +34,8 @@ class Batcher:
         loop = asyncio.get_running_loop()
         if self.window <= 0:
             self.on_batch(len(items))
-            future = loop.run_in_executor(self.executor, self._in_time, items, deadline)
+            future = loop.run_in_executor(self.executor, self.run, items) if deadline is None else \
+                loop.run_in_executor(self.executor, deadline.run, self.run, items)
         else:
             if self.worker is None or self.worker.done() or self.worker.get_loop() is not loop:
                 # (A worker of another event loop, one that has stopped, would never run: an app
@@ -45,17 +46,8 @@ class Batcher:
             future = loop.create_future()
             self.waiting.append((items, future, time.perf_counter()))
             self.arrived.set()
-        if deadline is None:
-            return list(await future)
-        try:  # at the deadline the future is cancelled: a batch formed after that leaves its items out
-            return list(await asyncio.wait_for(future, deadline.left()))
-        except TimeoutError:
-            raise deadline.error() from None
-
-    def _in_time(self, items: list[Any], deadline: Deadline | None) -> Sequence[Any]:
-        if deadline is not None and deadline.passed():
-            raise deadline.error()
-        return self.run(items)
+        # At the deadline the future is cancelled: a batch formed after that leaves its items out.
+        return list(await (future if deadline is None else deadline.wait(future)))
 
     def _waiting_items(self) -> int:
         return sum(len(items) for items, _, _ in self.waiting)

@@ -4,8 +4,11 @@ is 503."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.exceptions import HTTPException
 
@@ -76,6 +79,19 @@ class Deadline:
 
     def error(self) -> DeadlineExceeded:
         return DeadlineExceeded(self.seconds)
+
+    def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)``, if the deadline has not passed: work not begun by then is dropped."""
+        if self.passed():
+            raise self.error()
+        return function(*args)
+
+    async def wait(self, awaitable: Awaitable[Any]) -> Any:
+        """What ``awaitable`` gives, if it comes before the deadline (at the deadline it is cancelled)."""
+        try:
+            return await asyncio.wait_for(awaitable, self.left())
+        except TimeoutError:
+            raise self.error() from None
 
 
 class BodyTooLarge(HTTPException):

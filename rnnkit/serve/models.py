@@ -38,15 +38,7 @@ class Context:
         run = self.on_model
 
         async def on_model(function: Callable[..., Any], *args: Any) -> Any:
-            def in_time() -> Any:
-                if deadline.passed():
-                    raise deadline.error()
-                return function(*args)
-
-            try:
-                return await asyncio.wait_for(run(in_time), deadline.left())
-            except TimeoutError:
-                raise deadline.error() from None
+            return await deadline.wait(run(deadline.run, function, *args))
 
         return replace(self, on_model=on_model, deadline=deadline)
 
