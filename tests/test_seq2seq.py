@@ -323,6 +323,21 @@ def test_a_language_model_given_to_translate(tmp_path, run_cli):
     assert status == 2 and "is a language model" in err and "not a sequence-to-sequence model" in err
 
 
+def test_a_timed_run_resumes_with_its_own_rate_whatever_the_new_budget(copy_data, tmp_path):
+    """Resuming, the rate and decay that the first session's budget chose are kept: a timed run
+    resumed without --max-time goes on at its schedule, not refused for a "different decay"."""
+    from rnnkit.seq2seq import Seq2SeqTrainConfig, train_seq2seq
+
+    resumed = Seq2SeqTrainConfig(max_steps=5, engine="numpy").resolve({"lr": 0.008, "decay": "linear"})
+    assert (resumed.lr, resumed.decay) == (0.008, "linear")
+    options = dict(hidden=8, embedding=4, decode_pairs=0, engine="numpy", log=lambda _: None, progress=False)
+    train_seq2seq(copy_data, tmp_path / "m", max_steps=2, max_time=600, **options)
+    summary = train_seq2seq(copy_data, tmp_path / "m", max_steps=4, resume=True, **options)
+    training = json.loads((tmp_path / "m" / "config.json").read_text())["training"]
+    assert summary["steps"] == 4 and summary["resumed_from"] == 2
+    assert (training["lr"], training["decay"]) == (0.008, "linear")
+
+
 def test_outputs_stop_at_the_length_ratio(tmp_path):
     """A decoder that never ends stops at ratio × the source's length + 10 (or ``max_len``)."""
     from rnnkit.seq2seq.data import Seq2SeqIds

@@ -28,7 +28,7 @@ from rnnkit.models.schema import init_params
 from rnnkit.seq2seq.data import Pairs, Seq2SeqIds, read_split
 from rnnkit.seq2seq.metrics import character_errors
 from rnnkit.seq2seq.model import Seq2Seq
-from rnnkit.trainer.checkpoint import one_run_at_a_time
+from rnnkit.trainer.checkpoint import checkpoint_options, one_run_at_a_time
 from rnnkit.trainer.distributed import Placement
 from rnnkit.trainer.options import LoopOptions, make_options
 from rnnkit.trainer.runner import Job, open_trainer, run
@@ -68,15 +68,16 @@ class Seq2SeqTrainConfig(LoopOptions):
                   "encoder_layers", "dropout", "vocab_size",
                   "max_source", "max_target", "eval_pairs", "decode_pairs")
 
-    def resolve(self) -> Seq2SeqTrainConfig:
-        """A copy with every 'auto' decided and every value checked."""
+    def resolve(self, resumed: dict[str, Any] | None = None) -> Seq2SeqTrainConfig:
+        """A copy with every 'auto' decided and every value checked. Resuming, the rate and decay
+        that the budget decides are the checkpoint's (``resumed``), whatever this session's budget."""
         if self.level not in ("char", "word"):
             raise RnnkitError(f"--level is char or word (got {self.level!r})")
         cfg = replace(self, vocab_size=(0 if self.level == "char" else 20000) if self.vocab_size is None
                       else self.vocab_size)
         for name, value in (BUDGET_RUN if cfg.max_time else STEADY_RUN).items():
             if getattr(cfg, name) in (None, "auto"):
-                setattr(cfg, name, value)
+                setattr(cfg, name, (resumed or {}).get(name, value))
         cfg.model_config(2)  # the model's own checks, before anything is written
         cfg.check_loop(cfg.cell)
         if cfg.vocab_size < 0 or 0 < cfg.vocab_size < 4:
@@ -167,7 +168,7 @@ def train_seq2seq(data: str | Path, out: str | Path, config: Seq2SeqTrainConfig 
     """Train an encoder–decoder on ``data`` (a pairs directory or TSV file); write its model
     directory and return a summary of the run. Started by ``torchrun``, each process trains its
     share of every batch."""
-    cfg = (config or make_options(Seq2SeqTrainConfig, **options)).resolve()
+    cfg = (config or make_options(Seq2SeqTrainConfig, **options)).resolve(checkpoint_options(out) if resume else None)
 
     def setup(placement: Placement, checkpoint: Any, log: Callable[[str], None]) -> Job:
         train, valid = read_split(data, "train", cfg.seed), read_split(data, "valid", cfg.seed)
