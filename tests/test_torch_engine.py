@@ -95,6 +95,24 @@ def test_the_output_layer_made_a_few_rows_at_a_time_agrees_with_numpy(monkeypatc
         assert np.abs(param.grad.numpy() - expected[canonical]).max() <= 1e-9 * np.abs(expected[canonical]).max(), name
 
 
+def test_the_output_layer_under_bf16_keeps_its_bias():
+    """Under bf16 autocast (the blocks of rows, cast to float32 for the softmax) a strong bias, half
+    the words 3 nats down, moves the loss and its gradient as in float32."""
+    reference = initialize("gru", 30, 6, bptt_truncate=1000, rng=np.random.RandomState(3), dtype=np.float32)
+    reference.params["c"][::2] = -3.0
+    x, y, mask = _batch(30, seed=5)
+    results = []
+    for mixed in (False, True):
+        fast = build(reference.config, reference.params)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed):
+            loss, _ = fast(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask))
+        loss.backward()
+        results.append((loss.item(), fast.c.grad.numpy().copy()))
+    (exact, d_exact), (mixed, d_mixed) = results
+    assert abs(mixed - exact) <= 0.01 * abs(exact)
+    assert np.abs(d_mixed - d_exact).max() <= 0.02 * np.abs(d_exact).max()
+
+
 @pytest.mark.parametrize("p", [0.1, 0.25, 0.5, 0.9])
 def test_dropout_keeps_the_asked_fraction_and_the_expectation(p):
     from rnnkit.models.torch.dropout import dropout
