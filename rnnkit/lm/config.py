@@ -12,7 +12,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.lm.evaluate import resolve_mode
 from rnnkit.models.config import ADAPTIVE_DIVISOR, LMConfig
 from rnnkit.models.engine import resolve_engine
-from rnnkit.trainer.options import BEFORE_THE_OPTION, LoopOptions
+from rnnkit.trainer.options import LoopOptions, fill_choices
 
 
 @dataclass
@@ -67,10 +67,7 @@ class TrainConfig(LoopOptions):
             raise RnnkitError("a bidirectional model reads the words it is asked to predict, so it cannot be a "
                               "left-to-right language model; --bidirectional is for encoders, not for train")
         cfg.engine, cfg.device = resolve_engine(cfg.engine, cfg.device, cfg.cell)
-        resumed = {**BEFORE_THE_OPTION, **resumed} if resumed else {}
-        for name, value in budget_defaults(cfg).items():
-            if getattr(cfg, name) in (None, "auto"):
-                setattr(cfg, name, resumed.get(name, value))
+        fill_choices(cfg, budget_defaults(cfg), resumed)
         if self.projection is None and len(corpus.vocab) < PROJECTED_VOCABULARY:
             cfg.projection = 0  # a small vocabulary's output product is cheap already: nothing to gain
         if cfg.tie is None:

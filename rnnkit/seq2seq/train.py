@@ -30,7 +30,7 @@ from rnnkit.seq2seq.metrics import character_errors
 from rnnkit.seq2seq.model import Seq2Seq
 from rnnkit.trainer.checkpoint import checkpoint_options, one_run_at_a_time
 from rnnkit.trainer.distributed import Placement
-from rnnkit.trainer.options import LoopOptions, make_options
+from rnnkit.trainer.options import LoopOptions, fill_choices, make_options
 from rnnkit.trainer.runner import Job, open_trainer, run
 
 # A run bounded by time is best spent at a rate 4× the loop's that falls to 0 by its end:
@@ -75,9 +75,7 @@ class Seq2SeqTrainConfig(LoopOptions):
             raise RnnkitError(f"--level is char or word (got {self.level!r})")
         cfg = replace(self, vocab_size=(0 if self.level == "char" else 20000) if self.vocab_size is None
                       else self.vocab_size)
-        for name, value in (BUDGET_RUN if cfg.max_time else STEADY_RUN).items():
-            if getattr(cfg, name) in (None, "auto"):
-                setattr(cfg, name, (resumed or {}).get(name, value))
+        fill_choices(cfg, BUDGET_RUN if cfg.max_time else STEADY_RUN, resumed)
         cfg.model_config(2)  # the model's own checks, before anything is written
         cfg.check_loop(cfg.cell)
         if cfg.vocab_size < 0 or 0 < cfg.vocab_size < 4:

@@ -91,6 +91,15 @@ class LoopOptions:
 BEFORE_THE_OPTION = {"tie": False, "cutoffs": [], "decay": "none", "projection": 0}
 
 
+def fill_choices(options: Any, choices: dict[str, Any], resumed: dict[str, Any] | None) -> None:
+    """Each of ``choices`` (a budget's) that ``options`` leave None or 'auto' takes its value; resuming,
+    the checkpoint's options (``resumed``) decide instead, whatever this session's budget."""
+    resumed = {**BEFORE_THE_OPTION, **resumed} if resumed else {}
+    for name, value in choices.items():
+        if getattr(options, name) in (None, "auto"):
+            setattr(options, name, resumed.get(name, value))
+
+
 def check_resumable(saved: dict[str, Any], options: Any, keys: tuple[str, ...]) -> None:
     """A checkpoint's options (``saved``) agree with ``options`` on ``keys``, what the run depends on."""
     saved = {**BEFORE_THE_OPTION, **saved}
