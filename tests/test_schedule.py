@@ -110,11 +110,11 @@ def decided(corpus, **options):
 def test_a_long_time_budget_chooses_a_wider_model_and_a_decaying_rate(word_corpus):
     pytest.importorskip("torch")
     (five, at_five), (ten, at_ten) = LONG_RUNS
-    assert (five, at_five) == (300, {"hidden": 512, "lr": 0.004, "decay": "linear", "projection": 256})
-    assert (ten, at_ten) == (600, {"hidden": 640, "lr": 0.004, "decay": "linear", "projection": 256})
-    assert SHORT_RUN == {"hidden": 256, "lr": 0.002, "decay": "none", "projection": 0}
-    # this corpus's 13 words: no projection (see the test below)
-    at_five, at_ten = {**at_five, "projection": 0}, {**at_ten, "projection": 0}
+    assert (five, at_five) == (300, {"hidden": 512, "lr": 0.004, "decay": "linear", "projection": 256, "dropout": 0.3})
+    assert (ten, at_ten) == (600, {"hidden": 640, "lr": 0.004, "decay": "linear", "projection": 256, "dropout": 0.45})
+    assert SHORT_RUN == {"hidden": 256, "lr": 0.002, "decay": "none", "projection": 0, "dropout": 0.3}
+    # this corpus's 13 words: no projection and the short run's dropout (see the test below)
+    at_five, at_ten = {**at_five, "projection": 0}, {**at_ten, "projection": 0, "dropout": 0.3}
     for seconds, expected in ((five, at_five), (ten - 1, at_five), (ten, at_ten), (3600, at_ten)):
         assert decided(word_corpus, engine="torch", max_time=seconds) == expected
     for short in ({}, {"max_time": 90}, {"max_time": five - 1}, {"epochs": 100}):
@@ -145,9 +145,11 @@ def test_the_budget_s_projection_is_for_a_large_vocabulary(tmp_path):
     corpus = rnnkit.prepare(tmp_path / "big.txt", tmp_path / "big", lines=True, vocab_size=0, progress=False)
     assert len(corpus.vocab) >= PROJECTED_VOCABULARY
     cfg = make_config(engine="torch", max_time=600).resolve(corpus)
-    assert (cfg.hidden, cfg.projection, cfg.tie) == (640, 256, True)
+    assert (cfg.hidden, cfg.projection, cfg.tie, cfg.dropout) == (640, 256, True, 0.45)
     assert cfg.model_config(len(corpus.vocab)).embedding == 256  # tied to the projection's width
     assert make_config(engine="torch", max_time=600, projection=0).resolve(corpus).projection == 0  # given: kept
+    assert make_config(engine="torch", max_time=600, dropout=0.1).resolve(corpus).dropout == 0.1
+    assert make_config(engine="torch", max_time=300).resolve(corpus).dropout == 0.3
     assert make_config(engine="torch", max_time=600).resolve(corpus, {"hidden": 640}).projection == 0  # an old run's
 
 

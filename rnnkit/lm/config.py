@@ -28,7 +28,8 @@ class TrainConfig(LoopOptions):
     embedding: int | None = None  # size; None: the seed's one-hot input (rnn) or the hidden size (gru, lstm)
     tie: bool | None = None  # the output matrix is the embedding's transpose; None: when the sizes allow (gru, lstm)
     bidirectional: bool = False  # for encoders only: refused by train
-    dropout: float = 0.3  # on the embedding, between layers and on the output, while training
+    dropout: float | None = None  # on the embedding, between layers and on the output, while training; None:
+    # 0.3, or 0.45 for ten minutes or more of words (budget_defaults)
     softmax: str = "full"  # or adaptive: frequent words in a head, rare ones in tail clusters
     cutoffs: list[int] | None = None  # adaptive: where the head and each cluster end; None: from the frequencies
     projection: int | None = None  # the top states projected to this width before the output layer (0: none);
@@ -68,8 +69,11 @@ class TrainConfig(LoopOptions):
                               "left-to-right language model; --bidirectional is for encoders, not for train")
         cfg.engine, cfg.device = resolve_engine(cfg.engine, cfg.device, cfg.cell)
         fill_choices(cfg, budget_defaults(cfg), resumed)
-        if self.projection is None and len(corpus.vocab) < PROJECTED_VOCABULARY:
-            cfg.projection = 0  # a small vocabulary's output product is cheap already: nothing to gain
+        if len(corpus.vocab) < PROJECTED_VOCABULARY:  # a small vocabulary (characters) was measured apart:
+            if self.projection is None:
+                cfg.projection = 0  # its output product is cheap already: nothing to gain
+            if self.dropout is None:
+                cfg.dropout = SHORT_RUN["dropout"]  # and more dropout lost at ten minutes
         if cfg.tie is None:
             cfg.tie = cfg.cell != "rnn" and cfg.embedding in (None, cfg.projection or cfg.hidden) \
                 and cfg.softmax == "full"
@@ -98,11 +102,13 @@ class TrainConfig(LoopOptions):
 # wider the longer; a short one, or a run bounded by epochs, on a narrower one at a steady rate.
 # Measured on kjv-lm and tinyshakespeare (README, "Speed"): 512 units lead at 5 minutes (640 trails
 # there), 640 at 10; both lose to 256 at 90 s.
-SHORT_RUN = {"hidden": 256, "lr": 0.002, "decay": "none", "projection": 0}
-LONG_RUNS = ((300.0, {"hidden": 512, "lr": 0.004, "decay": "linear", "projection": 256}),  # (seconds of --max-time
-             (600.0, {"hidden": 640, "lr": 0.004, "decay": "linear", "projection": 256}))  # from which, run)
-# The projection pays where the product with the vocabulary dominates a step: measured on kjv-lm's
-# 7,677 words at 300 and 600 s (docs/guides/training.md); characters' 65 gain nothing from it.
+SHORT_RUN = {"hidden": 256, "lr": 0.002, "decay": "none", "projection": 0, "dropout": 0.3}
+LONG_RUNS = ((300.0, {"hidden": 512, "lr": 0.004, "decay": "linear", "projection": 256, "dropout": 0.3}),  # (seconds
+             (600.0, {"hidden": 640, "lr": 0.004, "decay": "linear", "projection": 256, "dropout": 0.45}))  # of
+# --max-time from which, run). The projection pays where the product with the vocabulary dominates
+# a step: measured on kjv-lm's 7,677 words at 300 and 600 s (docs/guides/training.md); characters'
+# 65 gain nothing from it. Ten minutes are eight epochs of kjv-lm, and more dropout pays there
+# (59.0 against 60.1); on characters it does not (1.442 against 1.416 nats).
 PROJECTED_VOCABULARY = 4096
 
 
