@@ -68,12 +68,7 @@ class TrainConfig(LoopOptions):
             raise RnnkitError("a bidirectional model reads the words it is asked to predict, so it cannot be a "
                               "left-to-right language model; --bidirectional is for encoders, not for train")
         cfg.engine, cfg.device = resolve_engine(cfg.engine, cfg.device, cfg.cell)
-        fill_choices(cfg, budget_defaults(cfg), resumed)
-        if len(corpus.vocab) < PROJECTED_VOCABULARY:  # a small vocabulary (characters) was measured apart:
-            if self.projection is None:
-                cfg.projection = 0  # its output product is cheap already: nothing to gain
-            if self.dropout is None:
-                cfg.dropout = SHORT_RUN["dropout"]  # and more dropout lost at ten minutes
+        fill_choices(cfg, budget_defaults(cfg, len(corpus.vocab)), resumed)
         if cfg.tie is None:
             cfg.tie = cfg.cell != "rnn" and cfg.embedding in (None, cfg.projection or cfg.hidden) \
                 and cfg.softmax == "full"
@@ -112,14 +107,19 @@ LONG_RUNS = ((300.0, {"hidden": 512, "lr": 0.004, "decay": "linear", "projection
 PROJECTED_VOCABULARY = 4096
 
 
-def budget_defaults(cfg: TrainConfig) -> dict[str, Any]:
-    """The width, rate and decay that options left out take: with the recommended model (where it
-    was measured), the longest of ``LONG_RUNS`` that the --max-time reaches; else the short run's."""
+def budget_defaults(cfg: TrainConfig, vocab_size: int) -> dict[str, Any]:
+    """The width, rate, decay, projection and dropout that options left out take: with the
+    recommended model (where it was measured), the longest of ``LONG_RUNS`` that the --max-time
+    reaches; else the short run's. A small vocabulary (characters) was measured apart: its output
+    product is cheap already, so it is not projected, and more dropout lost there at ten minutes."""
     measured = cfg.engine == "torch" and cfg.cell == "lstm" and cfg.softmax == "full" and cfg.optimizer == "adam"
     if not measured:
         return SHORT_RUN
     reached = [run for seconds, run in LONG_RUNS if (cfg.max_time or 0) >= seconds]
-    return reached[-1] if reached else SHORT_RUN
+    run = reached[-1] if reached else SHORT_RUN
+    if vocab_size < PROJECTED_VOCABULARY:
+        run = {**run, "projection": 0, "dropout": SHORT_RUN["dropout"]}
+    return run
 
 
 def frequency_cutoffs(corpus: PreparedCorpus, width: int, coverage: tuple[float, ...] = (0.9, 0.98)) -> list[int]:
