@@ -16,8 +16,9 @@ ratio:
     tokens/s, and validation perplexity after epoch 1;
 (b) the peer's defaults against ``rnnkit train PREPARED --out M --max-time T`` with no other
     option: validation perplexity at equal wall time. The peer evaluates at the end of each epoch;
-    its figure is the last evaluation finished before rnnkit's process ended (which includes its
-    start-up, final evaluation and writing), so the peer never has less time than rnnkit;
+    its figure is its best evaluation finished before rnnkit's process ended (which includes its
+    start-up, final evaluation and writing), so the peer never has less time than rnnkit, and, as
+    rnnkit's, it is the model it keeps (the peer saves the best, rnnkit keeps the best);
 (c) characters, tinyshakespeare split as nanoGPT splits it (first 90% train, last 10%
     validation): nanoGPT's CPU configuration as its README runs it (2,000 iterations) against
     ``rnnkit train`` on characters with no option, for nanoGPT's wall time; then both for the same
@@ -175,15 +176,17 @@ def lower_or_higher(fraction: float) -> str:
     return f"{abs(fraction):.1%} {'lower' if fraction >= 0 else 'higher'}"
 
 
-def last_before(entries: list[dict], seconds: float) -> dict | None:
+def best_before(entries: list[dict], seconds: float) -> dict | None:
+    """The evaluation of lowest perplexity among those finished within ``seconds``: the model the
+    peer keeps by then (it saves a model only when its validation loss falls)."""
     done = [e for e in entries if e["seconds"] <= seconds]
-    return done[-1] if done else None
+    return min(done, key=lambda e: e["valid_perplexity"]) if done else None
 
 
 def equal_time_row(label: str, peer: dict, ours: dict, wall: float) -> list[tuple[str, str, str, str]]:
-    """The table's row of the peer's last evaluation finished within rnnkit's ``wall`` time beside
+    """The table's row of the peer's best evaluation finished within rnnkit's ``wall`` time beside
     rnnkit's final one (none if the peer finished no epoch by then)."""
-    theirs = last_before(peer["epochs"], wall)
+    theirs = best_before(peer["epochs"], wall)
     if not theirs:
         return []
     return [(label, f"{theirs['valid_perplexity']:.1f} (epoch {theirs['epoch']}, {theirs['seconds']:.0f} s)",
