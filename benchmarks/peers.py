@@ -11,9 +11,11 @@ ratio:
 
 (a) word level, kjv-lm: PyTorch's ``word_language_model`` with its defaults (LSTM 2 × 200, SGD at
     20, batch 20, bptt 35, dropout 0.2) against the same model and settings in ``rnnkit train``,
-    for the same wall time: rnnkit's full softmax in float32, then its defaults for precision (bf16
-    autocast on a CPU with bf16 in hardware) with the full and with the adaptive softmax; training
-    tokens/s, and validation perplexity after epoch 1;
+    for the same wall time: rnnkit's defaults for precision (bf16 autocast on a CPU with bf16 in
+    hardware) with the full softmax, then float32, then the adaptive softmax; training tokens/s, and
+    validation perplexity after epoch 1; then further pairs of short runs, peer then rnnkit at its
+    default precision, and the median of the pairs' speed ratios (the machine's speed drifts
+    between runs: one pair is one draw of it);
 (b) the peer's defaults against ``rnnkit train PREPARED --out M --max-time T`` with no other
     option: validation perplexity at equal wall time. The peer evaluates at the end of each epoch;
     its figure is its best evaluation finished before rnnkit's process ended (which includes its
@@ -40,6 +42,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -194,6 +197,24 @@ def equal_time_row(label: str, peer: dict, ours: dict, wall: float) -> list[tupl
              lower_or_higher(1 - ours['valid_perplexity'] / theirs['valid_perplexity']))]
 
 
+def alternating_speed_row(python: str, words: Path, work: Path, pairs: list[tuple[float, float]], slices: int,
+                          seconds: float) -> tuple[str, str, str, str]:
+    """(a)'s speed ratio as the median over pairs of runs, peer then rnnkit (bf16), one pair after
+    the other: a shared machine's own speed drifts by a fifth within minutes (a fixed bf16 product
+    measured every 2 s ran at 170–310 GFLOP/s), so one pair's ratio carries that drift; ``pairs``
+    holds those measured already and gets ``slices`` more, each run ``seconds`` long."""
+    for i in range(slices):
+        peer = word_language_model(python, work / f"peer-{i}", seconds)
+        ours, _, _ = rnnkit_train(words, work / f"rnnkit-{i}", *PEER_SETTINGS, "--softmax", "full", "--precision",
+                                  "auto", "--max-time", str(seconds))
+        pairs.append((peer["tokens_per_second"], ours["tokens_per_second"]))
+    median = statistics.median(ours / theirs for theirs, ours in pairs)
+    each = ", ".join(f"{ours / theirs:.2f}× ({theirs:,.0f} against {ours:,.0f})" for theirs, ours in pairs)
+    return (f"(a) tokens/s, peer then rnnkit --precision auto ({AUTO_PRECISION}), {len(pairs)} pairs one after the "
+            f"other: {each}", f"{statistics.median(p for p, _ in pairs):,.0f}",
+            f"{statistics.median(o for _, o in pairs):,.0f}", f"{median:.2f}× (median of the pairs' ratios)")
+
+
 def prepare_corpora(work: Path) -> tuple[Path, Path]:
     import rnnkit
     from rnnkit.data.batching import stream_tokens
@@ -221,6 +242,7 @@ def main() -> None:
         return
     same_seconds, budgets, nano_iters, char_budget = ((130, [150], 250, 150) if args.quick
                                                       else (240, [300, 600], 2000, 600))
+    slices, slice_seconds = (1, 60) if args.quick else (2, 90)  # (a)'s further pairs of short runs
     python = peer_python()
     rows: list[tuple[str, str, str, str]] = []
     results: dict = {"quick": args.quick}
@@ -233,7 +255,7 @@ def main() -> None:
             peer = word_language_model(python, work / "a", same_seconds)
             peer_epoch1 = peer["epochs"][0] if peer["epochs"] else None
             results["a"] = {"peer": peer}
-            for softmax, precision in (("full", "fp32"), ("full", "auto"), ("adaptive", "auto")):
+            for softmax, precision in (("full", "auto"), ("full", "fp32"), ("adaptive", "auto")):
                 ours, record, wall = rnnkit_train(words, work / f"a-rnnkit-{softmax}-{precision}", *PEER_SETTINGS,
                                                   "--softmax", softmax, "--precision", precision,
                                                   "--max-time", str(same_seconds))
@@ -249,6 +271,10 @@ def main() -> None:
                                  f"{peer_epoch1['valid_perplexity']:.1f}", f"{ours_epoch1['valid_perplexity']:.1f}",
                                  f"{ours_epoch1['valid_perplexity'] / peer_epoch1['valid_perplexity']:.2f}"))
                 rows += equal_time_row(f"(a) validation perplexity within {wall:.0f} s; {variant}", peer, ours, wall)
+                if precision == "auto" and softmax == "full":  # the run right after the peer's: the first pair
+                    pairs = [(peer["tokens_per_second"], ours["tokens_per_second"])]
+            rows.append(alternating_speed_row(python, words, work / "a-pairs", pairs, slices, slice_seconds))
+            results["a"]["pairs"] = pairs
 
         if "b" in args.parts:
             # (b) the peer's defaults against rnnkit's, validation perplexity at equal wall time
