@@ -170,3 +170,76 @@ def test_a_resumed_run_keeps_what_its_first_budget_chose(tmp_path, word_corpus):
     assert decided(word_corpus, engine="torch", max_time=600) == {**LONG_RUNS[1][1], "projection": 0, "dropout": 0.3}
     resumed = make_config(max_time=600, engine="torch").resolve(word_corpus, saved)
     assert (resumed.projection, resumed.dropout) == (128, 0.45)
+
+
+class ScriptedTask:
+    """A task whose one weight counts its steps and whose evaluations follow a script: the loss is
+    lowest at the second evaluation after the start, the ranking metric highest at the third."""
+
+    unit, eval_split, steps_per_epoch = "pairs", "valid", 1
+    script = {0: (3.0, 0.1), 1: (2.0, 0.3), 2: (2.5, 0.5), 3: (2.8, 0.5), 4: (2.9, 0.4)}  # step: (loss, R@1)
+
+    def __init__(self, best_by=None):
+        if best_by:
+            self.best_by = best_by
+        self.engine = self
+
+    # the engine's side: one weight, the step count
+    def params(self):
+        return {"w": self.w.copy()}
+
+    def load_params(self, params):
+        self.w = params["w"].copy()
+
+    def state_arrays(self):
+        return {}
+
+    def load_state_arrays(self, arrays, steps):
+        pass
+
+    # the task's side
+    w = np.zeros(1)
+
+    def batches(self, rng, start):
+        return iter([None])
+
+    def initial_carry(self):
+        return None
+
+    def train_step(self, batch, lr, carry):
+        self.w = self.w + 1
+        return 1.0, 1, None
+
+    def evaluate(self):
+        loss, recall = self.script[int(self.w[0])]
+        return {"loss": loss, "R@1": recall}
+
+
+@pytest.mark.parametrize("best_by, kept_step", [(None, 1), (("R@1", "max"), 2), (("loss", "min"), 1)])
+def test_the_weights_kept_are_those_of_the_best_evaluation_by_the_task_s_measure(tmp_path, best_by, kept_step):
+    from rnnkit.trainer.loop import fit
+    from rnnkit.trainer.record import RunRecord
+
+    task = ScriptedTask(best_by)
+    summary, log = fit(task, Schedule(lr=0.1, epochs=4, halve_lr=False, patience=2), tmp_path,
+                       RunRecord(tmp_path, log=lambda _: None, progress=False, unit="pairs"), meta={})
+    assert summary["best"]["step"] == kept_step and task.w[0] == kept_step  # the engine holds the kept weights
+    assert summary["valid_R@1"] == ScriptedTask.script[kept_step][1]
+    # patience counts evaluations without a new best by the same measure: two after the kept one
+    assert summary["stopped_by"] == ("patience" if kept_step + 2 < 4 else "epochs") and summary["steps"] == min(
+        kept_step + 2, 4)
+
+
+def test_a_checkpoint_from_before_best_by_finds_its_best_in_the_log(tmp_path):
+    from rnnkit.trainer.checkpoint import load_checkpoint
+    from rnnkit.trainer.loop import fit
+    from rnnkit.trainer.record import RunRecord
+
+    record = lambda: RunRecord(tmp_path, log=lambda _: None, progress=False, unit="pairs")  # noqa: E731
+    fit(ScriptedTask(("R@1", "max")), Schedule(lr=0.1, epochs=2, halve_lr=False), tmp_path, record(), meta={})
+    state, arrays = load_checkpoint(tmp_path)
+    del state["position"]["best"]["valid_R@1"]  # as written before best_by: the step and the loss alone
+    task = ScriptedTask(("R@1", "max"))
+    summary, _ = fit(task, Schedule(lr=0.1, epochs=4, halve_lr=False), tmp_path, record(), meta={},
+                     resume=(state, arrays))
+    assert summary["best"]["step"] == 2 and task.w[0] == 2
