@@ -154,8 +154,7 @@ def add_loop_options(p: argparse.ArgumentParser, option: Option, shown: dict[str
     option("--decay", choices=["auto", "none", "linear", "cosine"],
            help="the learning rate falls to 0 over the run's budget: --epochs, --max-steps or --max-time, "
                 "whichever ends it first", shown=shown.get("decay"))
-    option("--keep", choices=["best", "last"],
-           help="the weights of the best evaluation (the lowest validation loss; a ranker's highest R@1), or the last")
+    option("--keep", choices=["best", "last"], help="the weights of the lowest validation loss, or the last ones")
     option("--patience", type=int, help="stop after this many evaluations without a new best")
     option("--grad-accum", type=int, help="gather each step's gradients over this many micro-batches (less memory, "
                                           "the same step; torch engine)")

@@ -68,7 +68,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "reranker": {"model": "reranker", "bidirectional": True, "pooling": "max", "objective": "in-batch",
                  "bag": True},
 }
-DEFAULT_PRESET = "hybrid"  # the best on chit-chat (benchmarks/rank_chitchat.py), ahead of TF-IDF on the plays
+DEFAULT_PRESET = "hybrid"  # the best on chit-chat (benchmarks/rank_chitchat.py), level with TF-IDF on the plays
 
 
 @dataclass
@@ -137,7 +137,6 @@ class RankTask:
 
     unit = "pairs"
     eval_split = "valid"
-    best_by = ("R@1", "max")  # keep the weights that rank best (the loss can rise while R@1 still climbs)
 
     def __init__(self, pairs: PairData, cfg: RankTrainConfig, engine: RankerEngine, ranker: Ranker,
                  valid: tuple[list[str], list[list[str]]], placement: Placement = Placement()) -> None:

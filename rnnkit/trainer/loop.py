@@ -3,9 +3,8 @@
 A ``Task`` brings a kind's data and model: its batches, one training step, an evaluation. The
 loop brings the rest: epochs and the stop conditions (steps, time, ``patience`` evaluations
 without improvement), evaluation every ``evaluate_every`` epochs (halving the rate when the
-held-out loss rose — the seed's rule), the weights of the best evaluation by the task's
-``best_by`` (the lowest loss unless the task says otherwise; the engine holds them at the end,
-unless ``keep="last"``), checkpoints at every evaluation and on SIGINT or SIGTERM,
+held-out loss rose — the seed's rule), the weights of the best evaluation (the engine holds them
+at the end, unless ``keep="last"``), checkpoints at every evaluation and on SIGINT or SIGTERM,
 exact resume, a NaN guard and the run's record: a training point (the mean loss since the last
 one, the rate, the speed) about a hundred times a run and at least every 30 s, and each
 evaluation. The summary (of the kept weights) and the record come back; writing the model is the
@@ -82,9 +81,6 @@ class Task(Protocol):
     unit: str  # what a step counts: "tokens" for a language model
     eval_split: str
     steps_per_epoch: int
-    # The metric of ``evaluate`` that picks the weights kept and counts patience, and whether its
-    # best is its "min" or its "max" (a task that leaves it out is read as this default).
-    best_by: tuple[str, str] = ("loss", "min")
 
     def batches(self, rng: np.random.Generator, start: int) -> Iterator[Any]:
         """The batches of one epoch, from the ``start``-th; its order comes from ``rng``."""
@@ -105,7 +101,7 @@ def fit(task: Task, schedule: Schedule, out: Path, record: RunRecord, *, meta: d
     """Train ``task`` by ``schedule``; checkpoints go to ``out`` (with ``meta`` in their state).
     Returns the summary and the run's record, in order: training points (``train_loss``) and
     evaluations (``{split}_loss``), each with its ``step``. The engine ends with the weights of
-    the best evaluation (``keep="best"``: by the task's ``best_by``) or the last ones (``"last"``)."""
+    the lowest held-out loss (``keep="best"``) or the last ones (``"last"``)."""
     if keep not in ("best", "last"):
         raise RnnkitError(f"--keep must be best or last (got {keep!r})")
     run = _Run(task, schedule, out, record, meta, placement)
@@ -146,7 +142,7 @@ class Position:
     units: int = 0  # trained on so far
     seconds: float = 0.0  # of the run, over all its sessions
     step_seconds: float = 0.0  # of those, in steps
-    since_best: int = 0  # evaluations since the best
+    since_best: int = 0  # evaluations since the lowest held-out loss
     best: dict[str, Any] | None = None  # its step and loss
     point: Point = field(default_factory=Point)
 
@@ -175,7 +171,7 @@ class _Run:
         self.rng = np.random.default_rng(schedule.seed)  # the data order
         self.position = Position(schedule.lr, self.rng.bit_generator.state)
         self.log: list[dict[str, Any]] = []  # training points and evaluations, in order
-        self.best: dict[str, np.ndarray] = {}  # the weights of the best evaluation so far
+        self.best: dict[str, np.ndarray] = {}  # the weights of the lowest held-out loss so far
         self.carry: Any = None  # the state one step hands the next (stream mode)
         self.received: int | None = None  # a signal this process caught
         self.signal: int | None = None  # the one every process stops for, agreed after a step
@@ -188,10 +184,6 @@ class _Run:
         self.stopped: str | None = None
         self.resumed_from: int | None = None  # the checkpoint's step
         self.eval_interval = max(1, round(schedule.evaluate_every * task.steps_per_epoch))
-        metric, self.direction = getattr(task, "best_by", ("loss", "min"))
-        if self.direction not in ("min", "max"):
-            raise ValueError(f"best_by's direction is min or max, not {self.direction!r}")
-        self.best_key = f"{self.split}_{metric}"  # in each evaluation's entry
         # About POINTS_PER_RUN training points, whichever of steps and --max-time ends the run.
         self.point_interval = max(1, self.total_steps // POINTS_PER_RUN)
         self.point_seconds = min(POINT_SECONDS, (schedule.max_time or math.inf) / POINTS_PER_RUN)
@@ -343,36 +335,24 @@ class _Run:
             position.lr *= 0.5
             entry["lr_halved_to"] = position.lr
         self.log.append(entry)
-        self.keep_if_best(entry)
+        self.keep_if_best(loss)
         if self.placement.is_main:
             train = next((e["train_loss"] for e in reversed(self.log) if "train_loss" in e), None)
             self.record.evaluation(entry, split, self.speed(), train)
         self.checkpoint()
         self.last_point = time.perf_counter()  # the next point's 30 s count training time, not this
 
-    def keep_if_best(self, entry: dict[str, Any]) -> None:
-        """The weights of a new best evaluation (by ``best_by``) are kept; otherwise patience runs down."""
-        position, key, loss_key = self.position, self.best_key, f"{self.split}_loss"
-        value = entry[key]
-        if position.best is None or self.better(value, self.best_value()):
-            position.best, position.since_best = {"step": position.step, loss_key: entry[loss_key], key: value}, 0
+    def keep_if_best(self, loss: float) -> None:
+        """The weights of a new lowest held-out loss are kept; otherwise patience runs down."""
+        position = self.position
+        if position.best is None or loss < position.best[f"{self.split}_loss"]:
+            position.best, position.since_best = {"step": position.step, f"{self.split}_loss": loss}, 0
             if self.placement.is_main:  # the only one to write them
                 self.best = {k: v.copy() for k, v in self.task.engine.params().items()}
         else:
             position.since_best += 1
             patience = self.schedule.patience
             self.out_of_patience = patience is not None and position.since_best >= patience
-
-    def better(self, value: float, than: float) -> bool:
-        return value < than if self.direction == "min" else value > than
-
-    def best_value(self) -> float:
-        """The best evaluation's ``best_by`` metric (checkpoints from before ``best_by`` kept only
-        the loss beside the step: the metric is then read from that evaluation in the log)."""
-        best = self.position.best
-        if self.best_key in best:
-            return best[self.best_key]
-        return next(e[self.best_key] for e in self.evaluations() if e["step"] == best["step"])
 
     def checkpoint(self) -> None:
         engine = self.task.engine

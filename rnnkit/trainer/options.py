@@ -31,7 +31,7 @@ class LoopOptions:
     decay: str = "none"  # or linear, cosine: the rate falls to 0 over the budget (epochs, steps or max_time);
     # auto: the kind's choice (none, unless it measured better)
     dtype: str = "float32"
-    keep: str = "best"  # the weights of the best evaluation (the lowest loss, a ranker's highest R@1), or the "last"
+    keep: str = "best"  # the weights of the lowest validation loss, or the "last" ones
     patience: int | None = None  # stop after this many evaluations without a new best
     grad_accum: int = 1  # micro-batches a step's gradients are gathered over (torch engine)
     precision: str = "fp32"  # or bf16 (torch engine), fp16 (torch on CUDA): mixed precision; auto: bf16 on a
