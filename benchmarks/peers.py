@@ -197,17 +197,22 @@ def equal_time_row(label: str, peer: dict, ours: dict, wall: float) -> list[tupl
              lower_or_higher(1 - ours['valid_perplexity'] / theirs['valid_perplexity']))]
 
 
-def alternating_speed_row(python: str, words: Path, work: Path, pairs: list[tuple[float, float]], slices: int,
-                          seconds: float) -> tuple[str, str, str, str]:
-    """(a)'s speed ratio as the median over pairs of runs, peer then rnnkit (bf16), one pair after
-    the other: a shared machine's own speed drifts by a fifth within minutes (a fixed bf16 product
-    measured every 2 s ran at 170–310 GFLOP/s), so one pair's ratio carries that drift; ``pairs``
-    holds those measured already and gets ``slices`` more, each run ``seconds`` long."""
+def more_speed_pairs(python: str, words: Path, work: Path, slices: int, seconds: float) -> list[tuple[float, float]]:
+    """(a)'s tokens/s as ``slices`` further pairs of runs ``seconds`` long, peer then rnnkit (bf16),
+    one pair after the other: a shared machine's own speed drifts by a quarter or more within
+    minutes (a fixed bf16 product measured every 2 s ran at 170–310 GFLOP/s), so one pair's ratio
+    carries that drift."""
+    pairs = []
     for i in range(slices):
         peer = word_language_model(python, work / f"peer-{i}", seconds)
         ours, _, _ = rnnkit_train(words, work / f"rnnkit-{i}", *PEER_SETTINGS, "--softmax", "full", "--precision",
                                   "auto", "--max-time", str(seconds))
         pairs.append((peer["tokens_per_second"], ours["tokens_per_second"]))
+    return pairs
+
+
+def median_speed_row(pairs: list[tuple[float, float]]) -> tuple[str, str, str, str]:
+    """The row of (a)'s speed: each pair's ratio, and their median."""
     median = statistics.median(ours / theirs for theirs, ours in pairs)
     each = ", ".join(f"{ours / theirs:.2f}× ({theirs:,.0f} against {ours:,.0f})" for theirs, ours in pairs)
     return (f"(a) tokens/s, peer then rnnkit --precision auto ({AUTO_PRECISION}), {len(pairs)} pairs one after the "
@@ -273,7 +278,8 @@ def main() -> None:
                 rows += equal_time_row(f"(a) validation perplexity within {wall:.0f} s; {variant}", peer, ours, wall)
                 if precision == "auto" and softmax == "full":  # the run right after the peer's: the first pair
                     pairs = [(peer["tokens_per_second"], ours["tokens_per_second"])]
-            rows.append(alternating_speed_row(python, words, work / "a-pairs", pairs, slices, slice_seconds))
+            pairs += more_speed_pairs(python, words, work / "a-pairs", slices, slice_seconds)
+            rows.append(median_speed_row(pairs))
             results["a"]["pairs"] = pairs
 
         if "b" in args.parts:
