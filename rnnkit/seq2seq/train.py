@@ -47,7 +47,7 @@ class Seq2SeqTrainConfig(LoopOptions):
     """Every option of ``rnnkit seq2seq train``: the model's, then the loop's."""
 
     level: str = "char"
-    cell: str = "lstm"  # PyTorch runs its LSTM through oneDNN on the CPU, its GRU not: 1.4-1.6x the tokens/s
+    cell: str = "lstm"  # PyTorch runs its LSTM through oneDNN on the CPU, its GRU not: about 1.4x the tokens/s
     # here, and a lower CER in the same time (docs/tutorial/attention.md, "What pays in fifteen minutes")
     hidden: int = 96
     embedding: int | None = 64
