@@ -359,11 +359,13 @@ def test_outputs_stop_at_the_length_ratio(tmp_path):
 
 def test_a_timed_run_takes_the_budget_rate_and_others_a_steady_one():
     from rnnkit.seq2seq import Seq2SeqTrainConfig
-    from rnnkit.seq2seq.train import BUDGET_RUN, STEADY_RUN
+    from rnnkit.seq2seq.train import BUDGET_RUN
 
     timed = Seq2SeqTrainConfig(max_time=900, engine="numpy").resolve()
     steady = Seq2SeqTrainConfig(epochs=2, engine="numpy").resolve()
     chosen = Seq2SeqTrainConfig(max_time=900, lr=0.001, decay="cosine", engine="numpy").resolve()
-    assert (timed.lr, timed.decay) == (BUDGET_RUN["lr"], BUDGET_RUN["decay"]) == (0.008, "linear")
-    assert (steady.lr, steady.decay) == (STEADY_RUN["lr"], STEADY_RUN["decay"]) == (0.002, "none")
-    assert (chosen.lr, chosen.decay) == (0.001, "cosine")  # what the user gives is kept
+    bounded = Seq2SeqTrainConfig(max_time=900, epochs=3, engine="numpy").resolve()
+    assert (timed.lr, timed.decay, timed.epochs) == (0.008, "linear", 100.0)  # its time ends it
+    assert (steady.lr, steady.decay, Seq2SeqTrainConfig(engine="numpy").resolve().epochs) == (0.002, "none", 10.0)
+    assert {k: getattr(timed, k) for k in BUDGET_RUN} == BUDGET_RUN
+    assert (chosen.lr, chosen.decay, bounded.epochs) == (0.001, "cosine", 3)  # what the user gives is kept
