@@ -188,6 +188,9 @@ def test_progress_prints_plain_lines_off_a_terminal():
     progress = Progress(total=50, initial=10, enabled=False, log=lines.append, unit="tokens", every=0.0)
     progress.update(2.5, 1234.0)
     assert len(lines) == 1 and lines[0].startswith("step      11 of 50  loss 2.5000  1,234 tokens/s")
+    timed = Progress(total=10**9, initial=0, enabled=False, log=lines.append, unit="tokens", every=0.0, max_time=90)
+    timed.update(2.5, 1234.0)
+    assert lines[-1].endswith("about 1.5 min to go")  # its time ends it, not its billion steps
 
 
 def test_an_option_given_twice_is_an_error_not_a_silent_override():

@@ -216,7 +216,7 @@ class _Run:
 
     def train(self) -> None:
         position, task = self.position, self.task
-        self.record.start(self.total_steps, position.step)
+        self.record.start(self.total_steps, position.step, self.schedule.max_time)
         if not self.evaluations():
             self.evaluate()
         self.stopped = self.stop_reason()

@@ -21,31 +21,37 @@ from rnnkit.fsutil import atomic_write_text
 
 
 class Progress:
-    """A tqdm bar (loss, units/s, ETA) when ``enabled``; else a plain line every ``every`` seconds."""
+    """A tqdm bar (loss, units/s, ETA) when ``enabled``; else a plain line every ``every`` seconds.
+    ``max_time``: the seconds this session may run, which end it before ``total`` steps if sooner."""
 
     def __init__(self, total: int, initial: int, enabled: bool, log: Callable[[str], None], unit: str,
-                 every: float = 30.0) -> None:
+                 every: float = 30.0, max_time: float | None = None) -> None:
         self.bar = None
         self.total, self.step, self.initial, self.log, self.unit, self.every = total, initial, initial, log, unit, every
+        self.max_time = max_time
         self.started = self.last = time.perf_counter()
         if enabled:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=False)
 
+    def time_left(self, now: float) -> float:
+        return math.inf if self.max_time is None else max(0.0, self.max_time - (now - self.started))
+
     def update(self, loss: float, speed: float) -> None:
         self.step += 1
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.3f}", **{f"{self.unit[:3]}_s": f"{speed:,.0f}"}, refresh=False)
+        now = time.perf_counter()
+        if self.bar is not None:  # its ETA counts steps; the time limit is shown beside it
+            left = {} if self.max_time is None else {"time_left": f"{self.time_left(now) / 60:.1f}m"}
+            self.bar.set_postfix(loss=f"{loss:.3f}", **{f"{self.unit[:3]}_s": f"{speed:,.0f}"}, **left, refresh=False)
             self.bar.update()
             return
-        now = time.perf_counter()
         if now - self.last >= self.every:
             self.last = now
             rate = (self.step - self.initial) / (now - self.started)
-            eta = (self.total - self.step) / rate if rate else math.inf
+            eta = min((self.total - self.step) / rate if rate else math.inf, self.time_left(now))
             self.log(f"step {self.step:>7,} of {self.total:,}  loss {loss:.4f}  {speed:,.0f} {self.unit}/s  "
-                     f"about {eta / 60:.1f} min to go (at most; --max-time may stop it sooner)")
+                     f"about {eta / 60:.1f} min to go")
 
     def write(self, line: str) -> None:
         if self.bar is not None:
@@ -69,8 +75,8 @@ class RunRecord:
         self.writer = _tensorboard(self.out) if tensorboard else None
         self.progress: Progress | None = None
 
-    def start(self, total_steps: int, step: int) -> None:
-        self.progress = Progress(total_steps, step, self.show, self.log, self.unit)
+    def start(self, total_steps: int, step: int, max_time: float | None = None) -> None:
+        self.progress = Progress(total_steps, step, self.show, self.log, self.unit, max_time=max_time)
 
     def step(self, loss_per_unit: float, speed: float) -> None:
         self.progress.update(loss_per_unit, speed)
