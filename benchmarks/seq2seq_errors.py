@@ -13,7 +13,10 @@ by a stated rule, in this order:
   similarity, or a different number of words) — which no spelling model can predict;
 * **spelling**: the rest: the same words as the reference, some spelt otherwise.
 
-The sort is a rule, not a reader; the examples it prints show what each kind looks like.
+The sort is a rule, not a reader; the examples it prints show what each kind looks like. Before
+it, the share of the differing outputs that are right but for their closing punctuation (what
+follows the line's last letter), and the scores with each line's closing punctuation taken from its
+reference: what a model that knew how the sentence goes on (the next line) could win at most there.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from rnnkit.data.corpora import get
 from rnnkit.seq2seq import load_seq2seq
 from rnnkit.seq2seq.data import read_split
 from rnnkit.seq2seq.evaluate import within_limits
+from rnnkit.seq2seq.metrics import scores
 
 KINDS = ("spelling", "punctuation/case", "editorial")
 
@@ -41,6 +45,12 @@ def alike(a: str, b: str) -> float:
     from rapidfuzz.distance import Levenshtein
 
     return Levenshtein.normalized_similarity(a, b)
+
+
+def closing(text: str) -> tuple[str, str]:
+    """A line split after its last letter or digit: ``("Long live the king", "!")``."""
+    end = len(text.rstrip("".join(c for c in set(text) if not c.isalnum())))
+    return text[:end], text[end:]
 
 
 def kind_of(source: str, output: str, reference: str) -> str:
@@ -66,7 +76,14 @@ def main() -> None:
     chosen = np.random.default_rng(args.seed).choice(wrong, size=min(args.sample, len(wrong)), replace=False)
     kinds = {int(i): kind_of(pairs.sources[i], outputs[i], pairs.targets[i]) for i in chosen}
     counts = Counter(kinds.values())
-    print(f"{len(wrong):,} of {len(pairs):,} test outputs differ from their reference; {len(chosen)} drawn:")
+    print(f"{len(wrong):,} of {len(pairs):,} test outputs differ from their reference")
+    ends = sum(closing(outputs[i])[0] == closing(pairs.targets[i])[0] for i in wrong)
+    print(f"  {ends:,} of them ({ends / len(wrong):.0%}) only in their closing punctuation")
+    mended = [closing(o)[0] + closing(r)[1] for o, r in zip(outputs, pairs.targets)]
+    for name, texts in (("as decoded", outputs), ("closing punctuation the reference's", mended)):
+        got = scores(texts, pairs.targets)
+        print(f"  {name:<36} CER {got['cer']:.4f}  word acc {got['word_accuracy']:.4f}  BLEU {got['bleu']:.1f}")
+    print(f"{len(chosen)} of the differing outputs drawn:")
     for kind in KINDS:
         print(f"  {kind:<17} {counts[kind]:>4}  ({counts[kind] / len(chosen):.0%})")
     for kind in KINDS:
