@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from seq2seq_folio import long_over_middle
+
 from rnnkit.data.corpora import get
 from rnnkit.seq2seq import evaluate_seq2seq, load_seq2seq
 from rnnkit.seq2seq.data import read_split
@@ -42,10 +44,10 @@ def main() -> None:
             print(f"{path}  valid {name} ({len(chosen):,} lines)  " + "  ".join(cells), flush=True)
         for w in (args.windows[0], args.windows[-1]):
             report = evaluate_seq2seq(model, data, "test", window=w)
-            cer = {b["from"]: b["cer"] for b in report["by_length"]["model"]}
             m = report["model"]
             print(f"{path}  test {w}: CER {m['cer']:.4f}  word acc {m['word_accuracy']:.4f}  BLEU {m['bleu']:.1f}  "
-                  f"loops {report['loops']}  60-79 over the 20-59 mean {cer[60] / ((cer[20] + cer[40]) / 2):.2f}",
+                  f"loops {report['loops']}  60-79 over the 20-59 mean "
+                  f"{long_over_middle(report['by_length']['model']):.2f}",
                   flush=True)
 
 
