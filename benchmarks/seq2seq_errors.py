@@ -17,6 +17,9 @@ The sort is a rule, not a reader; the examples it prints show what each kind loo
 it, the share of the differing outputs that are right but for their closing punctuation (what
 follows the line's last letter), and the scores with each line's closing punctuation taken from its
 reference: what a model that knew how the sentence goes on (the next line) could win at most there.
+Last, CER by source length for every line and for the English lines alone: a line with three or
+more French function words (``FRENCH``) is counted French — Henry V's French scenes, prose whose
+long lines no model of the English Folio has learnt to modernise.
 """
 
 from __future__ import annotations
@@ -26,14 +29,17 @@ import re
 from collections import Counter
 
 import numpy as np
+from seq2seq_folio import long_over_middle
 
 from rnnkit.data.corpora import get
 from rnnkit.seq2seq import load_seq2seq
 from rnnkit.seq2seq.data import read_split
 from rnnkit.seq2seq.evaluate import within_limits
-from rnnkit.seq2seq.metrics import scores
+from rnnkit.seq2seq.metrics import cer_by_length, scores
 
 KINDS = ("spelling", "punctuation/case", "editorial")
+FRENCH = frozenset("le la les de des du d' vous ie je pour ma mon est et que qui nous ne pas vn en il sont ce ces "
+                   "moy suis".split())
 
 
 def words(text: str) -> list[str]:
@@ -51,6 +57,16 @@ def closing(text: str) -> tuple[str, str]:
     """A line split after its last letter or digit: ``("Long live the king", "!")``."""
     end = len(text.rstrip("".join(c for c in set(text) if not c.isalnum())))
     return text[:end], text[end:]
+
+
+def french(text: str) -> bool:
+    return sum(w.strip(",.;:?!").lower() in FRENCH for w in text.split()) >= 3
+
+
+def by_length_row(name: str, sources: list[str], outputs: list[str], references: list[str]) -> str:
+    buckets = cer_by_length(sources, outputs, references)
+    cells = "  ".join(f"{b['from']}-{b['to']}: {b['cer']:.4f} ({b['pairs']:,})" for b in buckets)
+    return f"  {name:<14} {cells}  |  60-79 over the 20-59 mean {long_over_middle(buckets):.2f}"
 
 
 def kind_of(source: str, output: str, reference: str) -> str:
@@ -83,6 +99,11 @@ def main() -> None:
     for name, texts in (("as decoded", outputs), ("closing punctuation the reference's", mended)):
         got = scores(texts, pairs.targets)
         print(f"  {name:<36} CER {got['cer']:.4f}  word acc {got['word_accuracy']:.4f}  BLEU {got['bleu']:.1f}")
+    english = [i for i, source in enumerate(pairs.sources) if not french(source)]
+    print(f"CER by source length (pairs), {len(pairs) - len(english)} lines French by the rule:")
+    print(by_length_row("every line", pairs.sources, outputs, pairs.targets))
+    print(by_length_row("English lines", *([texts[i] for i in english] for texts in (pairs.sources, outputs,
+                                                                                     pairs.targets))))
     print(f"{len(chosen)} of the differing outputs drawn:")
     for kind in KINDS:
         print(f"  {kind:<17} {counts[kind]:>4}  ({counts[kind] / len(chosen):.0%})")
