@@ -102,6 +102,14 @@ def test_the_cli_takes_decay_and_refuses_an_unknown_one(tmp_path, word_corpus, r
     assert code == 0 and json.loads(out.strip().splitlines()[-1])["final_lr"] == 0.0
 
 
+def test_weight_decay_out_of_range_is_one_line_and_writes_nothing(tmp_path, word_corpus, run_cli):
+    code, _, err = run_cli("train", str(word_corpus.path), "--out", str(tmp_path / "m"), "--weight-decay", "-1")
+    assert code == 2 and "too small" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
+    with pytest.raises(RnnkitError, match="below 1/--lr"):  # a step would flip the weights' sign
+        train(word_corpus, tmp_path / "m", lr=0.5, weight_decay=2.0, log=lambda _: None)
+    assert not (tmp_path / "m").exists()
+
+
 def decided(corpus, **options):
     cfg = make_config(**options).resolve(corpus)
     return {name: getattr(cfg, name) for name in SHORT_RUN}
@@ -110,11 +118,15 @@ def decided(corpus, **options):
 def test_a_long_time_budget_chooses_a_wider_model_and_a_decaying_rate(word_corpus):
     pytest.importorskip("torch")
     (five, at_five), (ten, at_ten) = LONG_RUNS
-    assert (five, at_five) == (300, {"hidden": 512, "lr": 0.004, "decay": "linear", "projection": 256, "dropout": 0.3})
-    assert (ten, at_ten) == (600, {"hidden": 640, "lr": 0.004, "decay": "linear", "projection": 256, "dropout": 0.45})
-    assert SHORT_RUN == {"hidden": 256, "lr": 0.002, "decay": "none", "projection": 0, "dropout": 0.3}
-    # this corpus's 13 words: no projection and the short run's dropout (see the test below)
-    at_five, at_ten = {**at_five, "projection": 0}, {**at_ten, "projection": 0, "dropout": 0.3}
+    assert (five, at_five) == (300, {"hidden": 512, "lr": 0.004, "decay": "linear", "projection": 256, "dropout": 0.3,
+                                     "weight_decay": 0.1})
+    assert (ten, at_ten) == (600, {"hidden": 640, "lr": 0.004, "decay": "linear", "projection": 256, "dropout": 0.45,
+                                   "weight_decay": 0.1})
+    assert SHORT_RUN == {"hidden": 256, "lr": 0.002, "decay": "none", "projection": 0, "dropout": 0.3,
+                         "weight_decay": 0.0}
+    # this corpus's 13 words: no projection, the short run's dropout and no weight decay (see the test below)
+    at_five, at_ten = {**at_five, "projection": 0, "weight_decay": 0.0}, \
+        {**at_ten, "projection": 0, "dropout": 0.3, "weight_decay": 0.0}
     for seconds, expected in ((five, at_five), (ten - 1, at_five), (ten, at_ten), (3600, at_ten)):
         assert decided(word_corpus, engine="torch", max_time=seconds) == expected
     for short in ({}, {"max_time": 90}, {"max_time": five - 1}, {"epochs": 100}):
@@ -145,11 +157,14 @@ def test_the_budget_s_projection_is_for_a_large_vocabulary(tmp_path):
     corpus = rnnkit.prepare(tmp_path / "big.txt", tmp_path / "big", lines=True, vocab_size=0, progress=False)
     assert len(corpus.vocab) >= PROJECTED_VOCABULARY
     cfg = make_config(engine="torch", max_time=600).resolve(corpus)
-    assert (cfg.hidden, cfg.projection, cfg.tie, cfg.dropout) == (640, 256, True, 0.45)
+    assert (cfg.hidden, cfg.projection, cfg.tie, cfg.dropout, cfg.weight_decay) == (640, 256, True, 0.45, 0.1)
     assert cfg.model_config(len(corpus.vocab)).embedding == 256  # tied to the projection's width
     assert make_config(engine="torch", max_time=600, projection=0).resolve(corpus).projection == 0  # given: kept
     assert make_config(engine="torch", max_time=600, dropout=0.1).resolve(corpus).dropout == 0.1
     assert make_config(engine="torch", max_time=300).resolve(corpus).dropout == 0.3
+    assert make_config(engine="torch", max_time=600, weight_decay=0.0).resolve(corpus).weight_decay == 0.0
+    assert make_config(engine="torch", max_time=300).resolve(corpus).weight_decay == 0.1
+    assert make_config(engine="torch", max_time=90).resolve(corpus).weight_decay == 0.0
     assert make_config(engine="torch", max_time=600).resolve(corpus, {"hidden": 640}).projection == 0  # an old run's
 
 
@@ -166,7 +181,10 @@ def test_a_resumed_run_keeps_what_its_first_budget_chose(tmp_path, word_corpus):
     old = {"hidden": 512}  # a checkpoint from before --decay: none
     assert make_config(max_time=600, engine="torch").resolve(word_corpus, old).decay == "none"
     # a small vocabulary's own choices (no projection, less dropout) give way to the checkpoint's too
-    saved = {"hidden": 640, "projection": 128, "dropout": 0.45}
-    assert decided(word_corpus, engine="torch", max_time=600) == {**LONG_RUNS[1][1], "projection": 0, "dropout": 0.3}
+    saved = {"hidden": 640, "projection": 128, "dropout": 0.45, "weight_decay": 0.1}
+    assert decided(word_corpus, engine="torch", max_time=600) == {**LONG_RUNS[1][1], "projection": 0, "dropout": 0.3,
+                                                                  "weight_decay": 0.0}
     resumed = make_config(max_time=600, engine="torch").resolve(word_corpus, saved)
-    assert (resumed.projection, resumed.dropout) == (128, 0.45)
+    assert (resumed.projection, resumed.dropout, resumed.weight_decay) == (128, 0.45, 0.1)
+    # a checkpoint from before --weight-decay trained without it, and resumes so
+    assert make_config(max_time=600, engine="torch").resolve(word_corpus, {"hidden": 640}).weight_decay == 0.0

@@ -146,6 +146,30 @@ def test_engines_take_the_same_steps(tmp_path, optimizer):
         np.testing.assert_allclose(results["torch"][name], results["numpy"][name], rtol=1e-7, atol=1e-9)
 
 
+def test_engines_decay_the_same_weights(tmp_path):
+    corpus = _synthetic_corpus(tmp_path, sentences=300)
+    results = {}
+    for engine, decay in (("numpy", 0.0), ("numpy", 2.0), ("torch", 2.0)):
+        train(corpus, tmp_path / f"{engine}{decay}", recipe="seed", engine=engine, optimizer="adam", lr=0.01, hidden=8,
+              batch_size=4, max_steps=20, weight_decay=decay, dtype="float64", bptt_truncate=1000, log=lambda _: None)
+        results[engine, decay] = load_model(tmp_path / f"{engine}{decay}").params
+    for name in ("U", "V", "W"):
+        np.testing.assert_allclose(results["torch", 2.0][name], results["numpy", 2.0][name], rtol=1e-7, atol=1e-9)
+        # 20 steps of 1 - 0.01 × 2: the decayed weights are smaller, as a whole
+        shrunk = np.linalg.norm(results["numpy", 2.0][name]) / np.linalg.norm(results["numpy", 0.0][name])
+        assert 0.6 < shrunk < 0.9
+
+
+def test_weight_decay_shrinks_matrices_after_the_update_and_leaves_vectors():
+    from rnnkit.models.numpy.optim import NumpyOptimizer
+
+    params = {"W": np.ones((2, 2)), "b": np.ones(2)}
+    NumpyOptimizer("sgd", weight_decay=0.1).apply(params, {"W": np.full((2, 2), 0.5), "b": np.full(2, 0.5)},
+                                                   lr=0.1, scale=1.0)
+    np.testing.assert_allclose(params["W"], (1 - 0.1 * 0.5) * (1 - 0.1 * 0.1))
+    np.testing.assert_allclose(params["b"], 1 - 0.1 * 0.5)
+
+
 def _synthetic_corpus(tmp_path, sentences=3000, seed=0):
     rng = np.random.default_rng(seed)
     subjects, verbs, objects = ["the cat", "a dog", "my friend", "the king"], ["saw", "loved", "met"], \

@@ -34,7 +34,7 @@ BOUNDS: dict[str, str] = {
     "seed": "[0, 4294967295]", "port": "[1, 65535]", "beam": "[1, 64]", "top_p": "(0, 1]", "dropout": "[0, 1)",
     "valid_fraction": "[0, 1]", "test_fraction": "[0, 1]",
     **dict.fromkeys(("temperature", "lr", "max_time", "epochs", "deadline"), "(0, )"),
-    **dict.fromkeys(("min_length", "batch_window_ms", "evaluate_every", "clip"), "[0, )"),
+    **dict.fromkeys(("min_length", "batch_window_ms", "evaluate_every", "clip", "weight_decay"), "[0, )"),
     **dict.fromkeys(("top", "top_k", "n", "length", "max_length", "max_len", "max_body_bytes", "max_sentences",
                      "max_tokens", "max_work", "max_generate", "max_steps", "batch_size", "hidden", "layers", "embedding",
                      "patience", "grad_accum", "context_turns", "limit", "repeats"), "[1, )"),
@@ -146,6 +146,8 @@ def add_loop_options(p: argparse.ArgumentParser, option: Option, shown: dict[str
     option("--max-steps", type=int, help="stop after this many steps")
     option("--max-time", type=float, help="stop after this many seconds")
     option("--clip", type=float, help="clip gradients to this global norm")
+    option("--weight-decay", type=float, help="shrink the weight matrices by 1 - lr × this after each step "
+                                              "(decoupled, as AdamW)", shown=shown.get("weight_decay"))
     option("--seed", type=int)
     option("--evaluate-every", type=float, help="epochs between evaluations and checkpoints")
     option("--dtype", choices=["float32", "float64"])

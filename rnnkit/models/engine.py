@@ -174,14 +174,16 @@ def resolve_engine(engine: str = "auto", device: str = "auto", cell: str | None 
 
 def open_engine(config: LMConfig | RankerConfig | Seq2SeqConfig, params: dict[str, np.ndarray], *, engine: str = "auto",
                 device: str = "auto", optimizer: str | None = None, clip: float | None = None,
-                seed: int = 0, precision: str = "fp32", grad_accum: int = 1) -> Engine | RankerEngine | Seq2SeqEngine:
+                seed: int = 0, precision: str = "fp32", grad_accum: int = 1,
+                weight_decay: float = 0.0) -> Engine | RankerEngine | Seq2SeqEngine:
     """The model of ``config`` with ``params`` on an engine; with ``optimizer``, ready to train
     (``precision`` bf16 or fp16: the torch engine's mixed precision; ``grad_accum``: its
-    micro-batches per step)."""
+    micro-batches per step; ``weight_decay``: each step shrinks the weight matrices by 1 - lr ×
+    ``weight_decay``, after the optimizer's update)."""
     kind = lookup(config.kind)
     engine, device = resolve_engine(engine, device, getattr(config, "cell", None), tuple(kind.engines))
     retain_freed_memory()
     chosen = kind.engine(engine)
     mixed = {} if precision == "fp32" else {"precision": precision}  # the numpy engine computes in its dtype
     return chosen(config, params, device=device, optimizer=optimizer, clip=clip, seed=seed, grad_accum=grad_accum,
-                  **mixed)
+                  weight_decay=weight_decay, **mixed)

@@ -23,6 +23,7 @@ class LoopOptions:
     max_steps: int | None = None
     max_time: float | None = None  # seconds of this session
     clip: float | None = 5.0
+    weight_decay: float | None = 0.0  # decoupled (AdamW's), on the weight matrices; None: the kind's choice
     seed: int = 0
     engine: str = "auto"
     device: str = "auto"
@@ -38,7 +39,8 @@ class LoopOptions:
     # CPU that computes it natively, else fp32
 
     # What must match for a checkpoint to be resumed (a kind adds its model's keys).
-    LOOP_KEYS = ("optimizer", "batch_size", "clip", "seed", "engine", "evaluate_every", "halve_lr", "decay", "dtype")
+    LOOP_KEYS = ("optimizer", "batch_size", "clip", "seed", "engine", "evaluate_every", "halve_lr", "decay", "dtype",
+                 "weight_decay")
     MODEL_KEYS: ClassVar[tuple[str, ...]] = ()  # each kind's
     MIN_BATCH_SIZE: ClassVar[int] = 2
 
@@ -60,6 +62,11 @@ class LoopOptions:
             raise RnnkitError("--grad-accum needs the torch engine (the numpy engine takes a whole batch at once)")
         self.check_precision()
         self.schedule()  # its own checks: rate, epochs, steps, patience
+        if self.weight_decay is None:
+            self.weight_decay = 0.0
+        if not 0 <= self.weight_decay * self.lr < 1:
+            raise RnnkitError(f"--weight-decay must be at least 0 and below 1/--lr ({1 / self.lr:g}): each step "
+                              "shrinks the weights by 1 - lr × weight decay")
 
     def check_precision(self) -> None:
         """Decide "auto" (bf16 where the CPU has it in hardware: the same loss per step at about 1.5×
@@ -88,7 +95,7 @@ class LoopOptions:
 
 
 # What a checkpoint from before an option existed was trained with.
-BEFORE_THE_OPTION = {"tie": False, "cutoffs": [], "decay": "none", "projection": 0}
+BEFORE_THE_OPTION = {"tie": False, "cutoffs": [], "decay": "none", "projection": 0, "weight_decay": 0.0}
 
 
 def fill_choices(options: Any, choices: dict[str, Any], resumed: dict[str, Any] | None) -> None:

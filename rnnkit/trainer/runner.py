@@ -50,7 +50,8 @@ def open_trainer(model: Any, params: dict[str, np.ndarray], options: LoopOptions
     """The engine that trains ``model`` (a kind's config) from ``params`` with ``options`` in this process."""
     engine = open_engine(model, params, engine=options.engine, device=options.device, optimizer=options.optimizer,
                          clip=options.clip, seed=options.seed + placement.rank,  # each process its own dropout
-                         precision=options.precision, grad_accum=options.grad_accum)
+                         precision=options.precision, grad_accum=options.grad_accum,
+                         weight_decay=options.weight_decay)
     if placement.parallel:
         engine.parallel()
     return engine

@@ -34,12 +34,12 @@ class NumpyTrainable:
     name = "numpy"
 
     def __init__(self, config, params: dict[str, np.ndarray], *, device: str = "cpu", optimizer: str | None = None,
-                 clip: float | None = None, seed: int = 0, grad_accum: int = 1) -> None:
+                 clip: float | None = None, seed: int = 0, grad_accum: int = 1, weight_decay: float = 0.0) -> None:
         # ``grad_accum``: a step is the same computed whole; micro-batches save memory on the torch engine only.
         if device not in ("cpu", "auto"):
             raise RnnkitError("the numpy engine runs on the CPU; use --engine torch for --device cuda")
         self.config, self.device, self.weights, self.clip = config, "cpu", params, clip
-        self.optimizer = NumpyOptimizer(optimizer) if optimizer else None
+        self.optimizer = NumpyOptimizer(optimizer, weight_decay) if optimizer else None
         self.rng = np.random.default_rng(seed + 1) if optimizer and config.dropout else None  # dropout masks
 
     def _update(self, grads: dict[str, np.ndarray], lr: float, scale: float) -> None:

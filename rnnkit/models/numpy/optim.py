@@ -16,9 +16,9 @@ from rnnkit.models.optim import (
 class NumpyOptimizer:
     """Updates weights in place from their gradients; its moments are named ``{weight}.m`` / ``.v``."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, weight_decay: float = 0.0) -> None:
         check_optimizer(name)
-        self.name = name
+        self.name, self.weight_decay = name, weight_decay
         self.moments: dict[str, np.ndarray] = {}
         self.steps = 0
 
@@ -44,3 +44,5 @@ class NumpyOptimizer:
                 v *= b2
                 v += (1 - b2) * grad * grad
                 param -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + ADAM_EPS)
+            if self.weight_decay and param.ndim >= 2:
+                param *= 1.0 - lr * self.weight_decay

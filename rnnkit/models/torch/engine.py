@@ -34,13 +34,16 @@ class TorchTrainable:
     name = "torch"
 
     def __init__(self, config, params: dict[str, np.ndarray], *, device: str = "cpu", optimizer: str | None = None,
-                 clip: float | None = None, seed: int = 0, precision: str = "fp32", grad_accum: int = 1) -> None:
+                 clip: float | None = None, seed: int = 0, precision: str = "fp32", grad_accum: int = 1,
+                 weight_decay: float = 0.0) -> None:
         self.config, self.device, self.clip = config, torch.device(device), clip
         if optimizer:
             torch.manual_seed(seed)  # dropout masks: the same run twice draws the same ones
         self.model = build(config, params, device=self.device)
         self.forward_module: torch.nn.Module = self.model  # DistributedDataParallel's wrapper after parallel()
         self.optimizer = self._optimizer(optimizer) if optimizer else None
+        # Decoupled weight decay (Loshchilov & Hutter's AdamW), on the matrices: not on biases.
+        self.weight_decay, self.decayed = weight_decay, [p for p in self.model.parameters() if p.ndim >= 2]
         if not optimizer:
             self.model.eval()
         if precision not in PRECISIONS:
@@ -92,11 +95,17 @@ class TorchTrainable:
             self.scaler.unscale_(self.optimizer)  # clipping sees the true gradients
         if self.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        taken = True
         if self.scaler is None:
             self.optimizer.step()
-        else:  # skipped when the gradients overflowed; the scale adapts
+        else:  # skipped when the gradients overflowed; the scale adapts (falls)
+            scale = self.scaler.get_scale()
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            taken = self.scaler.get_scale() >= scale
+        if self.weight_decay and taken:
+            with torch.no_grad():
+                torch._foreach_mul_(self.decayed, 1.0 - lr * self.weight_decay)
 
     def train_step(self, batch, lr: float, scale: float, carry: torch.Tensor | None = None
                    ) -> tuple[float, torch.Tensor | None]:
