@@ -178,7 +178,7 @@ def served_bow():
         endpoints = {"classify": ClassifyRequest}
 
         async def classify(self, request: ClassifyRequest, context) -> list[dict[str, Any]]:
-            self.check_texts(context, request.texts, "texts")
+            await self.check_texts(context, request.texts, "texts")
             return await context.on_model(self.model.classify, request.texts)
 
     return Served_
