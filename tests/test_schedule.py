@@ -158,6 +158,7 @@ def test_the_budget_s_projection_is_for_a_large_vocabulary(tmp_path):
     assert len(corpus.vocab) >= PROJECTED_VOCABULARY
     cfg = make_config(engine="torch", max_time=600).resolve(corpus)
     assert (cfg.hidden, cfg.projection, cfg.tie, cfg.dropout, cfg.weight_decay) == (640, 256, True, 0.45, 0.1)
+    assert "adam, lr 0.004, weight decay 0.1, linear decay to 0 over the budget;" in cfg.describe(len(corpus.vocab))
     assert cfg.model_config(len(corpus.vocab)).embedding == 256  # tied to the projection's width
     assert make_config(engine="torch", max_time=600, projection=0).resolve(corpus).projection == 0  # given: kept
     assert make_config(engine="torch", max_time=600, dropout=0.1).resolve(corpus).dropout == 0.1
