@@ -120,13 +120,14 @@ def test_a_long_time_budget_chooses_a_wider_model_and_a_decaying_rate(word_corpu
     (five, at_five), (ten, at_ten) = LONG_RUNS
     assert (five, at_five) == (300, {"hidden": 512, "lr": 0.004, "decay": "linear", "projection": 256, "dropout": 0.3,
                                      "weight_decay": 0.1})
-    assert (ten, at_ten) == (600, {"hidden": 640, "lr": 0.004, "decay": "linear", "projection": 256, "dropout": 0.45,
+    assert (ten, at_ten) == (600, {"hidden": 640, "lr": 0.011, "decay": "linear", "projection": 256, "dropout": 0.45,
                                    "weight_decay": 0.1})
     assert SHORT_RUN == {"hidden": 256, "lr": 0.002, "decay": "none", "projection": 0, "dropout": 0.3,
                          "weight_decay": 0.0}
-    # this corpus's 13 words: no projection, the short run's dropout and no weight decay (see the test below)
+    # this corpus's 13 words: no projection, the short run's dropout, no weight decay and the five minutes' rate
+    # (see the test below)
     at_five, at_ten = {**at_five, "projection": 0, "weight_decay": 0.0}, \
-        {**at_ten, "projection": 0, "dropout": 0.3, "weight_decay": 0.0}
+        {**at_ten, "projection": 0, "dropout": 0.3, "weight_decay": 0.0, "lr": 0.004}
     for seconds, expected in ((five, at_five), (ten - 1, at_five), (ten, at_ten), (3600, at_ten)):
         assert decided(word_corpus, engine="torch", max_time=seconds) == expected
     for short in ({}, {"max_time": 90}, {"max_time": five - 1}, {"epochs": 100}):
@@ -158,11 +159,12 @@ def test_the_budget_s_projection_is_for_a_large_vocabulary(tmp_path):
     assert len(corpus.vocab) >= PROJECTED_VOCABULARY
     cfg = make_config(engine="torch", max_time=600).resolve(corpus)
     assert (cfg.hidden, cfg.projection, cfg.tie, cfg.dropout, cfg.weight_decay) == (640, 256, True, 0.45, 0.1)
-    assert "adam, lr 0.004, weight decay 0.1, linear decay to 0 over the budget;" in cfg.describe(len(corpus.vocab))
+    assert "adam, lr 0.011, weight decay 0.1, linear decay to 0 over the budget;" in cfg.describe(len(corpus.vocab))
     assert cfg.model_config(len(corpus.vocab)).embedding == 256  # tied to the projection's width
     assert make_config(engine="torch", max_time=600, projection=0).resolve(corpus).projection == 0  # given: kept
     assert make_config(engine="torch", max_time=600, dropout=0.1).resolve(corpus).dropout == 0.1
     assert make_config(engine="torch", max_time=300).resolve(corpus).dropout == 0.3
+    assert make_config(engine="torch", max_time=300).resolve(corpus).lr == 0.004
     assert make_config(engine="torch", max_time=600, weight_decay=0.0).resolve(corpus).weight_decay == 0.0
     assert make_config(engine="torch", max_time=300).resolve(corpus).weight_decay == 0.1
     assert make_config(engine="torch", max_time=90).resolve(corpus).weight_decay == 0.0
@@ -184,7 +186,7 @@ def test_a_resumed_run_keeps_what_its_first_budget_chose(tmp_path, word_corpus):
     # a small vocabulary's own choices (no projection, less dropout) give way to the checkpoint's too
     saved = {"hidden": 640, "projection": 128, "dropout": 0.45, "weight_decay": 0.1}
     assert decided(word_corpus, engine="torch", max_time=600) == {**LONG_RUNS[1][1], "projection": 0, "dropout": 0.3,
-                                                                  "weight_decay": 0.0}
+                                                                  "weight_decay": 0.0, "lr": 0.004}
     resumed = make_config(max_time=600, engine="torch").resolve(word_corpus, saved)
     assert (resumed.projection, resumed.dropout, resumed.weight_decay) == (128, 0.45, 0.1)
     # a checkpoint from before --weight-decay trained without it, and resumes so

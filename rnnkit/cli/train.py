@@ -137,7 +137,8 @@ def register(verbs: Any) -> None:
                 "batches), or auto (sentence for words, stream for characters)")
     option("--bptt", type=int, help="stream mode: steps per window")
     option("--bptt-truncate", type=int, help="numpy engine, rnn: steps each output's error flows back (the seed's 4)")
-    add_loop_options(p, option, shown={"lr": by_budget("lr"), "decay": f"auto: {by_budget('decay')}",
+    add_loop_options(p, option, shown={"lr": by_budget("lr") + " (the last on words)",
+                                       "decay": f"auto: {by_budget('decay')}",
                                        "weight_decay": by_budget("weight_decay") + " (words)"})
 
     p = add_verb(verbs, "plot", cmd_plot, "draw a training run's loss curve again (from MODEL/metrics.jsonl)")
