@@ -139,7 +139,7 @@ def register(verbs: Any) -> None:
     option("--bptt-truncate", type=int, help="numpy engine, rnn: steps each output's error flows back (the seed's 4)")
     add_loop_options(p, option, shown={"lr": by_budget("lr") + " (the last on words)",
                                        "decay": f"auto: {by_budget('decay')}",
-                                       "weight_decay": by_budget("weight_decay") + " (words)"})
+                                       "weight_decay": by_budget("weight_decay")})
 
     p = add_verb(verbs, "plot", cmd_plot, "draw a training run's loss curve again (from MODEL/metrics.jsonl)")
     p.add_argument("model", metavar="MODEL", help="a directory a training run wrote (any kind)")
