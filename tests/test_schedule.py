@@ -124,9 +124,10 @@ def test_a_long_time_budget_chooses_a_wider_model_and_a_decaying_rate(word_corpu
                                    "weight_decay": 0.1})
     assert SHORT_RUN == {"hidden": 256, "lr": 0.002, "decay": "none", "projection": 0, "dropout": 0.3,
                          "weight_decay": 0.0}
-    # this corpus's 13 words: no projection, the short run's dropout and the five minutes' rate, the weight
-    # decay kept (see the test below)
-    at_five, at_ten = {**at_five, "projection": 0}, {**at_ten, "projection": 0, "dropout": 0.3, "lr": 0.004}
+    # this corpus's 13 words: no projection, the short run's dropout and the five minutes' rate, and more
+    # weight decay (characters' own measurements)
+    at_five = {**at_five, "projection": 0, "weight_decay": 0.3}
+    at_ten = {**at_ten, "projection": 0, "dropout": 0.3, "lr": 0.004, "weight_decay": 0.3}
     for seconds, expected in ((five, at_five), (ten - 1, at_five), (ten, at_ten), (3600, at_ten)):
         assert decided(word_corpus, engine="torch", max_time=seconds) == expected
     for short in ({}, {"max_time": 90}, {"max_time": five - 1}, {"epochs": 100}):
@@ -183,10 +184,10 @@ def test_a_resumed_run_keeps_what_its_first_budget_chose(tmp_path, word_corpus):
     old = {"hidden": 512}  # a checkpoint from before --decay: none
     assert make_config(max_time=600, engine="torch").resolve(word_corpus, old).decay == "none"
     # a small vocabulary's own choices (no projection, less dropout) give way to the checkpoint's too
-    saved = {"hidden": 640, "projection": 128, "dropout": 0.45, "weight_decay": 0.3}
+    saved = {"hidden": 640, "projection": 128, "dropout": 0.45, "weight_decay": 0.05}
     assert decided(word_corpus, engine="torch", max_time=600) == {**LONG_RUNS[1][1], "projection": 0, "dropout": 0.3,
-                                                                  "lr": 0.004}
+                                                                  "lr": 0.004, "weight_decay": 0.3}
     resumed = make_config(max_time=600, engine="torch").resolve(word_corpus, saved)
-    assert (resumed.projection, resumed.dropout, resumed.weight_decay) == (128, 0.45, 0.3)
+    assert (resumed.projection, resumed.dropout, resumed.weight_decay) == (128, 0.45, 0.05)
     # a checkpoint from before --weight-decay trained without it, and resumes so
     assert make_config(max_time=600, engine="torch").resolve(word_corpus, {"hidden": 640}).weight_decay == 0.0

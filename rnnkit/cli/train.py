@@ -94,7 +94,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def register(verbs: Any) -> None:
-    from rnnkit.lm.config import LONG_RUNS, SHORT_RUN
+    from rnnkit.lm.config import CHARACTERS, LONG_RUNS, SHORT_RUN
 
     p = add_verb(verbs, "train", cmd_train, "train a language model on a prepared corpus")
     p.add_argument("prepared", metavar="PREPARED", help="a directory written by `rnnkit prepare`")
@@ -139,7 +139,8 @@ def register(verbs: Any) -> None:
     option("--bptt-truncate", type=int, help="numpy engine, rnn: steps each output's error flows back (the seed's 4)")
     add_loop_options(p, option, shown={"lr": by_budget("lr") + " (the last on words)",
                                        "decay": f"auto: {by_budget('decay')}",
-                                       "weight_decay": by_budget("weight_decay")})
+                                       "weight_decay": by_budget("weight_decay")
+                                       + f" ({CHARACTERS['weight_decay']:g} on characters)"})
 
     p = add_verb(verbs, "plot", cmd_plot, "draw a training run's loss curve again (from MODEL/metrics.jsonl)")
     p.add_argument("model", metavar="MODEL", help="a directory a training run wrote (any kind)")
