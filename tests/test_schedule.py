@@ -183,7 +183,8 @@ def test_a_resumed_run_keeps_what_its_first_budget_chose(tmp_path, word_corpus):
     assert make_config(max_time=60).resolve(word_corpus, {"hidden": 512, "decay": "none"}).decay == "none"
     old = {"hidden": 512}  # a checkpoint from before --decay: none
     assert make_config(max_time=600, engine="torch").resolve(word_corpus, old).decay == "none"
-    # a small vocabulary's own choices (no projection, less dropout) give way to the checkpoint's too
+    # a small vocabulary's own choices (no projection, less dropout, more weight decay) give way to the
+    # checkpoint's too
     saved = {"hidden": 640, "projection": 128, "dropout": 0.45, "weight_decay": 0.05}
     assert decided(word_corpus, engine="torch", max_time=600) == {**LONG_RUNS[1][1], "projection": 0, "dropout": 0.3,
                                                                   "lr": 0.004, "weight_decay": 0.3}
