@@ -304,6 +304,22 @@ def test_a_confident_targets_error_keeps_its_precision_under_autocast():
     assert abs(bias.grad[7].item() - exact) <= 0.01 * abs(exact)
 
 
+@pytest.mark.parametrize("mixed", [False, True])
+def test_a_hopeless_targets_loss_is_finite_and_exact(mixed):
+    """A target 120 nats below the best word has a probability (e⁻¹²⁰) below float32's and bf16's
+    smallest number: its loss comes from the logits, 120 nats, not log 0."""
+    from rnnkit.models.torch.lm import SoftmaxCrossEntropy
+
+    V = torch.zeros(50, 2)
+    V[3, 0], V[9, 0] = 1.0, -1.0
+    states = torch.tensor([[60.0, 0.0], [1.0, 0.0]], requires_grad=True)  # row 0: word 3 at +60, word 9 at −60
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed):
+        loss = SoftmaxCrossEntropy.apply(states, V, None, torch.tensor([9, 3]), torch.tensor([1.0, 0.0]))
+    assert abs(loss.item() - 120.0) <= 1e-4 * 120
+    loss.backward()
+    assert torch.isfinite(states.grad).all() and abs(states.grad[0, 0].item() - 2.0) <= 1e-3  # (p − onehot)·V = V₃ − V₉
+
+
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 

@@ -76,28 +76,9 @@ def test_deep_and_embedded_models_agree_with_numpy(layers, embedding):
         assert np.abs(param.grad.numpy() - expected[name]).max() <= 1e-9 * np.abs(expected[name]).max()
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
-def test_the_output_layer_made_a_few_rows_at_a_time_agrees_with_numpy(monkeypatch, cell):
-    """Under mixed precision the fused loss makes its logits in blocks of rows that stay in cache;
-    here 3 rows a block in float64, so 36 positions (the padded ones weighted 0) make 12 blocks."""
-    import rnnkit.models.torch.lm as torch_lm
-
-    monkeypatch.setattr(torch_lm, "_block_rows", lambda positions, vocabulary, mixed: 3)
-    reference = initialize(cell, 30, 6, bptt_truncate=1000, rng=np.random.RandomState(3))
-    fast = build(reference.config, reference.params)
-    x, y, mask = _batch(30, seed=5)
-    expected_loss, expected = reference.loss_and_grads(x, y, mask)
-    loss, _ = fast(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask))
-    loss.backward()
-    assert abs(loss.item() - expected_loss) <= 1e-9 * abs(expected_loss)
-    for name, param in fast.named_parameters():
-        canonical = fast.canonical(name)
-        assert np.abs(param.grad.numpy() - expected[canonical]).max() <= 1e-9 * np.abs(expected[canonical]).max(), name
-
-
 def test_the_output_layer_under_bf16_keeps_its_bias():
-    """Under bf16 autocast (the blocks of rows, cast to float32 for the softmax) a strong bias, half
-    the words 3 nats down, moves the loss and its gradient as in float32."""
+    """Under bf16 autocast (bf16 probabilities, their sums in float32) a strong bias, half the words
+    3 nats down, moves the loss and its gradient as in float32."""
     reference = initialize("gru", 30, 6, bptt_truncate=1000, rng=np.random.RandomState(3), dtype=np.float32)
     reference.params["c"][::2] = -3.0
     x, y, mask = _batch(30, seed=5)

@@ -167,9 +167,10 @@ class TorchTrainable:
         for key, value in arrays.items():
             if key.startswith("optimizer."):
                 name, field = key.removeprefix("optimizer.").rsplit(".", 1)  # names may hold dots (att.W)
-                tensor = torch.from_numpy(value.copy())
-                self.optimizer.state[by_name[name]][field] = tensor.reshape(()) if field == "step" \
-                    else tensor.to(self.device)
+                tensor, param = torch.from_numpy(value.copy()), by_name[name]
+                # A moment takes its weight's layout (a word-major E's), as the optimizer makes it.
+                self.optimizer.state[param][field] = tensor.reshape(()) if field == "step" \
+                    else torch.empty_like(param).copy_(tensor)
         if "scaler.scale" in arrays and self.scaler is not None:
             self.scaler.update(float(arrays["scaler.scale"][0]))
         if "rng.torch" in arrays:

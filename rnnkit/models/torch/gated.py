@@ -18,7 +18,7 @@ from torch import nn
 
 from rnnkit.models.config import ADAPTIVE_DIVISOR, LMConfig
 from rnnkit.models.torch.dropout import dropout
-from rnnkit.models.torch.lm import TorchLM
+from rnnkit.models.torch.lm import TorchLM, word_major
 
 _TORCH_NAME = re.compile(r"rnn\.(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
 _BASE = {"weight_ih": "U", "weight_hh": "W", "bias_ih": "bu", "bias_hh": "bw"}
@@ -100,7 +100,7 @@ class TorchGated(TorchLM):
     def __init__(self, config: LMConfig) -> None:
         super().__init__(config)
         c = config
-        self.E = self.weight(c.embedding, c.vocab_size)
+        self.E = word_major(c.embedding, c.vocab_size, self.torch_dtype)
         self.rnn = recurrence(c, self.torch_dtype)
         if c.projection:
             self.P = self.weight(c.projection, c.output_width)

@@ -17,7 +17,7 @@ from rnnkit.models.numpy.matching import MASKED
 from rnnkit.models.schema import param_spec
 from rnnkit.models.torch.dropout import dropout
 from rnnkit.models.torch.gated import canonical_name, packed_states, recurrence
-from rnnkit.models.torch.lm import load_params, params_of
+from rnnkit.models.torch.lm import load_params, params_of, word_major
 from rnnkit.models.torch.precision import widened
 
 
@@ -27,7 +27,7 @@ class TorchDualEncoder(nn.Module):
         self.config = config
         dtype = getattr(torch, config.dtype)
         spec = param_spec(config)
-        self.E = nn.Parameter(torch.empty(*spec["E"].shape, dtype=dtype))
+        self.E = word_major(*spec["E"].shape, dtype)
         self.rnn = recurrence(config.encoder(), dtype)
         self.M = nn.Parameter(torch.empty(*spec["M"].shape, dtype=dtype))
         if config.reranks:

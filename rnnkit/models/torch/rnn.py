@@ -21,7 +21,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.models.config import LMConfig
 from rnnkit.models.schema import layer_names, param_spec
 from rnnkit.models.torch.dropout import dropout
-from rnnkit.models.torch.lm import TorchLM
+from rnnkit.models.torch.lm import TorchLM, word_major
 
 
 class TorchRNN(TorchLM):
@@ -30,7 +30,9 @@ class TorchRNN(TorchLM):
         if config.activation != "tanh":
             raise RnnkitError("the torch engine runs the seed's tanh RNN; use --engine numpy for relu")
         for name, spec in param_spec(config).items():
-            self.register_parameter(name, self.weight(*spec.shape))
+            read_by_word = name == "E" or (name == "U" and not config.embedding)
+            self.register_parameter(name, word_major(*spec.shape, self.torch_dtype) if read_by_word
+                                    else self.weight(*spec.shape))
         if not config.embedding:
             self.register_buffer("identity", torch.eye(config.hidden, dtype=self.torch_dtype), persistent=False)
 
