@@ -80,6 +80,19 @@ def test_both_engines_draw_the_same_fresh_weights():
     assert np.all(by_numpy["bu"][5:10] > 1 - 5 ** -0.5)  # the forget gate starts 1 higher
 
 
+def test_the_forget_gates_bias_starts_as_asked_for_lstms_only():
+    bound = 5 ** -0.5
+    pytorchs = init_params(LMConfig("lstm", 12, 5, forget_bias=0.0), np.random.RandomState(3))
+    keras = init_params(LMConfig("lstm", 12, 5), np.random.RandomState(3))
+    assert np.all(np.abs(pytorchs["bu"]) <= bound)  # every bias, the forget gate's too, in PyTorch's ±1/√H
+    np.testing.assert_allclose(keras["bu"][5:10] - pytorchs["bu"][5:10], 1.0)
+    assert np.array_equal(keras["bu"][:5], pytorchs["bu"][:5]) and np.array_equal(keras["bw"], pytorchs["bw"])
+    assert LMConfig.from_dict(LMConfig("lstm", 12, 5, forget_bias=0.0).to_dict()).forget_bias == 0.0
+    for cell, value in (("gru", 0.0), ("lstm", float("nan"))):
+        with pytest.raises(RnnkitError, match="--forget-bias is a finite number, for lstm models"):
+            LMConfig(cell, 12, 5, forget_bias=value)
+
+
 def _has_torch() -> bool:
     try:
         import torch  # noqa: F401

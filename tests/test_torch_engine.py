@@ -221,6 +221,10 @@ def test_resume_refuses_other_options(tmp_path):
         train(corpus, tmp_path / "m", recipe="seed", hidden=9, max_steps=10, resume=True, log=lambda _: None)
     with pytest.raises(RnnkitError, match="no checkpoint"):
         train(corpus, tmp_path / "fresh", recipe="seed", hidden=8, resume=True, log=lambda _: None)
+    train(corpus, tmp_path / "lstm", cell="lstm", hidden=8, max_steps=5, log=lambda _: None)
+    with pytest.raises(RnnkitError, match=r"different forget_bias \(forget_bias=1.0\)"):
+        train(corpus, tmp_path / "lstm", cell="lstm", hidden=8, forget_bias=0.0, max_steps=10, resume=True,
+              log=lambda _: None)
 
 
 def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
@@ -290,3 +294,30 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     assert run.returncode == 130 and "--resume" in err and "Traceback" not in err
     state = json.loads((tmp_path / "m" / "checkpoint" / "state.json").read_text())
     assert state["position"]["step"] > 0
+
+
+def test_an_embedding_its_gradient_and_its_moments_are_stored_a_word_to_a_row():
+    """``E`` (embedding × vocabulary) is held as its transpose, so that the lookup's gradient and the
+    tied output layer's arrive in its layout; a checkpoint's moments come back in it too, and the
+    model file still holds ``E`` in its canonical shape."""
+    from rnnkit.data.batching import Batch
+    from rnnkit.models.config import LMConfig
+    from rnnkit.models.schema import init_params
+    from rnnkit.models.torch.engine import TorchEngine
+
+    config = LMConfig("lstm", 40, 8, tie=True)
+    params = init_params(config, np.random.RandomState(0))
+    engine = TorchEngine(config, params, optimizer="adam")
+    x = np.random.default_rng(0).integers(0, 40, (3, 5))
+    engine.train_step(Batch(x, x[:, ::-1].copy(), np.ones(x.shape, dtype=bool)), 0.01, 1 / x.size)
+    E = engine.model.E
+    assert E.shape == (8, 40) and E.t().is_contiguous()
+    assert E.grad.stride() == E.stride()
+    assert all(m.stride() == E.stride() for m in (engine.optimizer.state[E]["exp_avg"],
+                                                  engine.optimizer.state[E]["exp_avg_sq"]))
+    again = TorchEngine(config, engine.params(), optimizer="adam")
+    again.load_state_arrays(engine.state_arrays(), steps=1)
+    moment = again.optimizer.state[again.model.E]["exp_avg"]
+    assert moment.stride() == E.stride() and torch.equal(moment, engine.optimizer.state[E]["exp_avg"])
+    saved = engine.params()["E"]
+    assert saved.shape == (8, 40) and saved.flags.c_contiguous and np.array_equal(saved, E.detach().numpy())

@@ -136,6 +136,8 @@ def register(verbs: Any) -> None:
            help="stream (the text as one sequence, the state carried), sentence (each sentence alone, padded "
                 "batches), or auto (sentence for words, stream for characters)")
     option("--bptt", type=int, help="stream mode: steps per window")
+    option("--forget-bias", type=float, metavar="B",
+           help="lstm: the forget gate's bias starts B higher (0: PyTorch's own initialisation)")
     option("--bptt-truncate", type=int, help="numpy engine, rnn: steps each output's error flows back (the seed's 4)")
     add_loop_options(p, option, shown={"lr": by_budget("lr") + " (the last on words)",
                                        "decay": f"auto: {by_budget('decay')}",

@@ -37,6 +37,7 @@ class TrainConfig(LoopOptions):
     mode: str = "stream"  # auto: sentence for words, stream for characters
     bptt: int = 35  # stream mode: steps per window
     bptt_truncate: int = 4  # the numpy engine's per-output truncation (the seed's)
+    forget_bias: float = 1.0  # lstm: the forget gate's bias starts this much higher (0: PyTorch's initialisation)
     # The loop's options whose defaults differ for a language model:
     lr: float | None = None  # None: 0.002, or 0.004 and 0.011 for a long --max-time (budget_defaults)
     batch_size: int = 32
@@ -49,7 +50,7 @@ class TrainConfig(LoopOptions):
 
     # What must match for a checkpoint to be resumed with this config (with LOOP_KEYS).
     MODEL_KEYS = ("cell", "hidden", "layers", "embedding", "tie", "cutoffs", "projection", "dropout", "mode", "bptt",
-                  "bptt_truncate")
+                  "bptt_truncate", "forget_bias")
     MIN_BATCH_SIZE: ClassVar[int] = 1  # the seed's step: one sentence
 
     def model_config(self, vocab_size: int) -> LMConfig:
@@ -57,7 +58,7 @@ class TrainConfig(LoopOptions):
         return LMConfig(self.cell, vocab_size, self.hidden, layers=self.layers, embedding=self.embedding,
                         tie=bool(self.tie), bidirectional=self.bidirectional, dropout=self.dropout,
                         bptt_truncate=self.bptt_truncate, dtype=self.dtype, cutoffs=tuple(self.cutoffs or ()),
-                        projection=self.projection)
+                        projection=self.projection, forget_bias=self.forget_bias)
 
     def resolve(self, corpus: PreparedCorpus, resumed: dict[str, Any] | None = None) -> TrainConfig:
         """A copy with every 'auto' decided and every value checked. Resuming, what the budget

@@ -45,7 +45,8 @@ class LMConfig:
     a tail cluster behind a narrower projection; empty, the full softmax. ``projection`` (gated
     cells, 0: none) projects the top layer's states linearly to that width before the output
     layer (weight ``P``), so the output layer — the product with the whole vocabulary — costs that
-    width, not the hidden size's; tied, the embedding is that width too.
+    width, not the hidden size's; tied, the embedding is that width too. ``forget_bias`` (lstm) is
+    added to the forget gate's bias at initialisation: 1 by default (as Keras does), 0 is PyTorch's.
     """
 
     kind: ClassVar[str] = "lm"
@@ -63,6 +64,7 @@ class LMConfig:
     activation: str = "tanh"
     cutoffs: tuple[int, ...] = ()
     projection: int = 0
+    forget_bias: float = 1.0
 
     def __post_init__(self) -> None:
         from rnnkit.models.schema import CELLS
@@ -74,6 +76,8 @@ class LMConfig:
         if self.projection and (not isinstance(self.projection, int) or self.projection < 1 or not self.gated
                                 or self.bidirectional):
             raise RnnkitError("--projection is a width of at least 1, for gru and lstm language models")
+        if self.forget_bias != 1.0 and (self.cell != "lstm" or not math.isfinite(self.forget_bias)):
+            raise RnnkitError("--forget-bias is a finite number, for lstm models")
         if self.gated and self.embedding is None:
             object.__setattr__(self, "embedding", self.projection or self.hidden)
         if self.vocab_size < 2:

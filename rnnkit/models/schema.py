@@ -79,11 +79,11 @@ def _rnn_schema(c: LMConfig) -> Schema:
 
 def _gated_schema(c: LMConfig) -> Schema:
     """PyTorch's initialisation (every gate weight and bias in ±1/√H), except that an LSTM's forget
-    gate bias starts 1 higher (as Keras does): at first the cell keeps most of its state, and
-    gradients reach further back. ``E`` in ±0.1, ``V`` in ±1/√H, ``c`` zero."""
+    gate bias starts ``forget_bias`` (1) higher, as Keras's: at first the cell keeps most of its
+    state, and gradients reach further back. ``E`` in ±0.1, ``V`` in ±1/√H, ``c`` zero."""
     C, H, G = c.vocab_size, c.hidden, GATES[c.cell] * c.hidden
     bound = _bound(H)
-    forget = (H, 2 * H, 1.0) if c.cell == "lstm" else None
+    forget = (H, 2 * H, c.forget_bias) if c.cell == "lstm" and c.forget_bias else None
     schema = {"E": ParamSpec((c.embedding, C), 0.1)}
     for k in range(c.layers):
         width = c.embedding if k == 0 else c.output_width

@@ -95,7 +95,8 @@ class LoopOptions:
 
 
 # What a checkpoint from before an option existed was trained with.
-BEFORE_THE_OPTION = {"tie": False, "cutoffs": [], "decay": "none", "projection": 0, "weight_decay": 0.0}
+BEFORE_THE_OPTION = {"tie": False, "cutoffs": [], "decay": "none", "projection": 0, "weight_decay": 0.0,
+                     "forget_bias": 1.0}
 
 
 def fill_choices(options: Any, choices: dict[str, Any], resumed: dict[str, Any] | None) -> None:

@@ -89,12 +89,18 @@ class TorchTrainable:
 
     def _apply(self, lr: float) -> None:
         """Clip the gradients gathered so far and take one optimizer step at ``lr``."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)  # clipping sees the true gradients
-        if self.clip:
+        rate = lr
+        if self.clip and isinstance(self.optimizer, torch.optim.SGD):
+            # SGD's step is linear in the gradient: the clipped step is the step at a lower rate,
+            # without a pass that scales every gradient (clip_grad_norm_'s coefficient).
+            norm = torch.nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None])
+            rate = lr * min(1.0, self.clip / (norm.item() + 1e-6))
+        elif self.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
         taken = True
         if self.scaler is None:
             self.optimizer.step()
