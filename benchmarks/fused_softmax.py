@@ -1,7 +1,6 @@
-"""The output layer's loss, forward and backward, three ways side by side: PyTorch's own
-``cross_entropy`` over the logits, rnnkit's fused loss made in one block, and the same made a few
-rows at a time (each block's float32 logits small enough to stay in cache: rnnkit's choice under
-mixed precision).
+"""The output layer's loss, forward and backward, two ways side by side: PyTorch's own
+``cross_entropy`` over the logits, and rnnkit's fused loss (one product, one softmax pass, the
+error made in place of the probabilities).
 
     python benchmarks/fused_softmax.py [--rows 1120] [--vocabulary 7677] [--width 256] [--repeats 20]
 
@@ -27,20 +26,8 @@ def pytorch_loss(states, V, bias, targets, weights):
     return (losses * weights).sum()
 
 
-def fused(rows: Callable[[int, int, bool], int]) -> Callable:
-    """rnnkit's fused loss, with ``rows(positions, vocabulary, mixed)`` rows of logits at a time."""
-    def loss(states, V, bias, targets, weights):
-        saved, torch_lm._block_rows = torch_lm._block_rows, rows
-        try:
-            return torch_lm.SoftmaxCrossEntropy.apply(states, V, bias, targets, weights)
-        finally:
-            torch_lm._block_rows = saved
-    return loss
-
-
-_rnnkit_rows = torch_lm._block_rows
-one_block = fused(lambda positions, vocabulary, mixed: positions)
-cache_blocks = fused(lambda positions, vocabulary, mixed: _rnnkit_rows(positions, vocabulary, True))
+def fused(states, V, bias, targets, weights):
+    return torch_lm.SoftmaxCrossEntropy.apply(states, V, bias, targets, weights)
 
 
 def milliseconds(loss_of: Callable, tensors: tuple, precision: str, repeats: int) -> float:
@@ -69,11 +56,10 @@ def main() -> None:
                torch.zeros(args.vocabulary, requires_grad=True),
                torch.randint(0, args.vocabulary, (args.rows,), generator=g), torch.ones(args.rows))
     print(f"{args.rows} positions × {args.vocabulary:,} words, states {args.width} wide; forward and backward, "
-          f"{torch.get_num_threads()} threads; blocks of {torch_lm._block_rows(args.rows, args.vocabulary, True)} rows")
+          f"{torch.get_num_threads()} threads")
     for precision in ("fp32", "bf16") if cpu_has_bf16() else ("fp32",):
         times = {name: milliseconds(way, tensors, precision, args.repeats) for name, way in
-                 (("PyTorch cross_entropy", pytorch_loss), ("fused, one block", one_block),
-                  ("fused, in blocks", cache_blocks))}
+                 (("PyTorch cross_entropy", pytorch_loss), ("rnnkit's fused loss", fused))}
         base = times["PyTorch cross_entropy"]
         for name, ms in times.items():
             print(f"  {precision}  {name:<22} {ms:7.1f} ms  {base / ms:4.2f}× PyTorch's")

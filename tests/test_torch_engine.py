@@ -321,3 +321,24 @@ def test_an_embedding_its_gradient_and_its_moments_are_stored_a_word_to_a_row():
     assert moment.stride() == E.stride() and torch.equal(moment, engine.optimizer.state[E]["exp_avg"])
     saved = engine.params()["E"]
     assert saved.shape == (8, 40) and saved.flags.c_contiguous and np.array_equal(saved, E.detach().numpy())
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_stack_run_a_layer_at_a_time_is_the_stack(monkeypatch, cell):
+    """In training on a CPU the layers run one at a time with rnnkit's dropout between them: with
+    that dropout made the identity, outputs and last states are nn.LSTM's (nn.GRU's) own."""
+    import rnnkit.models.torch.gated as gated
+    from rnnkit.models.config import LMConfig
+
+    torch.manual_seed(0)
+    rnn = gated.recurrence(LMConfig(cell, 20, 6, layers=3, dropout=0.4), torch.float64)
+    x = torch.randn(2, 5, 6, dtype=torch.float64)
+    h = torch.randn(3, 2, 6, dtype=torch.float64)
+    state = (h, torch.randn(3, 2, 6, dtype=torch.float64)) if cell == "lstm" else h
+    monkeypatch.setattr(gated, "dropout", lambda x, p: x)
+    ours, ours_last = gated.stacked(rnn.train(), x, state)
+    rnn.dropout = 0.0
+    theirs, theirs_last = rnn(x, state)
+    assert torch.allclose(ours, theirs, atol=1e-12)
+    for a, b in zip(*((ours_last, theirs_last) if cell == "lstm" else ((ours_last,), (theirs_last,)))):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-12)
