@@ -43,8 +43,8 @@ class SoftmaxCrossEntropy(torch.autograd.Function):
     softmax sums in float32 inside), and what needs more is taken in float32 from them: 1 − p at
     each target as the sum of the other words' probabilities — from a bf16 p it would be rounded
     away where the model is sure (bf16 steps by 1/256 just below 1) — and the loss from that, or
-    from p where p is small. Each bf16 probability is within 2⁻⁸ of its own value, so the loss is
-    within about 0.004 nats a token. (`benchmarks/fused_softmax.py` measures it against PyTorch's.)
+    from p where p is small. Each bf16 probability is within a factor 1 ± 2⁻⁸ of the exact one, so
+    the loss is within about 0.004 nats a token. (`benchmarks/fused_softmax.py` measures it against PyTorch's.)
     """
 
     @staticmethod
