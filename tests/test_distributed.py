@@ -317,7 +317,8 @@ def test_a_hopeless_targets_loss_is_finite_and_exact(mixed):
         loss = SoftmaxCrossEntropy.apply(states, V, None, torch.tensor([9, 3]), torch.tensor([1.0, 0.0]))
     assert abs(loss.item() - 120.0) <= 1e-4 * 120
     loss.backward()
-    assert torch.isfinite(states.grad).all() and abs(states.grad[0, 0].item() - 2.0) <= 1e-3  # (p − onehot)·V = V₃ − V₉
+    # the gradient (p − onehot)·V is V₃ − V₉ = 2 in its first column
+    assert torch.isfinite(states.grad).all() and abs(states.grad[0, 0].item() - 2.0) <= 1e-3
 
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

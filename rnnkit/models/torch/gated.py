@@ -53,18 +53,25 @@ def _adaptive_name(name: str) -> str:
     return f"tail{int(cluster) + 1}.{'PV'[int(which)]}"
 
 
+def run_layer(rnn: nn.Module, k: int, x: torch.Tensor, state, reverse: bool = False) -> tuple[torch.Tensor, ...]:
+    """Layer ``k`` of ``rnn`` alone (its backward direction with ``reverse``) over ``x``, batch first,
+    from ``state``: ``torch.lstm``'s (outputs, h, c) or ``torch.gru``'s (outputs, h)."""
+    suffix = f"_l{k}" + ("_reverse" if reverse else "")
+    weights = [getattr(rnn, f"{w}{suffix}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    run = torch.lstm if isinstance(rnn, nn.LSTM) else torch.gru
+    return run(x, state, weights, True, 1, 0.0, rnn.training, False, True)
+
+
 def stacked(rnn: nn.Module, inputs: torch.Tensor, h) -> tuple[torch.Tensor, torch.Tensor | tuple]:
     """``rnn(inputs, h)``; in training on a CPU a layer at a time, with ``dropout`` between the layers:
     nn.LSTM's own dropout draws one number for each element (1 ms of a 30 ms step at
     word_language_model's settings), ours a quarter. (On CUDA, cuDNN wants the layers in one call.)"""
     if not (rnn.training and rnn.dropout and rnn.num_layers > 1 and inputs.device.type == "cpu"):
         return rnn(inputs, h)
-    run, lstm = (torch.lstm, True) if isinstance(rnn, nn.LSTM) else (torch.gru, False)
+    lstm = isinstance(rnn, nn.LSTM)
     below, lasts = inputs, []
     for k in range(rnn.num_layers):
-        weights = [getattr(rnn, f"{w}_l{k}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-        state = (h[0][k:k + 1], h[1][k:k + 1]) if lstm else h[k:k + 1]
-        below, *last = run(below, state, weights, True, 1, 0.0, True, False, True)
+        below, *last = run_layer(rnn, k, below, (h[0][k:k + 1], h[1][k:k + 1]) if lstm else h[k:k + 1])
         lasts.append(last)
         if k < rnn.num_layers - 1:
             below = dropout(below, rnn.dropout)
@@ -99,16 +106,12 @@ def reversed_states(rnn: nn.Module, inputs: torch.Tensor, mask: torch.Tensor | N
     order = torch.where(steps < lengths, lengths - 1 - steps, steps)  # its own inverse
     flip = order[:, :, None]
     below, directions = inputs, 2 if rnn.bidirectional else 1
-    run = torch.lstm if isinstance(rnn, nn.LSTM) else torch.gru
     for k in range(rnn.num_layers):
         outputs = []
         for d in range(directions):
-            suffix = f"_l{k}" + ("_reverse" if d else "")
-            weights = [getattr(rnn, f"{w}{suffix}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             x = below if d == 0 else below.gather(1, flip.expand(-1, -1, below.shape[2]))
             zero = x.new_zeros(1, B, rnn.hidden_size)
-            out = run(x, (zero, zero) if run is torch.lstm else zero, weights, True, 1, 0.0, rnn.training, False,
-                      True)[0]
+            out = run_layer(rnn, k, x, (zero, zero) if isinstance(rnn, nn.LSTM) else zero, reverse=d == 1)[0]
             outputs.append(out if d == 0 else out.gather(1, flip.expand(-1, -1, out.shape[2])))
         below = torch.cat(outputs, dim=2) if directions == 2 else outputs[0]
         if k < rnn.num_layers - 1 and rnn.training:  # between layers, as nn.LSTM's own dropout
