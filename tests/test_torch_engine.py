@@ -342,3 +342,55 @@ def test_a_stack_run_a_layer_at_a_time_is_the_stack(monkeypatch, cell):
     assert torch.allclose(ours, theirs, atol=1e-12)
     for a, b in zip(*((ours_last, theirs_last) if cell == "lstm" else ((ours_last,), (theirs_last,)))):
         assert a.shape == b.shape and torch.allclose(a, b, atol=1e-12)
+
+
+def test_a_stream_run_with_sgd_is_pytorchs_textbook_training(tmp_path, monkeypatch):
+    """`rnnkit train --mode stream --optimizer sgd --clip C` takes, step for step, the steps of the
+    textbook loop (word_language_model's): nn.Embedding, nn.LSTM and nn.Linear from the same
+    weights, the mean cross-entropy, the state carried and detached, clip_grad_norm_, p -= lr · grad."""
+    import importlib
+
+    import torch.nn.functional as F
+
+    from rnnkit.data.batching import stream_batches, stream_tokens
+
+    lm_train = importlib.import_module("rnnkit.lm.train")  # the module; rnnkit.lm.train is also its function
+    corpus = _synthetic_corpus(tmp_path, sentences=200)
+    start, drawn = {}, lm_train.init_params
+
+    def remembered(config, rng):  # the run's initial weights, kept for the textbook model
+        start.update(drawn(config, rng))
+        return {name: value.copy() for name, value in start.items()}
+
+    monkeypatch.setattr(lm_train, "init_params", remembered)
+    lr, clip, steps, B, T = 1.5, 0.25, 6, 4, 7
+    train(corpus, tmp_path / "m", engine="torch", cell="lstm", layers=2, hidden=8, embedding=6, tie=False,
+          projection=0, dropout=0.0, forget_bias=0.0, mode="stream", bptt=T, batch_size=B, optimizer="sgd", lr=lr,
+          clip=clip, max_steps=steps, dtype="float64", keep="last", log=lambda _: None)
+
+    V = len(corpus.vocab)
+    embed, lstm, out = torch.nn.Embedding(V, 6), torch.nn.LSTM(6, 8, 2, batch_first=True), torch.nn.Linear(8, V)
+    model = torch.nn.ModuleList([embed, lstm, out]).double()
+    with torch.no_grad():
+        embed.weight.copy_(torch.from_numpy(start["E"].T))
+        out.weight.copy_(torch.from_numpy(start["V"]))
+        out.bias.copy_(torch.from_numpy(start["c"]))
+        for k, suffix in enumerate(("", "2")):
+            for theirs, ours in (("weight_ih", "U"), ("weight_hh", "W"), ("bias_ih", "bu"), ("bias_hh", "bw")):
+                getattr(lstm, f"{theirs}_l{k}").copy_(torch.from_numpy(start[ours + suffix]))
+    state = (torch.zeros(2, B, 8, dtype=torch.float64),) * 2
+    for batch in list(stream_batches(stream_tokens(corpus, "train"), B, T))[:steps]:
+        state = tuple(s.detach() for s in state)
+        model.zero_grad()
+        outputs, state = lstm(embed(torch.from_numpy(batch.x)), state)
+        F.cross_entropy(out(outputs).reshape(-1, V), torch.from_numpy(batch.y).reshape(-1)).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= lr * p.grad
+
+    ours = load_model(tmp_path / "m").params
+    assert not np.allclose(ours["V"], start["V"])  # it trained
+    assert np.allclose(ours["E"], embed.weight.detach().numpy().T, rtol=0, atol=1e-10)
+    assert np.allclose(ours["V"], out.weight.detach().numpy(), rtol=0, atol=1e-10)
+    assert np.allclose(ours["W2"], lstm.weight_hh_l1.detach().numpy(), rtol=0, atol=1e-10)
