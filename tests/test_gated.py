@@ -294,6 +294,25 @@ def test_stream_evaluation_predicts_every_token_once():
                    zip(joined, np.concatenate([b.mask for b in batches], axis=1)))
 
 
+def test_stream_training_windows_are_full_and_the_last_takes_the_remainder():
+    """Every token of each row once, in windows of bptt steps; what is left joins the last window
+    (word_language_model's kjv-lm setting would end its epoch on a step of 2 tokens a row)."""
+    from rnnkit.data.batching import stream_batches, stream_windows
+
+    tokens = np.arange(672742)
+    batches = list(stream_batches(tokens, 20, 35))
+    widths = [b.x.shape[1] for b in batches]
+    assert len(batches) == stream_windows(tokens, 20, 35) == 961
+    assert set(widths[:-1]) == {35} and widths[-1] == 37
+    length = (len(tokens) - 1) // 20
+    assert np.array_equal(np.concatenate([b.x for b in batches], axis=1), tokens[:20 * length].reshape(20, length))
+    assert np.array_equal(np.concatenate([b.y for b in batches], axis=1)[:, -1], (np.arange(1, 21) * length))
+    resumed = list(stream_batches(tokens, 20, 35, start=959))
+    assert [b.x.shape[1] for b in resumed] == [35, 37] and np.array_equal(resumed[-1].x, batches[-1].x)
+    short = list(stream_batches(np.arange(21), 4, 35))  # a stream shorter than one window: one window
+    assert len(short) == stream_windows(np.arange(21), 4, 35) == 1 and short[0].x.shape == (4, 5)
+
+
 def test_stream_evaluation_in_parts_matches_one_stream(corpus, tmp_path, monkeypatch):
     import rnnkit.lm.evaluate as evaluation
 
