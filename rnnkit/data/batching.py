@@ -246,7 +246,8 @@ def stream_windows(tokens: TokenStream | np.ndarray, batch_size: int, bptt: int)
     """How many windows ``stream_batches`` makes. A remainder joins the last window rather than
     making its own: a step on a few tokens is a step on their noisy gradient (with SGD and
     clipping, as long as any other), and it would come last, just before the epoch's evaluation
-    (word_language_model's kjv-lm setting ends its epoch on 2 tokens a row: 3% worse after epoch 1)."""
+    (at word_language_model's kjv-lm settings, 2 tokens a row: perplexity after epoch 1 127.9
+    against 135.8 over five seeds, docs/benchmarks.md)."""
     length = (len(tokens) - 1) // batch_size
     return max(1, length // bptt) if length >= 1 else 0
 
