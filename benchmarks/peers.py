@@ -14,9 +14,10 @@ ratio:
     not raised) against the same model and settings in ``rnnkit train``,
     for the same wall time: rnnkit's defaults for precision (bf16 autocast on a CPU with bf16 in
     hardware) with the full softmax, then float32, then the adaptive softmax; training tokens/s, and
-    validation perplexity after epoch 1; then further pairs of short runs, peer then rnnkit at its
-    default precision, and the median of the pairs' speed ratios (the machine's speed drifts
-    between runs: one pair is one draw of it);
+    validation perplexity after epoch 1; then five pairs of one-epoch runs, peer then rnnkit at its
+    default precision with the same seed (1 to 5): the median of all pairs' speed ratios (the
+    machine's speed drifts between runs: one pair is one draw of it) and the mean perplexity after
+    epoch 1 over the seeds (at these settings one run's figure is a draw of several points);
 (b) the peer's defaults against ``rnnkit train PREPARED --out M --max-time T`` with no other
     option: validation perplexity at equal wall time. The peer evaluates at the end of each epoch;
     its figure is its best evaluation finished before rnnkit's process ended (which includes its
@@ -62,8 +63,7 @@ AUTO_PRECISION = "bf16 here" if cpu_has_bf16() else "fp32 here"  # what rnnkit's
 
 PEER_SETTINGS = ["--engine", "torch", "--cell", "lstm", "--layers", "2", "--hidden", "200", "--embedding", "200",
                  "--no-tie", "--dropout", "0.2", "--mode", "stream", "--bptt", "35", "--batch-size", "20",
-                 "--optimizer", "sgd", "--lr", "20", "--clip", "0.25", "--epochs", "1000",
-                 "--forget-bias", "0"]  # PyTorch's initialisation of the LSTM, as the peer's
+                 "--optimizer", "sgd", "--lr", "20", "--clip", "0.25", "--forget-bias", "0"]  # PyTorch's initialisation of the LSTM, as the peer's
 NANOGPT_CPU = ["--device=cpu", "--compile=False", "--eval_iters=20", "--block_size=64", "--batch_size=12",
                "--n_layer=4", "--n_head=4", "--n_embd=128", "--dropout=0.0"]  # and max_iters = lr_decay_iters
 
@@ -126,11 +126,12 @@ def rnnkit_train(prepared: Path, out: Path, *options: str) -> tuple[dict, list[d
     return summary, record, wall
 
 
-def word_language_model(python: str, work: Path, seconds: float) -> dict:
-    """The peer with its defaults on kjv-lm for ``seconds``: tokens/s and each epoch's evaluation."""
+def word_language_model(python: str, work: Path, seconds: float, *options: str) -> dict:
+    """The peer on kjv-lm for ``seconds``, with its defaults and ``options`` (say ``--epochs 1 --seed 3``):
+    tokens/s and each epoch's evaluation."""
     copy = work / "word_language_model"
     shutil.copytree(PEERS / "word_language_model", copy)
-    run = Timed([python, "main.py", "--data", str(DATA / "kjv-lm"), "--epochs", "1000", "--save",
+    run = Timed([python, "main.py", "--data", str(DATA / "kjv-lm"), "--epochs", "1000", *options, "--save",
                  str(work / "peer-model.pt")], cwd=copy)
     wall = run.wait(seconds)
     ms = [float(m.group(1)) for _, m in run.matches(r"ms/batch\s+([\d.]+)")]
@@ -199,17 +200,31 @@ def equal_time_row(label: str, peer: dict, ours: dict, wall: float) -> list[tupl
              lower_or_higher(1 - ours['valid_perplexity'] / theirs['valid_perplexity']))]
 
 
-def more_speed_pairs(python: str, words: Path, work: Path, slices: int, seconds: float) -> list[tuple[float, float]]:
-    """(a)'s tokens/s as ``slices`` further pairs of runs ``seconds`` long, peer then rnnkit (bf16),
-    one pair after the other: a shared machine's own speed drifts by a quarter or more within
-    minutes (a fixed bf16 product measured every 2 s ran at 170–310 GFLOP/s), so one pair's ratio
-    carries that drift."""
+def after_epoch_one(record: list[dict]) -> dict | None:
+    """rnnkit's evaluation at the end of its first epoch, from its metrics record."""
+    return next((e for e in record if "valid_loss" in e and e["epoch"] >= 1), None)
+
+
+def seed_pairs(python: str, words: Path, work: Path, seeds: list[int]) -> list[dict]:
+    """(a) again as pairs of one-epoch runs, peer then rnnkit (bf16), both with the same seed, one
+    pair after the other: each pair's tokens/s and validation perplexity after the epoch.
+
+    At lr 20 with clipping to 0.25 every step has the same length, so the last bits of float rounding
+    grow until two runs that differ in them end the epoch several points apart (the peer's seeds 1–5
+    span 126–134), and one run's figure is a draw: the means over seeds compare the tools. The pairs
+    also measure speed again, since a shared machine's speed drifts by a quarter or more within
+    minutes (a fixed bf16 product measured every 2 s ran at 170–310 GFLOP/s)."""
     pairs = []
-    for i in range(slices):
-        peer = word_language_model(python, work / f"peer-{i}", seconds)
-        ours, _, _ = rnnkit_train(words, work / f"rnnkit-{i}", *PEER_SETTINGS, "--softmax", "full", "--precision",
-                                  "auto", "--max-time", str(seconds))
-        pairs.append((peer["tokens_per_second"], ours["tokens_per_second"]))
+    for seed in seeds:
+        peer = word_language_model(python, work / f"peer-{seed}", 900, "--epochs", "1", "--seed", str(seed))
+        ours, record, _ = rnnkit_train(words, work / f"rnnkit-{seed}", *PEER_SETTINGS, "--softmax", "full",
+                                       "--precision", "auto", "--epochs", "1", "--seed", str(seed))
+        if not peer["epochs"] or not after_epoch_one(record):
+            sys.exit(f"seed {seed}: a one-epoch run ended without its evaluation")
+        pairs.append({"seed": seed, "peer_tokens_per_second": peer["tokens_per_second"],
+                      "tokens_per_second": ours["tokens_per_second"],
+                      "peer_perplexity": peer["epochs"][0]["valid_perplexity"],
+                      "perplexity": after_epoch_one(record)["valid_perplexity"]})
     return pairs
 
 
@@ -220,6 +235,17 @@ def median_speed_row(pairs: list[tuple[float, float]]) -> tuple[str, str, str, s
     return (f"(a) tokens/s, peer then rnnkit --precision auto ({AUTO_PRECISION}), {len(pairs)} pairs one after the "
             f"other: {each}", f"{statistics.median(p for p, _ in pairs):,.0f}",
             f"{statistics.median(o for _, o in pairs):,.0f}", f"{median:.2f}× (median of the pairs' ratios)")
+
+
+def seeds_row(pairs: list[dict]) -> tuple[str, str, str, str]:
+    """The row of (a)'s perplexity after epoch 1 over seeds: each seed's pair, and the means."""
+    theirs = statistics.mean(p["peer_perplexity"] for p in pairs)
+    ours = statistics.mean(p["perplexity"] for p in pairs)
+    each = ", ".join(f"{p['seed']}: {p['peer_perplexity']:.1f} against {p['perplexity']:.1f}" for p in pairs)
+    return (f"(a) validation perplexity after epoch 1, one-epoch runs with the same seed, peer then rnnkit "
+            f"--precision auto, one pair after the other (seed: peer against rnnkit): {each}",
+            f"{theirs:.1f} (mean)", f"{ours:.1f} (mean)",
+            f"{ours / theirs:.3f} ({'no worse' if ours <= theirs else 'worse'})")
 
 
 def prepare_corpora(work: Path) -> tuple[Path, Path]:
@@ -249,7 +275,7 @@ def main() -> None:
         return
     same_seconds, budgets, nano_iters, char_budget = ((130, [150], 250, 150) if args.quick
                                                       else (240, [300, 600], 2000, 600))
-    slices, slice_seconds = (1, 60) if args.quick else (2, 90)  # (a)'s further pairs of short runs
+    seeds = [1] if args.quick else [1, 2, 3, 4, 5]  # (a)'s pairs of one-epoch runs
     python = peer_python()
     rows: list[tuple[str, str, str, str]] = []
     results: dict = {"quick": args.quick}
@@ -264,9 +290,9 @@ def main() -> None:
             results["a"] = {"peer": peer}
             for softmax, precision in (("full", "auto"), ("full", "fp32"), ("adaptive", "auto")):
                 ours, record, wall = rnnkit_train(words, work / f"a-rnnkit-{softmax}-{precision}", *PEER_SETTINGS,
-                                                  "--softmax", softmax, "--precision", precision,
+                                                  "--epochs", "1000", "--softmax", softmax, "--precision", precision,
                                                   "--max-time", str(same_seconds))
-                ours_epoch1 = next((e for e in record if "valid_loss" in e and e["epoch"] >= 1), None)
+                ours_epoch1 = after_epoch_one(record)
                 variant = f"--softmax {softmax} --precision {precision}" + (f" ({AUTO_PRECISION})" if precision == "auto"
                                                                             else "")
                 results["a"][variant] = ours
@@ -280,9 +306,10 @@ def main() -> None:
                 rows += equal_time_row(f"(a) validation perplexity within {wall:.0f} s; {variant}", peer, ours, wall)
                 if precision == "auto" and softmax == "full":  # the run right after the peer's: the first pair
                     pairs = [(peer["tokens_per_second"], ours["tokens_per_second"])]
-            pairs += more_speed_pairs(python, words, work / "a-pairs", slices, slice_seconds)
-            rows.append(median_speed_row(pairs))
-            results["a"]["pairs"] = pairs
+            by_seed = seed_pairs(python, words, work / "a-seeds", seeds)
+            pairs += [(p["peer_tokens_per_second"], p["tokens_per_second"]) for p in by_seed]
+            rows += [median_speed_row(pairs), seeds_row(by_seed)]
+            results["a"]["pairs"], results["a"]["seeds"] = pairs, by_seed
 
         if "b" in args.parts:
             # (b) the peer's defaults against rnnkit's, validation perplexity at equal wall time
@@ -319,7 +346,7 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print(f"\ncommands: peer (a, b) `python main.py --data kjv-lm --epochs 1000` (its defaults); "
-          f"rnnkit (a) `rnnkit train kjv-lm --out M {' '.join(PEER_SETTINGS)} --softmax full|adaptive --precision fp32|auto "
+          f"rnnkit (a) `rnnkit train kjv-lm --out M {' '.join(PEER_SETTINGS)} --epochs 1000|1 --softmax full|adaptive --precision fp32|auto "
           f"--max-time {same_seconds}`; "
           f"(b) `rnnkit train kjv-lm --out M --max-time T`; (c) nanoGPT `python train.py "
           f"config/train_shakespeare_char.py {' '.join(NANOGPT_CPU)} --max_iters=N --lr_decay_iters=N` (N = {nano_iters}, "
