@@ -1,6 +1,6 @@
 """rnnkit side by side with the tools people would pick instead, in one run on this machine.
 
-    python benchmarks/peers.py            # the full comparison (about an hour on 2 cores)
+    python benchmarks/peers.py            # the full comparison (75 minutes on 2 cores)
     python benchmarks/peers.py --quick    # a few minutes: shorter budgets, one time point
 
 The peers are run from ../shared/peers as they are, in a virtual environment of their own
