@@ -63,7 +63,8 @@ AUTO_PRECISION = "bf16 here" if cpu_has_bf16() else "fp32 here"  # what rnnkit's
 
 PEER_SETTINGS = ["--engine", "torch", "--cell", "lstm", "--layers", "2", "--hidden", "200", "--embedding", "200",
                  "--no-tie", "--dropout", "0.2", "--mode", "stream", "--bptt", "35", "--batch-size", "20",
-                 "--optimizer", "sgd", "--lr", "20", "--clip", "0.25", "--forget-bias", "0"]  # PyTorch's initialisation of the LSTM, as the peer's
+                 "--optimizer", "sgd", "--lr", "20", "--clip", "0.25",
+                 "--forget-bias", "0"]  # PyTorch's initialisation of the LSTM, as the peer's
 NANOGPT_CPU = ["--device=cpu", "--compile=False", "--eval_iters=20", "--block_size=64", "--batch_size=12",
                "--n_layer=4", "--n_head=4", "--n_embd=128", "--dropout=0.0"]  # and max_iters = lr_decay_iters
 
