@@ -220,12 +220,13 @@ def seed_pairs(python: str, words: Path, work: Path, seeds: list[int]) -> list[d
         peer = word_language_model(python, work / f"peer-{seed}", 900, "--epochs", "1", "--seed", str(seed))
         ours, record, _ = rnnkit_train(words, work / f"rnnkit-{seed}", *PEER_SETTINGS, "--softmax", "full",
                                        "--precision", "auto", "--epochs", "1", "--seed", str(seed))
-        if not peer["epochs"] or not after_epoch_one(record):
+        evaluation = after_epoch_one(record)
+        if not peer["epochs"] or not evaluation:
             sys.exit(f"seed {seed}: a one-epoch run ended without its evaluation")
         pairs.append({"seed": seed, "peer_tokens_per_second": peer["tokens_per_second"],
                       "tokens_per_second": ours["tokens_per_second"],
                       "peer_perplexity": peer["epochs"][0]["valid_perplexity"],
-                      "perplexity": after_epoch_one(record)["valid_perplexity"]})
+                      "perplexity": evaluation["valid_perplexity"]})
     return pairs
 
 
