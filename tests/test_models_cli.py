@@ -191,6 +191,9 @@ def test_progress_prints_plain_lines_off_a_terminal():
     timed = Progress(total=10**9, initial=0, enabled=False, log=lines.append, unit="tokens", every=0.0, max_time=90)
     timed.update(2.5, 1234.0)
     assert lines[-1].endswith("about 1.5 min to go")  # its time ends it, not its billion steps
+    untold = Progress(total=None, initial=0, enabled=False, log=lines.append, unit="tokens", every=0.0, max_time=90)
+    untold.update(2.5, 1234.0)  # a run its time alone ends: no count of steps to be "of"
+    assert lines[-1].startswith("step       1  loss 2.5000") and lines[-1].endswith("about 1.5 min to go")
 
 
 def test_an_option_given_twice_is_an_error_not_a_silent_override():

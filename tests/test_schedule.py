@@ -192,3 +192,28 @@ def test_a_resumed_run_keeps_what_its_first_budget_chose(tmp_path, word_corpus):
     assert (resumed.projection, resumed.dropout, resumed.weight_decay) == (128, 0.45, 0.05)
     # a checkpoint from before --weight-decay trained without it, and resumes so
     assert make_config(max_time=600, engine="torch").resolve(word_corpus, {"hidden": 640}).weight_decay == 0.0
+
+
+def test_a_budget_of_steps_or_time_alone_ends_the_run_not_a_count_of_epochs(tmp_path, word_corpus, monkeypatch):
+    from rnnkit.rank.train import RankTrainConfig
+    from rnnkit.seq2seq import Seq2SeqTrainConfig
+    from rnnkit.trainer.options import LoopOptions
+    from rnnkit.trainer.record import RunRecord
+
+    options = dict(hidden=8, batch_size=4, evaluate_every=100, engine="numpy", log=lambda _: None, progress=False)
+    bounded = train(word_corpus, tmp_path / "bounded", max_steps=50, **options)
+    per_epoch = bounded["steps"] / bounded["epochs"]
+    # more steps than the LM's 20 epochs take: the steps end the run (they stopped at 20 epochs before)
+    steps = math.ceil(21 * per_epoch)
+    summary = train(word_corpus, tmp_path / "m", max_steps=steps, **options)
+    assert (summary["stopped_by"], summary["steps"]) == ("max_steps", steps) and summary["epochs"] > 20
+    given = train(word_corpus, tmp_path / "given", max_steps=steps, epochs=2, **options)
+    assert given["stopped_by"] == "epochs" and given["epochs"] == 2
+    totals, real_start = [], RunRecord.start
+    monkeypatch.setattr(RunRecord, "start", lambda self, total, *a: totals.append(total) or real_start(self, total, *a))
+    timed = train(word_corpus, tmp_path / "timed", max_time=0.5, **options)
+    assert timed["stopped_by"] == "max_time" and totals == [None]  # progress has no step count to be "of"
+    for kind, epochs in ((RankTrainConfig, 4.0), (Seq2SeqTrainConfig, 10.0)):
+        assert kind(engine="numpy").resolve().epochs == epochs == kind.EPOCHS
+        assert kind(engine="numpy", max_time=600).resolve().epochs == LoopOptions.UNBOUNDED_EPOCHS
+        assert kind(engine="numpy", max_time=600, epochs=3).resolve().epochs == 3

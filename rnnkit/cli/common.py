@@ -142,7 +142,8 @@ def add_loop_options(p: argparse.ArgumentParser, option: Option, shown: dict[str
     option("--optimizer", choices=["sgd", "rmsprop", "adam"])
     option("--lr", type=float, help="learning rate", shown=shown.get("lr"))
     option("--batch-size", type=int, help="rows per step, over every process")
-    option("--epochs", type=float, shown=shown.get("epochs"))
+    option("--epochs", type=float, help="passes over the training data; left out, a --max-time or --max-steps "
+                                        "alone ends the run", shown=shown.get("epochs"))
     option("--max-steps", type=int, help="stop after this many steps")
     option("--max-time", type=float, help="stop after this many seconds")
     option("--clip", type=float, help="clip gradients to this global norm")

@@ -183,7 +183,7 @@ def register(verbs: Any) -> None:
     option("--rerank-top", type=int, help="a reranker reads again the first stage's best: how many, in a repository")
     option("--encoder-from", metavar="LM", help="start the encoder from this language model (rnnkit train; same cell "
                                                 "and sizes): pretrained words and layers")
-    add_loop_options(p, option)
+    add_loop_options(p, option, shown={"epochs": f"{RankTrainConfig.EPOCHS:g}"})
 
     p = add_verb(actions, "evaluate", cmd_evaluate, "Recall@k of a ranker on a split, with 95% intervals")
     p.add_argument("model", metavar="MODEL")

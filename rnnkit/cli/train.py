@@ -140,6 +140,7 @@ def register(verbs: Any) -> None:
            help="lstm: the forget gate's bias starts B higher (0: PyTorch's own initialisation)")
     option("--bptt-truncate", type=int, help="numpy engine, rnn: steps each output's error flows back (the seed's 4)")
     add_loop_options(p, option, shown={"lr": by_budget("lr") + " (the last on words)",
+                                       "epochs": f"{TrainConfig.EPOCHS:g}",
                                        "decay": f"auto: {by_budget('decay')}",
                                        "weight_decay": by_budget("weight_decay")
                                        + f" ({CHARACTERS['weight_decay']:g} on characters)"})

@@ -41,7 +41,6 @@ class TrainConfig(LoopOptions):
     # The loop's options whose defaults differ for a language model:
     lr: float | None = None  # None: 0.002, or 0.004 and 0.011 for a long --max-time (budget_defaults)
     batch_size: int = 32
-    epochs: float = 20.0
     clip: float | None = 0.25  # largest global gradient norm
     weight_decay: float | None = None  # None: 0, or 0.1 (characters 0.3) for a long --max-time (budget_defaults)
     evaluate_every: float = 1.0  # epochs
@@ -52,6 +51,7 @@ class TrainConfig(LoopOptions):
     MODEL_KEYS = ("cell", "hidden", "layers", "embedding", "tie", "cutoffs", "projection", "dropout", "mode", "bptt",
                   "bptt_truncate", "forget_bias")
     MIN_BATCH_SIZE: ClassVar[int] = 1  # the seed's step: one sentence
+    EPOCHS: ClassVar[float] = 20.0
 
     def model_config(self, vocab_size: int) -> LMConfig:
         """The model these options describe (its checks are the model's: sizes, cell, tie)."""

@@ -37,10 +37,10 @@ from rnnkit.trainer.runner import Job, open_trainer, run
 # 0.0489 validation CER on the Folio in 5 minutes against 0.0540 at 0.002 held (0.0519 at 0.004
 # held; at 0.012 the run diverges), and 0.0518 against 0.0525 test CER in 15 minutes
 # (docs/tutorial/attention.md, "What pays in fifteen minutes"); such a run is ended by its time,
-# not by a count of epochs. A run bounded by epochs or steps keeps a steady rate, so that it can be
-# stopped and resumed further.
-STEADY_RUN = {"lr": 0.002, "decay": "none", "epochs": 10.0}
-BUDGET_RUN = {"lr": 0.008, "decay": "linear", "epochs": 100.0}
+# not by a count of epochs (LoopOptions.UNBOUNDED_EPOCHS). A run bounded by epochs or steps keeps a
+# steady rate, so that it can be stopped and resumed further.
+STEADY_RUN = {"lr": 0.002, "decay": "none"}
+BUDGET_RUN = {"lr": 0.008, "decay": "linear"}
 
 
 @dataclass
@@ -62,13 +62,13 @@ class Seq2SeqTrainConfig(LoopOptions):
     max_target: int = 220
     eval_pairs: int = 1000  # validation pairs whose loss each evaluation computes
     decode_pairs: int = 200  # of those, decoded greedily for the CER
-    epochs: float | None = None  # None: 10, or 100 with a --max-time (its time ends the run)
     lr: float | None = None  # None: 0.002, or 0.008 with a --max-time (BUDGET_RUN)
     decay: str = "auto"  # auto: linear with a --max-time, else none
 
     MODEL_KEYS = ("level", "cell", "hidden", "embedding", "attention", "attention_size", "input_feeding",
                   "encoder_layers", "dropout", "vocab_size",
                   "max_source", "max_target", "eval_pairs", "decode_pairs")
+    EPOCHS = 10.0
 
     def resolve(self, resumed: dict[str, Any] | None = None) -> Seq2SeqTrainConfig:
         """A copy with every 'auto' decided and every value checked. Resuming, the rate and decay

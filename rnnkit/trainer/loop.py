@@ -42,6 +42,11 @@ class Interrupted(Exception):
     """Training stopped on SIGINT/SIGTERM after saving a checkpoint."""
 
 
+# The epochs of a run given a --max-time or --max-steps and no --epochs: a bound its own budget reaches
+# first (a fixed count would end a timed run early on a faster machine, its rate already at 0).
+UNBOUNDED_EPOCHS = 1000.0
+
+
 @dataclass(frozen=True)
 class Schedule:
     lr: float
@@ -216,7 +221,9 @@ class _Run:
 
     def train(self) -> None:
         position, task = self.position, self.task
-        self.record.start(self.total_steps, position.step, self.schedule.max_time)
+        ended_by_time = self.budget == "epochs" and self.schedule.epochs >= UNBOUNDED_EPOCHS \
+            and self.schedule.max_time is not None
+        self.record.start(None if ended_by_time else self.total_steps, position.step, self.schedule.max_time)
         if not self.evaluations():
             self.evaluate()
         self.stopped = self.stop_reason()

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, TypeVar
 from rnnkit.errors import RnnkitError
 from rnnkit.models.engine import cpu_has_bf16, resolve_engine
 from rnnkit.models.optim import check_optimizer
-from rnnkit.trainer.loop import Schedule
+from rnnkit.trainer.loop import UNBOUNDED_EPOCHS, Schedule
 
 Options = TypeVar("Options", bound="LoopOptions")
 
@@ -19,7 +19,7 @@ class LoopOptions:
     optimizer: str = "adam"
     lr: float = 0.002
     batch_size: int = 64
-    epochs: float = 4.0
+    epochs: float | None = None  # None: EPOCHS, or as many as a --max-time or --max-steps allows
     max_steps: int | None = None
     max_time: float | None = None  # seconds of this session
     clip: float | None = 5.0
@@ -43,6 +43,8 @@ class LoopOptions:
                  "weight_decay")
     MODEL_KEYS: ClassVar[tuple[str, ...]] = ()  # each kind's
     MIN_BATCH_SIZE: ClassVar[int] = 2
+    EPOCHS: ClassVar[float] = 4.0  # each kind's: the bound of a run given no other
+    UNBOUNDED_EPOCHS: ClassVar[float] = UNBOUNDED_EPOCHS  # with a --max-time or --max-steps alone
 
     def check_loop(self, cell: str | None) -> None:
         """Decide 'auto' engine, device and precision for ``cell`` (None: no engine, a fitted
@@ -61,6 +63,8 @@ class LoopOptions:
         if self.grad_accum > 1 and self.engine != "torch":
             raise RnnkitError("--grad-accum needs the torch engine (the numpy engine takes a whole batch at once)")
         self.check_precision()
+        if self.epochs is None:
+            self.epochs = self.UNBOUNDED_EPOCHS if self.max_time or self.max_steps else self.EPOCHS
         self.schedule()  # its own checks: rate, epochs, steps, patience
         if self.weight_decay is None:
             self.weight_decay = 0.0

@@ -22,9 +22,10 @@ from rnnkit.fsutil import atomic_write_text
 
 class Progress:
     """A tqdm bar (loss, units/s, ETA) when ``enabled``; else a plain line every ``every`` seconds.
-    ``max_time``: the seconds this session may run, which end it before ``total`` steps if sooner."""
+    ``max_time``: the seconds this session may run, which end it before ``total`` steps if sooner;
+    ``total`` None: the time alone ends it."""
 
-    def __init__(self, total: int, initial: int, enabled: bool, log: Callable[[str], None], unit: str,
+    def __init__(self, total: int | None, initial: int, enabled: bool, log: Callable[[str], None], unit: str,
                  every: float = 30.0, max_time: float | None = None) -> None:
         self.bar = None
         self.total, self.step, self.initial, self.log, self.unit, self.every = total, initial, initial, log, unit, every
@@ -49,8 +50,10 @@ class Progress:
         if now - self.last >= self.every:
             self.last = now
             rate = (self.step - self.initial) / (now - self.started)
-            eta = min((self.total - self.step) / rate if rate else math.inf, self.time_left(now))
-            self.log(f"step {self.step:>7,} of {self.total:,}  loss {loss:.4f}  {speed:,.0f} {self.unit}/s  "
+            steps_left = math.inf if self.total is None else self.total - self.step
+            eta = min(steps_left / rate if rate else math.inf, self.time_left(now))
+            of_total = "" if self.total is None else f" of {self.total:,}"
+            self.log(f"step {self.step:>7,}{of_total}  loss {loss:.4f}  {speed:,.0f} {self.unit}/s  "
                      f"about {eta / 60:.1f} min to go")
 
     def write(self, line: str) -> None:
@@ -75,7 +78,7 @@ class RunRecord:
         self.writer = _tensorboard(self.out) if tensorboard else None
         self.progress: Progress | None = None
 
-    def start(self, total_steps: int, step: int, max_time: float | None = None) -> None:
+    def start(self, total_steps: int | None, step: int, max_time: float | None = None) -> None:
         self.progress = Progress(total_steps, step, self.show, self.log, self.unit, max_time=max_time)
 
     def step(self, loss_per_unit: float, speed: float) -> None:
