@@ -117,7 +117,8 @@ def register(verbs: Any) -> None:
     option("--eval-pairs", type=int, help="validation pairs scored at each evaluation")
     option("--decode-pairs", type=int, help="of those, decoded for the CER")
     add_loop_options(p, option, shown={"lr": "0.002; 0.008 with --max-time",
-                                       "epochs": f"{Seq2SeqTrainConfig.EPOCHS:g}", "decay": "auto: linear with --max-time, else none"})
+                                       "epochs": f"{Seq2SeqTrainConfig.EPOCHS:g}",
+                                       "decay": "auto: linear with --max-time, else none"})
 
     p = add_verb(actions, "translate", cmd_translate, "translate lines of text, one output per line")
     p.add_argument("model", metavar="MODEL")
