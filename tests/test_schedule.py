@@ -197,7 +197,7 @@ def test_a_resumed_run_keeps_what_its_first_budget_chose(tmp_path, word_corpus):
 def test_a_budget_of_steps_or_time_alone_ends_the_run_not_a_count_of_epochs(tmp_path, word_corpus, monkeypatch):
     from rnnkit.rank.train import RankTrainConfig
     from rnnkit.seq2seq import Seq2SeqTrainConfig
-    from rnnkit.trainer.options import LoopOptions
+    from rnnkit.trainer.loop import UNBOUNDED_EPOCHS
     from rnnkit.trainer.record import RunRecord
 
     options = dict(hidden=8, batch_size=4, evaluate_every=100, engine="numpy", log=lambda _: None, progress=False)
@@ -215,5 +215,5 @@ def test_a_budget_of_steps_or_time_alone_ends_the_run_not_a_count_of_epochs(tmp_
     assert timed["stopped_by"] == "max_time" and totals == [None]  # progress has no step count to be "of"
     for kind, epochs in ((RankTrainConfig, 4.0), (Seq2SeqTrainConfig, 10.0)):
         assert kind(engine="numpy").resolve().epochs == epochs == kind.EPOCHS
-        assert kind(engine="numpy", max_time=600).resolve().epochs == LoopOptions.UNBOUNDED_EPOCHS
+        assert kind(engine="numpy", max_time=600).resolve().epochs == UNBOUNDED_EPOCHS
         assert kind(engine="numpy", max_time=600, epochs=3).resolve().epochs == 3

@@ -360,12 +360,13 @@ def test_outputs_stop_at_the_length_ratio(tmp_path):
 def test_a_timed_run_takes_the_budget_rate_and_others_a_steady_one():
     from rnnkit.seq2seq import Seq2SeqTrainConfig
     from rnnkit.seq2seq.train import BUDGET_RUN
+    from rnnkit.trainer.loop import UNBOUNDED_EPOCHS
 
     timed = Seq2SeqTrainConfig(max_time=900, engine="numpy").resolve()
     steady = Seq2SeqTrainConfig(epochs=2, engine="numpy").resolve()
     chosen = Seq2SeqTrainConfig(max_time=900, lr=0.001, decay="cosine", engine="numpy").resolve()
     bounded = Seq2SeqTrainConfig(max_time=900, epochs=3, engine="numpy").resolve()
-    assert (timed.lr, timed.decay, timed.epochs) == (0.008, "linear", timed.UNBOUNDED_EPOCHS)  # its time ends it
+    assert (timed.lr, timed.decay, timed.epochs) == (0.008, "linear", UNBOUNDED_EPOCHS)  # its time ends it
     assert (steady.lr, steady.decay, Seq2SeqTrainConfig(engine="numpy").resolve().epochs) == (0.002, "none", 10.0)
     assert {k: getattr(timed, k) for k in BUDGET_RUN} == BUDGET_RUN
     assert (chosen.lr, chosen.decay, bounded.epochs) == (0.001, "cosine", 3)  # what the user gives is kept

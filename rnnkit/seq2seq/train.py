@@ -37,7 +37,7 @@ from rnnkit.trainer.runner import Job, open_trainer, run
 # 0.0489 validation CER on the Folio in 5 minutes against 0.0540 at 0.002 held (0.0519 at 0.004
 # held; at 0.012 the run diverges), and 0.0518 against 0.0525 test CER in 15 minutes
 # (docs/tutorial/attention.md, "What pays in fifteen minutes"); such a run is ended by its time,
-# not by a count of epochs (LoopOptions.UNBOUNDED_EPOCHS). A run bounded by epochs or steps keeps a
+# not by a count of epochs (trainer.loop.UNBOUNDED_EPOCHS). A run bounded by epochs or steps keeps a
 # steady rate, so that it can be stopped and resumed further.
 STEADY_RUN = {"lr": 0.002, "decay": "none"}
 BUDGET_RUN = {"lr": 0.008, "decay": "linear"}

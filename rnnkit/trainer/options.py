@@ -19,7 +19,7 @@ class LoopOptions:
     optimizer: str = "adam"
     lr: float = 0.002
     batch_size: int = 64
-    epochs: float | None = None  # None: EPOCHS, or as many as a --max-time or --max-steps allows
+    epochs: float | None = None  # None: EPOCHS, or UNBOUNDED_EPOCHS with a --max-time or --max-steps alone
     max_steps: int | None = None
     max_time: float | None = None  # seconds of this session
     clip: float | None = 5.0
@@ -44,7 +44,6 @@ class LoopOptions:
     MODEL_KEYS: ClassVar[tuple[str, ...]] = ()  # each kind's
     MIN_BATCH_SIZE: ClassVar[int] = 2
     EPOCHS: ClassVar[float] = 4.0  # each kind's: the bound of a run given no other
-    UNBOUNDED_EPOCHS: ClassVar[float] = UNBOUNDED_EPOCHS  # with a --max-time or --max-steps alone
 
     def check_loop(self, cell: str | None) -> None:
         """Decide 'auto' engine, device and precision for ``cell`` (None: no engine, a fitted
@@ -64,7 +63,7 @@ class LoopOptions:
             raise RnnkitError("--grad-accum needs the torch engine (the numpy engine takes a whole batch at once)")
         self.check_precision()
         if self.epochs is None:
-            self.epochs = self.UNBOUNDED_EPOCHS if self.max_time or self.max_steps else self.EPOCHS
+            self.epochs = UNBOUNDED_EPOCHS if self.max_time or self.max_steps else self.EPOCHS
         self.schedule()  # its own checks: rate, epochs, steps, patience
         if self.weight_decay is None:
             self.weight_decay = 0.0
