@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.batching import Batch
-from rnnkit.models.config import LMConfig
+from rnnkit.lm.config import LMConfig
 from rnnkit.models.engine import open_engine
 from rnnkit.models.schema import init_params
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from rank_shakespeare import arguments, beats, compare, half_width, report
 
 from rnnkit.rank.dialogue import chitchat
-from rnnkit.rank.train import DEFAULT_PRESET
+from rnnkit.rank.config import DEFAULT_PRESET
 
 
 def main() -> None:

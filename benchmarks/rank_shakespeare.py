@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rnnkit.rank import build_dataset, evaluate_ranker, train_ranker
 from rnnkit.rank.dialogue import shakespeare_plays
-from rnnkit.rank.train import PRESETS
+from rnnkit.rank.config import PRESETS
 
 BASELINES = ["random", "tfidf", "bm25"]
 VARIANTS = [name for name in PRESETS if name not in BASELINES]

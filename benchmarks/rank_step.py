@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import rnnkit.models.torch.gated as gated
-from rnnkit.models.config import RankerConfig
+from rnnkit.rank.config import RankerConfig
 from rnnkit.models.schema import init_params
 from rnnkit.models.torch import build
 

@@ -22,7 +22,7 @@ import numpy as np
 import rnnkit
 from rnnkit.io.modeldir import ModelFiles, save_model
 from rnnkit.lm.train import special_tokens
-from rnnkit.models.config import LMConfig
+from rnnkit.lm.config import LMConfig
 from rnnkit.models.schema import init_params
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

@@ -3,9 +3,11 @@ the trained model as ``rnnkit.load`` opens it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import open_model
 from rnnkit.kinds import lookup, of_data
 
@@ -16,12 +18,26 @@ def train(data: Any, out: str | Path, *, kind: str | None = None, **options: Any
     ``data``: a prepared corpus (``rnnkit.prepare``) trains a language model, a ranking dataset
     (``rnnkit rank build``) a ranker, a pairs directory or TSV file an encoder–decoder; ``kind``
     ("lm", "ranker", "seq2seq") says so where the data cannot. ``options`` are the command line's
-    flags by their Python names (``--max-time 300`` is ``max_time=300``), and the trainers' own:
-    ``resume``, ``force``, ``log``, ``progress``, ``tensorboard``, and a language model's ``recipe``.
-    The run's summary is the model's ``summary``.
+    flags by their Python names (``--max-time 300`` is ``max_time=300``), checked as the flags
+    are, and the trainers' own: ``resume``, ``force``, ``log``, ``progress``, ``tensorboard``, and
+    a language model's ``recipe``. The run's summary is the model's ``summary``.
     """
+    path_argument("out", out)
     record = lookup(kind) if kind is not None else of_data(data)
     summary = record.part("train")(data, out, **options)
     model = open_model(out)
     model.summary = summary
     return model
+
+
+def load(path: str | Path, *, engine: str = "auto", device: str = "auto") -> Any:
+    """Any model directory, ready to use as its kind makes it (a ``LanguageModel``, a ``Ranker``, a
+    ``Seq2Seq``, …) on ``engine`` and ``device``."""
+    return open_model(path_argument("path", path), engine=engine, device=device)
+
+
+def path_argument(name: str, value: Any) -> Path:
+    """``value`` as a path, or one error saying that ``name=`` takes one."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise RnnkitError(f"{name}= must be a path (a str or a pathlib.Path); got {value!r}")
+    return Path(value)

@@ -26,18 +26,19 @@ class Kind:
     name: str  # config.json's "kind"
     title: str  # in messages: "language model"
     made_by: str  # the command that trains one
-    config: Ref  # its config class: a frozen dataclass with ``kind``, ``to_dict`` and ``from_dict``
-    schema: Ref  # config → its weights' names, shapes and initialisation (``models.schema``)
-    engines: Mapping[str, Ref]  # engine name → the class that runs it: (config, params, device=, optimizer=, …)
+    config: Ref  # its config class: a frozen dataclass with ``kind``, ``to_dict``, ``from_dict`` and ``schema()``
+    # (its weights' names, shapes and initialisation: ``models.schema``)
+    engines: Mapping[str, Ref]  # engine name → the class that runs it: (config, params, device=, optimizer=, …);
+    # a torch engine's ``module(config)`` is its ``nn.Module``
     train: Ref  # (data, out, **options) → the run's summary: the kind's task, run by the one trainer
     open: Ref  # (ModelFiles, engine=, device=) → the model ready to use (what ``rnnkit.load`` returns)
     serve: Ref  # the server's view of it: a ``rnnkit.serve.models.Served`` with its endpoints
-    torch_module: Ref | None = None  # config → the torch engine's ``nn.Module`` (None: no torch engine)
+    options: Ref | None = None  # its training options (a ``LoopOptions`` dataclass): flags, keywords, docs
     data: tuple[str, ...] = ()  # files whose presence marks a path as its training data (``of_data``)
     cli: tuple[Ref, ...] = field(default=())  # modules whose ``register(verbs)`` adds its verbs
 
     def part(self, name: str) -> Any:
-        """The part ``name`` ("config", "schema", "train", "open", "serve", "torch_module"), imported."""
+        """The part ``name`` ("config", "train", "open", "serve", "options"), imported."""
         return resolve(getattr(self, name))
 
     def engine(self, name: str) -> Any:
@@ -69,10 +70,13 @@ def names() -> list[str]:
 def of_data(data: Any) -> Kind:
     """The kind whose training data ``data`` is, from the files it holds (a directory) or its own
     name (a file): a prepared corpus, a ranking dataset, a pairs directory or TSV file."""
+    import os
     from pathlib import Path
 
     if hasattr(data, "path") and hasattr(data, "vocab"):  # a PreparedCorpus, already open
         return lookup("lm")
+    if not isinstance(data, (str, os.PathLike)) or not str(data):
+        raise RnnkitError(f"data= must be a path (a str or a pathlib.Path) or a prepared corpus; got {data!r}")
     path = Path(data)
     if not path.exists():
         raise RnnkitError(f"{path} does not exist; give a prepared corpus, a ranking dataset or a pairs directory")
@@ -96,39 +100,36 @@ def resolve(ref: Ref) -> Any:
 
 register(Kind(
     "lm", "language model", "rnnkit train",
-    config="rnnkit.models.config:LMConfig",
-    schema="rnnkit.models.schema:lm_schema",
-    engines={"numpy": "rnnkit.models.numpy.engine:NumpyEngine", "torch": "rnnkit.models.torch.engine:TorchEngine"},
-    torch_module="rnnkit.models.torch:lm_module",
+    config="rnnkit.lm.config:LMConfig",
+    engines={"numpy": "rnnkit.lm.numpy_engine:NumpyEngine", "torch": "rnnkit.lm.torch_engine:TorchEngine"},
     train="rnnkit.lm.train:train",
+    options="rnnkit.lm.config:TrainConfig",
     data=("train.ids.npy",),  # a prepared corpus (rnnkit prepare)
     open="rnnkit.lm.model:LanguageModel",
-    serve="rnnkit.serve.models:ServedLM",
-    cli=("rnnkit.cli.train", "rnnkit.cli.use"),
+    serve="rnnkit.lm.serve:ServedLM",
+    cli=("rnnkit.lm.cli",),
 ))
 register(Kind(
     "ranker", "ranker", "rnnkit rank train",
-    config="rnnkit.models.config:RankerConfig",
-    schema="rnnkit.models.schema:ranker_schema",
-    engines={"numpy": "rnnkit.models.numpy.engine:NumpyRankerEngine",
-             "torch": "rnnkit.models.torch.engine:TorchRankerEngine"},
-    torch_module="rnnkit.models.torch.ranker:TorchDualEncoder",
+    config="rnnkit.rank.config:RankerConfig",
+    engines={"numpy": "rnnkit.rank.numpy_engine:NumpyRankerEngine",
+             "torch": "rnnkit.rank.torch_engine:TorchRankerEngine"},
     train="rnnkit.rank.train:train_ranker",
+    options="rnnkit.rank.config:RankTrainConfig",
     data=("train.csv",),  # a ranking dataset (rnnkit rank build)
     open="rnnkit.rank.model:ranker_from_files",
-    serve="rnnkit.serve.models:ServedRanker",
-    cli=("rnnkit.cli.rank",),
+    serve="rnnkit.rank.serve:ServedRanker",
+    cli=("rnnkit.rank.cli",),
 ))
 register(Kind(
     "seq2seq", "sequence-to-sequence model", "rnnkit seq2seq train",
-    config="rnnkit.models.config:Seq2SeqConfig",
-    schema="rnnkit.models.schema:seq2seq_schema",
-    engines={"numpy": "rnnkit.models.numpy.engine:NumpySeq2SeqEngine",
-             "torch": "rnnkit.models.torch.engine:TorchSeq2SeqEngine"},
-    torch_module="rnnkit.models.torch.seq2seq:TorchSeq2Seq",
+    config="rnnkit.seq2seq.config:Seq2SeqConfig",
+    engines={"numpy": "rnnkit.seq2seq.numpy_engine:NumpySeq2SeqEngine",
+             "torch": "rnnkit.seq2seq.torch_engine:TorchSeq2SeqEngine"},
     train="rnnkit.seq2seq.train:train_seq2seq",
+    options="rnnkit.seq2seq.config:Seq2SeqTrainConfig",
     data=("train.tsv", ".tsv"),  # a pairs directory, or one TSV file of pairs
     open="rnnkit.seq2seq.model:Seq2Seq.from_files",
-    serve="rnnkit.serve.models:ServedSeq2Seq",
-    cli=("rnnkit.cli.seq2seq",),
+    serve="rnnkit.seq2seq.serve:ServedSeq2Seq",
+    cli=("rnnkit.seq2seq.cli",),
 ))

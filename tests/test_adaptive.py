@@ -13,7 +13,7 @@ import rnnkit
 from rnnkit import RnnkitError
 from rnnkit.lm import train
 from rnnkit.lm.config import frequency_cutoffs
-from rnnkit.models.config import LMConfig
+from rnnkit.lm.config import LMConfig
 from rnnkit.models.numpy import gradient_check, initialize
 from tests.conftest import break_gradient
 

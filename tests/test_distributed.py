@@ -329,9 +329,9 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 def test_a_mixed_precision_step_follows_the_float32_step(precision, device):
     """The engine's own path: autocast, and fp16's gradient scaler (torch's CPU LSTM has no fp16)."""
     from rnnkit.data.batching import Batch
-    from rnnkit.models.config import LMConfig
+    from rnnkit.lm.config import LMConfig
     from rnnkit.models.schema import init_params
-    from rnnkit.models.torch.engine import TorchEngine
+    from rnnkit.lm.torch_engine import TorchEngine
 
     config = LMConfig("lstm", 200, 32, tie=True)
     params = init_params(config, np.random.RandomState(0))

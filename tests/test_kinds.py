@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 import rnnkit
 from rnnkit import kinds
 from rnnkit.io.modeldir import ModelFiles, load_model
-from rnnkit.models.config import config_from_dict
+from rnnkit.models.network import Config
 from rnnkit.models.numpy.engine import NumpyTrainable
 from rnnkit.models.schema import ParamSpec, init_params
 from rnnkit.text.pipeline import TextPipeline
@@ -28,7 +29,7 @@ from tests.conftest import resume_counted
 
 
 @dataclass(frozen=True)
-class BowConfig:
+class BowConfig(Config):
     kind: ClassVar[str] = "bow"
 
     vocab_size: int
@@ -36,16 +37,8 @@ class BowConfig:
     dtype: str = "float64"
     dropout: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BowConfig:
-        return config_from_dict(cls, data)
-
-
-def bow_schema(config: BowConfig) -> dict[str, ParamSpec]:
-    return {"W": ParamSpec((config.classes, config.vocab_size), 0.1), "b": ParamSpec((config.classes,))}
+    def schema(self) -> dict[str, ParamSpec]:
+        return {"W": ParamSpec((self.classes, self.vocab_size), 0.1), "b": ParamSpec((self.classes,))}
 
 
 @dataclass
@@ -139,16 +132,18 @@ class BowTask:
 
 @dataclass
 class BowOptions(LoopOptions):
-    MODEL_KEYS: ClassVar[tuple[str, ...]] = ()
+    pass
 
 
-def train_bow(data: Path, out: Path, resume: bool = False, **options: Any) -> dict[str, Any]:
-    """This kind's trainer: the one trainer, given the task."""
-    cfg = BowOptions(engine="numpy", **options)
+def train_bow(data: Path, out: Path, *, resume: bool = False, force: bool = False, log=lambda _: None,
+              progress: bool = False, tensorboard: bool = False, backend: str | None = None,
+              **options: Any) -> dict[str, Any]:
+    """This kind's trainer: the one trainer, given the task; its options checked as every kind's."""
+    cfg = BowOptions.make(**{"engine": "numpy", **options})
     cfg.check_loop(None)
 
     def setup(placement, checkpoint, log) -> Job:
-        (train_labels, train_texts), (valid_labels, valid_texts) = (read_examples(data / f"{s}.tsv")
+        (train_labels, train_texts), (valid_labels, valid_texts) = (read_examples(Path(data) / f"{s}.bow.tsv")
                                                                     for s in ("train", "valid"))
         vocab = build_vocabulary([t.split() for t in train_texts], 0)
         labels = sorted(set(train_labels))
@@ -162,7 +157,26 @@ def train_bow(data: Path, out: Path, resume: bool = False, **options: Any) -> di
                                            {"labels": labels}, {"training": summary})
         return Job(task, files, describe=f"a bag of {len(vocab)} words, {len(labels)} classes")
 
-    return run(out, cfg, setup, resume=resume, log=lambda _: None, progress=False)
+    return run(out, cfg, setup, resume=resume, force=force, log=log, progress=progress, tensorboard=tensorboard,
+               backend=backend)
+
+
+def register_verbs(verbs: Any) -> None:
+    """This kind's verbs: ``rnnkit bow train DATA --out OUT``, with every trainer flag."""
+    from rnnkit.cli.common import add_training_flags, add_verb, run_training, train_arguments
+
+    def cmd_train(args):
+        def start(log):
+            return train_bow(args.data, args.out, log=log, **train_arguments(args, BowOptions))
+
+        return run_training(args, start,
+                            lambda summary: f"Wrote {summary['out']}: valid accuracy {summary['valid_accuracy']:.2f}")
+
+    actions = verbs.add_parser("bow", help="a bag-of-words classifier").add_subparsers(dest="bow_verb", required=True)
+    p = add_verb(actions, "train", cmd_train, "train a bag-of-words classifier on label<TAB>text lines")
+    p.add_argument("data", metavar="DATA", help="a directory with train.bow.tsv and valid.bow.tsv")
+    p.add_argument("--out", required=True)
+    add_training_flags(p, BowOptions)
 
 
 def served_bow():
@@ -191,8 +205,9 @@ def served_bow():
 def bow_kind(monkeypatch):
     """The kind, registered for one test."""
     monkeypatch.setattr(kinds, "_KINDS", dict(kinds._KINDS))
-    kinds.register(kinds.Kind("bow", "bag-of-words classifier", "tests/test_kinds.py", config=BowConfig,
-                              schema=bow_schema, engines={"numpy": BowEngine}, train=train_bow, open=BowClassifier,
+    kinds.register(kinds.Kind("bow", "bag-of-words classifier", "rnnkit bow train", config=BowConfig,
+                              engines={"numpy": BowEngine}, train=train_bow, open=BowClassifier, options=BowOptions,
+                              data=("train.bow.tsv",), cli=(SimpleNamespace(register=register_verbs),),
                               serve=lambda *args: served_bow()(*args)))
     yield
 
@@ -207,7 +222,7 @@ def examples(tmp_path) -> Path:
             label = str(rng.choice(list(words)))
             mixed = [*rng.choice(words[label].split(), 4), *rng.choice("the a of and it".split(), 3)]
             lines.append(f"{label}\t{' '.join(rng.permutation(mixed))}")
-        (tmp_path / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (tmp_path / f"{split}.bow.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return tmp_path
 
 
@@ -229,6 +244,21 @@ def test_a_kind_defined_outside_trains_saves_loads_and_answers(bow_kind, example
                    lambda: train_bow(examples, tmp_path / "parts", max_steps=30, resume=True, **options))
     whole, parts = load_model(tmp_path / "whole").params, load_model(tmp_path / "parts").params
     assert all(np.array_equal(whole[k], parts[k]) for k in whole)
+
+
+def test_a_kind_defined_outside_trains_from_the_command_line_and_from_rnnkit_train(bow_kind, examples, tmp_path,
+                                                                                  run_cli):
+    """Its verbs join the command, its flags come from the declarations, and ``rnnkit.train`` knows its data."""
+    flags = ["--lr", "0.5", "--batch-size", "16", "--epochs", "3", "--optimizer", "sgd"]
+    status, out, err = run_cli("bow", "train", examples, "--out", tmp_path / "cli", *flags)
+    assert status == 0 and out.startswith(f"Wrote {tmp_path / 'cli'}: valid accuracy"), err
+    status, out, err = run_cli("bow", "train", examples, "--out", tmp_path / "bad", "--lr", "nan")
+    assert status == 2 and "--lr: nan is not a finite number" in err and len(err.splitlines()) == 1
+    model = rnnkit.train(examples, tmp_path / "python", lr=0.5, batch_size=16, epochs=3, optimizer="sgd")
+    assert isinstance(model, BowClassifier) and model.summary["valid_accuracy"] > 0.95
+    with pytest.raises(rnnkit.RnnkitError, match=r"--batch-size \(batch_size=\): 0 is too small"):
+        rnnkit.train(examples, tmp_path / "refused", batch_size=0)
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "refused").exists()
 
 
 def test_a_kind_defined_outside_is_served(bow_kind, examples, tmp_path):

@@ -11,10 +11,11 @@ import pytest
 
 import rnnkit
 from rnnkit import RnnkitError
-from rnnkit.data.batching import PairBatch, pad_batch
-from rnnkit.models.config import RankerConfig
+from rnnkit.data.batching import pad_batch
+from rnnkit.rank.data import PairBatch
+from rnnkit.rank.config import RankerConfig
 from rnnkit.models.numpy.gradcheck import check_gradients
-from rnnkit.models.numpy.ranker import NumpyDualEncoder
+from rnnkit.rank.numpy_engine import NumpyDualEncoder
 from rnnkit.models.schema import init_params
 from rnnkit.rank.build import DISTRACTORS, build_dataset
 from rnnkit.rank.dialogue import chat_dialogues, play_dialogues, plays
@@ -165,7 +166,7 @@ VARIANTS = [{}, {"bidirectional": True}, {"pooling": "max"}, {"bag": True},
 
 
 def _dual_encoder(seed: int = 1, **options) -> NumpyDualEncoder:
-    config = RankerConfig("dual-encoder", 20, hidden=4, embedding=3, dtype="float64", **options)
+    config = RankerConfig("dual-encoder", 20, hidden=4, embedding=3, dtype="float64", **{"dropout": 0.0, **options})
     params = init_params(config, np.random.RandomState(seed))
     params["M"] += np.random.RandomState(seed + 1).uniform(-0.5, 0.5, params["M"].shape)  # not just the identity
     return NumpyDualEncoder(config, params)
@@ -512,7 +513,7 @@ def test_a_hybrid_trains_fits_its_mix_and_answers_on_both_engines(tmp_path, keyw
 
 def _reranker(seed: int = 1, **options) -> NumpyDualEncoder:
     config = RankerConfig("reranker", 20, hidden=4, embedding=3, dtype="float64", objective="in-batch",
-                          match_hidden=5, match_negatives=1, **options)
+                          match_hidden=5, match_negatives=1, **{"dropout": 0.0, **options})
     params = init_params(config, np.random.RandomState(seed))
     params["x.u"] *= 5  # a head that already scores: its share of the gradients is not lost in rounding
     return NumpyDualEncoder(config, params)
@@ -520,7 +521,7 @@ def _reranker(seed: int = 1, **options) -> NumpyDualEncoder:
 
 def test_the_matching_head_passes_the_gradient_check_at_its_states():
     """The head alone, its errors at both sides' states, with padded steps that must get none."""
-    from rnnkit.models.numpy.matching import match, match_backward
+    from rnnkit.rank.matching import match, match_backward
 
     rng = np.random.default_rng(0)
     A, B = rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 3, 2))

@@ -17,9 +17,9 @@ from rnnkit.io.modeldir import load_model
 from rnnkit.lm import train
 from rnnkit.lm.config import LONG_RUNS, SHORT_RUN, make_config
 from rnnkit.lm.train import LMTask
-from rnnkit.models.numpy.engine import NumpyEngine
+from rnnkit.lm.numpy_engine import NumpyEngine
 from rnnkit.trainer import Interrupted
-from rnnkit.trainer.loop import Schedule
+from rnnkit.trainer.options import LoopOptions
 from tests.conftest import resume_counted
 
 
@@ -29,12 +29,12 @@ def points(model):
 
 def test_the_decays_run_from_the_whole_rate_to_zero():
     for decay, middle in (("none", 1.0), ("linear", 0.5), ("cosine", 0.5)):
-        schedule = Schedule(0.1, 1.0, decay=decay)
+        schedule = LoopOptions(lr=0.1, epochs=1.0, decay=decay)
         assert schedule.factor(0.0) == 1.0 and math.isclose(schedule.factor(0.5), middle)
         assert schedule.factor(1.0) == (1.0 if decay == "none" else 0.0) == schedule.factor(1.7)
-    assert math.isclose(Schedule(0.1, 1.0, decay="cosine").factor(0.25), (1 + math.cos(math.pi / 4)) / 2)
-    with pytest.raises(RnnkitError, match="unknown --decay 'step'; use none, linear, cosine"):
-        Schedule(0.1, 1.0, decay="step")
+    assert math.isclose(LoopOptions(lr=0.1, epochs=1.0, decay="cosine").factor(0.25), (1 + math.cos(math.pi / 4)) / 2)
+    with pytest.raises(RnnkitError, match="--decay \\(decay=\\): 'step' is not one of auto, none, linear, cosine"):
+        LoopOptions.make(lr=0.1, epochs=1.0, decay="step")
 
 
 def test_a_linear_decay_spends_the_steps_budget(tmp_path, word_corpus):
@@ -195,7 +195,7 @@ def test_a_resumed_run_keeps_what_its_first_budget_chose(tmp_path, word_corpus):
 
 
 def test_a_budget_of_steps_or_time_alone_ends_the_run_not_a_count_of_epochs(tmp_path, word_corpus, monkeypatch):
-    from rnnkit.rank.train import RankTrainConfig
+    from rnnkit.rank.config import RankTrainConfig
     from rnnkit.seq2seq import Seq2SeqTrainConfig
     from rnnkit.trainer.loop import UNBOUNDED_EPOCHS
     from rnnkit.trainer.record import RunRecord

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from rnnkit import RnnkitError
-from rnnkit.models.config import ATTENTION, Seq2SeqConfig
+from rnnkit.seq2seq.config import ATTENTION, Seq2SeqConfig
 from rnnkit.models.engine import open_engine
 from rnnkit.models.numpy.gradcheck import check_gradients
-from rnnkit.models.numpy.seq2seq import NumpySeq2Seq
+from rnnkit.seq2seq.numpy_engine import NumpySeq2Seq
 from rnnkit.models.schema import init_params
 from rnnkit.seq2seq.baselines import Lexicon
 from rnnkit.seq2seq.data import Pairs
@@ -26,7 +26,7 @@ C = 9  # a small vocabulary: 0 start, 1 end, 2.. symbols
 def _model(attention: str, cell: str = "gru", seed: int = 1, feed: bool = False,
            layers: int = 1) -> tuple[Seq2SeqConfig, dict[str, np.ndarray]]:
     config = Seq2SeqConfig(C, cell=cell, hidden=3, embedding=4, attention=attention, attention_size=5, dtype="float64",
-                           input_feeding=feed, encoder_layers=layers)
+                           input_feeding=feed, encoder_layers=layers, dropout=0.0)
     return config, init_params(config, np.random.RandomState(seed))
 
 
@@ -295,7 +295,7 @@ def test_bad_input_is_one_clear_line(copy_data, tmp_path, run_cli, capsys):
     status, _, err = run_cli("seq2seq", "train", bad, "--out", tmp_path / "m")
     assert status == 2 and "holds 1 pair" in err and len(err.strip().splitlines()) == 1
     status, _, err = run_cli("seq2seq", "train", copy_data, "--out", tmp_path / "m", "--encoder-layers", "0")
-    assert status == 2 and "--encoder-layers must be at least 1" in err and not (tmp_path / "m").exists()
+    assert status == 2 and "--encoder-layers: 0 is too small" in err and not (tmp_path / "m").exists()
 
     from rnnkit.seq2seq import load_seq2seq, train_seq2seq
 
@@ -312,7 +312,7 @@ def test_bad_input_is_one_clear_line(copy_data, tmp_path, run_cli, capsys):
 
 def test_a_language_model_given_to_translate(tmp_path, run_cli):
     from rnnkit.io.modeldir import ModelFiles, save_model
-    from rnnkit.models.config import LMConfig
+    from rnnkit.lm.config import LMConfig
     from rnnkit.text.pipeline import TextPipeline
     from rnnkit.text.vocab import Vocabulary
 
@@ -345,7 +345,7 @@ def test_outputs_stop_at_the_length_ratio(tmp_path):
     from rnnkit.text.pipeline import TextPipeline
     from rnnkit.text.vocab import Vocabulary
 
-    config = Seq2SeqConfig(C, hidden=3, embedding=4, length_ratio=0.5, max_target=50)
+    config = Seq2SeqConfig(C, cell="gru", hidden=3, embedding=4, dropout=0.0, length_ratio=0.5, max_target=50)
     ids = Seq2SeqIds(TextPipeline("char", lowercase=False),
                      Vocabulary(["SENTENCE_START", "SENTENCE_END", *"abcdef", "\ufffd"], "\ufffd"))
     params = init_params(config, np.random.RandomState(7))
@@ -359,7 +359,7 @@ def test_outputs_stop_at_the_length_ratio(tmp_path):
 
 def test_a_timed_run_takes_the_budget_rate_and_others_a_steady_one():
     from rnnkit.seq2seq import Seq2SeqTrainConfig
-    from rnnkit.seq2seq.train import BUDGET_RUN
+    from rnnkit.seq2seq.config import BUDGET_RUN
     from rnnkit.trainer.loop import UNBOUNDED_EPOCHS
 
     timed = Seq2SeqTrainConfig(max_time=900, engine="numpy").resolve()

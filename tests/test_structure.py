@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,13 @@ import pytest
 
 from rnnkit import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, load_model, save_model
-from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
-from rnnkit.models.engine import Engine, RankerEngine, Seq2SeqEngine, open_engine
+from rnnkit.lm.config import LMConfig
+from rnnkit.rank.config import RankerConfig
+from rnnkit.seq2seq.config import Seq2SeqConfig
+from rnnkit.lm.engine import Engine
+from rnnkit.models.engine import open_engine
+from rnnkit.rank.engine import RankerEngine
+from rnnkit.seq2seq.engine import Seq2SeqEngine
 from rnnkit.models.schema import init_params, param_spec
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary
@@ -89,7 +96,8 @@ def test_the_forget_gates_bias_starts_as_asked_for_lstms_only():
     assert np.array_equal(keras["bu"][:5], pytorchs["bu"][:5]) and np.array_equal(keras["bw"], pytorchs["bw"])
     assert LMConfig.from_dict(LMConfig("lstm", 12, 5, forget_bias=0.0).to_dict()).forget_bias == 0.0
     for cell, value in (("gru", 0.0), ("lstm", float("nan"))):
-        with pytest.raises(RnnkitError, match="--forget-bias is a finite number, for lstm models"):
+        with pytest.raises(RnnkitError, match=r"--forget-bias (is a finite number, for lstm models|\(forget_bias=\): "
+                                              r"nan is not a finite number)"):
             LMConfig(cell, 12, 5, forget_bias=value)
 
 
@@ -102,8 +110,8 @@ def _has_torch() -> bool:
 
 
 KIND_PROTOCOLS = {"lm": (Engine, LMConfig("gru", 12, 5)),
-                  "ranker": (RankerEngine, RankerConfig("dual-encoder", 12, hidden=5)),
-                  "seq2seq": (Seq2SeqEngine, Seq2SeqConfig(12, hidden=5))}
+                  "ranker": (RankerEngine, RankerConfig("dual-encoder", 12, hidden=5, dropout=0.0)),
+                  "seq2seq": (Seq2SeqEngine, Seq2SeqConfig(12, cell="gru", hidden=5, embedding=None, dropout=0.0))}
 
 
 @pytest.mark.parametrize("kind", list(KIND_PROTOCOLS))
@@ -149,17 +157,28 @@ def _modules() -> dict[str, set[str]]:
     return found
 
 
-# Data flows one way: a package imports only from its own level and the levels below.
-# The kinds' record (``kinds``) names the parts of each kind, at every level, and imports them
-# only when asked: it imports nothing above the errors.
-LEVELS = {"errors": 0, "_version": 0, "fsutil": 0, "figures": 0, "kinds": 0, "text": 1, "data": 2, "models": 3,
-          "io": 4, "trainer": 6, "analysis": 6, "lm": 7, "rank": 7, "seq2seq": 7, "serve": 8, "api": 9}
+# Data flows one way: a package imports only from its own level and the levels below. The kinds'
+# record (``kinds``) names the parts of each kind and imports them only when asked: it imports
+# nothing above the errors. What every kind shares lies below the kinds: the trainer, the
+# server's base (each kind's endpoints are in its package) and the command line's common parts
+# (each kind's verbs are in its package); the server's app and the command line above them.
+LEVELS = {"errors": 0, "_version": 0, "fsutil": 0, "figures": 0, "kinds": 0, "options": 0, "text": 1, "data": 2,
+          "models": 3, "io": 4, "trainer": 6, "analysis": 6, "serve": 6, "cli.common": 6, "lm": 7, "rank": 7,
+          "seq2seq": 7, "api": 9}
+KINDS = {"lm", "rank", "seq2seq"}  # the packages of the built-in kinds
 # Outside the core, with the package root: the entry points, and the tutorial's code in compat.
 OUTSIDE_THE_CORE = {"rnnkit.__main__", "rnnkit.tutorial", "rnnkit.compat", "rnnkit.cli", "rnnkit.bench"}
 
 
 def _top(module: str) -> str:
     return module.split(".")[1] if module.count(".") else module
+
+
+def _level(module: str) -> int:
+    """The level of the longest entry of ``LEVELS`` that ``module`` lies in (99: none)."""
+    inside = module.removeprefix("rnnkit.")
+    found = [key for key in LEVELS if inside == key or inside.startswith(key + ".")]
+    return LEVELS[max(found, key=len)] if found else 99
 
 
 def _in(module: str, packages: set[str]) -> bool:
@@ -183,25 +202,47 @@ def test_the_core_never_imports_the_compat_package():
 
 
 def test_the_trainer_and_the_kinds_reach_models_only_through_the_engine_interface():
-    specific = {"rnnkit.models.numpy", "rnnkit.models.torch", "torch"}
+    """A kind's engines (its ``numpy_engine`` and ``torch_engine``) build on an engine's own code;
+    its trainer, its model and its uses, and the trainer, reach them through ``open_engine`` alone."""
+    specific = {"rnnkit.models.numpy", "rnnkit.models.torch", "torch", *(f"rnnkit.{k}.{e}" for k in KINDS
+                                                                         for e in ("numpy_engine", "torch_engine"))}
     logging = {"torch.utils.tensorboard"}  # TensorBoard's writer, which PyTorch ships: not an engine
     # torchrun's process group is how the processes of a run talk, whatever the engine: one module opens it.
     processes = {"rnnkit.trainer.distributed": {"torch", "torch.distributed"}}
     offenders = {m: sorted(i for i in imports if _in(i, specific) and i not in logging | processes.get(m, set()))
                  for m, imports in _modules().items() if _in(m, {"rnnkit.trainer", "rnnkit.lm", "rnnkit.rank",
-                                                                 "rnnkit.seq2seq"})}
+                                                                 "rnnkit.seq2seq"})
+                 and m.split(".")[-1] not in ("numpy_engine", "torch_engine")}
     assert not {m: i for m, i in offenders.items() if i}
 
 
 def test_data_flows_one_way():
     offenders = []
     for module, imports in _modules().items():
-        if not _core(module):
+        if not _core(module) or _in(module, {"rnnkit.cli"}):
             continue
-        level = LEVELS[_top(module)]
-        offenders += [f"{module} imports {i}" for i in imports
-                      if i.startswith("rnnkit.") and LEVELS.get(_top(i), 99) > level]
+        level = _level(module)
+        offenders += [f"{module} imports {i}" for i in imports if i.startswith("rnnkit.") and _level(i) > level]
     assert not offenders, offenders
+
+
+def test_no_kind_imports_another_kind():
+    offenders = [f"{m} imports {i}" for m, imports in _modules().items() if _top(m) in KINDS
+                 for i in imports if _top(i) in KINDS - {_top(m)}]
+    assert not offenders, offenders
+
+
+def test_import_rnnkit_imports_no_kind_package():
+    """``import rnnkit`` is light: a kind's package is imported when one of its names is first used."""
+    code = ("import sys, rnnkit; print(sorted(m for m in sys.modules if m.split('.')[:2] in "
+            "(['rnnkit', 'lm'], ['rnnkit', 'rank'], ['rnnkit', 'seq2seq'])))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=PACKAGE.parent).stdout.strip()
+    assert loaded == "[]"
+    code = ("import rnnkit; print(rnnkit.LanguageModel.__module__, rnnkit.load_ranker.__module__, "
+            "'train' in dir(rnnkit))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=PACKAGE.parent).stdout.split() == ["rnnkit.lm.model", "rnnkit.rank.model", "True"]
 
 
 # ------------------------------------------------------------------------------ the kinds
@@ -212,11 +253,28 @@ def test_every_part_of_every_kind_resolves():
 
     for name in kinds.names():
         kind = kinds.lookup(name)
-        for part in ("config", "schema", "train", "open", "serve", "torch_module"):
+        for part in ("config", "train", "open", "serve"):
             assert callable(kind.part(part)), (name, part)
-        assert kind.part("config").kind == name
+        assert kind.part("config").kind == name and callable(kind.part("config").schema)
         assert all(callable(kind.engine(e)) for e in kind.engines)
         assert all(hasattr(kinds.resolve(m), "register") for m in kind.cli)
+
+
+def test_a_kind_is_one_package():
+    """Every part a kind's record names — config, engines, trainer, model, endpoints, verbs — is
+    defined in the kind's own package, and nothing of one kind is defined in the shared packages."""
+    from rnnkit import kinds
+
+    for name in kinds.names():
+        kind = kinds.lookup(name)
+        parts = [kind.part(p) for p in ("config", "train", "open", "serve", "options")]
+        parts += [kind.engine(e) for e in kind.engines] + [kinds.resolve(m) for m in kind.cli]
+        homes = {getattr(part, "__module__", None) or part.__name__ for part in parts}
+        packages = {_top(home) for home in homes}
+        assert len(packages) == 1 and packages <= KINDS, (name, sorted(homes))
+    shared = [m for m in _modules() if _top(m) in {"models", "data", "serve", "trainer", "cli", "io"}]
+    named = {"ranker", "rank", "seq2seq", "lm_"}
+    assert not [m for m in shared if any(part in m.split(".")[-1] for part in named)], shared
 
 
 def test_nothing_but_the_registry_asks_which_kind_a_model_is():

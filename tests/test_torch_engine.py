@@ -228,7 +228,7 @@ def test_resume_refuses_other_options(tmp_path):
 
 
 def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    from rnnkit.models.torch.engine import TorchEngine
+    from rnnkit.lm.torch_engine import TorchEngine
 
     corpus = _synthetic_corpus(tmp_path, sentences=400)
     real_step, calls = TorchEngine.train_step, []
@@ -301,9 +301,9 @@ def test_an_embedding_its_gradient_and_its_moments_are_stored_a_word_to_a_row():
     tied output layer's arrive in its layout; a checkpoint's moments come back in it too, and the
     model file still holds ``E`` in its canonical shape."""
     from rnnkit.data.batching import Batch
-    from rnnkit.models.config import LMConfig
+    from rnnkit.lm.config import LMConfig
     from rnnkit.models.schema import init_params
-    from rnnkit.models.torch.engine import TorchEngine
+    from rnnkit.lm.torch_engine import TorchEngine
 
     config = LMConfig("lstm", 40, 8, tie=True)
     params = init_params(config, np.random.RandomState(0))
@@ -328,7 +328,7 @@ def test_a_stack_run_a_layer_at_a_time_is_the_stack(monkeypatch, cell):
     """In training on a CPU the layers run one at a time with rnnkit's dropout between them: with
     that dropout made the identity, outputs and last states are nn.LSTM's (nn.GRU's) own."""
     import rnnkit.models.torch.gated as gated
-    from rnnkit.models.config import LMConfig
+    from rnnkit.lm.config import LMConfig
 
     torch.manual_seed(0)
     rnn = gated.recurrence(LMConfig(cell, 20, 6, layers=3, dropout=0.4), torch.float64)

@@ -26,10 +26,9 @@ from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.figures import pyplot, save_figure
 from rnnkit.io.modeldir import ModelFiles, load_model
-from rnnkit.models.config import LMConfig
+from rnnkit.models.network import CELLS, Network, gated_names, layer_names
 from rnnkit.models.numpy import NumpyLM, build
 from rnnkit.models.numpy.threads import all_blas_threads, one_blas_thread
-from rnnkit.models.schema import CELLS, gated_names, layer_names
 
 
 @dataclass
@@ -116,7 +115,7 @@ def measure(model: NumpyLM, label: str, sequences: np.ndarray, distance: int,
 def fresh_model(cell: str, vocab_size: int, hidden: int, *, layers: int = 1, activation: str = "tanh",
                 init_scale: float = 1.0, seed: int = 0) -> NumpyLM:
     """An untrained float64 model, its recurrent matrices multiplied by ``init_scale``."""
-    model = build(LMConfig(cell, vocab_size, hidden, layers=layers, activation=activation, dtype="float64"),
+    model = build(Network(cell, vocab_size, hidden, layers=layers, activation=activation, dtype="float64"),
                   rng=np.random.RandomState(seed))
     for k in range(layers):
         model.params[(gated_names if model.config.gated else layer_names)(k)[1]] *= init_scale
@@ -128,7 +127,7 @@ def trained_model(files: ModelFiles) -> NumpyLM:
     if not CELLS[files.config.cell].trainable:
         raise RnnkitError(f"{files.path} is a {files.config.cell} model, which rnnkit runs forward only; "
                           "measure a model trained by rnnkit")
-    config = LMConfig.from_dict({**files.config.to_dict(), "dtype": "float64"})
+    config = Network.from_dict({**files.config.to_dict(), "dtype": "float64"})
     return build(config, {k: v.astype(np.float64) for k, v in files.params.items()})
 
 

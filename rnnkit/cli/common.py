@@ -115,55 +115,25 @@ def add_encoding_errors(p: argparse.ArgumentParser) -> None:
                    help="what to do with bytes that are not UTF-8 (default: stop and say where)")
 
 
-Option = Callable[..., None]
+def add_engine_option(p: argparse.ArgumentParser, device: bool = False) -> None:
+    """``--engine`` (and ``--device``), for every verb that runs a model: the engines there are, and
+    the devices they run on (``models.engine``)."""
+    from rnnkit.models.engine import ENGINES
+
+    p.add_argument("--engine", default="auto", choices=["auto", *ENGINES],
+                   help="which engine runs the model (default auto: the fast one where it is installed)")
+    if device:
+        devices = dict.fromkeys(d for e in ENGINES.values() for d in e.devices)
+        p.add_argument("--device", default="auto", choices=["auto", *devices],
+                       help="where it runs (default auto: a GPU where there is one)")
 
 
-def option_adder(p: argparse.ArgumentParser, defaults: Any, word: str = "default") -> Option:
-    """An ``add_argument`` for a trainer's options: left out, an option is not set (the options'
-    dataclass, ``defaults``, decides it), and its help shows that value (or ``shown``)."""
+def add_training_flags(p: argparse.ArgumentParser, options: type, word: str = "default") -> None:
+    """A trainer's flags: one for each of its options (``options``: a kind's dataclass, whose
+    declarations say each flag's type, bounds and help), then the run's own arguments."""
+    from rnnkit.options import add_flags
 
-    def option(flag: str, shown: str | None = None, **kwargs: Any) -> None:
-        value = getattr(defaults, flag.lstrip("-").replace("-", "_"))
-        shown = shown or ({True: "on", False: "off"}[value] if isinstance(value, bool)
-                          else ("none" if value is None else value))
-        kwargs["help"] = (kwargs.get("help", "") + f" ({word}: {shown})").strip()
-        p.add_argument(flag, default=argparse.SUPPRESS, **kwargs)
-
-    return option
-
-
-def add_loop_options(p: argparse.ArgumentParser, option: Option, shown: dict[str, str] | None = None) -> None:
-    """The trainer's options, the same for every kind (``LoopOptions``); ``shown``: a help's
-    value in place of the default (a budget's choice)."""
-    shown = shown or {}
-    option("--engine", choices=["auto", "numpy", "torch"],
-           help="torch (the fast engine; the default when installed) or numpy (the reference)")
-    option("--device", choices=["auto", "cpu", "cuda"])
-    option("--optimizer", choices=["sgd", "rmsprop", "adam"])
-    option("--lr", type=float, help="learning rate", shown=shown.get("lr"))
-    option("--batch-size", type=int, help="rows per step, over every process")
-    option("--epochs", type=float, help="passes over the training data; left out, a --max-time or --max-steps "
-                                        "alone ends the run", shown=shown.get("epochs"))
-    option("--max-steps", type=int, help="stop after this many steps")
-    option("--max-time", type=float, help="stop after this many seconds")
-    option("--clip", type=float, help="clip gradients to this global norm")
-    option("--weight-decay", type=float, help="shrink the weight matrices by 1 - lr × this after each step "
-                                              "(decoupled, as AdamW)", shown=shown.get("weight_decay"))
-    option("--seed", type=int)
-    option("--evaluate-every", type=float, help="epochs between evaluations and checkpoints")
-    option("--dtype", choices=["float32", "float64"])
-    option("--halve-lr", action=argparse.BooleanOptionalAction,
-           help="halve the learning rate when the validation loss rises (the seed's rule)")
-    option("--decay", choices=["auto", "none", "linear", "cosine"],
-           help="the learning rate falls to 0 over the run's budget: --epochs, --max-steps or --max-time, "
-                "whichever ends it first", shown=shown.get("decay"))
-    option("--keep", choices=["best", "last"], help="the weights of the lowest validation loss, or the last ones")
-    option("--patience", type=int, help="stop after this many evaluations without a new best")
-    option("--grad-accum", type=int, help="gather each step's gradients over this many micro-batches (less memory, "
-                                          "the same step; torch engine)")
-    option("--precision", choices=["auto", "fp32", "bf16", "fp16"],
-           help="mixed precision: bf16 (torch engine), or fp16 with a gradient scaler (CUDA); float32 weights "
-                "either way; auto: bf16 on a CPU with bf16 in hardware (AVX-512 BF16, AMX), else fp32")
+    add_flags(p, options, word=word)
     p.add_argument("--backend", choices=["nccl", "gloo"],
                    help="under torchrun: the process group's backend (default: nccl on CUDA, gloo on CPU)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
@@ -172,15 +142,12 @@ def add_loop_options(p: argparse.ArgumentParser, option: Option, shown: dict[str
     p.add_argument("--json", action="store_true", help="print a JSON summary (progress goes to stderr, as always)")
 
 
-def train_arguments(args: argparse.Namespace, options_class: type) -> dict[str, Any]:
+def train_arguments(args: argparse.Namespace, options: type) -> dict[str, Any]:
     """What every trainer takes from the command line: the run's arguments and the options given."""
+    from rnnkit.options import given
+
     return {"resume": args.resume, "force": args.force, "tensorboard": args.tensorboard, "backend": args.backend,
-            **options_of(args, options_class)}
-
-
-def options_of(args: argparse.Namespace, config_class: type) -> dict[str, Any]:
-    """The options given on the command line that ``config_class`` (a dataclass) takes."""
-    return {f: getattr(args, f) for f in config_class.__dataclass_fields__ if getattr(args, f, None) is not None}
+            **given(args, options)}
 
 
 def run_training(args: argparse.Namespace, start: Callable[[Callable[[str], None]], dict[str, Any]],

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from rnnkit.cli.common import add_cache_option, add_verb
+from rnnkit.cli.common import add_cache_option, add_engine_option, add_verb
 from rnnkit.errors import RnnkitError
 
 
@@ -70,6 +70,5 @@ def register(verbs: Any) -> None:
     p.add_argument("--no-docs", dest="docs", action="store_false",
                    help="no /docs and /redoc pages (they are served from the package, not a CDN)")
     add_cache_option(p)
-    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_engine_option(p, device=True)
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

@@ -26,7 +26,7 @@ import numpy as np
 
 from rnnkit.data.batching import pad_batch
 from rnnkit.lm.generate import sample_sentence
-from rnnkit.models.config import LMConfig
+from rnnkit.models.network import Network
 from rnnkit.models.numpy import build
 from rnnkit.models.numpy.gradcheck import relative_error
 from rnnkit.models.numpy.threads import on_one_blas_thread
@@ -43,7 +43,7 @@ class RNNNumpy:
         self.hidden_dim = hidden_dim
         self.bptt_truncate = bptt_truncate
         # drawn from numpy's global generator, U, V, W in the seed's order: np.random.seed gives its weights
-        self.engine = build(LMConfig("rnn", word_dim, hidden_dim, bptt_truncate=bptt_truncate, dtype="float64"))
+        self.engine = build(Network("rnn", word_dim, hidden_dim, bptt_truncate=bptt_truncate, dtype="float64"))
 
     # The seed reads and assigns model.U etc.; they are the engine's arrays.
     U = property(lambda self: self.engine.params["U"], lambda self, v: self.engine.params.__setitem__("U", v))

@@ -17,15 +17,15 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.config import LMConfig
+from rnnkit.models.network import Cell, Network, register_cell
 from rnnkit.models.numpy import MODELS
 from rnnkit.models.numpy.lm import Forward, NumpyLM
-from rnnkit.models.schema import Cell, ParamSpec, register_cell
+from rnnkit.models.schema import ParamSpec
 
 CELL = "tutorial-gru"
 
 
-def schema(config: LMConfig) -> dict[str, ParamSpec]:
+def schema(config: Network) -> dict[str, ParamSpec]:
     C, H = config.vocab_size, config.hidden
     return {"E": ParamSpec((H, C)), "U": ParamSpec((6, H, H)), "W": ParamSpec((6, H, H)), "b": ParamSpec((6, H)),
             "V": ParamSpec((C, H)), "c": ParamSpec((C,))}

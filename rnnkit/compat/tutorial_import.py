@@ -22,7 +22,7 @@ from rnnkit.compat.tutorial_gru import CELL
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, save_model
-from rnnkit.models.config import LMConfig
+from rnnkit.lm.config import LMConfig
 from rnnkit.models.schema import check_params
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, Vocabulary

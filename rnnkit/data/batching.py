@@ -42,56 +42,6 @@ class Batch:
         return Batch(self.x[part], self.y[part], self.mask[part], self.total_rows)
 
 
-@dataclass
-class PairBatch:
-    """(context, response) pairs for a ranker: padded ids and masks; ``labels`` (B,) 1 for a true
-    response and 0 for a random one (binary objective), or None (in-batch negatives)."""
-
-    contexts: np.ndarray
-    context_mask: np.ndarray
-    responses: np.ndarray
-    response_mask: np.ndarray
-    labels: np.ndarray | None = None
-
-    @property
-    def size(self) -> int:
-        return len(self.contexts)
-
-    def rows(self, part: slice) -> PairBatch:
-        return PairBatch(self.contexts[part], self.context_mask[part], self.responses[part], self.response_mask[part],
-                         None if self.labels is None else self.labels[part])
-
-
-@dataclass
-class Seq2SeqBatch:
-    """Source and target rows of an encoder–decoder: the source padded (``x``, ``x_mask``), the
-    target fed in as ``[START] + t`` (``y_in``) and predicted as ``t + [END]`` (``y_out``)."""
-
-    x: np.ndarray
-    x_mask: np.ndarray
-    y_in: np.ndarray
-    y_out: np.ndarray
-    y_mask: np.ndarray
-
-    @property
-    def size(self) -> int:
-        return len(self.x)
-
-    @property
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return self.x, self.x_mask, self.y_in, self.y_out, self.y_mask
-
-    def rows(self, part: slice) -> Seq2SeqBatch:
-        return Seq2SeqBatch(*(a[part] for a in self.arrays))
-
-
-def make_seq2seq_batch(sources: list[np.ndarray], targets: list[np.ndarray], start_id: int,
-                       end_id: int) -> Seq2SeqBatch:
-    x, x_mask = pad_batch(sources)
-    target = make_batch(targets, start_id, end_id)
-    return Seq2SeqBatch(x, x_mask, target.x, target.y, target.mask)
-
-
 def pad_batch(sequences: list[np.ndarray] | list[list[int]], pad: int = 0,
               extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Sequences of ids → (ids (B, T), mask (B, T)), padded at the end to the longest, plus ``extra``

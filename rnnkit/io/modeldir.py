@@ -27,7 +27,6 @@ from rnnkit.fsutil import (
 )
 from rnnkit.io.card import CARD, invocation, model_card
 from rnnkit.kinds import lookup
-from rnnkit.models.config import load_config
 from rnnkit.models.schema import check_params
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary, escape
@@ -150,7 +149,7 @@ def load_model(path: str | Path, kind: str | None = None) -> ModelFiles:
         made, wanted = lookup(found), lookup(kind)
         raise RnnkitError(f"{path} is a {made.title} (made by `{made.made_by}`), not a {wanted.title}; "
                           f"give a {wanted.title} directory")
-    config = load_config(found, raw["model"])
+    config = lookup(found).part("config").from_dict(raw["model"])
     tokens = dict(raw["tokens"])
     unk = tokens.pop("unk_token", None)
     if not isinstance(unk, str):

@@ -1,8 +1,10 @@
-"""Training options and recipes: what ``rnnkit train`` takes, checked before anything is written."""
+"""What a language model is — the recurrent network (``rnnkit.models.network``), config.json's
+``model`` for kind "lm" — and the options ``rnnkit train`` takes: the network's, the loop's and
+its own, each declared once; the recipes, and the defaults a budget decides."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,90 +12,18 @@ import numpy as np
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.lm.evaluate import resolve_mode
-from rnnkit.models.config import ADAPTIVE_DIVISOR, LMConfig
-from rnnkit.models.engine import resolve_engine
-from rnnkit.trainer.options import LoopOptions, fill_choices
+from rnnkit.models.engine import ENGINES, resolve_engine
+from rnnkit.models.network import ADAPTIVE_DIVISOR, CELLS, Network
+from rnnkit.options import build, check_fields, flag_names, option
+from rnnkit.trainer.options import fill_choices, kind_options
 
 
-@dataclass
-class TrainConfig(LoopOptions):
-    """Every option of ``rnnkit train``: the model's, then the loop's where the language model's
-    defaults differ. The defaults are the recipe we recommend for any corpus (a tied one-layer
-    LSTM, Adam, stream mode), sized to the budget (``budget_defaults``); ``RECIPES["seed"]`` is
-    the tutorial's own."""
+@dataclass(frozen=True)
+class LMConfig(Network):
+    """A language model's config: the network, read and written as config.json's kind "lm". Its
+    fields are ``rnnkit train``'s model options."""
 
-    cell: str = "lstm"  # rnn (the seed's tanh RNN), gru or lstm
-    hidden: int | None = None  # None: 256, or wider for a long --max-time (budget_defaults)
-    layers: int = 1
-    embedding: int | None = None  # size; None: the seed's one-hot input (rnn) or the hidden size (gru, lstm)
-    tie: bool | None = None  # the output matrix is the embedding's transpose; None: when the sizes allow (gru, lstm)
-    bidirectional: bool = False  # for encoders only: refused by train
-    dropout: float | None = None  # on the embedding, between layers and on the output, while training; None:
-    # 0.3, or 0.45 for ten minutes or more of words (budget_defaults)
-    softmax: str = "full"  # or adaptive: frequent words in a head, rare ones in tail clusters
-    cutoffs: list[int] | None = None  # adaptive: where the head and each cluster end; None: from the frequencies
-    projection: int | None = None  # the top states projected to this width before the output layer (0: none);
-    # None: the budget's, for a vocabulary of at least PROJECTED_VOCABULARY tokens
-    mode: str = "stream"  # auto: sentence for words, stream for characters
-    bptt: int = 35  # stream mode: steps per window
-    bptt_truncate: int = 4  # the numpy engine's per-output truncation (the seed's)
-    forget_bias: float = 1.0  # lstm: the forget gate's bias starts this much higher (0: PyTorch's initialisation)
-    # The loop's options whose defaults differ for a language model:
-    lr: float | None = None  # None: 0.002, or 0.004 and 0.011 for a long --max-time (budget_defaults)
-    batch_size: int = 32
-    clip: float | None = 0.25  # largest global gradient norm
-    weight_decay: float | None = None  # None: 0, or 0.1 (characters 0.3) for a long --max-time (budget_defaults)
-    evaluate_every: float = 1.0  # epochs
-    decay: str = "auto"  # auto: linear for a long --max-time, else none
-    precision: str = "auto"
-
-    # What must match for a checkpoint to be resumed with this config (with LOOP_KEYS).
-    MODEL_KEYS = ("cell", "hidden", "layers", "embedding", "tie", "cutoffs", "projection", "dropout", "mode", "bptt",
-                  "bptt_truncate", "forget_bias")
-    MIN_BATCH_SIZE: ClassVar[int] = 1  # the seed's step: one sentence
-    EPOCHS: ClassVar[float] = 20.0
-
-    def model_config(self, vocab_size: int) -> LMConfig:
-        """The model these options describe (its checks are the model's: sizes, cell, tie)."""
-        return LMConfig(self.cell, vocab_size, self.hidden, layers=self.layers, embedding=self.embedding,
-                        tie=bool(self.tie), bidirectional=self.bidirectional, dropout=self.dropout,
-                        bptt_truncate=self.bptt_truncate, dtype=self.dtype, cutoffs=tuple(self.cutoffs or ()),
-                        projection=self.projection, forget_bias=self.forget_bias)
-
-    def resolve(self, corpus: PreparedCorpus, resumed: dict[str, Any] | None = None) -> TrainConfig:
-        """A copy with every 'auto' decided and every value checked. Resuming, what the budget
-        decides is taken from the checkpoint's options (``resumed``), whatever this session's budget."""
-        cfg = replace(self)
-        if cfg.softmax not in ("full", "adaptive"):
-            raise RnnkitError(f"unknown --softmax {cfg.softmax!r}; use full or adaptive")
-        if cfg.bidirectional:
-            raise RnnkitError("a bidirectional model reads the words it is asked to predict, so it cannot be a "
-                              "left-to-right language model; --bidirectional is for encoders, not for train")
-        cfg.engine, cfg.device = resolve_engine(cfg.engine, cfg.device, cfg.cell)
-        fill_choices(cfg, budget_defaults(cfg, len(corpus.vocab)), resumed)
-        if cfg.tie is None:
-            cfg.tie = cfg.cell != "rnn" and cfg.embedding in (None, cfg.projection or cfg.hidden) \
-                and cfg.softmax == "full"
-        if cfg.softmax == "full" and cfg.cutoffs:
-            raise RnnkitError("--cutoffs is for --softmax adaptive")
-        width = cfg.projection or cfg.hidden  # what the output layer reads
-        cfg.cutoffs = [] if cfg.softmax == "full" else list(cfg.cutoffs or frequency_cutoffs(corpus, width))
-        cfg.model_config(len(corpus.vocab))  # before any output is touched
-        cfg.mode = resolve_mode(cfg.mode, corpus)
-        if cfg.bptt < 1:
-            raise RnnkitError("--bptt must be at least 1")
-        cfg.check_loop(cfg.cell)
-        return cfg
-
-    def describe(self, vocab_size: int) -> str:
-        """One line saying what a resolved config trains, for the user to check before it runs."""
-        output = "tied" if self.tie else "untied" + (", adaptive softmax" if self.softmax == "adaptive" else "")
-        output += f", projected to {self.projection}" if self.projection else ""
-        regime = f", weight decay {self.weight_decay:g}" if self.weight_decay else ""
-        regime += f", {self.decay} decay to 0 over the budget" if self.decay != "none" else ""
-        return (f"model: {self.cell.upper()} {self.layers}×{self.hidden} ({output}), vocabulary {vocab_size:,}; "
-                f"{self.optimizer}, lr {self.lr:g}{regime}; {self.engine} on {self.device}, {self.precision}, "
-                f"{self.mode} mode")
+    kind: ClassVar[str] = "lm"
 
 
 # A budget of minutes is best spent on a wider model whose rate falls to 0 by the budget's end, the
@@ -119,13 +49,92 @@ CHARACTERS = {"projection": 0, "dropout": 0.3, "lr": 0.004, "weight_decay": 0.3}
 PROJECTED_VOCABULARY = 4096
 
 
+def by_budget(name: str) -> str:
+    """What a budget decides for option ``name``, in words: "0.002; 0.004 for a --max-time of 300 s or more"."""
+    shown = lambda value: f"{value:g}" if isinstance(value, float) else str(value)  # noqa: E731
+    text, last = shown(SHORT_RUN[name]), SHORT_RUN[name]
+    for seconds, run in LONG_RUNS:
+        if run[name] != last:
+            text, last = text + f"; {shown(run[name])} for a --max-time of {seconds:.0f} s or more", run[name]
+    return text
+
+
+@dataclass
+class TrainConfig(kind_options(
+        LMConfig, exclude=("vocab_size",), epochs=20.0,
+        defaults={"cell": "lstm", "hidden": None, "tie": None, "dropout": None, "cutoffs": None, "projection": None,
+                  "lr": None, "batch_size": 32, "clip": 0.25, "weight_decay": None, "evaluate_every": 1.0,
+                  "decay": "auto", "precision": "auto"},
+        shown={"tie": "when the sizes allow, for gru and lstm", "hidden": by_budget("hidden"),
+               "cutoffs": "the head covers 90% of the training tokens, a first cluster up to 98%",
+               "dropout": by_budget("dropout") + f" ({CHARACTERS['dropout']:g} on characters)",
+               "projection": by_budget("projection") + f" (for {PROJECTED_VOCABULARY:,} words or more)",
+               "lr": by_budget("lr") + " (the last on words)", "decay": "auto: " + by_budget("decay"),
+               "weight_decay": by_budget("weight_decay") + f" ({CHARACTERS['weight_decay']:g} on characters)"})):
+    """Every option of ``rnnkit train``: the model's (``LMConfig``'s), the loop's — some with the
+    language model's own defaults — and these. The defaults are the recipe we recommend for any
+    corpus (a tied one-layer LSTM, Adam, stream mode), sized to the budget (``budget_defaults``);
+    ``RECIPES["seed"]`` is the tutorial's own."""
+
+    softmax: str = option("full", "the output layer: full, or adaptive (frequent words in a head, rare ones in "
+                                  "clusters behind narrower projections: several times less work for large "
+                                  "vocabularies; gru and lstm, untied)", choices=("full", "adaptive"))
+    mode: str = option("stream", "stream (the text as one sequence, the state carried), sentence (each sentence "
+                                 "alone, padded batches), or auto (sentence for words, stream for characters)",
+                       choices=("auto", "sentence", "stream"))
+    bptt: int = option(35, "stream mode: steps per window", bounds="[1, )")
+
+    MIN_BATCH_SIZE: ClassVar[int] = 1  # the seed's step: one sentence
+    TITLE: ClassVar[str] = "a language model's training"
+
+    def model_config(self, vocab_size: int) -> LMConfig:
+        """The model these options describe (its checks are the model's: sizes, cell, tie)."""
+        given = {name: getattr(self, name) for name in flag_names(LMConfig) if name != "vocab_size"}
+        return LMConfig(**{**given, "tie": bool(self.tie), "cutoffs": tuple(self.cutoffs or ())},
+                        vocab_size=vocab_size)
+
+    def resolve(self, corpus: PreparedCorpus, resumed: dict[str, Any] | None = None) -> TrainConfig:
+        """A copy with every 'auto' decided and every value checked. Resuming, what the budget
+        decides is taken from the checkpoint's options (``resumed``), whatever this session's budget."""
+        check_fields(self)
+        cfg = replace(self)
+        if not CELLS[cfg.cell].trainable:
+            raise RnnkitError(f"--cell {cfg.cell} is for models imported from the tutorial; train rnn, gru or lstm")
+        if cfg.bidirectional:
+            raise RnnkitError("a bidirectional model reads the words it is asked to predict, so it cannot be a "
+                              "left-to-right language model; --bidirectional is for encoders, not for train")
+        cfg.engine, cfg.device = resolve_engine(cfg.engine, cfg.device, cfg.cell)
+        fill_choices(cfg, budget_defaults(cfg, len(corpus.vocab)), resumed)
+        if cfg.tie is None:
+            cfg.tie = cfg.cell != "rnn" and cfg.embedding in (None, cfg.projection or cfg.hidden) \
+                and cfg.softmax == "full"
+        if cfg.softmax == "full" and cfg.cutoffs:
+            raise RnnkitError("--cutoffs is for --softmax adaptive")
+        width = cfg.projection or cfg.hidden  # what the output layer reads
+        cfg.cutoffs = [] if cfg.softmax == "full" else list(cfg.cutoffs or frequency_cutoffs(corpus, width))
+        cfg.model_config(len(corpus.vocab))  # before any output is touched
+        cfg.mode = resolve_mode(cfg.mode, corpus)
+        cfg.check_loop(cfg.cell)
+        return cfg
+
+    def describe(self, vocab_size: int) -> str:
+        """One line saying what a resolved config trains, for the user to check before it runs."""
+        output = "tied" if self.tie else "untied" + (", adaptive softmax" if self.softmax == "adaptive" else "")
+        output += f", projected to {self.projection}" if self.projection else ""
+        regime = f", weight decay {self.weight_decay:g}" if self.weight_decay else ""
+        regime += f", {self.decay} decay to 0 over the budget" if self.decay != "none" else ""
+        return (f"model: {self.cell.upper()} {self.layers}×{self.hidden} ({output}), vocabulary {vocab_size:,}; "
+                f"{self.optimizer}, lr {self.lr:g}{regime}; {self.engine} on {self.device}, {self.precision}, "
+                f"{self.mode} mode")
+
+
 def budget_defaults(cfg: TrainConfig, vocab_size: int) -> dict[str, Any]:
     """The width, rate, decay, projection, dropout and weight decay that options left out take: with the
     recommended model (where it was measured), the longest of ``LONG_RUNS`` that the --max-time
     reaches; else the short run's. A small vocabulary's long runs (characters) were measured apart:
     its output product is cheap already, so it is not projected, more dropout and a higher rate
     lost there at ten minutes, and more weight decay won (``CHARACTERS``)."""
-    measured = cfg.engine == "torch" and cfg.cell == "lstm" and cfg.softmax == "full" and cfg.optimizer == "adam"
+    measured = ENGINES[cfg.engine].fast and cfg.cell == "lstm" and cfg.softmax == "full" and cfg.optimizer == "adam"
     if not measured:
         return SHORT_RUN
     reached = [run for seconds, run in LONG_RUNS if (cfg.max_time or 0) >= seconds]
@@ -162,11 +171,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 
 def make_config(recipe: str = "recommended", **options: Any) -> TrainConfig:
-    """A TrainConfig: the recipe's settings, then ``options`` over them."""
+    """A TrainConfig: the recipe's settings, then ``options`` over them, each checked as its flag is."""
     if recipe not in RECIPES:
-        raise RnnkitError(f"unknown recipe {recipe!r}; use {' or '.join(RECIPES)}")
-    names = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(options) - names)
-    if unknown:
-        raise TypeError(f"unknown training options: {', '.join(unknown)}")
-    return TrainConfig(**{**RECIPES[recipe], **options})
+        raise RnnkitError(f"--recipe (recipe=) must be one of {', '.join(RECIPES)}; got {recipe!r}")
+    return build(TrainConfig, {**RECIPES[recipe], **options}, TrainConfig.TITLE)

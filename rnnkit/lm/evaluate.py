@@ -20,7 +20,7 @@ from rnnkit.data.batching import (
 )
 from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
-from rnnkit.models.engine import Engine
+from rnnkit.lm.engine import Engine
 
 _EVAL_ROWS, _EVAL_WINDOW = 10, 256  # stream mode: parts side by side, steps per window
 

@@ -31,8 +31,9 @@ from rnnkit.lm import dynamic as dynamic_evaluation
 from rnnkit.lm.cache import Cache, CachedRunner, CacheStream
 from rnnkit.lm.dynamic import Dynamic, adapted_observations, stream_segments
 from rnnkit.lm.evaluate import observations, perplexity, resolve_mode, split_loss
-from rnnkit.lm.generate import sample
+from rnnkit.lm.generate import Sampling, sample
 from rnnkit.models.engine import open_engine
+from rnnkit.options import build, texts_argument
 
 
 @dataclass
@@ -172,7 +173,7 @@ class LanguageModel:
         """Each sentence's log-probability, predicted-token count and perplexity. With a cache
         (``self.cache``), the sentences are one text read in order; with ``dynamic``, one stream
         the model adapts to as it reads (see ``score_ids``)."""
-        texts = list(sentences)
+        texts = texts_argument("sentences", sentences)
         tokenized_texts = [self._ids(t, tokenized) for t in texts]
         log_probs = self.score_ids([ids for _, ids in tokenized_texts], documents=documents, dynamic=dynamic)
         scores = []
@@ -190,6 +191,8 @@ class LanguageModel:
 
     def next_token_probs(self, prefix: str = "", *, tokenized: bool = False) -> np.ndarray:
         """P(next token | SENTENCE_START + prefix) over the whole vocabulary."""
+        if not isinstance(prefix, str):
+            raise RnnkitError(f"prefix= must be a text (a str); got {prefix!r}")
         _, ids = self._ids(prefix, tokenized) if prefix else ([], np.zeros(0, dtype=np.int64))
         h = self.engine.initial_state(1)
         probs = None
@@ -199,7 +202,11 @@ class LanguageModel:
 
     def rerank(self, groups: Iterable[Sequence[str]], *, length_norm: bool = False) -> list[dict[str, Any]]:
         """For each group of candidates, the best by log-probability (per token with ``length_norm``)."""
-        groups = [list(g) for g in groups]
+        if isinstance(groups, (str, bytes)):
+            raise RnnkitError("groups= must be a list of groups, each a list of candidate texts")
+        groups = [texts_argument(f"groups[{i}]", g) for i, g in enumerate(groups)]
+        if not groups:
+            raise RnnkitError("groups= holds no group; give at least one list of candidates")
         flat = self.score([c for g in groups for c in g])
         results, at = [], 0
         for group in groups:
@@ -213,14 +220,17 @@ class LanguageModel:
 
     # ------------------------------------------------------------------ generation
 
-    def generate(self, n: int = 10, *, min_length: int = 7, max_length: int = 100, seed: int | None = None,
-                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                 prime: str | None = None, length: int = 200) -> list[dict[str, Any]]:
+    def generate(self, n: int = Sampling.n, *, min_length: int = Sampling.min_length,
+                 max_length: int = Sampling.max_length, seed: int | None = Sampling.seed,
+                 temperature: float = Sampling.temperature, top_k: int | None = Sampling.top_k,
+                 top_p: float | None = Sampling.top_p, prime: str | None = Sampling.prime,
+                 length: int = Sampling.length) -> list[dict[str, Any]]:
         """Sample ``n`` texts. Word level: sentences, by default as the seed does — from
         SENTENCE_START until SENTENCE_END, never the unknown token, at least ``min_length`` words.
-        Character level: ``length`` characters after ``prime``. The same ``seed``, the same text."""
-        if n < 1 or temperature <= 0 or (top_k is not None and top_k < 1) or (top_p is not None and not 0 < top_p <= 1):
-            raise RnnkitError("-n must be at least 1, --temperature above 0, --top-k at least 1, --top-p in (0, 1]")
+        Character level: ``length`` characters after ``prime``. The same ``seed``, the same text.
+        Each option is checked as its flag is (``rnnkit.lm.generate.Sampling``)."""
+        build(Sampling, dict(n=n, min_length=min_length, max_length=max_length, seed=seed, temperature=temperature,
+                             top_k=top_k, top_p=top_p, prime=prime, length=length), "generate()")
         rng = np.random.default_rng(seed)
         options = dict(temperature=temperature, top_k=top_k, top_p=top_p, rng=rng)
         runner = self.engine if self.cache is None else CachedRunner(self.engine, self.cache, len(self.vocab))

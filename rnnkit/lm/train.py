@@ -38,8 +38,8 @@ from rnnkit.data.corpus import PreparedCorpus
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles
 from rnnkit.lm.config import TrainConfig, make_config
+from rnnkit.lm.engine import Engine
 from rnnkit.lm.evaluate import perplexity, split_loss
-from rnnkit.models.engine import Engine
 from rnnkit.models.schema import init_params
 from rnnkit.trainer.checkpoint import checkpoint_options, one_run_at_a_time
 from rnnkit.trainer.distributed import Placement
@@ -106,8 +106,9 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
     """Train a language model and write its model directory; returns a summary of the run.
     Options are ``TrainConfig``'s, over the ``recipe``'s (the recommended one, or "seed").
     Started by ``torchrun``, each process trains its share (``backend``: nccl or gloo)."""
+    given = config or make_config(recipe, **options)  # every option checked before the data is read
     corpus = corpus if isinstance(corpus, PreparedCorpus) else PreparedCorpus.open(corpus)
-    cfg = (config or make_config(recipe, **options)).resolve(corpus, checkpoint_options(out) if resume else None)
+    cfg = given.resolve(corpus, checkpoint_options(out) if resume else None)
 
     def setup(placement: Placement, checkpoint: Any, log: Callable[[str], None]) -> Job:
         model = cfg.model_config(len(corpus.vocab))

@@ -1,15 +1,21 @@
-"""One engine interface: what training and use need of a model, whichever engine runs it.
+"""The engines, and the one interface training needs of a model whichever engine runs it.
 
-``train/`` and ``use/`` reach models only through ``open_engine`` and the ``Engine`` protocol;
-the numpy engine (``rnnkit.models.numpy.engine``, the reference) and the torch engine
-(``rnnkit.models.torch.engine``, the fast path) each implement it in their own module. States
-(``h``) are the engine's own arrays or tensors: (layers, B, H), with cells first for an LSTM.
+``ENGINES`` says what each engine can do (devices, mixed precisions, micro-batches, torchrun),
+so that nothing asks an engine by its name: the numpy engine is the reference (hand-written
+backward passes, gradient-checked), the torch engine the fast path. ``open_engine`` builds a
+model of any kind on one: each kind names its engine classes in its record (``rnnkit.kinds``),
+in its own package, on the shared bases ``rnnkit.models.numpy.engine.NumpyTrainable`` and
+``rnnkit.models.torch.engine.TorchTrainable``; each kind's protocol (what use needs beyond
+``Trainable``) is in its package too. States (``h``) are the engine's own arrays or tensors:
+(layers, B, H), with cells first for an LSTM.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,11 +23,8 @@ import numpy as np
 
 from rnnkit.errors import RnnkitError
 from rnnkit.kinds import lookup
-from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
 from rnnkit.models.memory import retain_freed_memory
-from rnnkit.models.schema import CELLS
-
-ENGINES = ("numpy", "torch")
+from rnnkit.models.network import CELLS
 
 
 @runtime_checkable
@@ -53,78 +56,6 @@ class Trainable(Protocol):
         """The summed loss without dropout or update, and the state after it (when ``carry`` was given)."""
 
 
-@runtime_checkable
-class Engine(Trainable, Protocol):
-    """A language model on one engine; with an optimizer, also a learner."""
-
-    config: LMConfig
-
-    # What use needs: scoring and generation.
-    def initial_state(self, batch: int) -> Any: ...
-
-    def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """log P(y_t | x_≤t) (B, T) from a zero state."""
-
-    def observe(self, x: np.ndarray, y: np.ndarray, h: Any = None) -> tuple[np.ndarray, np.ndarray, Any]:
-        """log P(y_t | x_≤t) (B, T) from state ``h`` (zero when None), the top layer's states
-        (B, T, width) — what the output layer reads, and a neural cache keys on — and the last state."""
-
-    def step(self, tokens: np.ndarray, h: Any) -> tuple[np.ndarray, Any]:
-        """Next-token probabilities (B, C) after ``tokens`` (B,), and the new state."""
-
-    def step_states(self, tokens: np.ndarray, h: Any) -> tuple[np.ndarray, np.ndarray, Any]:
-        """``step``, with the top layer's states (B, width) between the probabilities and the state."""
-
-    # Dynamic evaluation: the weights adapt to the text as it is read.
-    def adapt(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: Any, lr: float,
-              decay: float) -> tuple[np.ndarray, np.ndarray, Any]:
-        """``observe`` (without dropout), then one SGD step on the mean loss of the real tokens,
-        pulled back toward the weights before the first ``adapt`` by ``decay``:
-        w ← w − lr ∇ + decay (w₀ − w)."""
-
-    def restore(self) -> None:
-        """The weights as they were before the first ``adapt``."""
-
-
-@runtime_checkable
-class RankerEngine(Trainable, Protocol):
-    """A dual encoder on one engine; with an optimizer, also a learner."""
-
-    config: RankerConfig
-
-    def encode(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Encodings (B, D) of padded id rows."""
-
-    def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """cᵢᵀ M rⱼ for every context encoding against every response encoding."""
-
-    def encode_states(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Encodings (B, D) and the top layer's states (B, T, width) of padded id rows."""
-
-    def match_scores(self, A: np.ndarray, mask_a: np.ndarray, B: np.ndarray, mask_b: np.ndarray) -> np.ndarray:
-        """A reranker's head: the scores (P,) of P pairs of context and response states."""
-
-
-@runtime_checkable
-class Seq2SeqEngine(Trainable, Protocol):
-    """An encoder–decoder on one engine; with an optimizer, also a learner. Decoding goes step by
-    step on the engine's own arrays (``Encoded`` holds them)."""
-
-    config: Seq2SeqConfig
-
-    def encode(self, x: np.ndarray, mask: np.ndarray) -> Any:
-        """The encoded source rows (an ``Encoded``: annotations, mask, the decoder's first state)."""
-
-    def step(self, tokens: np.ndarray, state: Any, encoded: Any,
-             allowed: np.ndarray | None = None) -> tuple[np.ndarray, Any, np.ndarray | None]:
-        """Log-probabilities (N, C) of the next token after ``tokens`` (N,), the new state, and the
-        attention weights (N, S) (None without attention); ``allowed`` (N, S): the only source
-        positions this step may attend to."""
-
-    def select(self, state: Any, encoded: Any, rows: np.ndarray) -> tuple[Any, Any]:
-        """The state and encoded source of ``rows`` (beams follow their hypotheses)."""
-
-
 @functools.cache
 def torch_available() -> bool:
     try:
@@ -149,33 +80,76 @@ def cpu_has_bf16() -> bool:
     return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
 
 
+@dataclass(frozen=True)
+class EngineInfo:
+    """What an engine can do."""
+
+    name: str
+    available: Callable[[], bool]  # installed here
+    install: str  # how to get it, when it is not
+    devices: tuple[str, ...]  # where it runs, the first its own
+    precisions: dict[str, tuple[str, ...]]  # by device: what it computes in (fp32; bf16, fp16: mixed precision)
+    micro_batches: bool  # gathers a step's gradients over micro-batches (--grad-accum)
+    distributed: bool  # trains on many processes under torchrun
+    fast: bool  # the fast path: "auto" takes it where it runs the model; the recipes were measured on it
+
+    def on(self, device: str) -> bool:
+        return device in self.devices and (device == "cpu" or device_available(device))
+
+
+ENGINES: dict[str, EngineInfo] = {
+    "numpy": EngineInfo("numpy", lambda: True, "", ("cpu",), {"cpu": ("fp32",)}, micro_batches=False,
+                        distributed=False, fast=False),
+    "torch": EngineInfo("torch", lambda: torch_available(), "pip install torch", ("cpu", "cuda"),
+                        {"cpu": ("fp32", "bf16"), "cuda": ("fp32", "bf16", "fp16")}, micro_batches=True,
+                        distributed=True, fast=True),
+}
+
+
+def device_available(device: str) -> bool:
+    return device == "cpu" or (device == "cuda" and cuda_available())
+
+
+def check_engine_can(engine: str, capability: str, what: str, why: str) -> None:
+    """``what`` (a flag, a way of running) needs an engine with ``capability`` (an ``EngineInfo`` field)."""
+    if engine in ENGINES and not getattr(ENGINES[engine], capability):
+        able = " or ".join(e.name for e in ENGINES.values() if getattr(e, capability))
+        raise RnnkitError(f"{what} needs the {able} engine ({why})")
+
+
 def resolve_engine(engine: str = "auto", device: str = "auto", cell: str | None = None,
-                   engines: tuple[str, ...] = ENGINES) -> tuple[str, str]:
-    """(engine, device) with every "auto" decided: torch when it is installed and runs the cell
-    (and the kind: ``engines``), else numpy; CUDA when there is one for torch, else the CPU."""
+                   engines: tuple[str, ...] | None = None) -> tuple[str, str]:
+    """(engine, device) with every "auto" decided: the fast engine when it is installed and runs
+    the cell (and the kind: ``engines``), else the reference; a GPU when there is one for it, else
+    the CPU."""
     if engine not in ("auto", *ENGINES):
-        raise RnnkitError(f"unknown engine {engine!r}; use numpy or torch")
-    if device not in ("auto", "cpu", "cuda"):
-        raise RnnkitError(f"unknown device {device!r}; use cpu, cuda or auto")
-    runs_on = tuple(e for e in (CELLS[cell].engines if cell in CELLS else ENGINES) if e in engines)
+        raise RnnkitError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
+    devices = dict.fromkeys(d for e in ENGINES.values() for d in e.devices)
+    if device not in ("auto", *devices):
+        raise RnnkitError(f"unknown device {device!r}; use {', '.join(devices)} or auto")
+    runs_on = tuple(e for e in (CELLS[cell].engines if cell in CELLS else ENGINES) if e in (engines or ENGINES))
     if engine == "auto":
-        engine = "torch" if torch_available() and "torch" in runs_on else "numpy"
+        fast = [e for e in runs_on if ENGINES[e].fast and ENGINES[e].available()]
+        engine = (fast or [e for e in runs_on if not ENGINES[e].fast] or list(runs_on))[0]
     if engine not in runs_on:
         what = f"the {cell} cell" if cell in CELLS else "this model"
-        raise RnnkitError(f"{what} runs on the {' and '.join(runs_on)} engine only; use --engine numpy (or auto)")
-    if engine == "torch" and not torch_available():
-        raise RnnkitError("the torch engine needs PyTorch: pip install torch (or use --engine numpy)")
+        raise RnnkitError(f"{what} runs on the {' and '.join(runs_on)} engine only; use --engine {runs_on[0]} "
+                          "(or auto)")
+    info = ENGINES[engine]
+    if not info.available():
+        raise RnnkitError(f"the {engine} engine is not installed: {info.install} (or use --engine auto)")
     if device == "auto":
-        device = "cuda" if engine == "torch" and cuda_available() else "cpu"
-    if device == "cuda" and not (engine == "torch" and cuda_available()):
-        raise RnnkitError("no CUDA device here (or the numpy engine was chosen); use --device cpu")
+        device = next((d for d in reversed(info.devices) if info.on(d)), info.devices[0])
+    if not info.on(device):
+        raise RnnkitError(f"no {device.upper()} device here (or the {engine} engine, which runs on "
+                          f"{' and '.join(info.devices)}, was chosen); use --device cpu")
     return engine, device
 
 
-def open_engine(config: LMConfig | RankerConfig | Seq2SeqConfig, params: dict[str, np.ndarray], *, engine: str = "auto",
+def open_engine(config: Any, params: dict[str, np.ndarray], *, engine: str = "auto",
                 device: str = "auto", optimizer: str | None = None, clip: float | None = None,
                 seed: int = 0, precision: str = "fp32", grad_accum: int = 1,
-                weight_decay: float = 0.0) -> Engine | RankerEngine | Seq2SeqEngine:
+                weight_decay: float = 0.0) -> Trainable:
     """The model of ``config`` with ``params`` on an engine; with ``optimizer``, ready to train
     (``precision`` bf16 or fp16: the torch engine's mixed precision; ``grad_accum``: its
     micro-batches per step; ``weight_decay``: each step shrinks the weight matrices by 1 - lr ×

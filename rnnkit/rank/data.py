@@ -15,12 +15,32 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.data.batching import PairBatch, grouped_batches, pad_batch
+from rnnkit.data.batching import grouped_batches, pad_batch
 from rnnkit.errors import RnnkitError
 from rnnkit.rank.build import EVAL_COLUMNS, TRAIN_COLUMNS
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.readers import CONVERT_ADVICE, csv_rows
 from rnnkit.text.vocab import Vocabulary
+
+
+@dataclass
+class PairBatch:
+    """(context, response) pairs for a ranker: padded ids and masks; ``labels`` (B,) 1 for a true
+    response and 0 for a random one (binary objective), or None (in-batch negatives)."""
+
+    contexts: np.ndarray
+    context_mask: np.ndarray
+    responses: np.ndarray
+    response_mask: np.ndarray
+    labels: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.contexts)
+
+    def rows(self, part: slice) -> PairBatch:
+        return PairBatch(self.contexts[part], self.context_mask[part], self.responses[part], self.response_mask[part],
+                         None if self.labels is None else self.labels[part])
 
 
 def split_file(data: str | Path, split: str) -> str:

@@ -27,9 +27,11 @@ from rnnkit.data.batching import pad_batch
 from rnnkit.errors import RnnkitError
 from rnnkit.fsutil import atomic_write_bytes
 from rnnkit.io.modeldir import WEIGHTS, ModelFiles, load_model
-from rnnkit.models.config import LEXICAL, RankerConfig
-from rnnkit.models.engine import RankerEngine, open_engine
+from rnnkit.models.engine import open_engine
+from rnnkit.options import argument, shown_python, text_argument, texts_argument
+from rnnkit.rank.config import LEXICAL, RankerConfig
 from rnnkit.rank.data import TextIds
+from rnnkit.rank.engine import RankerEngine
 
 _ENCODE_BATCH = 256
 
@@ -48,6 +50,7 @@ class Ranker:
 
     def score(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """One score per (context, response) pair; higher is better."""
+        contexts, responses = texts_argument("contexts", contexts), texts_argument("responses", responses)
         if len(contexts) != len(responses):
             raise RnnkitError(f"give as many responses as contexts ({len(responses)} for {len(contexts)})")
         _check_texts([*contexts, *responses])
@@ -61,15 +64,15 @@ class Ranker:
 
     def rank(self, context: str, candidates: Sequence[str]) -> list[dict[str, Any]]:
         """The candidates best first, each with its score."""
-        if len(candidates) < 2:
-            raise RnnkitError(f"give at least 2 candidates to rank (got {len(candidates)})")
-        _check_texts([context, *candidates])
+        context = text_argument("context", context)
+        candidates = texts_argument("candidates", candidates, 2, "candidates to rank")
+        _check_texts(candidates)
         scores = self.score_rows([context], [list(candidates)])[0]
         return _best_first(candidates, scores)
 
     def rank_repository(self, context: str, responses: Sequence[str], top: int = 10) -> list[dict[str, Any]]:
         """The ``top`` best of a repository of responses (a dual encoder caches their encodings)."""
-        _check_texts([context])
+        context, top = repository_arguments(context, responses, top)
         scores = self.score_one(context, responses)
         best = best_indices(scores, top)
         return _best_first([responses[i] for i in best], scores[best])
@@ -236,7 +239,7 @@ class RerankingRanker(Ranker):
             else head
 
     def rank_repository(self, context: str, responses: Sequence[str], top: int = 10) -> list[dict[str, Any]]:
-        _check_texts([context])
+        context, top = repository_arguments(context, responses, top)
         first = self.first.score_one(context, responses)
         shortlist = best_indices(first, max(top, self.config.rerank_top))
         texts = [responses[i] for i in shortlist]
@@ -318,6 +321,15 @@ def _cached_array(path: Path, shape: tuple[int, ...], dtype: str) -> np.ndarray 
         return None
     ok = isinstance(array, np.ndarray) and array.shape == shape and array.dtype == np.dtype(dtype)
     return array if ok and np.isfinite(array).all() else None
+
+
+def repository_arguments(context: Any, responses: Any, top: Any) -> tuple[str, int]:
+    """``rank_repository``'s arguments, checked: a context, a repository of texts (a tuple or a list,
+    kept as it is: a dual encoder keeps its encodings for the same one), ``top`` at least 1."""
+    if isinstance(responses, (str, bytes)) or not isinstance(responses, Sequence) or not len(responses):
+        raise RnnkitError(f"responses= must be a list (or tuple) of at least one response; got "
+                          f"{shown_python(responses)}")
+    return text_argument("context", context), argument("top", top, int, "[1, )")
 
 
 def _check_texts(texts: Sequence[str]) -> None:

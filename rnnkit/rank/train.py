@@ -1,30 +1,24 @@
-"""Training a ranker: the baselines are fitted, the dual encoder trained by the common loop.
-
-``--model`` names a ranker: the ``random``, ``tfidf`` and ``bm25`` baselines, the ``dual-encoder`` as
-published (an LSTM's last state, σ(cᵀ M r), binary cross-entropy on true and random responses),
-and what came after, each one change to it: a ``bidirectional`` encoder, ``max-pooling`` over its
-states, ``in-batch`` negatives, a ``bag-of-words`` channel beside the states; ``combined`` takes
-all four; ``hybrid`` (the default) adds a lexical ranker's score to combined's, and ``reranker``
-reads a hybrid's best candidates again with a matching head. Options override a preset's settings.
-"""
+"""Training a ranker: the baselines are fitted, the dual encoder trained by the common loop
+(its options and presets: ``rnnkit.rank.config``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnnkit.data.batching import PairBatch, held_out_sample
+from rnnkit.data.batching import held_out_sample
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, load_model, save_model
-from rnnkit.models.config import RankerConfig
-from rnnkit.models.engine import RankerEngine
-from rnnkit.models.schema import gated_names, init_params
+from rnnkit.models.network import gated_names
+from rnnkit.models.schema import init_params
+from rnnkit.rank.config import RankerConfig, RankTrainConfig
 from rnnkit.rank.data import (
+    PairBatch,
     PairData,
     TextIds,
     distinct_tokens,
@@ -32,6 +26,7 @@ from rnnkit.rank.data import (
     read_train,
     training_pairs,
 )
+from rnnkit.rank.engine import RankerEngine
 from rnnkit.rank.metrics import per_example
 from rnnkit.rank.model import (
     BM25Ranker,
@@ -48,88 +43,7 @@ from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary, build_vocabulary
 from rnnkit.trainer.checkpoint import one_run_at_a_time, open_run
 from rnnkit.trainer.distributed import Placement, launched
-from rnnkit.trainer.options import LoopOptions, make_options
 from rnnkit.trainer.runner import Job, open_trainer, run
-
-PRESETS: dict[str, dict[str, Any]] = {
-    "random": {"model": "random"},
-    "tfidf": {"model": "tfidf"},
-    "bm25": {"model": "bm25"},
-    "dual-encoder": {"model": "dual-encoder"},
-    "bidirectional": {"model": "dual-encoder", "bidirectional": True},
-    "max-pooling": {"model": "dual-encoder", "pooling": "max"},
-    "in-batch": {"model": "dual-encoder", "objective": "in-batch"},
-    "bag-of-words": {"model": "dual-encoder", "bag": True},
-    "combined": {"model": "dual-encoder", "bidirectional": True, "pooling": "max", "objective": "in-batch",
-                 "bag": True},
-    # combined, its score plus a lexical ranker's (--lexical, TF-IDF unless given), weighted on validation
-    "hybrid": {"model": "hybrid", "bidirectional": True, "pooling": "max", "objective": "in-batch", "bag": True},
-    # a hybrid, its best candidates read again with the context by a matching head trained beside it
-    "reranker": {"model": "reranker", "bidirectional": True, "pooling": "max", "objective": "in-batch",
-                 "bag": True},
-}
-DEFAULT_PRESET = "hybrid"  # the best on chit-chat (benchmarks/rank_chitchat.py), level with TF-IDF on the plays
-
-
-@dataclass
-class RankTrainConfig(LoopOptions):
-    """Every option of ``rnnkit rank train`` (the model's, then the loop's); None: the preset's
-    (or the model's default)."""
-
-    model: str = DEFAULT_PRESET
-    cell: str = "lstm"
-    hidden: int = 128
-    layers: int = 1
-    embedding: int | None = None
-    bidirectional: bool | None = None
-    pooling: str | None = None
-    objective: str | None = None
-    bag: bool | None = None
-    dropout: float = 0.3
-    vocab_size: int = 20000
-    max_context: int = 100  # the UDC's models keep 160; 100 holds the last turns, and trains 1.6x faster
-    max_response: int = 80
-    eval_rows: int = 1000  # validation rows scored at each evaluation (all: `rank evaluate`)
-    encoder_from: str | None = None  # a language model (rnnkit train) whose layers start the encoder
-    lexical: str = "tfidf"  # a hybrid's lexical part: tfidf or bm25
-    match_hidden: int = 128  # a reranker's matching head: its hidden units
-    match_negatives: int = 4  # … the random in-batch responses it learns to tell from the truth
-    rerank_top: int = 20  # … the first stage's candidates it reads again in a repository
-    halve_lr: bool = False  # the validation loss of a ranker is noisy: halving on every rise starves it
-    precision: str = "auto"  # bf16 where the CPU has it: a step of 134 ms against 172 in fp32 (benchmarks/rank_step.py)
-
-    MODEL_KEYS = ("model", "cell", "hidden", "layers", "embedding", "bidirectional", "pooling", "objective", "bag",
-                  "dropout", "vocab_size", "max_context", "max_response", "eval_rows", "encoder_from", "lexical",
-                  "match_hidden", "match_negatives", "rerank_top")
-
-    def resolve(self) -> RankTrainConfig:
-        """A copy with the preset applied, every 'auto' decided and every value checked."""
-        if self.model not in PRESETS:
-            raise RnnkitError(f"unknown ranker {self.model!r}; use {', '.join(PRESETS)}")
-        preset = PRESETS[self.model]
-        cfg = replace(self, bidirectional=bool(preset.get("bidirectional", False) if self.bidirectional is None
-                                               else self.bidirectional),
-                      pooling=self.pooling or preset.get("pooling", "last"),
-                      objective=self.objective or preset.get("objective", "binary"),
-                      bag=bool(preset.get("bag", False) if self.bag is None else self.bag))
-        cfg.model_config(2)  # the model's own checks, before anything is written
-        if cfg.vocab_size < 0 or 0 < cfg.vocab_size < 2:
-            raise RnnkitError("--vocab-size must be at least 2 (or 0 to keep every token)")
-        cfg.check_loop(cfg.cell if cfg.model_config(2).learned else None)
-        if cfg.grad_accum > 1 and cfg.objective == "in-batch":
-            raise RnnkitError("--grad-accum splits each batch, and in-batch negatives would then come from each part "
-                              "alone; use --objective binary, or a smaller --batch-size instead")
-        if cfg.eval_rows < 1:
-            raise RnnkitError("--eval-rows must be at least 1")
-        return cfg
-
-    def model_config(self, vocab_size: int) -> RankerConfig:
-        return RankerConfig(PRESETS[self.model]["model"], vocab_size, cell=self.cell, hidden=self.hidden,
-                            layers=self.layers, embedding=self.embedding, bidirectional=bool(self.bidirectional),
-                            pooling=self.pooling or "last", objective=self.objective or "binary",
-                            bag=bool(self.bag), dropout=self.dropout, dtype=self.dtype, max_context=self.max_context,
-                            max_response=self.max_response, lexical=self.lexical, match_hidden=self.match_hidden,
-                            match_negatives=self.match_negatives, rerank_top=self.rerank_top)
 
 
 class RankTask:
@@ -213,7 +127,7 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
     """Fit a baseline or train a dual encoder on a ranking dataset; write its model directory and
     return a summary (with the validation loss and R@1). Started by ``torchrun``, each process
     trains its share of every batch."""
-    cfg = (config or make_options(RankTrainConfig, **options)).resolve()
+    cfg = (config or RankTrainConfig.make(**options)).resolve()
     if not cfg.model_config(2).learned:
         if launched():
             raise RnnkitError(f"the {cfg.model} baseline is fitted in one pass, not trained: run it without torchrun")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.data.batching import make_batch, pad_batch
 from rnnkit.errors import RnnkitError
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.readers import check_input
@@ -39,6 +40,36 @@ class Pairs:
 
     def take(self, index: Sequence[int] | np.ndarray) -> Pairs:
         return Pairs([self.sources[i] for i in index], [self.targets[i] for i in index])
+
+
+@dataclass
+class Seq2SeqBatch:
+    """Source and target rows of an encoder–decoder: the source padded (``x``, ``x_mask``), the
+    target fed in as ``[START] + t`` (``y_in``) and predicted as ``t + [END]`` (``y_out``)."""
+
+    x: np.ndarray
+    x_mask: np.ndarray
+    y_in: np.ndarray
+    y_out: np.ndarray
+    y_mask: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.x)
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.x, self.x_mask, self.y_in, self.y_out, self.y_mask
+
+    def rows(self, part: slice) -> Seq2SeqBatch:
+        return Seq2SeqBatch(*(a[part] for a in self.arrays))
+
+
+def make_seq2seq_batch(sources: list[np.ndarray], targets: list[np.ndarray], start_id: int,
+                       end_id: int) -> Seq2SeqBatch:
+    x, x_mask = pad_batch(sources)
+    target = make_batch(targets, start_id, end_id)
+    return Seq2SeqBatch(x, x_mask, target.x, target.y, target.mask)
 
 
 def read_tsv(path: str | Path) -> Pairs:

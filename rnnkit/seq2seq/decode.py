@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.models.engine import Seq2SeqEngine
+from rnnkit.seq2seq.engine import Seq2SeqEngine
 
 LOOP_N, LOOP_TIMES = 3, 4  # a 3-gram the fourth time
 Window = tuple[int, int]  # positions before and after the last step's focus that a step may attend to

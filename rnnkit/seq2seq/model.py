@@ -13,12 +13,15 @@ import numpy as np
 from rnnkit.data.batching import pad_batch
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, load_model
-from rnnkit.models.config import Seq2SeqConfig
-from rnnkit.models.engine import Seq2SeqEngine, open_engine
+from rnnkit.models.engine import open_engine
+from rnnkit.options import argument, texts_argument
+from rnnkit.seq2seq.config import Seq2SeqConfig
 from rnnkit.seq2seq.data import Seq2SeqIds
 from rnnkit.seq2seq.decode import WINDOW, Decoded, Window, beam_search, greedy
+from rnnkit.seq2seq.engine import Seq2SeqEngine
 
 BATCH = 64  # sources decoded together
+BEAMS = "[1, 64]"  # beam widths: wider ones cost far more and gain nothing on the Folio
 
 
 @dataclass
@@ -64,8 +67,8 @@ class Seq2Seq:
         """Each source's output (greedy, or beam search of width ``beam``), with its attention;
         ``guard``: no output falls into a loop; ``window``: each step attends near the last one's
         focus (``rnnkit.seq2seq.decode``)."""
-        if beam < 1:
-            raise RnnkitError("--beam must be at least 1")
+        texts = texts_argument("texts", texts)
+        beam, max_len = argument("beam", beam, int, BEAMS), argument("max_len", max_len, int | None, "[1, )")
         max_len = self.config.max_target if max_len is None else max_len
         tokens, rows = self._sources(texts)
         limits = np.array([self.length_limit(len(r), max_len) for r in rows])

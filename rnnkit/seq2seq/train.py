@@ -9,89 +9,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnnkit.data.batching import (
-    Seq2SeqBatch,
-    grouped_batches,
-    held_out_sample,
-    make_seq2seq_batch,
-)
+from rnnkit.data.batching import grouped_batches, held_out_sample
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles
-from rnnkit.models.config import Seq2SeqConfig
 from rnnkit.models.schema import init_params
-from rnnkit.seq2seq.data import Pairs, Seq2SeqIds, read_split
+from rnnkit.seq2seq.config import Seq2SeqTrainConfig
+from rnnkit.seq2seq.data import (
+    Pairs,
+    Seq2SeqBatch,
+    Seq2SeqIds,
+    make_seq2seq_batch,
+    read_split,
+)
 from rnnkit.seq2seq.metrics import character_errors
 from rnnkit.seq2seq.model import Seq2Seq
 from rnnkit.trainer.checkpoint import checkpoint_options, one_run_at_a_time
 from rnnkit.trainer.distributed import Placement
-from rnnkit.trainer.options import LoopOptions, fill_choices, make_options
 from rnnkit.trainer.runner import Job, open_trainer, run
-
-# A run bounded by time is best spent at a rate 4× the loop's that falls to 0 by its end:
-# 0.0489 validation CER on the Folio in 5 minutes against 0.0540 at 0.002 held (0.0519 at 0.004
-# held; at 0.012 the run diverges), and 0.0518 against 0.0525 test CER in 15 minutes
-# (docs/tutorial/attention.md, "What pays in fifteen minutes"); such a run is ended by its time,
-# not by a count of epochs (trainer.loop.UNBOUNDED_EPOCHS). A run bounded by epochs or steps keeps a
-# steady rate, so that it can be stopped and resumed further.
-STEADY_RUN = {"lr": 0.002, "decay": "none"}
-BUDGET_RUN = {"lr": 0.008, "decay": "linear"}
-
-
-@dataclass
-class Seq2SeqTrainConfig(LoopOptions):
-    """Every option of ``rnnkit seq2seq train``: the model's, then the loop's."""
-
-    level: str = "char"
-    cell: str = "lstm"  # PyTorch runs its LSTM through oneDNN on the CPU, its GRU not: about 1.4x the tokens/s
-    # here, and a lower CER in the same time (docs/tutorial/attention.md, "What pays in fifteen minutes")
-    hidden: int = 96
-    embedding: int | None = 64
-    attention: str = "general"
-    attention_size: int | None = None
-    input_feeding: bool = False
-    encoder_layers: int = 1
-    dropout: float = 0.2
-    vocab_size: int | None = None  # characters: every one; words: 20,000
-    max_source: int = 200
-    max_target: int = 220
-    eval_pairs: int = 1000  # validation pairs whose loss each evaluation computes
-    decode_pairs: int = 200  # of those, decoded greedily for the CER
-    lr: float | None = None  # None: 0.002, or 0.008 with a --max-time (BUDGET_RUN)
-    decay: str = "auto"  # auto: linear with a --max-time, else none
-
-    MODEL_KEYS = ("level", "cell", "hidden", "embedding", "attention", "attention_size", "input_feeding",
-                  "encoder_layers", "dropout", "vocab_size",
-                  "max_source", "max_target", "eval_pairs", "decode_pairs")
-    EPOCHS = 10.0
-
-    def resolve(self, resumed: dict[str, Any] | None = None) -> Seq2SeqTrainConfig:
-        """A copy with every 'auto' decided and every value checked. Resuming, the rate and decay
-        that the budget decides are the checkpoint's (``resumed``), whatever this session's budget."""
-        if self.level not in ("char", "word"):
-            raise RnnkitError(f"--level is char or word (got {self.level!r})")
-        cfg = replace(self, vocab_size=(0 if self.level == "char" else 20000) if self.vocab_size is None
-                      else self.vocab_size)
-        fill_choices(cfg, BUDGET_RUN if cfg.max_time else STEADY_RUN, resumed)
-        cfg.model_config(2)  # the model's own checks, before anything is written
-        cfg.check_loop(cfg.cell)
-        if cfg.vocab_size < 0 or 0 < cfg.vocab_size < 4:
-            raise RnnkitError("--vocab-size must be at least 4 (or 0 to keep every token)")
-        if cfg.eval_pairs < 1 or cfg.decode_pairs < 0:
-            raise RnnkitError("--eval-pairs must be at least 1 and --decode-pairs at least 0")
-        return cfg
-
-    def model_config(self, vocab_size: int, length_ratio: float | None = None) -> Seq2SeqConfig:
-        return Seq2SeqConfig(vocab_size, cell=self.cell, hidden=self.hidden, embedding=self.embedding,
-                             attention=self.attention, attention_size=self.attention_size,
-                             input_feeding=self.input_feeding, encoder_layers=self.encoder_layers,
-                             dropout=self.dropout, dtype=self.dtype, max_source=self.max_source,
-                             max_target=self.max_target, length_ratio=length_ratio)
 
 
 class Seq2SeqTask:
@@ -168,7 +108,7 @@ def train_seq2seq(data: str | Path, out: str | Path, config: Seq2SeqTrainConfig 
     """Train an encoder–decoder on ``data`` (a pairs directory or TSV file); write its model
     directory and return a summary of the run. Started by ``torchrun``, each process trains its
     share of every batch."""
-    cfg = (config or make_options(Seq2SeqTrainConfig, **options)).resolve(checkpoint_options(out) if resume else None)
+    cfg = (config or Seq2SeqTrainConfig.make(**options)).resolve(checkpoint_options(out) if resume else None)
 
     def setup(placement: Placement, checkpoint: Any, log: Callable[[str], None]) -> Job:
         train, valid = read_split(data, "train", cfg.seed), read_split(data, "valid", cfg.seed)

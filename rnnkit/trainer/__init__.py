@@ -4,8 +4,8 @@ record, writing the model), its loop (``loop``), its options (``options``), chec
 task: the language model's is in ``rnnkit.lm``, the ranker's in ``rnnkit.rank``, the
 encoder–decoder's in ``rnnkit.seq2seq``."""
 
-from rnnkit.trainer.loop import Interrupted, Schedule, Task
-from rnnkit.trainer.options import LoopOptions
+from rnnkit.trainer.loop import Interrupted, Task
+from rnnkit.trainer.options import LoopOptions, kind_options
 from rnnkit.trainer.runner import Job, open_trainer, run
 
-__all__ = ["Interrupted", "Job", "LoopOptions", "Schedule", "Task", "open_trainer", "run"]
+__all__ = ["Interrupted", "Job", "LoopOptions", "Task", "kind_options", "open_trainer", "run"]

@@ -29,9 +29,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.engine import Engine
+from rnnkit.models.engine import Trainable
 from rnnkit.trainer.checkpoint import save_checkpoint
 from rnnkit.trainer.distributed import Placement
+from rnnkit.trainer.options import UNBOUNDED_EPOCHS, LoopOptions
 from rnnkit.trainer.record import RunRecord
 
 POINTS_PER_RUN = 100  # training points in the record, whatever the run's length
@@ -42,47 +43,10 @@ class Interrupted(Exception):
     """Training stopped on SIGINT/SIGTERM after saving a checkpoint."""
 
 
-# The epochs of a run given a --max-time or --max-steps and no --epochs: a bound its own budget reaches
-# first (a fixed count would end a timed run early on a faster machine, its rate already at 0).
-UNBOUNDED_EPOCHS = 1000.0
-
-
-@dataclass(frozen=True)
-class Schedule:
-    lr: float
-    epochs: float
-    max_steps: int | None = None
-    max_time: float | None = None  # seconds of this session
-    evaluate_every: float = 1.0  # epochs
-    halve_lr: bool = True
-    seed: int = 0  # of the data order
-    patience: int | None = None  # evaluations without a new best before stopping
-    decay: str = "none"  # or linear, cosine: the rate falls to 0 over the run's budget (steps or max_time)
-
-    def __post_init__(self) -> None:  # every trainer's options meet here, before anything is written
-        if self.lr <= 0 or self.epochs <= 0 or self.evaluate_every <= 0:
-            raise RnnkitError("--lr, --epochs and --evaluate-every must be above 0")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise RnnkitError("--max-steps must be at least 1")
-        if self.patience is not None and self.patience < 1:
-            raise RnnkitError("--patience must be at least 1 (evaluations without improvement)")
-        if self.decay not in DECAYS:
-            raise RnnkitError(f"unknown --decay {self.decay!r}; use {', '.join(DECAYS)}")
-
-    def factor(self, progress: float) -> float:
-        """The share of the rate at ``progress`` (0 to 1) through the run's budget."""
-        progress = min(max(progress, 0.0), 1.0)
-        return DECAYS[self.decay](progress)
-
-
-# How the rate falls over a run's budget: a known budget is best spent ending near a zero rate.
-DECAYS = {"none": lambda p: 1.0, "linear": lambda p: 1.0 - p, "cosine": lambda p: 0.5 * (1.0 + math.cos(math.pi * p))}
-
-
 class Task(Protocol):
     """One kind's data and model, as the loop sees them."""
 
-    engine: Engine
+    engine: Trainable
     unit: str  # what a step counts: "tokens" for a language model
     eval_split: str
     steps_per_epoch: int
@@ -100,15 +64,14 @@ class Task(Protocol):
         """``loss`` (mean per unit on ``eval_split``) and any other metric worth a line."""
 
 
-def fit(task: Task, schedule: Schedule, out: Path, record: RunRecord, *, meta: dict[str, Any],
-        resume: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None, keep: str = "best",
+def fit(task: Task, schedule: LoopOptions, out: Path, record: RunRecord, *, meta: dict[str, Any],
+        resume: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None,
         placement: Placement = Placement()) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Train ``task`` by ``schedule``; checkpoints go to ``out`` (with ``meta`` in their state).
-    Returns the summary and the run's record, in order: training points (``train_loss``) and
-    evaluations (``{split}_loss``), each with its ``step``. The engine ends with the weights of
-    the lowest held-out loss (``keep="best"``) or the last ones (``"last"``)."""
-    if keep not in ("best", "last"):
-        raise RnnkitError(f"--keep must be best or last (got {keep!r})")
+    """Train ``task`` by ``schedule`` (resolved options: the rate, its decay, the budget,
+    evaluation); checkpoints go to ``out`` (with ``meta`` in their state). Returns the summary
+    and the run's record, in order: training points (``train_loss``) and evaluations
+    (``{split}_loss``), each with its ``step``. The engine ends with the weights of the lowest
+    held-out loss (``keep="best"``) or the last ones (``"last"``)."""
     run = _Run(task, schedule, out, record, meta, placement)
     if resume is not None:
         run.restore(*resume)
@@ -119,7 +82,7 @@ def fit(task: Task, schedule: Schedule, out: Path, record: RunRecord, *, meta: d
         for s, handler in handlers.items():
             signal.signal(s, handler)
         record.close()
-    return run.summary(keep), run.log
+    return run.summary(schedule.keep), run.log
 
 
 @dataclass
@@ -169,7 +132,7 @@ class _Run:
     the rate, the stopping rules, the evaluations with the best weights, the training points, the
     checkpoints."""
 
-    def __init__(self, task: Task, schedule: Schedule, out: Path, record: RunRecord, meta: dict[str, Any],
+    def __init__(self, task: Task, schedule: LoopOptions, out: Path, record: RunRecord, meta: dict[str, Any],
                  placement: Placement) -> None:
         self.task, self.schedule, self.out, self.record, self.meta = task, schedule, out, record, meta
         self.placement, self.unit, self.split = placement, task.unit, task.eval_split

@@ -23,7 +23,7 @@ import numpy as np
 
 from rnnkit.errors import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, write_model_files
-from rnnkit.models.engine import Trainable, open_engine
+from rnnkit.models.engine import Trainable, check_engine_can, open_engine
 from rnnkit.trainer.checkpoint import open_run
 from rnnkit.trainer.distributed import Placement, join, leave
 from rnnkit.trainer.loop import Task, fit
@@ -78,8 +78,9 @@ def run(out: str | Path, options: LoopOptions, setup: Setup, *,
 
 def _run(out: Path, options: LoopOptions, setup: Setup, placement: Placement, *, resume: bool, force: bool,
          log: Log, progress: bool | None, tensorboard: bool) -> dict[str, Any]:
-    if placement.parallel and options.engine != "torch":
-        raise RnnkitError("training on many processes needs the torch engine (--engine torch)")
+    if placement.parallel:
+        check_engine_can(options.engine, "distributed", "training on many processes",
+                         f"not the {options.engine} engine")
     checkpoint = placement.main_first(lambda: open_run(out, resume=resume, force=force))
     if resume and not placement.is_main:
         checkpoint = open_run(out, resume=True, force=False)
@@ -92,8 +93,8 @@ def _run(out: Path, options: LoopOptions, setup: Setup, placement: Placement, *,
                        tensorboard=tensorboard and main, unit=job.task.unit)
     if job.describe:
         record.log(job.describe)
-    summary, history = fit(job.task, options.schedule(), out, record, meta={"config": asdict(options), **job.meta},
-                           resume=checkpoint, keep=options.keep, placement=placement)
+    summary, history = fit(job.task, options, out, record, meta={"config": asdict(options), **job.meta},
+                           resume=checkpoint, placement=placement)
     summary.update(job.summary, engine=options.engine, device=options.device, precision=options.precision,
                    out=str(out), processes=placement.world_size)
     if main:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.models.config import LMConfig
+from rnnkit.models.network import Network
 from rnnkit.models.numpy.softmax import log_softmax, softmax_at_targets
 from rnnkit.models.numpy.threads import all_blas_threads
 
@@ -40,7 +40,7 @@ class AdaptiveForward:
 class AdaptiveSoftmax:
     """The output layer of an LM config with ``cutoffs``, on the weights ``V``, ``c``, ``tailk.P``, ``tailk.V``."""
 
-    def __init__(self, config: LMConfig, params: dict[str, np.ndarray]) -> None:
+    def __init__(self, config: Network, params: dict[str, np.ndarray]) -> None:
         self.config = config
         self.params = params
         self.shortlist = config.cutoffs[0]

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.config import GATES
+from rnnkit.models.network import GATES, gated_names
 from rnnkit.models.numpy.lm import Forward, NumpyLM
-from rnnkit.models.schema import gated_names
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """What every numpy language model shares: the output layer, the loss and the update.
 
-A model is a config (``rnnkit.models.config.LMConfig``) and its weights under canonical names.
+A model is a config (``rnnkit.models.network.Network``) and its weights under canonical names.
 A subclass supplies the recurrent layers — ``layers_forward`` (states per layer and the last
 state) and ``layers_backward`` (from the error arriving at the top layer's states to the
 weights' gradients) — and one step back through time, ``step_back``, which the vanishing-gradient
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.models.config import LMConfig
+from rnnkit.models.network import Network
 from rnnkit.models.numpy.adaptive import AdaptiveSoftmax
 from rnnkit.models.numpy.softmax import softmax, softmax_at_targets
 from rnnkit.models.numpy.threads import all_blas_threads
@@ -64,7 +64,7 @@ class NumpyLM:
     cell has an output bias), or an adaptive softmax (config ``cutoffs``), on top of a subclass's
     recurrent layers."""
 
-    def __init__(self, config: LMConfig, params: dict[str, np.ndarray]) -> None:
+    def __init__(self, config: Network, params: dict[str, np.ndarray]) -> None:
         self.config = config
         self.params = params
         self.dropout = config.dropout

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.models.network import layer_names
 from rnnkit.models.numpy.lm import Forward, NumpyLM
-from rnnkit.models.schema import layer_names
 
 
 class NumpyRNN(NumpyLM):

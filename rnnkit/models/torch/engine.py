@@ -1,6 +1,7 @@
-"""The torch engines behind ``rnnkit.models.engine``: a model module, ``torch.optim``'s optimizer
-with the numpy engine's settings, and torch's generators, on CPU or CUDA; for training on many
-processes, DistributedDataParallel around the module; on CUDA, mixed precision on request."""
+"""What every torch engine shares (``TorchTrainable``): a model module, ``torch.optim``'s
+optimizer with the numpy engine's settings, and torch's generators, on CPU or CUDA; for training
+on many processes, DistributedDataParallel around the module; mixed precision on request. Each
+kind's torch engine (in its package) says its module (``module``) and its loss (``_loss``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnkit.data.batching import Batch, PairBatch, Seq2SeqBatch
-from rnnkit.models.config import LMConfig, RankerConfig, Seq2SeqConfig
-from rnnkit.models.numpy.seq2seq import Encoded, rows_of, selected
-from rnnkit.models.numpy.threads import one_blas_thread
 from rnnkit.models.optim import (
     ADAM_BETAS,
     ADAM_EPS,
@@ -21,7 +18,6 @@ from rnnkit.models.optim import (
     RMSPROP_EPS,
     check_optimizer,
 )
-from rnnkit.models.torch import build
 from rnnkit.models.torch.precision import widened
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -33,13 +29,20 @@ class TorchTrainable:
 
     name = "torch"
 
+    @staticmethod
+    def module(config: Any) -> torch.nn.Module:
+        """The kind's ``nn.Module`` for ``config`` (its weights not yet loaded)."""
+        raise NotImplementedError
+
     def __init__(self, config, params: dict[str, np.ndarray], *, device: str = "cpu", optimizer: str | None = None,
                  clip: float | None = None, seed: int = 0, precision: str = "fp32", grad_accum: int = 1,
                  weight_decay: float = 0.0) -> None:
         self.config, self.device, self.clip = config, torch.device(device), clip
         if optimizer:
             torch.manual_seed(seed)  # dropout masks: the same run twice draws the same ones
-        self.model = build(config, params, device=self.device)
+        self.model = self.module(config)
+        self.model.load_params(params)
+        self.model.to(self.device)
         self.forward_module: torch.nn.Module = self.model  # DistributedDataParallel's wrapper after parallel()
         self.optimizer = self._optimizer(optimizer) if optimizer else None
         # Decoupled weight decay (Loshchilov & Hutter's AdamW), on the matrices: not on biases.
@@ -189,136 +192,3 @@ class TorchTrainable:
 
     def state_from_numpy(self, h: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(h).to(self.device)
-
-
-class TorchEngine(TorchTrainable):
-    """A language model."""
-
-    config: LMConfig
-    prior: list[torch.Tensor] | None = None  # the weights before dynamic evaluation's first ``adapt``
-
-    def initial_state(self, batch: int) -> torch.Tensor:
-        return self.model.initial_state(batch)
-
-    def target_log_probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return self.observe(x, y)[0]
-
-    def observe(self, x: np.ndarray, y: np.ndarray, h: torch.Tensor | None = None
-                ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-        x, y = self._tensors(x, y)
-        with torch.no_grad():
-            states, last = self.model.run(x, h)
-            logits = self.model.head(states)
-            picked = logits.gather(2, y[:, :, None])[:, :, 0]
-            # log Σ exp, in place: one (B, T, C) array in all, where logsumexp would write another.
-            top = logits.amax(dim=-1, keepdim=True)
-            normaliser = logits.sub_(top).exp_().sum(dim=-1).log_() + top[..., 0]
-            return (picked - normaliser).cpu().numpy(), states.cpu().numpy(), last
-
-    def adapt(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray, h: torch.Tensor | None, lr: float,
-              decay: float) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-        weights = list(self.model.parameters())
-        if self.prior is None:
-            self.prior = [w.detach().clone() for w in weights]
-        x, y, mask = self._tensors(x, y, mask)
-        self.model.eval()  # no dropout: the text is read as in evaluation
-        states, last = self.model.run(x, None if h is None else h.detach())
-        log_probs = torch.log_softmax(self.model.head(states).float(), dim=-1).gather(2, y[:, :, None])[:, :, 0]
-        loss = -(log_probs * mask).sum() / mask.sum().clamp(min=1)
-        grads = torch.autograd.grad(loss, weights)
-        with torch.no_grad():
-            for weight, grad, prior in zip(weights, grads, self.prior):
-                weight.sub_(grad, alpha=lr).add_(prior - weight, alpha=decay)
-        return log_probs.detach().cpu().numpy(), states.detach().cpu().numpy(), last.detach()
-
-    def restore(self) -> None:
-        if self.prior is not None:
-            with torch.no_grad():
-                for weight, prior in zip(self.model.parameters(), self.prior):
-                    weight.copy_(prior)
-            self.prior = None
-
-    def step(self, tokens: np.ndarray, h: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
-        probs, _, h = self.step_states(tokens, h)
-        return probs, h
-
-    def step_states(self, tokens: np.ndarray, h: torch.Tensor) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-        (x,) = self._tensors(tokens[:, None])
-        with torch.no_grad():
-            states, h = self.model.run(x, h)
-            logits = self.model.head(states)
-            # torch's fused softmax reads each row once and keeps it in cache: faster than in-place passes.
-            return torch.softmax(logits[:, 0], dim=-1).cpu().numpy(), states[:, 0].cpu().numpy(), h
-
-    def _loss(self, batch: Batch, carry: torch.Tensor | None, module: torch.nn.Module | None = None):
-        x, y, mask = self._tensors(batch.x, batch.y, batch.mask)
-        return (module or self.forward_module)(x, y, mask, carry)
-
-
-class TorchRankerEngine(TorchTrainable):
-    """A dual encoder."""
-
-    config: RankerConfig
-
-    def _loss(self, batch: PairBatch, carry: None, module: torch.nn.Module | None = None):
-        tensors = self._tensors(batch.contexts, batch.context_mask, batch.responses, batch.response_mask)
-        labels = None if batch.labels is None else self._tensors(batch.labels.astype(self.config.dtype))[0]
-        return (module or self.forward_module)(*tensors, labels), None
-
-    def encode(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        x, mask = self._tensors(x, mask)
-        self.model.eval()
-        with torch.no_grad():
-            return self.model.encode(x, mask).cpu().numpy()
-
-    def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
-        c_, r_ = self._tensors(c, r)
-        with torch.no_grad():
-            cM = c_ @ self.model.M
-            if self.device.type == "cpu":
-                # Against a repository (1 × D by D × 100k) the product is one pass over r, which numpy's
-                # BLAS makes faster than torch's CPU matmul; on one thread, because idle OpenBLAS threads
-                # spin and slow torch's next operations (benchmarks/chat_latency.py).
-                with one_blas_thread():
-                    return cM.numpy() @ np.asarray(r, dtype=cM.numpy().dtype).T
-            return (cM @ r_.t()).cpu().numpy()
-
-    def encode_states(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x, mask = self._tensors(x, mask)
-        self.model.eval()
-        with torch.no_grad():
-            return tuple(t.cpu().numpy() for t in self.model.encode_states(x, mask))
-
-    def match_scores(self, A: np.ndarray, mask_a: np.ndarray, B: np.ndarray, mask_b: np.ndarray) -> np.ndarray:
-        self.model.eval()
-        with torch.no_grad():
-            return self.model.match(*self._tensors(A, mask_a, B, mask_b)).cpu().numpy()
-
-
-class TorchSeq2SeqEngine(TorchTrainable):
-    """An encoder–decoder. Decoding keeps its state and the encoded source as tensors on the device."""
-
-    config: Seq2SeqConfig
-
-    def _loss(self, batch: Seq2SeqBatch, carry: None, module: torch.nn.Module | None = None):
-        return (module or self.forward_module)(*self._tensors(*batch.arrays)), None
-
-    def encode(self, x: np.ndarray, mask: np.ndarray) -> Encoded:
-        x, mask = self._tensors(x, mask)
-        self.model.eval()
-        with torch.no_grad():
-            annotations, state = self.model.encode(x, mask)
-            return Encoded(annotations, mask, state, keys=self.model.keys(annotations))
-
-    def step(self, tokens: np.ndarray, state: Any, encoded: Encoded, allowed: np.ndarray | None = None):
-        (x,) = self._tensors(tokens[:, None])
-        mask = encoded.mask if allowed is None else encoded.mask & self._tensors(allowed)[0]
-        with torch.no_grad():
-            combined, weights, state = self.model.decode(x, state, encoded.annotations, mask, encoded.keys)
-            log_probs = torch.log_softmax(self.model.logits(combined[:, 0]), dim=-1).cpu().numpy()
-        attended = weights is not None and self.config.attention != "none"
-        return log_probs, state, weights[:, 0].cpu().numpy() if attended else None
-
-    def select(self, state: Any, encoded: Encoded, rows: np.ndarray) -> tuple[Any, Encoded]:
-        (index,) = self._tensors(rows)
-        return rows_of(state, index), selected(encoded, index)

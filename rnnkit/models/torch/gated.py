@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnkit.models.config import ADAPTIVE_DIVISOR, LMConfig
+from rnnkit.models.network import ADAPTIVE_DIVISOR, Network
 from rnnkit.models.torch.dropout import dropout
 from rnnkit.models.torch.lm import TorchLM, word_major
 
@@ -25,7 +25,7 @@ _BASE = {"weight_ih": "U", "weight_hh": "W", "bias_ih": "bu", "bias_hh": "bw"}
 _ADAPTIVE_NAME = re.compile(r"adaptive\.tail\.(\d+)\.([01])\.weight$")
 
 
-def recurrence(config: LMConfig, dtype: torch.dtype, inputs: int | None = None) -> nn.Module:
+def recurrence(config: Network, dtype: torch.dtype, inputs: int | None = None) -> nn.Module:
     """``nn.LSTM`` or ``nn.GRU`` for the config's layers (batch first), named ``rnn`` by its owner;
     ``inputs``: the first layer's input width, when it reads more than the embedding."""
     c = config
@@ -120,7 +120,7 @@ def reversed_states(rnn: nn.Module, inputs: torch.Tensor, mask: torch.Tensor | N
 
 
 class TorchGated(TorchLM):
-    def __init__(self, config: LMConfig) -> None:
+    def __init__(self, config: Network) -> None:
         super().__init__(config)
         c = config
         self.E = word_major(c.embedding, c.vocab_size, self.torch_dtype)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnkit.models.config import LMConfig
+from rnnkit.models.network import Network
 from rnnkit.models.schema import param_spec
 
 
@@ -100,7 +100,7 @@ class TorchLM(nn.Module):
     subclass's ``adaptive`` softmax, on top of a subclass's ``run``. Weights are created empty;
     ``load_params`` fills them."""
 
-    def __init__(self, config: LMConfig) -> None:
+    def __init__(self, config: Network) -> None:
         super().__init__()
         self.config = config
         self.torch_dtype = getattr(torch, config.dtype)

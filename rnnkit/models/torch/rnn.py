@@ -18,14 +18,14 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.config import LMConfig
-from rnnkit.models.schema import layer_names, param_spec
+from rnnkit.models.network import Network, layer_names
+from rnnkit.models.schema import param_spec
 from rnnkit.models.torch.dropout import dropout
 from rnnkit.models.torch.lm import TorchLM, word_major
 
 
 class TorchRNN(TorchLM):
-    def __init__(self, config: LMConfig) -> None:
+    def __init__(self, config: Network) -> None:
         super().__init__(config)
         if config.activation != "tanh":
             raise RnnkitError("the torch engine runs the seed's tanh RNN; use --engine numpy for relu")

@@ -30,15 +30,18 @@ Weights are the schema's (``rnnkit.models.schema``): ``enc.*``, ``dec.*``, ``ini
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 
-from rnnkit.models.config import Seq2SeqConfig
+from rnnkit.models.network import gated_names
+from rnnkit.models.numpy.engine import NumpyTrainable
 from rnnkit.models.numpy.gated import NumpyGated
 from rnnkit.models.numpy.lm import Forward, softmax
-from rnnkit.models.schema import gated_names
+from rnnkit.models.numpy.threads import one_blas_thread
+from rnnkit.seq2seq.config import Seq2SeqConfig
+from rnnkit.seq2seq.data import Seq2SeqBatch
 
 
 def prefixed(params: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
@@ -321,3 +324,34 @@ class NumpySeq2Seq:
         np.add.at(embedding.T, x.ravel(), rows)
         part[name] = embedding
         grads.update({prefix + k: v for k, v in part.items()})
+
+
+class NumpySeq2SeqEngine(NumpyTrainable):
+    """An encoder–decoder."""
+
+    def __init__(self, config: Seq2SeqConfig, params: dict[str, np.ndarray], **options) -> None:
+        super().__init__(config, params, **options)
+        self.model = NumpySeq2Seq(config, params)
+
+    def train_step(self, batch: Seq2SeqBatch, lr: float, scale: float, carry: None = None) -> tuple[float, None]:
+        with one_blas_thread():
+            loss, grads = self.model.loss_and_grads(*batch.arrays, rng=self.rng)
+            self._update(grads, lr, scale)
+        return loss, None
+
+    def loss(self, batch: Seq2SeqBatch, carry: None = None) -> tuple[float, None]:
+        with one_blas_thread():
+            return self.model.loss(*batch.arrays), None
+
+    def encode(self, x: np.ndarray, mask: np.ndarray) -> Encoded:
+        with one_blas_thread():
+            return self.model.encode(x, mask)
+
+    def step(self, tokens: np.ndarray, state: Any, encoded: Encoded, allowed: np.ndarray | None = None):
+        if allowed is not None:
+            encoded = replace(encoded, mask=encoded.mask & allowed)
+        with one_blas_thread():
+            return self.model.step(tokens, state, encoded)
+
+    def select(self, state: Any, encoded: Encoded, rows: np.ndarray) -> tuple[Any, Encoded]:
+        return rows_of(state, rows), selected(encoded, rows)

@@ -8,10 +8,10 @@ from typing import Any
 
 from rnnkit.cli.common import (
     add_encoding_errors,
-    add_loop_options,
+    add_engine_option,
+    add_training_flags,
     add_verb,
     input_lines,
-    option_adder,
     print_json,
     run_training,
     train_arguments,
@@ -26,7 +26,8 @@ def _describe(summary: dict[str, Any]) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rnnkit.seq2seq.train import Seq2SeqTrainConfig, train_seq2seq
+    from rnnkit.seq2seq.config import Seq2SeqTrainConfig
+    from rnnkit.seq2seq.train import train_seq2seq
 
     def start(log):
         return train_seq2seq(args.data, args.out, log=log, **train_arguments(args, Seq2SeqTrainConfig))
@@ -98,27 +99,9 @@ def register(verbs: Any) -> None:
     p.add_argument("data", metavar="PAIRS", help="a directory with train.tsv and valid.tsv (rnnkit data get "
                                                  "shakespeare-folio), or one TSV file")
     p.add_argument("--out", required=True)
-    from rnnkit.seq2seq.train import Seq2SeqTrainConfig
+    from rnnkit.seq2seq.config import Seq2SeqTrainConfig
 
-    option = option_adder(p, Seq2SeqTrainConfig())
-    option("--attention", choices=["none", "additive", "dot", "general"])
-    option("--level", choices=["char", "word"])
-    option("--cell", choices=["gru", "lstm"])
-    option("--hidden", type=int, help="encoder units each way; the decoder has twice as many")
-    option("--embedding", type=int)
-    option("--attention-size", type=int, help="the additive score's hidden layer", shown="the decoder's")
-    option("--input-feeding", action=argparse.BooleanOptionalAction,
-           help="feed each step's attentional vector to the next step's input (Luong et al.)")
-    option("--encoder-layers", type=int, help="bidirectional layers stacked in the encoder")
-    option("--dropout", type=float)
-    option("--vocab-size", type=int, help="tokens kept", shown="every character; 20000 words")
-    option("--max-source", type=int, help="longest source in tokens (longer training pairs are left out)")
-    option("--max-target", type=int, help="longest target in tokens")
-    option("--eval-pairs", type=int, help="validation pairs scored at each evaluation")
-    option("--decode-pairs", type=int, help="of those, decoded for the CER")
-    add_loop_options(p, option, shown={"lr": "0.002; 0.008 with --max-time",
-                                       "epochs": f"{Seq2SeqTrainConfig.EPOCHS:g}",
-                                       "decay": "auto: linear with --max-time, else none"})
+    add_training_flags(p, Seq2SeqTrainConfig)
 
     p = add_verb(actions, "translate", cmd_translate, "translate lines of text, one output per line")
     p.add_argument("model", metavar="MODEL")
@@ -127,7 +110,7 @@ def register(verbs: Any) -> None:
     p.add_argument("--max-len", type=int, help="longest output in tokens (default: the model's --max-target)")
     add_constraints(p)
     add_encoding_errors(p)
-    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    add_engine_option(p)
     p.add_argument("--json", action="store_true")
 
     p = add_verb(actions, "evaluate", cmd_evaluate, "CER, word accuracy and BLEU beside the copy and lexicon baselines")
@@ -137,7 +120,7 @@ def register(verbs: Any) -> None:
     p.add_argument("--beam", type=int, default=1)
     p.add_argument("--limit", type=int, help="score this many pairs, drawn at random (default: all)")
     add_constraints(p)
-    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    add_engine_option(p)
     p.add_argument("--json", action="store_true")
 
     p = add_verb(actions, "attention", cmd_attention, "draw where the decoder looked, as a heatmap")
@@ -146,4 +129,4 @@ def register(verbs: Any) -> None:
     p.add_argument("--plot", required=True, metavar="FILE", help="the heatmap (PNG, SVG or PDF)")
     p.add_argument("--beam", type=int, default=1)
     add_constraints(p)
-    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    add_engine_option(p)

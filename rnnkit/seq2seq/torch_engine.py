@@ -1,5 +1,5 @@
 """The encoder–decoder with attention in PyTorch: the same weights and loss as
-``rnnkit.models.numpy.seq2seq``.
+``rnnkit.seq2seq.numpy_engine``.
 
 The encoder runs on packed rows (``nn.GRU``/``nn.LSTM``, both directions fused), the decoder over
 the whole teacher-forced target at once (its recurrence does not depend on the attention, as in
@@ -17,12 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnkit.models.config import Seq2SeqConfig
 from rnnkit.models.schema import param_spec
 from rnnkit.models.torch.dropout import dropout
+from rnnkit.models.torch.engine import TorchTrainable
 from rnnkit.models.torch.gated import canonical_name, packed_states, recurrence
 from rnnkit.models.torch.lm import params_of
 from rnnkit.models.torch.precision import widened
+from rnnkit.seq2seq.config import Seq2SeqConfig
+from rnnkit.seq2seq.data import Seq2SeqBatch
+from rnnkit.seq2seq.numpy_engine import Encoded, rows_of, selected
 
 
 class TorchSeq2Seq(nn.Module):
@@ -126,3 +129,33 @@ class TorchSeq2Seq(nn.Module):
         # In float32 under autocast: a sum of bf16 terms would lose the loss's last digits.
         with torch.autocast(logits.device.type, enabled=False):
             return F.cross_entropy(widened(logits[y_mask]), y_out[y_mask], reduction="sum")
+
+
+class TorchSeq2SeqEngine(TorchTrainable):
+    """An encoder–decoder. Decoding keeps its state and the encoded source as tensors on the device."""
+
+    config: Seq2SeqConfig
+    module = staticmethod(TorchSeq2Seq)
+
+    def _loss(self, batch: Seq2SeqBatch, carry: None, module: torch.nn.Module | None = None):
+        return (module or self.forward_module)(*self._tensors(*batch.arrays)), None
+
+    def encode(self, x: np.ndarray, mask: np.ndarray) -> Encoded:
+        x, mask = self._tensors(x, mask)
+        self.model.eval()
+        with torch.no_grad():
+            annotations, state = self.model.encode(x, mask)
+            return Encoded(annotations, mask, state, keys=self.model.keys(annotations))
+
+    def step(self, tokens: np.ndarray, state: Any, encoded: Encoded, allowed: np.ndarray | None = None):
+        (x,) = self._tensors(tokens[:, None])
+        mask = encoded.mask if allowed is None else encoded.mask & self._tensors(allowed)[0]
+        with torch.no_grad():
+            combined, weights, state = self.model.decode(x, state, encoded.annotations, mask, encoded.keys)
+            log_probs = torch.log_softmax(self.model.logits(combined[:, 0]), dim=-1).cpu().numpy()
+        attended = weights is not None and self.config.attention != "none"
+        return log_probs, state, weights[:, 0].cpu().numpy() if attended else None
+
+    def select(self, state: Any, encoded: Encoded, rows: np.ndarray) -> tuple[Any, Encoded]:
+        (index,) = self._tensors(rows)
+        return rows_of(state, index), selected(encoded, index)

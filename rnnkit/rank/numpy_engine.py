@@ -29,11 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.data.batching import PairBatch
-from rnnkit.models.config import RankerConfig
+from rnnkit.models.numpy.engine import NumpyTrainable
 from rnnkit.models.numpy.gated import NumpyGated
 from rnnkit.models.numpy.lm import Forward, sparse_gradient
-from rnnkit.models.numpy.matching import Match, match, match_backward
+from rnnkit.models.numpy.threads import one_blas_thread
+from rnnkit.rank.config import RankerConfig
+from rnnkit.rank.data import PairBatch
+from rnnkit.rank.matching import Match, match, match_backward
 
 
 @dataclass
@@ -177,3 +179,37 @@ class NumpyDualEncoder:
 def match_candidates(size: int, negatives: int) -> np.ndarray:
     """(B, 1 + n): each row of a batch of ``size``, then its n neighbours (fewer in a small batch)."""
     return (np.arange(size)[:, None] + np.arange(min(negatives, size - 1) + 1)[None, :]) % size
+
+
+class NumpyRankerEngine(NumpyTrainable):
+    """A dual encoder."""
+
+    def __init__(self, config: RankerConfig, params: dict[str, np.ndarray], **options) -> None:
+        super().__init__(config, params, **options)
+        self.model = NumpyDualEncoder(config, params)
+
+    def encode(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with one_blas_thread():
+            return self.model.encode(x, mask)[0]
+
+    def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return self.model.score_matrix(c, r)
+
+    def encode_states(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with one_blas_thread():
+            vectors, encoding = self.model.encode(x, mask)
+        return vectors, encoding.forward.states[-1]
+
+    def match_scores(self, A: np.ndarray, mask_a: np.ndarray, B: np.ndarray, mask_b: np.ndarray) -> np.ndarray:
+        with one_blas_thread():
+            return self.model.match_scores(A, mask_a, B, mask_b)
+
+    def train_step(self, batch: PairBatch, lr: float, scale: float, carry: None = None) -> tuple[float, None]:
+        with one_blas_thread():
+            loss, grads = self.model.loss_and_grads(batch, self.rng)
+            self._update(grads, lr, scale)
+        return loss, None
+
+    def loss(self, batch: PairBatch, carry: None = None) -> tuple[float, None]:
+        with one_blas_thread():
+            return self.model.loss(batch), None

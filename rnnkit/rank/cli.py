@@ -9,10 +9,10 @@ from typing import Any
 
 from rnnkit.cli.common import (
     add_encoding_errors,
-    add_loop_options,
+    add_engine_option,
+    add_training_flags,
     add_verb,
     input_lines,
-    option_adder,
     print_json,
     run_training,
     train_arguments,
@@ -59,7 +59,8 @@ def _describe(summary: dict[str, Any]) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rnnkit.rank.train import RankTrainConfig, train_ranker
+    from rnnkit.rank.config import RankTrainConfig
+    from rnnkit.rank.train import train_ranker
 
     def start(log):
         return train_ranker(args.data, args.out, log=log, **train_arguments(args, RankTrainConfig))
@@ -156,40 +157,18 @@ def register(verbs: Any) -> None:
     p.add_argument("--force", action="store_true")
     p.add_argument("--json", action="store_true")
 
-    from rnnkit.rank.train import PRESETS, RankTrainConfig
+    from rnnkit.rank.config import RankTrainConfig
 
     p = add_verb(actions, "train", cmd_train, "fit a baseline or train a dual encoder on a ranking dataset")
     p.add_argument("data", metavar="DATA", help="a directory with train.csv and valid.csv")
     p.add_argument("--out", required=True)
-    option = option_adder(p, RankTrainConfig())
-    option("--model", choices=list(PRESETS), help="the ranker")
-    option("--cell", choices=["lstm", "gru"])
-    option("--hidden", type=int)
-    option("--layers", type=int)
-    option("--embedding", type=int, shown="the hidden size")
-    option("--bidirectional", action=argparse.BooleanOptionalAction, shown="the preset's")
-    option("--pooling", choices=["last", "max"], shown="the preset's")
-    option("--objective", choices=["binary", "in-batch"], shown="the preset's")
-    option("--bag", action=argparse.BooleanOptionalAction, help="a bag-of-words channel beside the encoder's states",
-           shown="the preset's")
-    option("--dropout", type=float)
-    option("--vocab-size", type=int, help="words kept (0: all)")
-    option("--max-context", type=int, help="a context's last tokens kept")
-    option("--max-response", type=int, help="a response's first tokens kept")
-    option("--eval-rows", type=int, help="validation rows scored at each evaluation")
-    option("--lexical", choices=["tfidf", "bm25"], help="the hybrid's lexical part, weighted on validation")
-    option("--match-hidden", type=int, help="a reranker's matching head: its hidden units")
-    option("--match-negatives", type=int, help="a reranker's head learns to tell the truth from this many random responses")
-    option("--rerank-top", type=int, help="a reranker reads again the first stage's best: how many, in a repository")
-    option("--encoder-from", metavar="LM", help="start the encoder from this language model (rnnkit train; same cell "
-                                                "and sizes): pretrained words and layers")
-    add_loop_options(p, option, shown={"epochs": f"{RankTrainConfig.EPOCHS:g}"})
+    add_training_flags(p, RankTrainConfig)
 
     p = add_verb(actions, "evaluate", cmd_evaluate, "Recall@k of a ranker on a split, with 95% intervals")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("data", metavar="DATA")
     p.add_argument("--split", default="test", choices=["valid", "test"])
-    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    add_engine_option(p)
     p.add_argument("--json", action="store_true")
 
     p = add_verb(actions, "chat", cmd_chat, "talk to a ranker: each answer the best response of a repository")
@@ -199,7 +178,7 @@ def register(verbs: Any) -> None:
     p.add_argument("--top", type=int, default=1, help="show the runners-up too (default 1: the answer alone)")
     p.add_argument("--context-turns", type=int, default=4, help="the last turns the ranker reads (default 4, as "
                                                                  "`rank build` writes contexts)")
-    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    add_engine_option(p)
 
     p = add_verb(actions, "predict", cmd_predict, "rank candidate responses to a context, best first")
     p.add_argument("model", metavar="MODEL")
@@ -208,5 +187,5 @@ def register(verbs: Any) -> None:
     p.add_argument("--responses", metavar="DATA", help="a ranking dataset: its training responses are the repository")
     p.add_argument("--top", type=int, default=10, help="how many to print (default 10)")
     add_encoding_errors(p)
-    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    add_engine_option(p)
     p.add_argument("--json", action="store_true")

@@ -1,24 +1,28 @@
-"""The dual encoder in PyTorch: the same weights and scores as ``rnnkit.models.numpy.ranker``.
+"""The dual encoder in PyTorch: the same weights and scores as ``rnnkit.rank.numpy_engine``.
 
 The encoder is ``nn.LSTM`` / ``nn.GRU`` under the gated language model's names (``E``, ``U``,
 ``W``, ``bu``, ``bw``, …), run on packed rows so that each one ends at its last real token.
 ``forward`` is the training loss (what DistributedDataParallel and ``torch.compile`` wrap). A
-reranker's matching head (``x.Q``, ``x.q``, ``x.u``) is ``match``, as ``numpy.matching`` writes it.
+reranker's matching head (``x.Q``, ``x.q``, ``x.u``) is ``match``, as ``rnnkit.rank.matching`` writes it.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnkit.models.config import RankerConfig
-from rnnkit.models.numpy.matching import MASKED
+from rnnkit.models.numpy.threads import one_blas_thread
 from rnnkit.models.schema import param_spec
 from rnnkit.models.torch.dropout import dropout
+from rnnkit.models.torch.engine import TorchTrainable
 from rnnkit.models.torch.gated import canonical_name, packed_states, recurrence
 from rnnkit.models.torch.lm import load_params, params_of, word_major
 from rnnkit.models.torch.precision import widened
+from rnnkit.rank.config import RankerConfig
+from rnnkit.rank.data import PairBatch
+from rnnkit.rank.matching import MASKED
 
 
 class TorchDualEncoder(nn.Module):
@@ -120,3 +124,44 @@ def every_process_rows(rows: torch.Tensor) -> tuple[torch.Tensor, int]:
     padded = F.pad(rows, (0, 0, 0, max(sizes) - len(rows)))  # all_gather needs one shape
     parts = all_gather(padded)
     return torch.cat([part[:n] for part, n in zip(parts, sizes)]), sum(sizes[: dist.get_rank()])
+
+
+class TorchRankerEngine(TorchTrainable):
+    """A dual encoder."""
+
+    config: RankerConfig
+    module = staticmethod(TorchDualEncoder)
+
+    def _loss(self, batch: PairBatch, carry: None, module: torch.nn.Module | None = None):
+        tensors = self._tensors(batch.contexts, batch.context_mask, batch.responses, batch.response_mask)
+        labels = None if batch.labels is None else self._tensors(batch.labels.astype(self.config.dtype))[0]
+        return (module or self.forward_module)(*tensors, labels), None
+
+    def encode(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        x, mask = self._tensors(x, mask)
+        self.model.eval()
+        with torch.no_grad():
+            return self.model.encode(x, mask).cpu().numpy()
+
+    def score_matrix(self, c: np.ndarray, r: np.ndarray) -> np.ndarray:
+        c_, r_ = self._tensors(c, r)
+        with torch.no_grad():
+            cM = c_ @ self.model.M
+            if self.device.type == "cpu":
+                # Against a repository (1 × D by D × 100k) the product is one pass over r, which numpy's
+                # BLAS makes faster than torch's CPU matmul; on one thread, because idle OpenBLAS threads
+                # spin and slow torch's next operations (benchmarks/chat_latency.py).
+                with one_blas_thread():
+                    return cM.numpy() @ np.asarray(r, dtype=cM.numpy().dtype).T
+            return (cM @ r_.t()).cpu().numpy()
+
+    def encode_states(self, x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, mask = self._tensors(x, mask)
+        self.model.eval()
+        with torch.no_grad():
+            return tuple(t.cpu().numpy() for t in self.model.encode_states(x, mask))
+
+    def match_scores(self, A: np.ndarray, mask_a: np.ndarray, B: np.ndarray, mask_b: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        with torch.no_grad():
+            return self.model.match(*self._tensors(A, mask_a, B, mask_b)).cpu().numpy()

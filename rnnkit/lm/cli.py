@@ -1,21 +1,25 @@
-"""Verbs for training: ``rnnkit train`` and ``rnnkit evaluate``."""
+"""The language model's verbs: ``rnnkit train``, ``evaluate``, ``fit-cache``, ``fit-dynamic``,
+``plot``, and those that use a model: ``generate``, ``score``, ``rerank``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from typing import Any
 
 from rnnkit.cli.common import (
     add_cache_option,
-    add_loop_options,
+    add_encoding_errors,
+    add_engine_option,
+    add_training_flags,
     add_verb,
-    id_list,
-    option_adder,
+    input_lines,
     print_json,
     run_training,
     train_arguments,
 )
+from rnnkit.errors import RnnkitError
 
 
 def _describe(summary: dict[str, Any]) -> str:
@@ -93,57 +97,73 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from rnnkit.lm.generate import Sampling
+    from rnnkit.lm.model import load
+    from rnnkit.options import given
+
+    model = load(args.model, engine=args.engine, cache=args.cache)
+    texts = model.generate(**given(args, Sampling))
+    if args.json:
+        print_json(texts)
+    else:
+        separator = "\n" + "-" * 40 + "\n" if model.level == "char" else "\n"
+        print(separator.join(t["text"] for t in texts))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from rnnkit.lm.model import load, summarize
+
+    model = load(args.model, engine=args.engine, cache=args.cache)
+    lines = [line for line in input_lines(args.file, args.encoding_errors) if line.strip()]
+    if not lines:
+        raise RnnkitError("no sentences to score; give one sentence per line")
+    scores = model.score(lines, per_token=args.per_token, tokenized=args.tokenized, dynamic=args.dynamic)
+    summary = summarize(scores)
+    if args.json:
+        for score in scores:
+            print(json.dumps(score.as_dict(), ensure_ascii=False))
+        print(json.dumps(summary))
+        return 0
+    print(f"{'logprob':>10} {'tokens':>6} {'perplexity':>10}  sentence")
+    for score in scores:
+        print(f"{score.logprob:10.3f} {score.tokens:6d} {score.perplexity:10.2f}  {score.text}")
+        if args.per_token:
+            print("            " + "  ".join(f"{t} {p:.4f}" for t, p in score.token_probs))
+    print(f"all {summary['sentences']:,} sentences: logprob {summary['logprob']:.3f} over {summary['tokens']:,} "
+          f"tokens, perplexity {summary['perplexity']:.2f}")
+    return 0
+
+
+def cmd_rerank(args: argparse.Namespace) -> int:
+    from rnnkit.lm.model import load
+    from rnnkit.lm.nbest import read_nbest
+
+    groups = read_nbest(input_lines(args.nbest, args.encoding_errors))
+    if not groups:
+        raise RnnkitError(f"{args.nbest} holds no candidates; give groups separated by blank lines, "
+                          "or TSV group_id<TAB>sentence")
+    model = load(args.model, engine=args.engine)
+    results = model.rerank(groups, length_norm=args.length_norm)
+    if args.json:
+        print_json(results)
+    else:
+        print("\n".join(r["best"] for r in results))
+    return 0
+
+
 def register(verbs: Any) -> None:
-    from rnnkit.lm.config import CHARACTERS, LONG_RUNS, SHORT_RUN
+    from rnnkit.lm.config import RECIPES, TrainConfig
 
     p = add_verb(verbs, "train", cmd_train, "train a language model on a prepared corpus")
     p.add_argument("prepared", metavar="PREPARED", help="a directory written by `rnnkit prepare`")
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--recipe", default="recommended", choices=["recommended", "seed"],
+    p.add_argument("--recipe", default="recommended", choices=list(RECIPES),
                    help="the settings the options below start from: recommended (default: a tied one-layer LSTM, "
                         "Adam, stream mode, sized to the budget) or seed (the tutorial's tanh RNN of 100, SGD, one "
                         "sentence a step)")
-    from rnnkit.lm.config import TrainConfig
-
-    option = option_adder(p, TrainConfig(), word="recommended")
-    option("--cell", choices=["rnn", "gru", "lstm"])
-
-    def by_budget(name: str) -> str:  # e.g. "0.002; 0.004 for a --max-time of 300 s or more"
-        shown = lambda value: f"{value:g}" if isinstance(value, float) else str(value)  # noqa: E731
-        text, last = shown(SHORT_RUN[name]), SHORT_RUN[name]
-        for seconds, run in LONG_RUNS:
-            if run[name] != last:
-                text, last = text + f"; {shown(run[name])} for a --max-time of {seconds:.0f} s or more", run[name]
-        return text
-
-    option("--hidden", type=int, help="recurrent units", shown=by_budget("hidden"))
-    option("--layers", type=int, help="stacked recurrent layers")
-    option("--embedding", type=int, help="embedding size (none: rnn takes one-hot words; gru and lstm the hidden size)")
-    option("--tie", action=argparse.BooleanOptionalAction,
-           help="the output matrix is the embedding's transpose (default: when the sizes allow, for gru and lstm)")
-    option("--bidirectional", action="store_true", help="(refused: a bidirectional model is an encoder, not an LM)")
-    option("--dropout", type=float, help="dropout on the embedding, between layers and on the output")
-    option("--softmax", choices=["full", "adaptive"],
-           help="the output layer: full, or adaptive (frequent words in a head, rare ones in clusters behind "
-                "narrower projections: several times less work for large vocabularies; gru and lstm, untied)")
-    option("--cutoffs", type=id_list, metavar="N,N",
-           help="adaptive softmax: the first id of each tail cluster (none: the head covers 90%% of the training "
-                "tokens, a first cluster up to 98%%)")
-    option("--projection", type=int, metavar="N",
-           help="gru, lstm: project the top states to N before the output layer (and, tied, the embedding): the "
-                "product with the whole vocabulary costs N wide, not the hidden size (0: none)")
-    option("--mode", choices=["auto", "sentence", "stream"],
-           help="stream (the text as one sequence, the state carried), sentence (each sentence alone, padded "
-                "batches), or auto (sentence for words, stream for characters)")
-    option("--bptt", type=int, help="stream mode: steps per window")
-    option("--forget-bias", type=float, metavar="B",
-           help="lstm: the forget gate's bias starts B higher (0: PyTorch's own initialisation)")
-    option("--bptt-truncate", type=int, help="numpy engine, rnn: steps each output's error flows back (the seed's 4)")
-    add_loop_options(p, option, shown={"lr": by_budget("lr") + " (the last on words)",
-                                       "epochs": f"{TrainConfig.EPOCHS:g}",
-                                       "decay": f"auto: {by_budget('decay')}",
-                                       "weight_decay": by_budget("weight_decay")
-                                       + f" ({CHARACTERS['weight_decay']:g} on characters)"})
+    add_training_flags(p, TrainConfig, word="recommended")
 
     p = add_verb(verbs, "plot", cmd_plot, "draw a training run's loss curve again (from MODEL/metrics.jsonl)")
     p.add_argument("model", metavar="MODEL", help="a directory a training run wrote (any kind)")
@@ -154,7 +174,7 @@ def register(verbs: Any) -> None:
     p.add_argument("model", metavar="MODEL")
     p.add_argument("prepared", metavar="PREPARED")
     p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
-    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    add_engine_option(p)
     p.add_argument("--mode", default="auto", choices=["auto", "sentence", "stream"])
     add_cache_option(p)
     p.add_argument("--dynamic", action="store_true",
@@ -171,7 +191,7 @@ def register(verbs: Any) -> None:
     p.add_argument("--window", type=int, default=DEFAULT_WINDOW,
                    help=f"positions the cache remembers (default {DEFAULT_WINDOW})")
     p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
-    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    add_engine_option(p)
     p.add_argument("--mode", default="auto", choices=["auto", "sentence", "stream"])
     p.add_argument("--json", action="store_true")
 
@@ -183,5 +203,36 @@ def register(verbs: Any) -> None:
     p.add_argument("prepared", metavar="PREPARED", help="the corpus the model was trained on (its validation split)")
     p.add_argument("--segment", type=int, default=SEGMENT, help=f"tokens read between updates (default {SEGMENT})")
     p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
-    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"])
+    add_engine_option(p)
     p.add_argument("--json", action="store_true")
+
+    from rnnkit.lm.generate import Sampling
+    from rnnkit.options import add_flags
+
+    p = add_verb(verbs, "generate", cmd_generate, "sample text from a trained model")
+    p.add_argument("model", metavar="MODEL")
+    add_flags(p, Sampling)
+    add_engine_option(p)
+    add_cache_option(p)
+    p.add_argument("--json", action="store_true")
+
+    p = add_verb(verbs, "score", cmd_score, "log-probability and perplexity of each sentence (one per line)")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("file", nargs="?", default="-", metavar="FILE", help="sentences, one per line (default stdin)")
+    p.add_argument("--per-token", action="store_true", help="also each token's probability")
+    p.add_argument("--tokenized", action="store_true", help="lines are already tokens separated by spaces")
+    add_engine_option(p)
+    add_cache_option(p)  # with a cache the lines are one text, read in order
+    p.add_argument("--dynamic", action="store_true",
+                   help="dynamic evaluation (fitted by `rnnkit fit-dynamic`): the lines read as one stream, the "
+                        "model adapting to them as it reads")
+    add_encoding_errors(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per line, then a summary object")
+
+    p = add_verb(verbs, "rerank", cmd_rerank, "pick the likeliest candidate of each group of an n-best list")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("nbest", metavar="NBEST", help="groups separated by blank lines, or TSV group_id<TAB>sentence")
+    p.add_argument("--length-norm", action="store_true", help="compare log-probability per token")
+    add_encoding_errors(p)
+    add_engine_option(p)
+    p.add_argument("--json", action="store_true", help="every candidate's score too")
