@@ -1,8 +1,9 @@
-"""The longer fuzzing campaign: tests/test_fuzz.py (inputs, files, model directories) and
-tests/test_serve_fuzz.py (HTTP requests) with ``--scale`` times the inputs CI runs, fresh
-random ones each time, and a count of the inputs tried per test.
+"""The longer fuzzing campaign: tests/test_fuzz.py (inputs, files, model directories, a ranker's
+response cache, any value for the Python API's options and methods' arguments) and
+tests/test_serve_fuzz.py (HTTP requests to every endpoint, /chat included) with ``--scale`` times
+the inputs CI runs, fresh random ones each time, and a count of the inputs tried per test.
 
-    python benchmarks/fuzz.py --scale 60      # 114,000 inputs; about 15 minutes on 2 cores
+    python benchmarks/fuzz.py --scale 25      # 96,000 inputs; about 7 minutes on 2 cores
 
 Hypothesis prints any failing input with a ``@reproduce_failure`` blob; the exit status is pytest's.
 """

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.errors import RnnkitError
+from rnnkit.io.card import invocation
 from rnnkit.io.modeldir import open_model
 from rnnkit.kinds import lookup, of_data
 
@@ -24,10 +25,23 @@ def train(data: Any, out: str | Path, *, kind: str | None = None, **options: Any
     """
     path_argument("out", out)
     record = lookup(kind) if kind is not None else of_data(data)
-    summary = record.part("train")(data, out, **options)
+    said = invocation.set(python_call(data, out, kind, options)) if invocation.get() is None else None
+    try:  # the model card shows the call that trains the model again
+        summary = record.part("train")(data, out, **options)
+    finally:
+        if said is not None:
+            invocation.reset(said)
     model = open_model(out)
     model.summary = summary
     return model
+
+
+def python_call(data: Any, out: Any, kind: str | None, options: dict[str, Any]) -> str:
+    """The ``rnnkit.train(...)`` call that trains the same model again (the log and progress
+    functions left out: they change nothing it learns)."""
+    given = [repr(str(getattr(data, "path", data))), repr(str(out)), *([f"kind={kind!r}"] if kind else []),
+             *(f"{name}={value!r}" for name, value in options.items() if name not in ("log", "progress"))]
+    return f"rnnkit.train({', '.join(given)})"
 
 
 def load(path: str | Path, *, engine: str = "auto", device: str = "auto") -> Any:

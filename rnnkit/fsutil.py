@@ -134,8 +134,9 @@ def read_manifest(directory: Path, name: str, fmt: str, version: int | tuple[int
         raise RnnkitError(f"{directory} is not {kind} (no {name}); {how_to_make}")
     try:
         data = json.loads(own_file(directory, name, MANIFEST_BYTES).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested past any config
-        raise RnnkitError(f"{manifest} is corrupt (not JSON); {how_to_make}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested past any config; ValueError:
+        # not JSON, or an integer of more digits than Python converts (4,300)
+        raise RnnkitError(f"{manifest} is corrupt (not JSON that rnnkit writes); {how_to_make}") from None
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise RnnkitError(f"{directory} is not an rnnkit {kind.split(' ', 1)[1]}; {how_to_make}")
     versions = version if isinstance(version, tuple) else (version,)

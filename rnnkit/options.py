@@ -24,6 +24,7 @@ import functools
 import json
 import math
 import numbers
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from types import UnionType
@@ -184,6 +185,12 @@ def shown(value: Any) -> str:
         text = repr(value) if isinstance(value, float) else json.dumps(value)
     except (TypeError, ValueError):
         text = repr(value)
+    return _short(text)
+
+
+def _short(text: str) -> str:
+    """One line of at most 40 characters (a message is one line, whatever the value's repr)."""
+    text = " ".join(text.split())
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -293,8 +300,8 @@ def texts_argument(name: str, value: Any, least: int = 1, noun: str = "texts") -
 
 
 def shown_python(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A Python value as a message quotes it: its repr, short."""
+    return _short(repr(value))
 
 
 # ------------------------------------------------------------------------------ the command line
@@ -345,9 +352,9 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, word: str = "defaul
         if not d.spec.cli or d.name in skip:
             continue
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": d.name,
-                                  "help": f"{d.spec.help} ({word}: {shown_default(d)})".strip().replace("%", "%%")}
-        if d.spec.metavar:
-            kwargs["metavar"] = d.spec.metavar
+                                  "help": literal_help(f"{d.spec.help} ({word}: {shown_default(d)})".strip())}
+        if d.base is not bool:  # the flag's own name, not the field's (--deadline, not DEADLINE_S)
+            kwargs["metavar"] = d.spec.metavar or d.flag.lstrip("-").replace("-", "_").upper()
         if d.base is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif d.choices is not None and d.base is str:
@@ -355,6 +362,12 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, *, word: str = "defaul
         else:
             kwargs["type"] = parse_flag(d)
         parser.add_argument(d.flag, **kwargs)
+
+
+def literal_help(text: str) -> str:
+    """A help text as argparse prints it: a lone ``%`` doubled (argparse expands ``%(…)s`` fields);
+    a doubled one is left as it is."""
+    return re.sub(r"(?<!%)%(?![%(])", "%%", text)
 
 
 def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:

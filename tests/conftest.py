@@ -30,6 +30,8 @@ def serving(arguments: list[str]):
             urllib.request.urlopen(url + "/health", timeout=1)
             break
         except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"rnnkit serve did not start: {process.stderr.read()}") from None
             time.sleep(0.1)
     try:
         yield url, process

@@ -12,8 +12,7 @@ import pytest
 import rnnkit
 from rnnkit import RnnkitError
 from rnnkit.lm import train
-from rnnkit.lm.config import frequency_cutoffs
-from rnnkit.lm.config import LMConfig
+from rnnkit.lm.config import LMConfig, frequency_cutoffs
 from rnnkit.models.numpy import gradient_check, initialize
 from tests.conftest import break_gradient
 

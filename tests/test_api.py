@@ -22,6 +22,7 @@ def test_train_reads_the_kind_off_the_data_and_returns_the_model(tiny_models, tm
     s2s = rnnkit.train(tiny_models / "pairs", tmp_path / "s2s", hidden=4, embedding=4, batch_size=4, decode_pairs=0,
                        engine="numpy", **QUIET)
     assert isinstance(s2s, Seq2Seq) and len(s2s.translate(["the cat"])) == 1
+    assert repr(s2s).startswith(f"Seq2Seq({str(tmp_path / 's2s')!r}, lstm, hidden 4, attention general")  # not <…at 0x>
     one_file = rnnkit.train(tiny_models / "pairs" / "train.tsv", tmp_path / "s2s-file", hidden=4, embedding=4,
                             batch_size=4, decode_pairs=0, **QUIET)
     assert isinstance(one_file, Seq2Seq)
@@ -50,7 +51,8 @@ def test_every_trained_model_has_a_card_that_says_what_it_is(tiny_models, tmp_pa
         assert card.startswith(f"# {kind}\n") and f"rnnkit {rnnkit.__version__}" in card
         assert f"sha256 `{file_digest(data / train_file)}`" in card and str(data) in card
         assert f"| valid_loss | {model.summary['valid_loss']:,.4f}".rstrip("0") in card
-        assert "From Python" in card  # no command line ran it
+        call = f"rnnkit.train({str(data)!r}, {str(tmp_path / kind)!r}, "  # no command line ran it: the call did
+        assert f"```python\n{call}" in card and "max_steps=2" in card and "log=" not in card
     status, _, _ = run_cli("seq2seq", "train", tiny_models / "pairs", "--out", tmp_path / "cli", "--hidden", "4",
                            "--max-steps", "2", "--decode-pairs", "0")
     card = (tmp_path / "cli" / "README.md").read_text(encoding="utf-8")

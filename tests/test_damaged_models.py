@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 import struct
 
@@ -148,8 +149,9 @@ def test_the_cli_says_what_is_wrong_in_one_line(lm, run_cli):
     assert status == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1 and "int64" in err
 
 
-@pytest.mark.parametrize("damage", ["wrong shape", "garbage", "pickle", "nan"])
-def test_a_damaged_response_cache_is_rebuilt(tiny_models, tmp_path, damage):
+@pytest.mark.parametrize("damage", ["wrong shape", "garbage", "pickle", "nan", "a huge header", "cache a file",
+                                    "cache a link"])
+def test_a_damaged_response_cache_is_rebuilt(tiny_models, tmp_path, damage, capsys):
     from rnnkit.rank.data import training_responses
 
     ranker_dir = tmp_path / "ranker"
@@ -166,8 +168,69 @@ def test_a_damaged_response_cache_is_rebuilt(tiny_models, tmp_path, damage):
         cache.write_bytes(b"\x93NUMPY garbage")
     elif damage == "pickle":
         cache.write_bytes(pickle.dumps(good))
-    else:
+    elif damage == "nan":
         np.save(cache, np.full_like(good, np.nan))
+    elif damage == "a huge header":  # a header that claims 10¹² rows: nothing of that size may be allocated
+        header = {"descr": good.dtype.str, "fortran_order": False, "shape": (10**12, good.shape[1])}
+        with open(cache, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            f.write(good.tobytes())
+    elif damage == "cache a file":
+        shutil.rmtree(ranker_dir / "cache")
+        (ranker_dir / "cache").write_text("not a directory\n", encoding="utf-8")
+    else:  # a link to a directory elsewhere: nothing may be written there
+        shutil.rmtree(ranker_dir / "cache")
+        (tmp_path / "elsewhere").mkdir()
+        (ranker_dir / "cache").symlink_to(tmp_path / "elsewhere")
+    capsys.readouterr()
     assert rnnkit.load(ranker_dir).rank_repository(context, repository, top=3) == expected
+    (cache,) = (ranker_dir / "cache").iterdir()
     np.testing.assert_array_equal(np.load(cache, allow_pickle=False), good)
+    assert (ranker_dir / "cache").is_dir() and not (ranker_dir / "cache").is_symlink()
+    if damage.startswith("cache a"):
+        assert "was not a directory of the model's own; made it again" in capsys.readouterr().err
+        assert not (damage == "cache a link" and any((tmp_path / "elsewhere").iterdir()))
 
+
+
+def _lexical_ranker(tmp_path, tiny_models, model):
+    from rnnkit.rank import train_ranker
+
+    out = tmp_path / model
+    train_ranker(tiny_models / "rank-data", out, model=model, log=lambda _: None, progress=False)
+    return out
+
+
+def _weight_changed(model, name, change) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    params = load_file(str(model / WEIGHTS))
+    save_file({**params, name: np.ascontiguousarray(change(params[name]))}, str(model / WEIGHTS))
+
+
+@pytest.mark.parametrize("model, name, damage, says", [
+    ("bm25", "avgdl", lambda a: a * 0, "avgdl holds values outside [1, )"),
+    ("bm25", "avgdl", lambda a: -a, "avgdl holds values outside [1, )"),
+    ("bm25", "avgdl", lambda a: a * 0 + 1e-300, "avgdl holds values outside [1, )"),
+    ("bm25", "idf", lambda a: -a, "idf holds values outside [0, )"),
+    ("tfidf", "idf", lambda a: -a, "idf holds values outside [1, )"),
+])
+def test_damaged_ranker_statistics_are_refused(tmp_path, tiny_models, model, name, damage, says):
+    """A lexical ranker's fitted statistics are weights like any other, and only some values are
+    ones it ever fits: an avgdl of 0 made every BM25 score 0, a negated idf turned the ranking over."""
+    out = _lexical_ranker(tmp_path, tiny_models, model)
+    rnnkit.load(out)  # as fitted, it loads
+    _weight_changed(out, name, damage)
+    with pytest.raises(RnnkitError, match=re.escape(says)):
+        rnnkit.load(out)
+
+
+def test_a_config_json_beyond_what_rnnkit_writes_is_refused(tmp_path, tiny_models):
+    out = _lexical_ranker(tmp_path, tiny_models, "tfidf")
+    _edit_config(out, _set("model", "rerank_top", 1_000_000_000))  # each query would read the whole repository
+    with pytest.raises(RnnkitError, match="rerank_top = 1000000000, which is not a whole number in \\[1, 1000\\]"):
+        rnnkit.load(out)
+    text = (out / "config.json").read_text().replace("1000000000", "1" * 5000)  # beyond Python's int conversion
+    (out / "config.json").write_text(text)
+    with pytest.raises(RnnkitError, match="config.json is corrupt"):
+        rnnkit.load(out)

@@ -122,7 +122,7 @@ def test_a_stream_read_lazily_is_the_stream(corpus):
 
 # ------------------------------------------------------------------------------ torchrun against one process
 
-@pytest.mark.parametrize("mode", ["stream", "sentence"])
+@pytest.mark.parametrize("mode", [pytest.param("stream", marks=pytest.mark.slow), "sentence"])
 def test_two_processes_take_the_steps_of_one(corpus, tmp_path, run_cli, mode):
     """--batch-size 7 is the whole step's (4 rows on one process, 3 on the other); a whole epoch,
     so that sentence mode's short last batch leaves one process a masked row."""
@@ -135,6 +135,7 @@ def test_two_processes_take_the_steps_of_one(corpus, tmp_path, run_cli, mode):
     assert_same_run(tmp_path / "one", tmp_path / "two")
 
 
+@pytest.mark.slow
 def test_two_processes_train_an_adaptive_softmax_as_one(corpus, tmp_path, run_cli):
     """The second cluster holds the last id alone, the unknown word, which this corpus never has: its
     weights take no part in any step, and DistributedDataParallel must still average the rest."""
@@ -146,6 +147,7 @@ def test_two_processes_train_an_adaptive_softmax_as_one(corpus, tmp_path, run_cl
     assert_same_run(tmp_path / "one", tmp_path / "two")
 
 
+@pytest.mark.slow
 def test_resume_across_numbers_of_processes(corpus, tmp_path, run_cli, steps_taken):
     """A checkpoint holds the whole step's state: 2 processes → 1 and 1 → 2 end where one
     uninterrupted process does (to float tolerance: the two sides sum a step's gradients in a
@@ -162,6 +164,7 @@ def test_resume_across_numbers_of_processes(corpus, tmp_path, run_cli, steps_tak
         assert_same_run(tmp_path / "whole", tmp_path / resumed)
 
 
+@pytest.mark.slow
 def test_sigterm_to_torchrun_checkpoints_once(corpus, tmp_path, run_cli):
     out = tmp_path / "m"
     run = torchrun(2, corpus.path, *TINY, "--batch-size", "8", "--out", out, "--max-steps", "1000000", wait=False)
@@ -191,6 +194,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_a_process_that_dies_stops_the_others(corpus, tmp_path):
     """torchrun's agent sees the dead worker and stops the rest; the survivor says what happened."""
     run = torchrun(2, corpus.path, *TINY, "--batch-size", "8", "--out", tmp_path / "m", "--max-steps", "1000000",
@@ -330,8 +334,8 @@ def test_a_mixed_precision_step_follows_the_float32_step(precision, device):
     """The engine's own path: autocast, and fp16's gradient scaler (torch's CPU LSTM has no fp16)."""
     from rnnkit.data.batching import Batch
     from rnnkit.lm.config import LMConfig
-    from rnnkit.models.schema import init_params
     from rnnkit.lm.torch_engine import TorchEngine
+    from rnnkit.models.schema import init_params
 
     config = LMConfig("lstm", 200, 32, tie=True)
     params = init_params(config, np.random.RandomState(0))

@@ -180,6 +180,7 @@ def commands(b: Block) -> list[str]:
     return [shortened(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+@pytest.mark.slow  # every block of the docs, run: 4½ of the suite's 10 minutes
 @pytest.mark.parametrize("b", [b for b in ALL if not b.marker], ids=lambda b: b.name)
 def test_the_block_runs(b, sandbox, tmp_path):
     work = tmp_path / "work"
@@ -222,6 +223,7 @@ def run_example(b: Block) -> dict:
     return namespace
 
 
+@pytest.mark.slow
 def test_the_quickstart_commands(sandbox, tmp_path):
     """The second command is the one CI runs, verbatim; the first one's job runs here (three
     seconds of training), from the corpus's archive as the machine has it cached or as pip fetches it."""

@@ -1,5 +1,6 @@
 """Property-based fuzzing (Hypothesis) of everything that reads a user's input: the tokenizer,
-``prepare``, the score and rerank inputs, and model directories with one file damaged. The
+``prepare``, the score and rerank inputs, model directories with one file damaged, a ranker's
+response cache damaged, and the Python API (any value for any training option or method argument). The
 property everywhere: no uncaught exception; a failure is a ``RnnkitError`` of one line.
 
 CI runs a few hundred inputs, derandomized (the same inputs on every run, so a failure
@@ -15,7 +16,9 @@ import os
 import pickle
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -199,3 +202,130 @@ def run_cli_module():
         return status, out.getvalue(), err.getvalue()
 
     return run
+
+
+# The Python API: what a caller may pass is any Python value at all, not only JSON.
+ODD = st.sampled_from([None, True, False, 0, -1, 2**63, 10**30, 0.5, -0.0, float("nan"), float("inf"), "", "3", " ",
+                       "\x00", b"bytes", [], [None], [""], {}, ("a",), object(), np.int64(3), np.float32("nan"),
+                       np.array(["a", "b"]), np.zeros((2, 2))])
+VALUES = st.one_of(ODD, st.integers(-3, 50), TEXT, st.lists(st.one_of(TEXT, ODD), max_size=3), JSON)
+
+
+def _options_of(kind: str):
+    from rnnkit.kinds import lookup
+
+    return lookup(kind).part("options")
+
+
+@fuzz(300)
+@given(st.sampled_from(["lm", "ranker", "seq2seq"]), st.data(), VALUES)
+def test_any_value_for_any_training_option_is_taken_or_refused_in_one_line(tiny_corpus_module, kind, data, value):
+    """What ``rnnkit.train(data, out, option=value)`` checks before it reads the data: the option's
+    declaration, then the run's own rules (``resolve``)."""
+    from rnnkit.data.corpus import PreparedCorpus
+    from rnnkit.options import declared
+
+    cls = _options_of(kind)
+    name = data.draw(st.sampled_from(sorted(d.name for d in declared(cls))))
+    try:
+        config = cls.make(**{name: value})
+        config.resolve(PreparedCorpus.open(tiny_corpus_module)) if kind == "lm" else config.resolve()
+    except RnnkitError as e:
+        assert one_line(e), str(e)
+
+
+def _calls(models: dict[str, Any]) -> dict[str, Callable[[Any], Any]]:
+    lm, ranker, s2s = models["lm"], models["ranker"], models["seq2seq"]
+    responses = ["the cat .", "a dog sat ."]
+    return {
+        "lm.score": lambda v: lm.score(v), "lm.score([v])": lambda v: lm.score([v]),
+        "lm.score(per_token)": lambda v: lm.score(["the cat ."], per_token=v),
+        "lm.perplexity": lambda v: lm.perplexity(v), "lm.next_token_probs": lambda v: lm.next_token_probs(v),
+        "lm.rerank": lambda v: lm.rerank(v), "lm.rerank([v])": lambda v: lm.rerank([v]),
+        **{f"lm.generate({name})": (lambda name: lambda v: lm.generate(**{"n": 2, "max_length": 8, "length": 8,
+                                                                          name: v}))(name)
+           for name in ("n", "min_length", "max_length", "seed", "temperature", "top_k", "top_p", "prime", "length")},
+        "ranker.rank(context)": lambda v: ranker.rank(v, responses),
+        "ranker.rank(candidates)": lambda v: ranker.rank("the cat", v),
+        "ranker.rank_repository(context)": lambda v: ranker.rank_repository(v, responses),
+        "ranker.rank_repository(responses)": lambda v: ranker.rank_repository("the cat", v),
+        "ranker.rank_repository(top)": lambda v: ranker.rank_repository("the cat", responses, top=v),
+        "ranker.score(contexts)": lambda v: ranker.score(v, ["a dog ."]),
+        "ranker.score(responses)": lambda v: ranker.score(["the cat"], v),
+        "seq2seq.translate": lambda v: s2s.translate(v), "seq2seq.translate([v])": lambda v: s2s.translate([v]),
+        "seq2seq.translate(beam)": lambda v: s2s.translate(["the cat"], beam=v),
+        "seq2seq.translate(max_len)": lambda v: s2s.translate(["the cat"], max_len=v),
+    }
+
+
+@fuzz(400)
+@given(st.data(), VALUES)
+def test_any_argument_to_a_model_s_methods_is_answered_or_refused_in_one_line(loaded_models, data, value):
+    calls = _calls(loaded_models)
+    call = data.draw(st.sampled_from(sorted(calls)))
+    try:
+        calls[call](value)
+    except RnnkitError as e:
+        assert one_line(e), (call, str(e))
+
+
+CACHE_DAMAGE = ["truncate", "empty", "pickle", "noise", "patch", "huge header", "a directory", "a link out",
+                "cache a file", "cache a link out"]
+
+
+@fuzz(100)
+@given(st.sampled_from(CACHE_DAMAGE), st.floats(0, 1), st.binary(min_size=1, max_size=64))
+def test_a_damaged_response_cache_is_rebuilt_and_answers_the_same(tiny_models, how, where, noise):
+    """A ranker's response cache is derived data: whatever became of it, the answers are those of
+    a fresh model, and nothing is written outside the model directory."""
+    copy = Path(tempfile.mkdtemp(prefix="fuzz-"))
+    shutil.copytree(tiny_models / "ranker", copy / "ranker")
+    shutil.rmtree(copy / "ranker" / "cache", ignore_errors=True)  # other tests' repositories
+    responses = [f"the {w} sat on a mat ." for w in ("cat", "dog", "bird", "fish")]
+    outside = copy / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    try:
+        expected = rnnkit.load_ranker(copy / "ranker", engine="numpy").rank_repository("the dog", responses, top=4)
+        cache = copy / "ranker" / "cache"
+        (entry,) = cache.iterdir()
+        if how == "huge header":
+            header = {"descr": "<f4", "fortran_order": False, "shape": (10**12, 16)}
+            buffer = io.BytesIO()
+            np.lib.format.write_array_header_1_0(buffer, header)
+            entry.write_bytes(buffer.getvalue() + noise)
+        elif how == "a directory":
+            entry.unlink()
+            entry.mkdir()
+        elif how == "a link out":
+            entry.unlink()
+            entry.symlink_to(outside / "keep.txt")
+        elif how == "cache a file":
+            shutil.rmtree(cache)
+            cache.write_bytes(noise)
+        elif how == "cache a link out":
+            shutil.rmtree(cache)
+            cache.symlink_to(outside, target_is_directory=True)
+        else:
+            entry.write_bytes(_damage(entry.read_bytes(), how, where, noise))
+        got = rnnkit.load_ranker(copy / "ranker", engine="numpy").rank_repository("the dog", responses, top=4)
+        assert [r["text"] for r in got] == [r["text"] for r in expected]
+        assert np.allclose([r["score"] for r in got], [r["score"] for r in expected], rtol=1e-5, atol=1e-6)
+        assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"] and \
+            (outside / "keep.txt").read_text() == "mine"
+    except RnnkitError as e:
+        assert one_line(e), str(e)
+    finally:
+        shutil.rmtree(copy)
+
+
+@pytest.fixture(scope="module")
+def loaded_models(tiny_models):
+    return {"lm": rnnkit.load(tiny_models / "lm", engine="numpy"),
+            "ranker": rnnkit.load(tiny_models / "ranker", engine="numpy"),
+            "seq2seq": rnnkit.load(tiny_models / "seq2seq", engine="numpy")}
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus_module(tiny_models):
+    return tiny_models / "corpus"

@@ -153,8 +153,12 @@ def test_the_docs_reference_tables_come_from_the_declarations():
     spec.loader.exec_module(module)
     page = module.options_tables((hooks.parent / "reference.md").read_text(encoding="utf-8"))
     assert "<!-- options -->" not in page
+    from rnnkit.lm.generate import Sampling
+    from rnnkit.serve.options import Connections, Limits
+
     for title, options in (("rnnkit train", TrainConfig), ("rnnkit rank train", RankTrainConfig),
-                           ("rnnkit seq2seq train", Seq2SeqTrainConfig)):
+                           ("rnnkit seq2seq train", Seq2SeqTrainConfig), ("rnnkit generate", Sampling),
+                           ("rnnkit serve", Limits), ("rnnkit serve", Connections)):
         assert f"### `{title}`" in page
         assert all(f"| `{d.flag}` | `{d.name}=` |" in page for d in declared(options) if d.spec.cli)
 

@@ -12,14 +12,14 @@ import pytest
 import rnnkit
 from rnnkit import RnnkitError
 from rnnkit.data.batching import pad_batch
-from rnnkit.rank.data import PairBatch
-from rnnkit.rank.config import RankerConfig
 from rnnkit.models.numpy.gradcheck import check_gradients
-from rnnkit.rank.numpy_engine import NumpyDualEncoder
 from rnnkit.models.schema import init_params
 from rnnkit.rank.build import DISTRACTORS, build_dataset
+from rnnkit.rank.config import RankerConfig
+from rnnkit.rank.data import PairBatch
 from rnnkit.rank.dialogue import chat_dialogues, play_dialogues, plays
 from rnnkit.rank.metrics import recall_report, recall_values
+from rnnkit.rank.numpy_engine import NumpyDualEncoder
 from rnnkit.rank.train import train_ranker
 from tests.conftest import resume_counted
 
@@ -234,7 +234,7 @@ def keyword_data(tmp_path_factory):
     return tmp / "data"
 
 
-@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("torch", marks=pytest.mark.slow)])
 def test_a_small_dual_encoder_trained_for_seconds_beats_random(tmp_path, keyword_data, engine):
     if engine == "torch":
         pytest.importorskip("torch")
@@ -260,7 +260,7 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, keyword_data
     assert all(np.array_equal(whole[k], parts[k]) for k in whole)
 
 
-def test_the_cli_builds_trains_evaluates_and_predicts(run_cli, tmp_path, keyword_data):
+def test_the_cli_builds_trains_evaluates_and_predicts(run_cli, tmp_path, keyword_data, monkeypatch):
     status, out, err = run_cli("rank", "train", keyword_data, "--out", tmp_path / "tfidf", "--model", "tfidf",
                                "--json")
     assert status == 0, err
@@ -277,10 +277,14 @@ def test_the_cli_builds_trains_evaluates_and_predicts(run_cli, tmp_path, keyword
     status, out, err = run_cli("rank", "train", keyword_data, "--out", tmp_path / "de", "--model", "dual-encoder",
                                "--hidden", "8", "--max-steps", "5", "--eval-rows", "20")
     assert status == 0 and "valid R@1" in out, err
+    monkeypatch.setattr("rnnkit.rank.model.SAY_FROM", 10)  # the first chat was silent for two minutes
+    said = []
     for _ in range(2):  # the second query reads the repository's encodings from the cache
-        status, out, _ = run_cli("rank", "predict", tmp_path / "de", "--context", "where is the horse ?",
-                                 "--responses", keyword_data, "--top", "3")
+        status, out, err = run_cli("rank", "predict", tmp_path / "de", "--context", "where is the horse ?",
+                                   "--responses", keyword_data, "--top", "3")
         assert status == 0 and len(out.splitlines()) == 3
+        said.append("responses, once (kept in" in err and "encoded in" in err)
+    assert said == [True, False]
     assert len(list((tmp_path / "de" / "cache").glob("responses-*.npy"))) == 1
 
 
@@ -452,6 +456,41 @@ def test_rank_chat_refuses_bad_input_in_one_line(run_cli, tmp_path, keyword_data
         assert status == 2 and says in err and len(err.strip().splitlines()) == 1, err
 
 
+def test_rank_chat_reads_stdin_as_utf8_or_as_told(run_cli, tmp_path, keyword_data, monkeypatch):
+    """Bad bytes on stdin were replaced silently (Python hands them over as lone surrogates): now
+    one line naming the line, or replaced as --encoding-errors says, as every verb that reads text."""
+    import io
+
+    assert run_cli("rank", "train", keyword_data, "--out", tmp_path / "tfidf", "--model", "tfidf")[0] == 0
+    turns = b"where is the horse ?\nand the \xff castle ?\n"
+    for errors, status_wanted in (("strict", 2), ("replace", 0)):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(turns), errors="surrogateescape"))
+        status, out, err = run_cli("rank", "chat", tmp_path / "tfidf", "--responses", keyword_data,
+                                   "--encoding-errors", errors)
+        assert status == status_wanted, err
+        if errors == "strict":
+            assert "stdin line 2 is not valid UTF-8" in err and len(err.strip().splitlines()) == 1
+        else:
+            assert [json.loads(line)["turn"] for line in out.splitlines()][1] == "and the \ufffd castle ?"
+
+
+def test_rank_predict_reads_its_candidates_from_a_pipe(run_cli, tmp_path, keyword_data):
+    """``--candidates <(printf 'a\\nb\\n')``: a pipe has no size before it is read; it is not "empty"."""
+    import os
+    import threading
+
+    assert run_cli("rank", "train", keyword_data, "--out", tmp_path / "tfidf", "--model", "tfidf")[0] == 0
+    pipe = tmp_path / "candidates"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=lambda: pipe.write_text("the sword is lost .\nthe horse is by the lamp .\n"))
+    writer.start()
+    status, out, err = run_cli("rank", "predict", tmp_path / "tfidf", "--context", "where is the horse ?",
+                               "--candidates", pipe, "--json")
+    writer.join()
+    assert status == 0, err
+    assert json.loads(out)["ranked"][0]["text"] == "the horse is by the lamp ."
+
+
 def test_a_conversation_keeps_the_bot_s_turns_in_its_context():
     from rnnkit.rank.chat import Conversation, context_of
 
@@ -567,6 +606,7 @@ def test_the_reranker_passes_the_gradient_check_and_the_engines_agree(options):
         assert np.abs(param.grad.numpy() - expected).max() <= 1e-10 * np.abs(expected).max(), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["numpy", "torch"])
 def test_a_reranker_trains_weighs_its_stages_and_reads_its_shortlist_again(tmp_path, keyword_data, engine):
     if engine == "torch":

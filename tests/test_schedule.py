@@ -16,8 +16,8 @@ from rnnkit import RnnkitError
 from rnnkit.io.modeldir import load_model
 from rnnkit.lm import train
 from rnnkit.lm.config import LONG_RUNS, SHORT_RUN, make_config
-from rnnkit.lm.train import LMTask
 from rnnkit.lm.numpy_engine import NumpyEngine
+from rnnkit.lm.train import LMTask
 from rnnkit.trainer import Interrupted
 from rnnkit.trainer.options import LoopOptions
 from tests.conftest import resume_counted

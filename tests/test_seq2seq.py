@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from rnnkit import RnnkitError
-from rnnkit.seq2seq.config import ATTENTION, Seq2SeqConfig
 from rnnkit.models.engine import open_engine
 from rnnkit.models.numpy.gradcheck import check_gradients
-from rnnkit.seq2seq.numpy_engine import NumpySeq2Seq
 from rnnkit.models.schema import init_params
 from rnnkit.seq2seq.baselines import Lexicon
+from rnnkit.seq2seq.config import ATTENTION, Seq2SeqConfig
 from rnnkit.seq2seq.data import Pairs
 from rnnkit.seq2seq.decode import beam_search, greedy, looping, window_mask
 from rnnkit.seq2seq.metrics import cer_by_length, loops, scores
+from rnnkit.seq2seq.numpy_engine import NumpySeq2Seq
 
 C = 9  # a small vocabulary: 0 start, 1 end, 2.. symbols
 

@@ -17,6 +17,7 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+import rnnkit  # noqa: E402
 from rnnkit.serve import Limits, create_app, open_served  # noqa: E402
 from rnnkit.serve.batching import Batcher  # noqa: E402
 from tests.conftest import serving  # noqa: E402
@@ -105,6 +106,68 @@ def test_chat_answers_from_the_repository(served, tiny_models):
         assert wrong.status_code == 400 and "for ranker models" in wrong.json()["detail"]
     finally:
         served["ranker"].repository = []
+
+
+def test_chat_reads_the_last_turns_and_keeps_the_cli_s_rule(served, tiny_models):
+    """The page's 129th exchange once broke: it sent every turn so far, and the server refused more
+    than --max-sentences though it read only the last four. The server reads the last REMEMBERED
+    turns (the page sends no more), and, as the CLI's conversation does, never answers with what
+    the bot said in them."""
+    from rnnkit.rank.chat import REMEMBERED
+    from rnnkit.serve.models import attach_responses
+
+    page = (Path(rnnkit.__file__).parent / "serve" / "page.html").read_text(encoding="utf-8")
+    assert f"const REMEMBERED = {REMEMBERED};" in page and ".slice(-REMEMBERED)" in page
+    attach_responses(served, f"ranker={tiny_models / 'rank-data'}")
+    try:
+        with TestClient(create_app(served)) as c:
+            turns = ["where is the cat ?"]
+            for _ in range(130):  # the page's exchanges, each sending what it keeps
+                answer = c.post("/v1/models/ranker/chat", json={"turns": turns[-REMEMBERED:]})
+                assert answer.status_code == 200, answer.json()
+                turns += [answer.json()["results"][0]["plain"], "and where is the cat ?"]
+            said = [turns[i] for i in range(1, len(turns), 2)]
+            window = REMEMBERED // 2  # the bot's turns a request holds: none repeated within them
+            assert all(len(set(said[i:i + window])) == len(said[i:i + window]) for i in range(len(said)))
+            many = c.post("/v1/models/ranker/chat", json={"turns": turns})  # 261 turns: the last 16 are read
+            assert many.status_code == 200 and many.json()["results"][0]["plain"] not in turns[-REMEMBERED:]
+    finally:
+        served["ranker"].repository = []
+
+
+def test_a_ranker_s_answers_and_tokens_count_against_the_limits(served, tiny_models):
+    """``top`` is bounded like any count, a reranker's shortlist counts in the work budget, and a
+    ranker's tokens are counted as it reads them (punctuation too, not whitespace words)."""
+    from rnnkit.serve.models import attach_responses
+
+    attach_responses(served, f"ranker={tiny_models / 'rank-data'}")
+    try:
+        with TestClient(create_app(served, limits=Limits(max_sentences=20, max_tokens=50))) as c:
+            many = c.post("/v1/models/ranker/rank", json={"context": "where is the cat ?", "top": 15000})
+            assert many.status_code == 422 and "--max-sentences" in many.json()["detail"]
+            commas = c.post("/v1/models/ranker/chat", json={"turns": ["hi" + "," * 400]})
+            assert commas.status_code == 422 and "--max-tokens" in commas.json()["detail"]
+            top = c.post("/v1/models/ranker/rank", json={"context": "where is the cat ?", "top": 20})
+            assert top.status_code == 200
+    finally:
+        served["ranker"].repository = []
+
+
+def test_a_field_takes_its_own_json_type_and_a_body_is_utf8(served, tiny_models):
+    """``"top": "3"`` and ``"top": true`` were coerced to 3 and 1, and a UTF-16 body answered 200
+    though the docs promise 422 for bytes that are not UTF-8."""
+    with TestClient(create_app(served)) as c:
+        for body in ({"context": "a", "candidates": ["b", "c"], "top": "3"},
+                     {"context": "a", "candidates": ["b", "c"], "top": True}):
+            refused = c.post("/v1/models/ranker/rank", json=body)
+            assert refused.status_code == 422 and refused.json()["detail"].startswith("top:"), refused.json()
+        ok = c.post("/v1/models/ranker/rank", json={"context": "a", "candidates": ["b", "c"], "top": 1})
+        assert ok.status_code == 200
+        assert c.post("/v1/models/lm/generate", json={"temperature": 1}).status_code == 200  # 1 is a number
+        for encoding in ("utf-16", "utf-16-le", "utf-32"):
+            body = json.dumps({"sentences": ["a dog ."]}).encode(encoding)
+            answer = c.post("/v1/models/lm/score", content=body, headers={"Content-Type": "application/json"})
+            assert answer.status_code == 422 and "not a JSON document in UTF-8" in answer.json()["detail"], encoding
 
 
 def test_rank_and_translate(client):
@@ -217,9 +280,48 @@ def test_the_server_binds_loopback_says_so_and_stops_on_sigterm(server):
     assert "loopback only" in process.stderr.read()
 
 
-@pytest.mark.parametrize("server", [["--batch-window-ms", "1500"]], indirect=True)
+@pytest.mark.parametrize("server", [["--head-timeout", "1", "--max-connections", "8"]], indirect=True)
+def test_slow_clients_are_dropped_and_open_connections_bounded(server):
+    """5,000 connections sending a header line every 3 s stayed open for ever (5,009 descriptors):
+    now a request's head must arrive within --head-timeout, and beyond --max-connections a new
+    connection takes the place of the slowest client still sending its head."""
+    import socket
+
+    url, process = server
+    port = int(url.rsplit(":", 1)[1])
+
+    def slow() -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"POST /v1/models/lm/score HTTP/1.1\r\nHost: x\r\n")  # a head that never ends
+        return s
+
+    first = slow()
+    started = time.monotonic()
+    assert first.recv(1) == b""  # the server closed it ...
+    assert 0.8 < time.monotonic() - started < 5  # ... after the head timeout of 1 s
+    crowd = [slow() for _ in range(30)]
+    time.sleep(0.3)
+    descriptors = len(list(Path(f"/proc/{process.pid}/fd").iterdir()))
+    assert descriptors <= 8 + 20, descriptors  # the connections allowed, and the server's own files
+    assert json.load(urllib.request.urlopen(url + "/health", timeout=5))["status"] == "ok"  # answered meanwhile
+    closed = 0
+    for s in crowd:
+        s.settimeout(5)
+        try:
+            closed += s.recv(1) == b""
+        except OSError:
+            closed += 1
+        s.close()
+    assert closed == len(crowd)  # every slow one dropped: by the cap, or the timeout at the latest
+    kept_alive = socket.create_connection(("127.0.0.1", port), timeout=10)  # a normal client is not affected
+    kept_alive.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert kept_alive.recv(100).startswith(b"HTTP/1.1 200")
+    kept_alive.close()
+
+
+@pytest.mark.parametrize("server", [["--batch-window-ms", "1000"]], indirect=True)
 def test_a_request_in_flight_finishes_when_the_server_is_told_to_stop(server):
-    """A 1.5 s batching window holds the request inside the server while SIGTERM arrives."""
+    """A 1 s batching window (the most allowed) holds the request inside the server while SIGTERM arrives."""
     import threading
 
     url, process = server

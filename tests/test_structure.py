@@ -14,13 +14,13 @@ import pytest
 from rnnkit import RnnkitError
 from rnnkit.io.modeldir import ModelFiles, load_model, save_model
 from rnnkit.lm.config import LMConfig
-from rnnkit.rank.config import RankerConfig
-from rnnkit.seq2seq.config import Seq2SeqConfig
 from rnnkit.lm.engine import Engine
 from rnnkit.models.engine import open_engine
-from rnnkit.rank.engine import RankerEngine
-from rnnkit.seq2seq.engine import Seq2SeqEngine
 from rnnkit.models.schema import init_params, param_spec
+from rnnkit.rank.config import RankerConfig
+from rnnkit.rank.engine import RankerEngine
+from rnnkit.seq2seq.config import Seq2SeqConfig
+from rnnkit.seq2seq.engine import Seq2SeqEngine
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary
 

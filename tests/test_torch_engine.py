@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -280,19 +281,56 @@ def test_sigkill_then_resume_ends_with_identical_weights(tmp_path):
     assert not differing, f"resumed from step {step} (the kill left {left}); differ: {differing}"
 
 
+def _sigterm_after_the_first_checkpoint(run: subprocess.Popen, model: Path) -> Path:
+    """SIGTERM to ``run`` once it has written a checkpoint (its signal handlers are in place by then)."""
+    state_file = model / "checkpoint" / "state.json"
+    deadline = time.time() + 120
+    while not state_file.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    run.send_signal(signal.SIGTERM)
+    return state_file
+
+
+def test_sigterm_ends_a_program_that_trains_inside_except_exception(tmp_path):
+    """``Interrupted`` was an ``Exception``: a script's ``except Exception`` around ``rnnkit.train``
+    swallowed SIGTERM and carried on (and pytest, under ``timeout``, failed one test and ran on).
+    Now the program ends by it, its checkpoint saved and the handlers it had restored."""
+    corpus = _synthetic_corpus(tmp_path, sentences=8000)
+    script = tmp_path / "script.py"
+    script.write_text(f"""
+import signal, sys
+import rnnkit
+
+mine = lambda signum, frame: None
+signal.signal(signal.SIGINT, mine)
+try:
+    rnnkit.train({str(corpus.path)!r}, {str(tmp_path / "m")!r}, engine="torch", hidden=32, batch_size=8,
+                 max_steps=100000, evaluate_every=10, progress=False, log=lambda line: None)
+except Exception as e:
+    print("swallowed", type(e).__name__)
+finally:
+    print("handler restored", signal.getsignal(signal.SIGINT) is mine, flush=True)
+print("carried on")
+""", encoding="utf-8")
+    here = {**os.environ, "PYTHONPATH": str(Path(rnnkit.__file__).parents[1])}  # this rnnkit, not another installed
+    run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=here)
+    state_file = _sigterm_after_the_first_checkpoint(run, tmp_path / "m")
+    out, err = run.communicate(timeout=60)
+    assert run.returncode != 0 and "swallowed" not in out and "carried on" not in out, (out, err)
+    assert "handler restored True" in out and "Interrupted: stopped by signal 15" in err
+    assert json.loads(state_file.read_text())["position"]["step"] > 0
+
+
 def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     corpus = _synthetic_corpus(tmp_path, sentences=8000)
     run = subprocess.Popen(_train_command(corpus.path, tmp_path / "m", evaluate_every="10"),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    state_file = tmp_path / "m" / "checkpoint" / "state.json"
-    deadline = time.time() + 120
-    while not state_file.exists() and time.time() < deadline:  # the first checkpoint: handlers are in place
-        time.sleep(0.05)
-    time.sleep(0.5)
-    run.send_signal(signal.SIGTERM)
+    state_file = _sigterm_after_the_first_checkpoint(run, tmp_path / "m")
     _, err = run.communicate(timeout=60)
     assert run.returncode == 130 and "--resume" in err and "Traceback" not in err
-    state = json.loads((tmp_path / "m" / "checkpoint" / "state.json").read_text())
+    state = json.loads(state_file.read_text())
     assert state["position"]["step"] > 0
 
 
@@ -302,8 +340,8 @@ def test_an_embedding_its_gradient_and_its_moments_are_stored_a_word_to_a_row():
     model file still holds ``E`` in its canonical shape."""
     from rnnkit.data.batching import Batch
     from rnnkit.lm.config import LMConfig
-    from rnnkit.models.schema import init_params
     from rnnkit.lm.torch_engine import TorchEngine
+    from rnnkit.models.schema import init_params
 
     config = LMConfig("lstm", 40, 8, tie=True)
     params = init_params(config, np.random.RandomState(0))

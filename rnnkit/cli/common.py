@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from rnnkit.options import literal_help
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -28,16 +30,16 @@ class StoreOnce(argparse._StoreAction):
         super().__call__(parser, namespace, values, option_string)
 
 
-# Every number a flag takes is checked here, by the flag's name, for every verb: a float must be
-# finite (NaN and infinity are refused), and these lie in an interval: "[a, b]", "(a, b)", "[a, )".
+# A number flag that no declaration holds (an option declared with ``rnnkit.options.option`` carries
+# its own bounds) is checked here, by the flag's name, for every verb: a float must be finite (NaN
+# and infinity are refused), and these lie in an interval: "[a, b]", "(a, b)", "[a, )".
 BOUNDS: dict[str, str] = {
-    "seed": "[0, 4294967295]", "port": "[1, 65535]", "beam": "[1, 64]", "top_p": "(0, 1]", "dropout": "[0, 1)",
+    "seed": "[0, 4294967295]", "port": "[1, 65535]", "beam": "[1, 64]", "max_len": "[1, 100000]",
     "valid_fraction": "[0, 1]", "test_fraction": "[0, 1]",
-    **dict.fromkeys(("temperature", "lr", "max_time", "epochs", "deadline"), "(0, )"),
-    **dict.fromkeys(("min_length", "batch_window_ms", "evaluate_every", "clip", "weight_decay"), "[0, )"),
-    **dict.fromkeys(("top", "top_k", "n", "length", "max_length", "max_len", "max_body_bytes", "max_sentences",
-                     "max_tokens", "max_work", "max_generate", "max_steps", "batch_size", "hidden", "layers", "embedding",
-                     "patience", "grad_accum", "context_turns", "limit", "repeats"), "[1, )"),
+    **dict.fromkeys(("h", "threshold", "train_seconds"), "(0, )"),
+    **dict.fromkeys(("clip", "init_scale", "vocab_size"), "[0, )"),  # --cache: its verb says what 0 means
+    **dict.fromkeys(("top", "length", "hidden", "layers", "embedding", "context_turns", "limit", "repeats",
+                     "bptt_truncate", "distance", "windows", "losses_per_window", "segment", "window"), "[1, )"),
 }
 
 
@@ -65,14 +67,29 @@ def checked(kind: type, name: str) -> Callable[[str], Any]:
 
 
 class Parser(argparse.ArgumentParser):
-    """The rnnkit command's parser, and each verb's (sub-parsers take their parent's class)."""
+    """The rnnkit command's parser, and each verb's (sub-parsers take their parent's class). Every
+    help text is taken literally (``literal_help``), so that no verb's ``--help`` can fail."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.register("action", None, StoreOnce)
         self.register("action", "store", StoreOnce)
 
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        action = super().add_subparsers(**kwargs)
+        add_parser = action.add_parser
+
+        def add_literal(name: str, **options: Any) -> argparse.ArgumentParser:
+            if isinstance(options.get("help"), str):
+                options["help"] = literal_help(options["help"])
+            return add_parser(name, **options)
+
+        action.add_parser = add_literal
+        return action
+
     def add_argument(self, *flags: Any, **kwargs: Any) -> argparse.Action:
+        if isinstance(kwargs.get("help"), str):
+            kwargs["help"] = literal_help(kwargs["help"])
         if kwargs.get("type") in (int, float):
             name = kwargs.get("dest") or next((f for f in flags if f.startswith("--")), flags[0]).lstrip("-")
             kwargs["type"] = checked(kwargs["type"], name.replace("-", "_"))

@@ -60,8 +60,9 @@ def model_card(config: dict[str, Any], name: str) -> str:
         lines += ["", "## Origin", "", f"Imported from `{config['imported_from']}`."]
     lines += ["", "## How it was trained", ""]
     command = training.get("command")
-    lines += [f"```bash\n{command}\n```" if command else "From Python (`rnnkit.train` or the kind's trainer); "
-              "the options are in `config.json`, under `training`."]
+    language = "python" if command and command.startswith("rnnkit.") else "bash"  # a call or a command
+    lines += [f"```{language}\n{command}\n```" if command else "From Python (the kind's trainer); the options are "
+              "in `config.json`, under `training`."]
     metrics = {k: v for k, v in training.items() if k.startswith(("valid_", "train_", "test_"))
                and isinstance(v, (int, float)) and not isinstance(v, bool)}
     if metrics:

@@ -19,18 +19,20 @@ from rnnkit.options import option
 @dataclass(frozen=True)
 class Sampling:
     """How ``LanguageModel.generate`` samples, each option declared once: the method's keywords
-    (and their defaults) and ``rnnkit generate``'s flags read it here."""
+    (and their defaults) and ``rnnkit generate``'s flags read it here. The upper bounds keep a
+    typo (``n=10**30``) from asking for more than memory holds."""
 
-    n: int = option(10, "how many sentences (character models: samples)", bounds="[1, )", flag="-n")
-    min_length: int = option(7, "draw again sentences shorter than this", bounds="[0, )")
-    max_length: int = option(100, "longest sentence, in tokens", bounds="[1, )")
+    n: int = option(10, "how many sentences (character models: samples)", bounds="[1, 1000000]", flag="-n")
+    min_length: int = option(7, "draw again sentences shorter than this", bounds="[0, 100000]")
+    max_length: int = option(100, "longest sentence, in tokens", bounds="[1, 100000]")
     seed: int | None = option(None, "the same seed gives the same text", bounds="[0, 4294967295]")
     temperature: float = option(1.0, "below 1 surer, above 1 more varied", bounds="(0, )")
-    top_k: int | None = option(None, "draw from the k likeliest tokens only", bounds="[1, )")
+    top_k: int | None = option(None, "draw from the k likeliest tokens only", bounds="[1, 1000000000]")
     top_p: float | None = option(None, "draw from the likeliest tokens that hold this share of the probability",
                                  bounds="(0, 1]")
     prime: str | None = option(None, "start from this text")
-    length: int = option(200, "character models: characters to generate", bounds="[1, )")
+    length: int = option(200, "character models: characters to generate",
+                         bounds="[1, 10000000]")
 
 
 def draw(probs: np.ndarray, rng: np.random.Generator | None = None) -> int:

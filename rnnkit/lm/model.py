@@ -33,7 +33,7 @@ from rnnkit.lm.dynamic import Dynamic, adapted_observations, stream_segments
 from rnnkit.lm.evaluate import observations, perplexity, resolve_mode, split_loss
 from rnnkit.lm.generate import Sampling, sample
 from rnnkit.models.engine import open_engine
-from rnnkit.options import build, texts_argument
+from rnnkit.options import argument, build, shown_python, texts_argument
 
 
 @dataclass
@@ -174,6 +174,8 @@ class LanguageModel:
         (``self.cache``), the sentences are one text read in order; with ``dynamic``, one stream
         the model adapts to as it reads (see ``score_ids``)."""
         texts = texts_argument("sentences", sentences)
+        per_token, tokenized, dynamic = (argument(name, value, bool) for name, value in
+                                         (("per_token", per_token), ("tokenized", tokenized), ("dynamic", dynamic)))
         tokenized_texts = [self._ids(t, tokenized) for t in texts]
         log_probs = self.score_ids([ids for _, ids in tokenized_texts], documents=documents, dynamic=dynamic)
         scores = []
@@ -192,7 +194,8 @@ class LanguageModel:
     def next_token_probs(self, prefix: str = "", *, tokenized: bool = False) -> np.ndarray:
         """P(next token | SENTENCE_START + prefix) over the whole vocabulary."""
         if not isinstance(prefix, str):
-            raise RnnkitError(f"prefix= must be a text (a str); got {prefix!r}")
+            raise RnnkitError(f"prefix= must be a text (a str); got {shown_python(prefix)}")
+        tokenized = argument("tokenized", tokenized, bool)
         _, ids = self._ids(prefix, tokenized) if prefix else ([], np.zeros(0, dtype=np.int64))
         h = self.engine.initial_state(1)
         probs = None
@@ -202,9 +205,11 @@ class LanguageModel:
 
     def rerank(self, groups: Iterable[Sequence[str]], *, length_norm: bool = False) -> list[dict[str, Any]]:
         """For each group of candidates, the best by log-probability (per token with ``length_norm``)."""
-        if isinstance(groups, (str, bytes)):
-            raise RnnkitError("groups= must be a list of groups, each a list of candidate texts")
+        if isinstance(groups, (str, bytes)) or not isinstance(groups, Iterable):
+            raise RnnkitError(f"groups= must be a list of groups, each a list of candidate texts; got "
+                              f"{shown_python(groups)}")
         groups = [texts_argument(f"groups[{i}]", g) for i, g in enumerate(groups)]
+        length_norm = argument("length_norm", length_norm, bool)
         if not groups:
             raise RnnkitError("groups= holds no group; give at least one list of candidates")
         flat = self.score([c for g in groups for c in g])
@@ -245,6 +250,9 @@ class LanguageModel:
             return [{"text": "".join(prefix) + "".join(self.vocab.decode(row)),
                      "tokens": prefix + self.vocab.decode(row)} for row in out]
         prefix_tokens, prefix_ids = self._ids(prime, False) if prime else ([], np.zeros(0, dtype=np.int64))
+        if min_length > len(prefix_tokens) + max_length:
+            raise RnnkitError(f"no sentence of at most {max_length} tokens after the prime can be {min_length} long: "
+                              "lower --min-length (min_length=) or raise --max-length (max_length=)")
         start = np.concatenate([[self.start_id], prefix_ids]).astype(np.int64)
         results: list[dict[str, Any]] = []
         for round_ in range(100):  # draw until n sentences are long enough (the seed redraws short ones)

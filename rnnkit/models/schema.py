@@ -17,17 +17,21 @@ from typing import Any
 import numpy as np
 
 from rnnkit.errors import RnnkitError
+from rnnkit.options import interval
 
 
 @dataclass(frozen=True)
 class ParamSpec:
     """One weight: its shape, drawn uniform in ±``bound`` (zeros when 0), then ``shift`` (rows
-    a:b, value) added — how an LSTM's forget gate starts 1 higher; ``eye``: the identity matrix."""
+    a:b, value) added — how an LSTM's forget gate starts 1 higher; ``eye``: the identity matrix;
+    ``values``: the interval its every value lies in, where only some values make sense (a
+    fitted statistic: BM25's mean length is at least 1), checked when a model is loaded."""
 
     shape: tuple[int, ...]
     bound: float = 0.0
     shift: tuple[int, int, float] | None = None
     eye: bool = False
+    values: str | None = None
 
 
 Schema = dict[str, ParamSpec]
@@ -62,6 +66,12 @@ def init_params(config: Any, rng: np.random.RandomState | np.random.Generator | 
 WEIGHT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _within(array: np.ndarray, values: str) -> bool:
+    low, low_in, high, high_in = interval(values)
+    return bool((low is None or np.all(array >= low if low_in else array > low))
+                and (high is None or np.all(array <= high if high_in else array < high)))
+
+
 def check_params(config: Any, params: dict[str, np.ndarray], where: str) -> None:
     """Every weight the config describes is in ``params`` with its shape, as float32 or float64
     numbers that are all finite, and nothing else is."""
@@ -76,6 +86,9 @@ def check_params(config: Any, params: dict[str, np.ndarray], where: str) -> None
         if not np.isfinite(params[name]).all():
             raise RnnkitError(f"{where}: {name} holds NaN or infinite values; the weights are damaged (train again, "
                               "or go back to a checkpoint)")
+        if spec.values is not None and not _within(params[name], spec.values):
+            raise RnnkitError(f"{where}: {name} holds values outside {spec.values}, which it never holds; the weights "
+                              "are damaged (train or fit the model again)")
     extra = [name for name in params if name not in schema]
     if extra:
         raise RnnkitError(f"{where} has weights that config.json does not describe: {', '.join(extra)}")

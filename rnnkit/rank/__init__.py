@@ -11,9 +11,9 @@
 """
 
 from rnnkit.rank.build import build_dataset
+from rnnkit.rank.config import PRESETS, RankerConfig, RankTrainConfig
 from rnnkit.rank.evaluate import evaluate_ranker
 from rnnkit.rank.model import Ranker, load_ranker
-from rnnkit.rank.config import PRESETS, RankerConfig, RankTrainConfig
 from rnnkit.rank.train import train_ranker
 
 __all__ = ["PRESETS", "RankTrainConfig", "Ranker", "RankerConfig", "build_dataset", "evaluate_ranker", "load_ranker",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from typing import Any
@@ -110,17 +111,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from rnnkit.rank.data import training_responses
     from rnnkit.rank.model import load_ranker
 
-    if args.top < 1:
-        raise RnnkitError("--top must be at least 1")
     bot = Conversation(load_ranker(args.model, engine=args.engine), training_responses(args.responses),
                        args.context_turns)
     talking = sys.stdin.isatty()
     if talking:
         print(f"Talking to {args.model} ({len(bot.repository):,} responses); an empty line or Ctrl-D ends it.",
               file=sys.stderr)
-    while True:
+    for number in itertools.count(1):
         try:
-            line = input("you: " if talking else "")
+            line = decoded_turn(input("you: " if talking else ""), number, args.encoding_errors)
         except EOFError:
             return 0
         if not line.strip():
@@ -135,6 +134,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print(f"bot: {ranked[0]['plain']}")
         for r in ranked[1:]:
             print(f"     {r['score']:8.4f}  {r['plain']}")
+
+
+def decoded_turn(line: str, number: int, errors: str) -> str:
+    """A line of stdin as UTF-8 (Python hands its bytes over as they came, bad ones as lone
+    surrogates): bad bytes stop the conversation with the line's number, or are replaced or
+    dropped as ``--encoding-errors`` says."""
+    from rnnkit.text.readers import ENCODING_ADVICE
+
+    raw = line.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8", errors)
+    except UnicodeDecodeError as e:
+        raise RnnkitError(f"stdin line {number} is not valid UTF-8 (byte {e.start}); {ENCODING_ADVICE}") from None
 
 
 def register(verbs: Any) -> None:
@@ -178,6 +190,7 @@ def register(verbs: Any) -> None:
     p.add_argument("--top", type=int, default=1, help="show the runners-up too (default 1: the answer alone)")
     p.add_argument("--context-turns", type=int, default=4, help="the last turns the ranker reads (default 4, as "
                                                                  "`rank build` writes contexts)")
+    add_encoding_errors(p)
     add_engine_option(p)
 
     p = add_verb(actions, "predict", cmd_predict, "rank candidate responses to a context, best first")

@@ -73,7 +73,7 @@ class RankerConfig(Config):
     match_negatives: int = option(4, "a reranker's head learns to tell the truth from this many random responses",
                                   bounds="[1, )")
     rerank_top: int = option(20, "a reranker reads again the first stage's best: how many, in a repository",
-                             bounds="[1, )")
+                             bounds="[1, 1000]")
     rerank_mix: float = option(0.0, "a reranker's weight on its first stage (fitted)", cli=False)
 
     def __post_init__(self) -> None:
@@ -108,8 +108,11 @@ class RankerConfig(Config):
         first scores are dot products c·r). TF-IDF: the words' idf; BM25: theirs, and the
         collection's mean length in tokens; a hybrid: the dual encoder's and its lexical part's; a
         reranker: a hybrid's, then its matching head's ``x.`` (pooled features → hidden → score)."""
-        lexical = {"tfidf": {"idf": ParamSpec((self.vocab_size,))},
-                   "bm25": {"idf": ParamSpec((self.vocab_size,)), "avgdl": ParamSpec((1,))}}
+        # Fitted statistics: TF-IDF's smoothed idf is at least 1, BM25's at least 0, and every response
+        # has a token, so their mean length is at least 1.
+        lexical = {"tfidf": {"idf": ParamSpec((self.vocab_size,), values="[1, )")},
+                   "bm25": {"idf": ParamSpec((self.vocab_size,), values="[0, )"),
+                            "avgdl": ParamSpec((1,), values="[1, )")}}
         if self.model in lexical:
             return lexical[self.model]
         if self.model == "random":

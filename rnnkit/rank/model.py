@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
+import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from tokenize import TokenError
 from typing import Any
 
 import numpy as np
@@ -87,13 +91,17 @@ class DualEncoderRanker(Ranker):
         super().__init__(config, ids, path)
         self.engine = engine
 
-    def _encode(self, rows: list[np.ndarray]) -> np.ndarray:
-        """Encodings (n, D) of id rows, in batches of similar length."""
+    def _encode(self, rows: list[np.ndarray], bar: bool = False) -> np.ndarray:
+        """Encodings (n, D) of id rows, in batches of similar length (``bar``: a progress bar on a terminal)."""
+        from tqdm import tqdm
+
         order = np.argsort([len(r) for r in rows], kind="stable")
         out = np.empty((len(rows), self.config.width), dtype=self.config.dtype)
-        for a in range(0, len(rows), _ENCODE_BATCH):
-            chosen = order[a:a + _ENCODE_BATCH]
-            out[chosen] = self.engine.encode(*pad_batch([rows[i] for i in chosen]))
+        with tqdm(total=len(rows), unit=" responses", leave=False, disable=not (bar and sys.stderr.isatty())) as shown:
+            for a in range(0, len(rows), _ENCODE_BATCH):
+                chosen = order[a:a + _ENCODE_BATCH]
+                out[chosen] = self.engine.encode(*pad_batch([rows[i] for i in chosen]))
+                shown.update(len(chosen))
         return out
 
     def encode_contexts(self, texts: Sequence[str]) -> np.ndarray:
@@ -117,22 +125,46 @@ class DualEncoderRanker(Ranker):
         return self.engine.score_matrix(self.encode_contexts([context]), encoded)[0]
 
     def cached_responses(self, responses: Sequence[str]) -> np.ndarray:
-        """The encodings of a repository, from the cache beside the model when it has them."""
+        """The encodings of a repository, from the cache beside the model when it has them. The
+        cache is derived data: one that cannot be used (damaged, of another shape, not a plain file
+        in a plain ``cache/`` directory of the model's own) is rebuilt, and never written outside
+        the model directory."""
         responses = list(responses)
-        if self.path is None:
-            return self.encode_responses(responses)
-        digest = hashlib.sha256((self.path / WEIGHTS).read_bytes())
-        digest.update("\n".join(responses).encode("utf-8"))
-        cache = self.path / "cache" / f"responses-{digest.hexdigest()[:20]}.npy"
-        cached = _cached_array(cache, (len(responses), self.config.width), self.config.dtype)
+        cache = response_cache(self.path, responses) if self.path is not None else None
+        cached = _cached_array(cache, (len(responses), self.config.width), self.config.dtype) if cache else None
         if cached is not None:
             return cached
-        encoded = self.encode_responses(responses)
-        cache.parent.mkdir(exist_ok=True)
-        buffer = io.BytesIO()
-        np.save(buffer, encoded, allow_pickle=False)
-        atomic_write_bytes(cache, buffer.getvalue())
+        said = len(responses) >= SAY_FROM  # a wait worth a word: 100k responses take a minute or two on a CPU
+        if said:
+            print(f"rnnkit: encoding {len(responses):,} responses, once"
+                  f"{f' (kept in {cache.parent})' if cache else ''}...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        encoded = self._encode(self.ids.responses(responses), bar=said)
+        if cache is not None:
+            _write_cache(cache, encoded)
+        if said:
+            print(f"rnnkit: encoded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         return encoded
+
+
+def response_cache(model: Path, responses: Sequence[str]) -> Path | None:
+    """Where a repository's encodings are kept: ``MODEL/cache/responses-<digest>.npy``, the digest
+    of the weights and the responses. A ``cache`` that is not a directory of the model's own (a
+    file, a link) is put aside and made again, said once; where that cannot be done, None (the
+    encodings are kept in memory only)."""
+    digest = hashlib.sha256((model / WEIGHTS).read_bytes())
+    digest.update("\n".join(responses).encode("utf-8"))
+    directory = model / "cache"
+    try:
+        if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+            print(f"rnnkit: {directory} was not a directory of the model's own; made it again", file=sys.stderr)
+            directory.unlink()
+        directory.mkdir(exist_ok=True)
+    except OSError as e:
+        print(f"rnnkit: the response cache in {directory} cannot be used ({e.strerror}); the encodings stay in "
+              "memory", file=sys.stderr)
+        return None
+    return directory / f"responses-{digest.hexdigest()[:20]}.npy"
 
 
 class TfidfRanker(Ranker):
@@ -224,6 +256,7 @@ class RerankingRanker(Ranker):
     hybrid's best ``config.rerank_top`` (or ``top``, if more)."""
 
     CHUNK = 32  # contexts read together: their states and their candidates' stay in memory
+    PAIRS = 512  # pairs of context and candidate the head reads at once, however many candidates a context has
 
     def __init__(self, config: RankerConfig, first: HybridRanker, path: Path | None = None) -> None:
         super().__init__(config, first.ids, path)
@@ -255,10 +288,15 @@ class RerankingRanker(Ranker):
         for a in range(0, len(order), self.CHUNK):
             chosen = order[a:a + self.CHUNK]
             x, x_mask = pad_batch([context_ids[i] for i in chosen])
-            y, y_mask = pad_batch(self.ids.responses([r for i in chosen for r in candidates[i]]))
-            A, B = self.engine.encode_states(x, x_mask)[1], self.engine.encode_states(y, y_mask)[1]
-            pairs = np.repeat(np.arange(len(chosen)), k)
-            out[chosen] = self.engine.match_scores(A[pairs], x_mask[pairs], B, y_mask).reshape(-1, k)
+            A = self.engine.encode_states(x, x_mask)[1]
+            step = max(1, self.PAIRS // len(chosen))  # candidates read at once: the memory stays bounded
+            for b in range(0, k, step):
+                y, y_mask = pad_batch(self.ids.responses([r for i in chosen for r in candidates[i][b:b + step]]))
+                width = min(step, k - b)
+                pairs = np.repeat(np.arange(len(chosen)), width)
+                B = self.engine.encode_states(y, y_mask)[1]
+                scores = self.engine.match_scores(A[pairs], x_mask[pairs], B, y_mask)
+                out[chosen, b:b + width] = scores.reshape(-1, width)
         return out
 
 
@@ -310,17 +348,51 @@ def _vectorizer(ids: TextIds, name: str):
                                analyzer=lambda tokens: [t if t in vocab.index else vocab.unk_token for t in tokens])
 
 
+SAY_FROM = 2000  # responses encoded with a word of progress
+CHECKSUM_BYTES = 16  # a cache file ends with the BLAKE2b digest of its array's bytes
+
+
+def _write_cache(path: Path, array: np.ndarray) -> None:
+    """``array`` as ``.npy`` followed by its checksum, written whole or not at all; in place of
+    whatever ``path`` was (a directory, a link), never through it. Where it cannot be written, the
+    encodings stay in memory, said once."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    buffer.write(hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=CHECKSUM_BYTES).digest())
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as e:
+        print(f"rnnkit: the response cache {path} cannot be written ({e.strerror}); the encodings stay in memory",
+              file=sys.stderr)
+
+
 def _cached_array(path: Path, shape: tuple[int, ...], dtype: str) -> np.ndarray | None:
     """The array a cache file holds, if it is one of ours as it was written: a regular file, arrays
-    only (never a pickle), of the expected shape and dtype, finite. Anything else: None (rebuild it)."""
+    only (never a pickle), of the expected shape and dtype (read from its header before anything
+    is allocated, so that a header claiming 10¹² rows costs nothing), its checksum intact. Anything
+    else: None (rebuild it)."""
     if not path.is_file() or path.is_symlink():
         return None
+    expected = np.dtype(dtype)
     try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError):
+        with open(path, "rb") as f:
+            read = {(1, 0): np.lib.format.read_array_header_1_0,
+                    (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
+            if read is None:
+                return None
+            found, fortran, kind = read(f)  # the header alone
+            size = int(np.prod(shape)) * expected.itemsize
+            if found != shape or fortran or kind != expected or \
+                    path.stat().st_size != f.tell() + size + CHECKSUM_BYTES:
+                return None
+            data, checksum = f.read(size), f.read(CHECKSUM_BYTES)
+    except (ValueError, OSError, EOFError, MemoryError, SyntaxError, TokenError):  # a damaged header
         return None
-    ok = isinstance(array, np.ndarray) and array.shape == shape and array.dtype == np.dtype(dtype)
-    return array if ok and np.isfinite(array).all() else None
+    if hashlib.blake2b(data, digest_size=CHECKSUM_BYTES).digest() != checksum:
+        return None
+    return np.frombuffer(data, dtype=expected).reshape(shape)
 
 
 def repository_arguments(context: Any, responses: Any, top: Any) -> tuple[str, int]:
@@ -329,7 +401,15 @@ def repository_arguments(context: Any, responses: Any, top: Any) -> tuple[str, i
     if isinstance(responses, (str, bytes)) or not isinstance(responses, Sequence) or not len(responses):
         raise RnnkitError(f"responses= must be a list (or tuple) of at least one response; got "
                           f"{shown_python(responses)}")
+    if responses is not _CHECKED[0]:  # a chat's repository (a tuple: it cannot change) is checked once
+        texts_argument("responses", responses)
+        if any(not r.strip() for r in responses):
+            raise RnnkitError("responses= holds an empty response; every one needs text")
+        _CHECKED[0] = responses if isinstance(responses, tuple) else None
     return text_argument("context", context), argument("top", top, int, "[1, )")
+
+
+_CHECKED: list[Any] = [None]  # the last repository found sound, if a tuple
 
 
 def _check_texts(texts: Sequence[str]) -> None:

@@ -37,31 +37,57 @@ class ServedRanker(Served):
     def vocab(self) -> Any:
         return self.model.ids.vocab
 
+    def token_count(self, text: str) -> int:
+        return len(self.model.ids.tokens([text])[0])  # as the ranker reads it: punctuation counts
+
+    def reading(self, context_tokens: int, candidates: int) -> int:
+        """Tokens a reranker's head reads for one context and ``candidates`` (each read with the
+        context); a ranker without a head reads none."""
+        return candidates * (context_tokens + self.model.config.max_response) if self.model.config.reranks else 0
+
     async def rank(self, request: RankRequest, context: Context) -> list[dict[str, Any]]:
-        await self.check_texts(context, [request.context, *(request.candidates or [])], "texts")
+        lengths = await self.check_texts(context, [request.context, *(request.candidates or [])], "texts")
+        pool = len(request.candidates) if request.candidates is not None else len(self.repository)
+        context.limits.check_count("responses asked for (top)", min(request.top, pool))  # what it would get
+        shortlist = len(request.candidates) if request.candidates is not None else \
+            max(request.top, self.model.config.rerank_top)
+        context.limits.check_work(sum(lengths) + self.reading(lengths[0], shortlist),
+                                  "the texts' tokens, and a reranker's shortlist read with the context")
         return await context.on_model(self._rank, request.context, request.candidates, request.top)
 
     def _rank(self, context: str, candidates: Sequence[str] | None, top: int) -> list[dict[str, Any]]:
         if candidates is not None:
             return self.model.rank(context, list(candidates))[:top]
-        if not self.repository:
-            raise RnnkitError(f"{self.name} has no response repository: give candidates, or start the server "
-                              f"with --responses {self.name}=DATA")
-        return self.model.rank_repository(context, self.repository, top=top)
+        return self.model.rank_repository(context, self._repository(), top=top)
 
-    async def chat(self, request: ChatRequest, context: Context) -> list[dict[str, Any]]:
-        """The repository's best responses after the conversation's last turns."""
-        from rnnkit.rank.chat import answer, context_of
-
-        await self.check_texts(context, request.turns, "turns")
+    def _repository(self) -> tuple[str, ...]:
         if not self.repository:
             raise RnnkitError(f"{self.name} has no response repository: start the server with --responses "
-                              f"{self.name}=DATA")
-        top = min(request.top, len(self.repository))
-        return await context.on_model(lambda: answer(self.model, self.repository, context_of(request.turns), top))
+                              f"{self.name}=DATA (or give candidates to /rank)")
+        return self.repository
+
+    async def chat(self, request: ChatRequest, context: Context) -> list[dict[str, Any]]:
+        """The repository's best responses after the conversation's last turns, none the bot said
+        in them (the CLI's rule). Only the last ``REMEMBERED`` turns are read: what came before
+        neither counts against the limits nor reaches the model."""
+        from rnnkit.rank.chat import REMEMBERED, answer, bot_turns, context_of
+
+        turns = request.turns[-REMEMBERED:]
+        lengths = await self.check_texts(context, turns, "turns")
+        context.limits.check_count("responses asked for (top)", min(request.top, len(self.repository)))
+        said = bot_turns(turns)
+        shortlist = max(request.top + len(said), self.model.config.rerank_top)
+        context.limits.check_work(sum(lengths) + self.reading(sum(lengths), shortlist),
+                                  "the turns' tokens, and a reranker's shortlist read with them")
+        repository = self._repository()
+        top = min(request.top, len(repository))
+        return await context.on_model(lambda: answer(self.model, repository, context_of(turns), top, said))
 
     def attach_responses(self, data: str | Path) -> None:
-        """The training responses of ranking dataset ``data`` become the repository."""
+        """The training responses of ranking dataset ``data`` become the repository, encoded now
+        (or read from the model's cache), before the server answers: a first request then costs
+        what every other does, and encoding 15k responses never holds the event loop's GIL."""
         from rnnkit.rank.data import training_responses
 
         self.repository = training_responses(data)
+        self.model.rank_repository(self.repository[0], self.repository, top=1)

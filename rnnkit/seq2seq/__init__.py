@@ -12,9 +12,9 @@ learns where to look, shown on Folio → modern spelling.
 """
 
 from rnnkit.seq2seq.baselines import Lexicon
+from rnnkit.seq2seq.config import Seq2SeqConfig, Seq2SeqTrainConfig
 from rnnkit.seq2seq.evaluate import evaluate_seq2seq, plot_attention
 from rnnkit.seq2seq.model import Seq2Seq, Translation, load_seq2seq
-from rnnkit.seq2seq.config import Seq2SeqConfig, Seq2SeqTrainConfig
 from rnnkit.seq2seq.train import train_seq2seq
 
 __all__ = ["Lexicon", "Seq2Seq", "Seq2SeqConfig", "Seq2SeqTrainConfig", "Translation", "evaluate_seq2seq",

@@ -41,6 +41,11 @@ class Seq2Seq:
                  path: Path | None = None) -> None:
         self.config, self.ids, self.engine, self.path = config, ids, engine, path
 
+    def __repr__(self) -> str:
+        return (f"Seq2Seq({str(self.path)!r}, {self.config.cell}, hidden {self.config.hidden}, attention "
+                f"{self.config.attention}, vocabulary {len(self.ids.vocab):,}, {self.ids.text.level} level, "
+                f"{self.engine.name} engine)")
+
     @classmethod
     def from_files(cls, files: ModelFiles, *, engine: str = "auto", device: str = "auto") -> Seq2Seq:
         engine_ = open_engine(files.config, files.params, engine=engine, device=device)
@@ -68,7 +73,8 @@ class Seq2Seq:
         ``guard``: no output falls into a loop; ``window``: each step attends near the last one's
         focus (``rnnkit.seq2seq.decode``)."""
         texts = texts_argument("texts", texts)
-        beam, max_len = argument("beam", beam, int, BEAMS), argument("max_len", max_len, int | None, "[1, )")
+        beam, max_len = argument("beam", beam, int, BEAMS), argument("max_len", max_len, int | None, "[1, 100000]")
+        guard = argument("guard", guard, bool)
         max_len = self.config.max_target if max_len is None else max_len
         tokens, rows = self._sources(texts)
         limits = np.array([self.length_limit(len(r), max_len) for r in rows])

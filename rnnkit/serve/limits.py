@@ -12,46 +12,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-
-class LimitExceeded(Exception):
-    """A request beyond a limit: ``status`` 413 or 422 and a message that names the limit."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_body_bytes: int = 1 << 20
-    max_sentences: int = 256  # per request: sentences to score, candidates to rank, sources to translate
-    max_tokens: int = 400  # per sentence
-    max_generate: int = 64  # sentences per /generate request
-    max_length: int = 200  # tokens (characters, for a character model) of one generated text or translation
-    max_work: int = 1 << 17  # tokens the model may read or write for one request, beams and attention counted
-    deadline_s: float = 30.0  # a request's work not begun by then is dropped, and it is answered 503
-
-    def check_count(self, what: str, n: int) -> None:
-        if n > self.max_sentences:
-            raise LimitExceeded(f"{n} {what} in one request; the limit is {self.max_sentences} "
-                                "(--max-sentences)")
-
-    def check_tokens(self, lengths: list[int]) -> None:
-        longest = max(lengths, default=0)
-        if longest > self.max_tokens:
-            raise LimitExceeded(f"a text of {longest} tokens; the limit is {self.max_tokens} per text (--max-tokens)")
-
-    def check_work(self, work: int, how: str) -> None:
-        """``work``: the tokens the model would read or write for the request (``how`` says how it was counted)."""
-        if work > self.max_work:
-            raise LimitExceeded(f"this request is {work:,} tokens of work ({how}); the limit is {self.max_work:,} "
-                                "per request (--max-work): send fewer or shorter texts, or a narrower beam")
-
-    def check_generate(self, n: int, length: int) -> None:
-        if n > self.max_generate:
-            raise LimitExceeded(f"n={n}; the limit is {self.max_generate} per request (--max-generate)")
-        if length > self.max_length:
-            raise LimitExceeded(f"a length of {length}; the limit is {self.max_length} (--max-length)")
+from rnnkit.serve.options import LimitExceeded, Limits  # noqa: F401  (declared there, beside the other flags)
 
 
 class DeadlineExceeded(LimitExceeded):
@@ -133,6 +94,9 @@ def counted_body(receive, limit: int, declared: bytes):
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             finished = not message.get("more_body", False)
+            if b"\x00" in message.get("body", b""):  # JSON in UTF-8 never holds a NUL byte; in UTF-16 or -32 it must
+                await drain()
+                raise HTTPException(400, "not UTF-8")  # answered as the app answers bytes that are not UTF-8
             if received > limit:
                 await drain()
                 raise BodyTooLarge(f"a body of more than {limit:,} bytes; the limit is {limit:,} (--max-body-bytes)")

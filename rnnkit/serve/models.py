@@ -112,9 +112,11 @@ Text = Annotated[str, AfterValidator(_unicode)]
 
 
 class Request(BaseModel):
-    """A request body: a field it does not know (a typo such as ``temprature``) is refused, not ignored."""
+    """A request body: a field it does not know (a typo such as ``temprature``) is refused, not
+    ignored; each field takes its own JSON type only (``"top": "3"`` and ``"top": true`` are
+    refused, not read as 3 and 1; a whole number where a number is asked is one)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # ------------------------------------------------------------------------------ opening

@@ -49,7 +49,7 @@ def check_input(path: str) -> None:
         raise RnnkitError(f"{path}: no such file; check the path")
     if p.is_dir():
         raise RnnkitError(f"{path} is a directory; give the files inside it (for example {path}/*.txt)")
-    if p.stat().st_size == 0:
+    if p.is_file() and p.stat().st_size == 0:  # a pipe (<(printf …)) has no size until it is read
         raise RnnkitError(f"{path} is empty; give a file with text in it")
 
 

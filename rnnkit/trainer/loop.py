@@ -39,8 +39,15 @@ POINTS_PER_RUN = 100  # training points in the record, whatever the run's length
 POINT_SECONDS = 30.0  # and at least this often
 
 
-class Interrupted(Exception):
-    """Training stopped on SIGINT/SIGTERM after saving a checkpoint."""
+class Interrupted(BaseException):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint (``signum``: which). Like
+    ``KeyboardInterrupt``, not an ``Exception``: a caller's ``except Exception`` around
+    ``rnnkit.train`` does not swallow a request to stop, and the program ends. The signal
+    handlers training replaced are restored before it is raised."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
 
 
 class Task(Protocol):
@@ -199,7 +206,7 @@ class _Run:
                 if self.signal is not None:
                     self.checkpoint()
                     raise Interrupted(f"stopped by signal {self.signal} at step {position.step:,}; "
-                                      f"checkpoint saved: continue with the same command and --resume")
+                                      f"checkpoint saved: continue with the same command and --resume", self.signal)
                 self.stopped = self.stop_reason()
                 if self.stopped:
                     break
