@@ -187,6 +187,10 @@ def test_a_damaged_response_cache_is_rebuilt(tiny_models, tmp_path, damage, caps
     (cache,) = (ranker_dir / "cache").iterdir()
     np.testing.assert_array_equal(np.load(cache, allow_pickle=False), good)
     assert (ranker_dir / "cache").is_dir() and not (ranker_dir / "cache").is_symlink()
+    from rnnkit.rank.model import _cached_array
+
+    read = _cached_array(cache, good.shape, str(good.dtype))  # as a later run reads it: writable, or torch warns
+    assert read is not None and read.flags.writeable and np.array_equal(read, good)
     if damage.startswith("cache a"):
         assert "was not a directory of the model's own; made it again" in capsys.readouterr().err
         assert not (damage == "cache a link" and any((tmp_path / "elsewhere").iterdir()))

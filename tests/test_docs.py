@@ -89,6 +89,8 @@ def test_the_site_builds_strictly(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tmp_path / "site" / "tutorial" / "attention" / "index.html").exists()
     assert "rnnkit.train" in (tmp_path / "site" / "reference" / "index.html").read_text(encoding="utf-8")
+    css = (tmp_path / "site" / "stylesheets" / "extra.css").read_text(encoding="utf-8")  # a long command wraps,
+    assert "pre-wrap" in css and "stylesheets/extra.css" in (tmp_path / "site" / "index.html").read_text()  # not cut
 
 
 # ------------------------------------------------------------------------------ the sandbox

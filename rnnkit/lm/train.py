@@ -20,6 +20,7 @@ checkpoints do not depend on the number of processes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -106,6 +107,7 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
     """Train a language model and write its model directory; returns a summary of the run.
     Options are ``TrainConfig``'s, over the ``recipe``'s (the recommended one, or "seed").
     Started by ``torchrun``, each process trains its share (``backend``: nccl or gloo)."""
+    started = time.perf_counter()  # --max-time bounds the whole command
     given = config or make_config(recipe, **options)  # every option checked before the data is read
     corpus = corpus if isinstance(corpus, PreparedCorpus) else PreparedCorpus.open(corpus)
     cfg = given.resolve(corpus, checkpoint_options(out) if resume else None)
@@ -123,4 +125,4 @@ def train(corpus: PreparedCorpus | str | Path, out: str | Path, config: TrainCon
                    meta={"corpus": str(corpus.path)}, summary={"mode": cfg.mode})
 
     return run(out, cfg, setup, resume=resume, force=force, log=log, progress=progress, tensorboard=tensorboard,
-               backend=backend)
+               backend=backend, started=started)

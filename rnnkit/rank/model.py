@@ -387,12 +387,15 @@ def _cached_array(path: Path, shape: tuple[int, ...], dtype: str) -> np.ndarray 
             if found != shape or fortran or kind != expected or \
                     path.stat().st_size != f.tell() + size + CHECKSUM_BYTES:
                 return None
-            data, checksum = f.read(size), f.read(CHECKSUM_BYTES)
+            array = np.empty(shape, dtype=expected)  # writable (torch warns of a read-only one), read in place
+            if f.readinto(memoryview(array).cast("B")) != size:
+                return None
+            checksum = f.read(CHECKSUM_BYTES)
     except (ValueError, OSError, EOFError, MemoryError, SyntaxError, TokenError):  # a damaged header
         return None
-    if hashlib.blake2b(data, digest_size=CHECKSUM_BYTES).digest() != checksum:
+    if hashlib.blake2b(memoryview(array).cast("B"), digest_size=CHECKSUM_BYTES).digest() != checksum:
         return None
-    return np.frombuffer(data, dtype=expected).reshape(shape)
+    return array
 
 
 def repository_arguments(context: Any, responses: Any, top: Any) -> tuple[str, int]:

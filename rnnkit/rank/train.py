@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -51,6 +52,7 @@ class RankTask:
 
     unit = "pairs"
     eval_split = "valid"
+    finish_evaluations = 0  # a hybrid's or reranker's stages are weighed after the loop: about one evaluation
 
     def __init__(self, pairs: PairData, cfg: RankTrainConfig, engine: RankerEngine, ranker: Ranker,
                  valid: tuple[list[str], list[list[str]]], placement: Placement = Placement()) -> None:
@@ -127,6 +129,7 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
     """Fit a baseline or train a dual encoder on a ranking dataset; write its model directory and
     return a summary (with the validation loss and R@1). Started by ``torchrun``, each process
     trains its share of every batch."""
+    started = time.perf_counter()  # --max-time bounds the whole command
     cfg = (config or RankTrainConfig.make(**options)).resolve()
     if not cfg.model_config(2).learned:
         if launched():
@@ -150,6 +153,7 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
         lexical = fit_lexical(model.lexical, model, ids, tokens, rows) if model.model != "dual-encoder" else None
         scored = RerankingRanker(model, HybridRanker(model, dual, lexical[0])) if model.reranks else dual
         task = RankTask(pairs, cfg, engine, scored, valid, placement)
+        task.finish_evaluations = 0 if lexical is None else 1
 
         def files(summary: dict[str, Any]) -> ModelFiles:
             final, weights = model, engine.params()
@@ -161,7 +165,7 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
         return Job(task, files, meta={"data": str(data)}, summary={"model": cfg.model})
 
     return run(out, cfg, setup, resume=resume, force=force, log=log, progress=progress, tensorboard=tensorboard,
-               backend=backend)
+               backend=backend, started=started)
 
 
 def fit_lexical(name: str, model: RankerConfig, ids: TextIds, tokens: dict[str, list[str]],

@@ -8,6 +8,7 @@ and the character error rate of greedy outputs on a fixed sample of validation p
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -108,6 +109,7 @@ def train_seq2seq(data: str | Path, out: str | Path, config: Seq2SeqTrainConfig 
     """Train an encoder–decoder on ``data`` (a pairs directory or TSV file); write its model
     directory and return a summary of the run. Started by ``torchrun``, each process trains its
     share of every batch."""
+    started = time.perf_counter()  # --max-time bounds the whole command
     cfg = (config or Seq2SeqTrainConfig.make(**options)).resolve(checkpoint_options(out) if resume else None)
 
     def setup(placement: Placement, checkpoint: Any, log: Callable[[str], None]) -> Job:
@@ -127,4 +129,4 @@ def train_seq2seq(data: str | Path, out: str | Path, config: Seq2SeqTrainConfig 
                    meta={"data": str(data)}, summary={"attention": cfg.attention})
 
     return run(out, cfg, setup, resume=resume, force=force, log=log, progress=progress, tensorboard=tensorboard,
-               backend=backend)
+               backend=backend, started=started)

@@ -70,16 +70,22 @@ class Task(Protocol):
     def evaluate(self) -> dict[str, float]:
         """``loss`` (mean per unit on ``eval_split``) and any other metric worth a line."""
 
+    # Optional: ``finish_evaluations``, the work a kind does after the loop (a ranker weighing its
+    # stages on validation), counted in evaluations; --max-time keeps time for it (default 0).
+
 
 def fit(task: Task, schedule: LoopOptions, out: Path, record: RunRecord, *, meta: dict[str, Any],
         resume: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None,
-        placement: Placement = Placement()) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        placement: Placement = Placement(),
+        started: float | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Train ``task`` by ``schedule`` (resolved options: the rate, its decay, the budget,
     evaluation); checkpoints go to ``out`` (with ``meta`` in their state). Returns the summary
     and the run's record, in order: training points (``train_loss``) and evaluations
     (``{split}_loss``), each with its ``step``. The engine ends with the weights of the lowest
-    held-out loss (``keep="best"``) or the last ones (``"last"``)."""
-    run = _Run(task, schedule, out, record, meta, placement)
+    held-out loss (``keep="best"``) or the last ones (``"last"``). ``started``: when the command
+    began (``time.perf_counter()``), from which ``--max-time`` counts: reading the data, the
+    evaluations and the work after the loop are inside it."""
+    run = _Run(task, schedule, out, record, meta, placement, started)
     if resume is not None:
         run.restore(*resume)
     handlers = {s: signal.signal(s, run.on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -140,7 +146,7 @@ class _Run:
     checkpoints."""
 
     def __init__(self, task: Task, schedule: LoopOptions, out: Path, record: RunRecord, meta: dict[str, Any],
-                 placement: Placement) -> None:
+                 placement: Placement, started: float | None = None) -> None:
         self.task, self.schedule, self.out, self.record, self.meta = task, schedule, out, record, meta
         self.placement, self.unit, self.split = placement, task.unit, task.eval_split
         self.rng = np.random.default_rng(schedule.seed)  # the data order
@@ -164,7 +170,9 @@ class _Run:
         self.point_seconds = min(POINT_SECONDS, (schedule.max_time or math.inf) / POINTS_PER_RUN)
         now = time.perf_counter()
         self.started = now  # of the run, over all its sessions (moved back on resume)
-        self.session_started = self.last_point = now
+        self.last_point = now
+        self.session_started = now if started is None else started  # the command's start: --max-time counts from it
+        self.evaluation_seconds = 0.0  # the last evaluation's: --max-time keeps time for the one after the loop
 
     def restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         engine = self.task.engine
@@ -196,6 +204,11 @@ class _Run:
         self.record.start(None if ended_by_time else self.total_steps, position.step, self.schedule.max_time)
         if not self.evaluations():
             self.evaluate()
+        if self.past_max_time():
+            self.record.log(f"--max-time {self.schedule.max_time:g} s is too short: reading the data and one "
+                            f"evaluation ({self.evaluation_seconds:.1f} s) took "
+                            f"{time.perf_counter() - self.session_started:.1f} s, and the run must end with another; "
+                            "give it more time, or evaluate less (--evaluate-every, a kind's --eval-rows)")
         self.stopped = self.stop_reason()
         while self.stopped is None:
             if position.batch == 0:  # a new epoch: its batch order comes from this generator state
@@ -259,16 +272,24 @@ class _Run:
         return "max_time" if self.late else None
 
     def past_max_time(self) -> bool:
-        """Whether this process has spent this session's --max-time."""
+        """Whether this process has spent this session's --max-time, less the time the work after the
+        loop will take (the final evaluation, and a kind's own: ``finish_evaluations``), so that the
+        whole command ends within it."""
         max_time = self.schedule.max_time
-        return max_time is not None and time.perf_counter() - self.session_started >= max_time
+        return max_time is not None and time.perf_counter() - self.session_started >= self.time_to_train()
+
+    def time_to_train(self) -> float:
+        """Of --max-time, what is left to train in: the whole less the work after the loop."""
+        after = self.evaluation_seconds * (1 + getattr(self.task, "finish_evaluations", 0))
+        return max(0.0, (self.schedule.max_time or math.inf) - after)
 
     def rate(self) -> float:
         """The learning rate of the next step: the current one (halved at each rise) times the decay's
         share, at the larger of the steps' and the time budget's progress."""
         progress = self.position.step / self.total_steps
         if self.schedule.max_time:
-            progress = max(progress, self.elapsed / self.schedule.max_time)
+            spent = 1.0 if self.late else self.elapsed / max(self.time_to_train(), 1e-9)  # the time to train in
+            progress = max(progress, min(1.0, spent))
         return self.position.lr * self.schedule.factor(progress)
 
     def speed(self) -> float:
@@ -301,7 +322,9 @@ class _Run:
         the best weights, count patience, record, checkpoint."""
         self.add_point()
         position, split = self.position, self.split
+        started = time.perf_counter()
         metrics = self.placement.broadcast(self.task.evaluate() if self.placement.is_main else None)
+        self.evaluation_seconds = time.perf_counter() - started
         loss = metrics["loss"]
         if not math.isfinite(loss):
             raise RnnkitError(f"the {split} loss is {loss} at step {position.step} (training diverged); "

@@ -50,7 +50,8 @@ class LoopOptions:
     epochs: float | None = option(None, "passes over the training data; left out, a --max-time or --max-steps "
                                         "alone ends the run", bounds="(0, )", resume=False)
     max_steps: int | None = option(None, "stop after this many steps", bounds="[1, )", resume=False)
-    max_time: float | None = option(None, "stop after this many seconds", bounds="(0, )", resume=False)
+    max_time: float | None = option(None, "the whole command's seconds: reading the data, training, the final "
+                                          "evaluation and the model written", bounds="(0, )", resume=False)
     clip: float | None = option(5.0, "clip gradients to this global norm", bounds="(0, )")
     weight_decay: float | None = option(0.0, "shrink the weight matrices by 1 - lr × this after each step "
                                              "(decoupled, as AdamW)", bounds="[0, )")

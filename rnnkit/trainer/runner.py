@@ -14,6 +14,7 @@ each process its own dropout stream, and DistributedDataParallel in a run of man
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,13 +60,16 @@ def open_trainer(model: Any, params: dict[str, np.ndarray], options: LoopOptions
 
 def run(out: str | Path, options: LoopOptions, setup: Setup, *,
         resume: bool = False, force: bool = False, log: Log = print, progress: bool | None = None,
-        tensorboard: bool = False, backend: str | None = None) -> dict[str, Any]:
+        tensorboard: bool = False, backend: str | None = None, started: float | None = None) -> dict[str, Any]:
     """Train the job ``setup`` makes into ``out`` with ``options`` (resolved); its summary.
-    Started by ``torchrun``, each process trains its share (``backend``: nccl or gloo)."""
+    Started by ``torchrun``, each process trains its share (``backend``: nccl or gloo).
+    ``started`` (``time.perf_counter()``, default now): when the command began; ``--max-time``
+    bounds all of it from then, reading the data and writing the model included."""
+    started = time.perf_counter() if started is None else started
     placement = join(options.device, backend)
     try:
         return _run(Path(out), options, setup, placement, resume=resume, force=force, log=log, progress=progress,
-                    tensorboard=tensorboard)
+                    tensorboard=tensorboard, started=started)
     except RuntimeError as e:  # in a run of many processes: a collective whose peer is gone
         if not placement.parallel:
             raise
@@ -77,7 +81,7 @@ def run(out: str | Path, options: LoopOptions, setup: Setup, *,
 
 
 def _run(out: Path, options: LoopOptions, setup: Setup, placement: Placement, *, resume: bool, force: bool,
-         log: Log, progress: bool | None, tensorboard: bool) -> dict[str, Any]:
+         log: Log, progress: bool | None, tensorboard: bool, started: float) -> dict[str, Any]:
     if placement.parallel:
         check_engine_can(options.engine, "distributed", "training on many processes",
                          f"not the {options.engine} engine")
@@ -94,7 +98,7 @@ def _run(out: Path, options: LoopOptions, setup: Setup, placement: Placement, *,
     if job.describe:
         record.log(job.describe)
     summary, history = fit(job.task, options, out, record, meta={"config": asdict(options), **job.meta},
-                           resume=checkpoint, placement=placement)
+                           resume=checkpoint, placement=placement, started=started)
     summary.update(job.summary, engine=options.engine, device=options.device, precision=options.precision,
                    out=str(out), processes=placement.world_size)
     if main:
