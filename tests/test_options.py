@@ -180,6 +180,8 @@ def test_the_models_methods_refuse_what_their_flags_refuse(tiny_models):
         (lambda: ranker.rank("hi", ["a", None]), "candidates= must hold texts"),
         (lambda: ranker.rank_repository("hi", [], top=1), "responses= must be a list"),
         (lambda: ranker.rank_repository("hi", "abc"), "responses= must be a list"),
+        (lambda: ranker.rank_repository("hi", ["a dog .", None]), "responses= must hold texts"),
+        (lambda: ranker.rank_repository("hi", ["a dog .", " "]), "a context or response is empty"),
         (lambda: ranker.rank_repository("hi", repository, top=0), r"top=: 0 is too small; give a whole number"),
         (lambda: ranker.rank_repository("hi", repository, top=-1), "top=: -1 is too small"),
         (lambda: ranker.rank_repository("hi", repository, top=1.5), "top=: 1.5 is not a whole number"),

@@ -358,7 +358,7 @@ def _write_cache(path: Path, array: np.ndarray) -> None:
     encodings stay in memory, said once."""
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
-    buffer.write(hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=CHECKSUM_BYTES).digest())
+    buffer.write(_checksum(np.ascontiguousarray(array)))
     try:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
@@ -393,9 +393,12 @@ def _cached_array(path: Path, shape: tuple[int, ...], dtype: str) -> np.ndarray 
             checksum = f.read(CHECKSUM_BYTES)
     except (ValueError, OSError, EOFError, MemoryError, SyntaxError, TokenError):  # a damaged header
         return None
-    if hashlib.blake2b(memoryview(array).cast("B"), digest_size=CHECKSUM_BYTES).digest() != checksum:
-        return None
-    return array
+    return array if _checksum(array) == checksum else None
+
+
+def _checksum(array: np.ndarray) -> bytes:
+    """The digest a cache file ends with: of the (C-contiguous) array's bytes, read in place."""
+    return hashlib.blake2b(memoryview(array).cast("B"), digest_size=CHECKSUM_BYTES).digest()
 
 
 def repository_arguments(context: Any, responses: Any, top: Any) -> tuple[str, int]:
@@ -405,9 +408,7 @@ def repository_arguments(context: Any, responses: Any, top: Any) -> tuple[str, i
         raise RnnkitError(f"responses= must be a list (or tuple) of at least one response; got "
                           f"{shown_python(responses)}")
     if responses is not _CHECKED[0]:  # a chat's repository (a tuple: it cannot change) is checked once
-        texts_argument("responses", responses)
-        if any(not r.strip() for r in responses):
-            raise RnnkitError("responses= holds an empty response; every one needs text")
+        _check_texts(texts_argument("responses", responses))
         _CHECKED[0] = responses if isinstance(responses, tuple) else None
     return text_argument("context", context), argument("top", top, int, "[1, )")
 
