@@ -154,11 +154,17 @@ def test_recall_at_k_on_known_ranks():
     assert 0 <= low <= report["R@1"] <= high <= 1
 
 
-def _pairs(labels: bool, seed: int = 0) -> PairBatch:
+def _pairs(objective: str, seed: int = 0) -> PairBatch:
+    """Four pairs: labelled (``binary``), or for in-batch negatives (``in-batch``), and then with two
+    hard negatives for each context (``hard``)."""
     rng = np.random.default_rng(seed)
     c, c_mask = pad_batch([rng.integers(0, 20, n) for n in (5, 3, 1, 7)])
     r, r_mask = pad_batch([rng.integers(0, 20, n) for n in (2, 4, 3, 1)])
-    return PairBatch(c, c_mask, r, r_mask, np.array([1, 0, 1, 0]) if labels else None)
+    batch = PairBatch(c, c_mask, r, r_mask, np.array([1, 0, 1, 0]) if objective == "binary" else None)
+    if objective == "hard":
+        h, h_mask = pad_batch([rng.integers(0, 20, n) for n in (3, 1, 6, 2, 2, 4, 1, 5)])
+        batch.negatives, batch.negative_mask = h.reshape(2, 4, -1), h_mask.reshape(2, 4, -1)
+    return batch
 
 
 VARIANTS = [{}, {"bidirectional": True}, {"pooling": "max"}, {"bag": True},
@@ -172,27 +178,31 @@ def _dual_encoder(seed: int = 1, **options) -> NumpyDualEncoder:
     return NumpyDualEncoder(config, params)
 
 
-@pytest.mark.parametrize("labels", [True, False], ids=["binary", "in-batch"])
+OBJECTIVES = ["binary", "in-batch", "hard"]
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
 @pytest.mark.parametrize("options", VARIANTS, ids=["plain", "bidirectional", "max", "bag", "gru-bi-max-2-bag"])
-def test_the_dual_encoder_passes_the_gradient_check(labels, options):
+def test_the_dual_encoder_passes_the_gradient_check(objective, options):
     model = _dual_encoder(**options)
-    batch = _pairs(labels)
+    batch = _pairs(objective)
     _, grads = model.loss_and_grads(batch)
     # h = 1e-5, not the seed's 1e-3: with embeddings this small, a one-word text's bag of words is a
-    # short vector, and its normalisation curves too sharply for a step of 1e-3 (float64 keeps 1e-5 exact enough)
-    errors = check_gradients(model.params, lambda: model.loss(batch), grads, h=1e-5)
+    # short vector, and its normalisation curves too sharply for a step of 1e-3 (float64 keeps 1e-5 exact enough).
+    # Central differences are then exact to ~2e-10 absolute, so a gradient below 1e-5 is compared absolutely.
+    errors = check_gradients(model.params, lambda: model.loss(batch), grads, h=1e-5, floor=1e-5)
     assert set(errors) == set(model.params) and max(errors.values()) < 1e-4
 
 
-@pytest.mark.parametrize("labels", [True, False], ids=["binary", "in-batch"])
+@pytest.mark.parametrize("objective", OBJECTIVES)
 @pytest.mark.parametrize("options", VARIANTS, ids=["plain", "bidirectional", "max", "bag", "gru-bi-max-2-bag"])
-def test_numpy_and_torch_give_the_same_scores_and_gradients(labels, options):
+def test_numpy_and_torch_give_the_same_scores_and_gradients(objective, options):
     torch = pytest.importorskip("torch")
     from rnnkit.models.torch import build
 
     model = _dual_encoder(**options)
     fast = build(model.config, model.params)
-    batch = _pairs(labels, seed=3)
+    batch = _pairs(objective, seed=3)
     tensors = [torch.from_numpy(a) for a in (batch.contexts, batch.context_mask, batch.responses, batch.response_mask)]
     c, r = (model.encode(x, m)[0] for x, m in ((batch.contexts, batch.context_mask),
                                                (batch.responses, batch.response_mask)))
@@ -201,7 +211,8 @@ def test_numpy_and_torch_give_the_same_scores_and_gradients(labels, options):
                                model.scores(c, r), rtol=1e-10, atol=1e-12)
     loss, grads = model.loss_and_grads(batch)
     labels_tensor = None if batch.labels is None else torch.from_numpy(batch.labels.astype(np.float64))
-    fast_loss = fast(*tensors, labels_tensor)
+    negatives = [torch.from_numpy(a) for a in batch.negatives_flat() or ()]
+    fast_loss = fast(*tensors, labels_tensor, *negatives)
     fast_loss.backward()
     assert fast_loss.item() == pytest.approx(loss, rel=1e-12)
     for name, param in fast.named_parameters():
@@ -245,11 +256,12 @@ def test_a_small_dual_encoder_trained_for_seconds_beats_random(tmp_path, keyword
     assert report["intervals"]["R@1"][0] > 0.1  # random is 0.1 in 1-of-10: beaten beyond the interval
 
 
-def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, keyword_data, steps_taken):
+@pytest.mark.parametrize("hard", [0, 1], ids=["in-batch", "hard-negatives"])
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, keyword_data, steps_taken, hard):
     # keep="last": the interrupted run also evaluated where it stopped, so its best may differ; the
-    # trajectory may not
+    # trajectory may not (nor the hard negatives drawn: an epoch's are drawn before its first batch)
     options = dict(model="combined", engine="numpy", hidden=6, batch_size=8, lr=0.01, evaluate_every=0.1,
-                   eval_rows=20, dropout=0.2, keep="last", log=lambda _: None)
+                   eval_rows=20, dropout=0.2, keep="last", hard_negatives=hard, log=lambda _: None)
     train_ranker(keyword_data, tmp_path / "whole", max_steps=30, **options)
     train_ranker(keyword_data, tmp_path / "parts", max_steps=13, **options)
     resume_counted(tmp_path / "parts", steps_taken,
@@ -491,25 +503,84 @@ def test_rank_predict_reads_its_candidates_from_a_pipe(run_cli, tmp_path, keywor
     assert json.loads(out)["ranked"][0]["text"] == "the horse is by the lamp ."
 
 
-def test_a_conversation_keeps_the_bot_s_turns_in_its_context():
+class _SharedWords:
+    """Ranks by how many of a response's words the context holds: the echo always wins."""
+
+    def rank_repository(self, context, responses, top):
+        from rnnkit.rank.similar import words
+
+        held = set(words(context))
+        scores = [sum(w in held for w in words(r)) for r in responses]
+        ranked = sorted(range(len(responses)), key=lambda i: (-scores[i], i))[:top]
+        return [{"text": responses[i], "score": float(scores[i])} for i in ranked]
+
+
+def test_a_conversation_never_repeats_a_turn_however_punctuated():
+    """The person's words and the bot's own answers are both left out, however they are spelt; the
+    context holds each turn as it was said."""
     from rnnkit.rank.chat import Conversation, context_of
 
-    class Echo:  # ranks by how often the response's first word is in the context
-        def rank_repository(self, context, responses, top):
-            scores = [context.split().count(r.split()[0]) for r in responses]
-            return sorted(({"text": r, "score": s} for r, s in zip(responses, scores)), key=lambda r: -r["score"])[:top]
+    repository = ["Do you have any pets? __eou__", "do you have any OTHER pets ?? __eou__",
+                  "I have a dog __eou__ called rex __eou__", "a dog? cool __eou__", "hi __eou__"]
+    bot = Conversation(_SharedWords(), repository)
+    assert [r["plain"] for r in bot.reply("do you have any pets?", top=2)] == ["I have a dog called rex",
+                                                                               "a dog? cool"]
+    assert bot.reply("what kind of dog?")[0]["plain"] == "a dog? cool"  # not its own answer again, nor an echo
+    assert bot.turns == ["do you have any pets?", "I have a dog called rex", "what kind of dog?", "a dog? cool"]
+    assert context_of(bot.turns, 2) == "what kind of dog? __eou__ __eot__ a dog? cool __eou__ __eot__"
+    with pytest.raises(RnnkitError, match="no response that does not repeat"):
+        bot.reply("hi")  # every response left repeats a turn: the pets, the dog, the greeting
+    with pytest.raises(RnnkitError, match="empty turn"):
+        bot.reply("  ")
+    assert len(bot.turns) == 4  # a refused turn changes nothing
 
-    bot = Conversation(Echo(), ["cat says hi __eou__", "dog barks __eou__ twice __eou__", "cat again __eou__"],
-                       context_turns=3)
-    assert bot.reply("a dog and a dog")[0]["plain"] == "dog barks twice"
-    assert bot.turns == ["a dog and a dog __eou__ __eot__", "dog barks __eou__ twice __eou__ __eot__"]
-    bot.reply("cat cat cat")
-    assert len(bot.turns) == 4 and bot.turns[-1] == "cat says hi __eou__ __eot__"
-    # asked about the dog again, it does not say the same thing twice
-    assert [r["plain"] for r in bot.reply("dog dog dog dog", top=3)] == ["cat again"]
-    with pytest.raises(RnnkitError, match="no response left"):
-        bot.reply("anything")
-    assert context_of(["x", "y"], 1) == "y __eou__ __eot__"
+
+def test_near_duplicates_are_found_by_their_words():
+    from rnnkit.rank.similar import deduplicated, normalised, repeats, word_sets
+
+    assert normalised("Hi, how are YOU?!  __eou__") == normalised("hi how are you") == "hi how are you"
+    assert normalised("I'm fine.") == "i'm fine" and normalised("😂") == "😂"
+    earlier = word_sets(["do you have any pets?"])
+    assert repeats("Do you have any other pets?", earlier)  # 5 of 6 words
+    assert repeats("do you have any pets", earlier) and not repeats("i love dogs, do you?", earlier)  # 2 of 6
+    assert deduplicated(["Hi, how are you?", "yes", "hi how are you", "HI! HOW ARE YOU?", "Yes."]) == (
+        "Hi, how are you?", "yes")
+
+
+def test_the_bot_s_repository_holds_each_response_once_however_spelt(tmp_path):
+    from rnnkit.rank.data import training_responses
+
+    log = tmp_path / "chat.txt"
+    log.write_text("\n\n".join(f"a: hello {n}\nb: {reply}\na: ok {n}\nb: bye {n}" for n, reply in
+                                enumerate(["Hi, how are you?", "hi how are you", "Hi! How are you??"] * 14)),
+                   encoding="utf-8")
+    from rnnkit.cli import main
+
+    assert main(["rank", "build", str(log), "--out", str(tmp_path / "data"), "--valid-fraction", "0.2",
+                 "--test-fraction", "0.2"]) == 0
+    repository = training_responses(tmp_path / "data")
+    assert sum("how are you" in r.lower() for r in repository) == 1 and len(repository) == len(set(repository))
+
+
+@pytest.mark.slow
+def test_hard_negatives_teach_a_ranker_not_to_echo(tmp_path, keyword_data):
+    """On the keyword dialogues the person's own question shares every word with the context, the
+    true answer only some: trained on random negatives alone, a ranker prefers the true answer to
+    the echo no more often than a coin would; trained with the context's own turns among its
+    negatives, nearly always."""
+    from rnnkit.rank.chat import turns_of
+    from rnnkit.rank.data import read_eval
+
+    contexts, candidates = read_eval(keyword_data, "test")
+    echoes = [turns_of(c)[-1] + " __eou__" for c in contexts]
+    truths = [c[0] for c in candidates]
+    preferred = {}
+    for hard in (0, 2):
+        train_ranker(keyword_data, tmp_path / str(hard), model="in-batch", bag=True, engine="numpy", hidden=16,
+                     lr=0.01, batch_size=16, epochs=6, hard_negatives=hard, log=lambda _: None)
+        ranker = rnnkit.load(tmp_path / str(hard), engine="numpy")
+        preferred[hard] = float((ranker.score(contexts, truths) > ranker.score(contexts, echoes)).mean())
+    assert preferred[0] < 0.6 and preferred[2] > 0.95, preferred  # measured: 0.49 and 1.0
 
 
 # ------------------------------------------------------------------------------ the hybrid
@@ -581,15 +652,15 @@ def test_the_matching_head_passes_the_gradient_check_at_its_states():
                                      {"cell": "gru", "layers": 2}], ids=["plain", "bi-max-bag", "gru-2"])
 def test_the_reranker_passes_the_gradient_check_and_the_engines_agree(options):
     model = _reranker(**options)
-    batch = _pairs(labels=False, seed=3)
+    batch = _pairs("hard", seed=3)
     loss, grads = model.loss_and_grads(batch)
     head = ["x.Q", "x.q", "x.u"]
     encoder = [k for k in model.params if k not in head and k != "idf"]  # idf: fitted, not trained
     assert set(grads) == {*head, *encoder}
-    errors = check_gradients(model.params, lambda: model.loss(batch), grads, h=1e-5, names=head)
+    errors = check_gradients(model.params, lambda: model.loss(batch), grads, h=1e-5, names=head, floor=1e-5)
     # the head sends no error into the states: the encoder's gradients are the dual encoder's loss's alone
     dual = NumpyDualEncoder(replace(model.config, model="hybrid"), model.params)
-    errors |= check_gradients(model.params, lambda: dual.loss(batch), grads, h=1e-5, names=encoder)
+    errors |= check_gradients(model.params, lambda: dual.loss(batch), grads, h=1e-5, names=encoder, floor=1e-5)
     assert max(errors.values()) < 1e-4, errors
     assert loss > dual.loss(batch)  # … and the head's loss joins the reranker's
     assert all(np.abs(grads[k]).max() > 1e-6 for k in ("x.Q", "x.q", "x.u"))  # the head learns
@@ -598,7 +669,8 @@ def test_the_reranker_passes_the_gradient_check_and_the_engines_agree(options):
 
     fast = build(model.config, model.params)
     fast_loss = fast(*[torch.from_numpy(a) for a in (batch.contexts, batch.context_mask, batch.responses,
-                                                     batch.response_mask)], None)
+                                                     batch.response_mask)], None,
+                     *[torch.from_numpy(a) for a in batch.negatives_flat()])
     fast_loss.backward()
     assert fast_loss.item() == pytest.approx(loss, rel=1e-12)
     for name, param in fast.named_parameters():
@@ -629,3 +701,11 @@ def test_a_reranker_trains_weighs_its_stages_and_reads_its_shortlist_again(tmp_p
     ranked = ranker.rank_repository(context, candidates, top=1)
     assert ranked[0]["text"] in shortlist
     assert ranked[0]["score"] == pytest.approx(max(s for c, s in zip(candidates, scores) if c in shortlist), rel=1e-5)
+
+
+def test_hard_negatives_need_in_batch_negatives(tmp_path, keyword_data):
+    with pytest.raises(RnnkitError, match="--hard-negatives join a batch's in-batch negatives"):
+        train_ranker(keyword_data, tmp_path / "m", model="dual-encoder", hard_negatives=1, log=lambda _: None)
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(RnnkitError, match=r"--hard-negatives \(hard_negatives=\)"):
+        train_ranker(keyword_data, tmp_path / "m", hard_negatives=17, log=lambda _: None)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -386,17 +388,19 @@ def test_the_page_colours_each_token_in_a_real_browser(server):
 
 
 def test_the_page_chats_with_a_ranker_in_a_real_browser(chat_server, tiny_models):
-    """Two turns typed on the page: two answers shown, each a response of the repository, the second
-    one what /chat answers to the whole conversation."""
+    """Three turns typed on the page: three answers shown, each a response of the repository that
+    repeats no turn before it, and each what /chat answers to the conversation so far and what
+    ``rnnkit rank chat`` answers to the same turns: one set of rules."""
     from rnnkit.rank.chat import plain
     from rnnkit.rank.data import training_responses
+    from rnnkit.rank.similar import repeats, word_sets
 
     browser = _browser()
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     url, _ = chat_server
-    typed = ["where is the crown ?", "and the ring ?"]
+    typed = ["where is the crown ?", "and the ring ?", "where is the crown ?"]
     try:
         browser.get(url + "/")
         WebDriverWait(browser, 20).until(lambda b: b.find_element(By.ID, "say").is_displayed())
@@ -410,12 +414,19 @@ def test_the_page_chats_with_a_ranker_in_a_real_browser(chat_server, tiny_models
         browser.save_screenshot(str(ARTIFACTS / "serve-chat.png"))
     finally:
         browser.quit()
-    assert you == typed and len(bot) == 2
+    assert you == typed and len(bot) == 3
     assert set(bot) <= {plain(r) for r in training_responses(tiny_models / "rank-data")}
-    request = urllib.request.Request(url + "/v1/models/ranker/chat", method="POST",
-                                     data=json.dumps({"turns": [typed[0], bot[0], typed[1]]}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    assert json.load(urllib.request.urlopen(request))["results"][0]["plain"] == bot[1]
+    conversation = [t for pair in zip(typed, bot) for t in pair]
+    assert not any(repeats(conversation[i], word_sets(conversation[:i])) for i in range(1, 6, 2))
+    for n in range(3):
+        request = urllib.request.Request(url + "/v1/models/ranker/chat", method="POST",
+                                         data=json.dumps({"turns": conversation[:2 * n + 1]}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        assert json.load(urllib.request.urlopen(request))["results"][0]["plain"] == bot[n]
+    cli = subprocess.run([sys.executable, "-m", "rnnkit", "rank", "chat", str(tiny_models / "ranker"), "--responses",
+                          str(tiny_models / "rank-data"), "--engine", "numpy"], input="\n".join(typed) + "\n",
+                         capture_output=True, text=True, timeout=120)
+    assert [json.loads(line)["answer"] for line in cli.stdout.splitlines()] == bot, cli.stderr
 
 
 HOSTILE = [  # each was a 500 (or accepted and nonsense) before; each must be a 422 naming the field

@@ -1,24 +1,32 @@
 """A retrieval chatbot: each answer is the response of a repository that a ranker scores best
 against the last turns of the conversation, written as the ranker's training contexts were (the
-UDC's layout: each utterance ends with ``__eou__``, each turn with ``__eot__``).
+UDC's layout: each utterance ends with ``__eou__``, each turn with ``__eot__``) — but never one
+that repeats a turn of the conversation, the person's or its own (``rnnkit.rank.similar``).
 
     from rnnkit.rank.chat import Conversation
     bot = Conversation(rnnkit.load("chitchat-ranker"), training_responses("chitchat"))
     bot.reply("hi! how are you?")          # the ranked responses, best first
+
+The CLI's conversation, ``/chat`` and the served page's chat all answer through ``answer``: the
+same turns give the same answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rnnkit.errors import RnnkitError
 from rnnkit.rank.build import EOT, EOU
 from rnnkit.rank.model import Ranker
+from rnnkit.rank.similar import repeats, word_sets
+
+REMEMBERED = 16  # the last turns of a conversation a bot reads: the page sends no more, /chat reads no more
+SEARCHED = (16, 256)  # beyond ``top``, the best responses looked through for ones that repeat nothing, then more
 
 
 def as_turn(text: str) -> str:
-    """What a person typed, as a turn of a context: its utterance, then the two markers."""
+    """A turn as a context holds it: its utterance, then the two markers."""
     said = " ".join(text.split())
     if not said:
         raise RnnkitError("an empty turn; say something")
@@ -30,19 +38,22 @@ def plain(response: str) -> str:
     return " ".join(u.strip() for u in response.split(EOU) if u.strip())
 
 
-REMEMBERED = 16  # the last turns of a conversation a bot reads: the page sends no more, /chat reads no more
-
-
-def bot_turns(turns: Sequence[str]) -> list[str]:
-    """The bot's turns of a conversation whose last turn is the person's: every second one from the end."""
-    return list(turns[-2::-2])
+def turns_of(context: str) -> list[str]:
+    """A context in the UDC's layout as plain turns, oldest first."""
+    return [plain(t) for t in context.split(EOT) if plain(t)]
 
 
 def context_of(turns: Sequence[str], context_turns: int = 4) -> str:
-    """The last ``context_turns`` turns (plain text, the person's and the bot's in turn) as a context."""
+    """The last ``context_turns`` turns (plain text, the person's and the bot's in turn, each as it
+    was said) as a context."""
     if not turns:
         raise RnnkitError("give at least one turn")
     return " ".join(as_turn(t) for t in turns[-context_turns:])
+
+
+def shortlist(top: int) -> int:
+    """The most responses an answer may rank to find ``top`` that repeat nothing."""
+    return top + SEARCHED[-1]
 
 
 class Conversation:
@@ -52,33 +63,34 @@ class Conversation:
         if context_turns < 1:
             raise RnnkitError("--context-turns must be at least 1")
         self.ranker, self.repository, self.context_turns = ranker, tuple(repository), context_turns
-        self.turns: list[str] = []  # as the context has them: the person's and the bot's in turn
-        self.said: set[str] = set()  # the bot's answers so far (as it said them): it does not say one twice
+        self.turns: list[str] = []  # plain text as said: the person's and the bot's in turn
 
     def reply(self, text: str, top: int = 1) -> list[dict[str, Any]]:
         """The ``top`` best responses to the conversation after ``text``, best first (each with its
-        ``text`` as the repository has it, ``plain`` without markers, and ``score``), leaving out
-        what the bot has said already; the best one becomes the bot's turn."""
-        turns = [*self.turns, as_turn(text)]
-        ranked = answer(self.ranker, self.repository, " ".join(turns[-self.context_turns:]), top, self.said)
-        self.turns = turns + [f"{ranked[0]['text']} {EOT}"]
-        self.said.add(ranked[0]["plain"])
+        ``text`` as the repository has it, ``plain`` without markers, and ``score``), none repeating
+        a turn of the conversation; the best one becomes the bot's turn."""
+        as_turn(text)  # an empty turn is refused before anything is ranked
+        turns = [*self.turns, " ".join(text.split())]
+        ranked = answer(self.ranker, self.repository, turns, top, self.context_turns)
+        self.turns = turns + [ranked[0]["plain"]]
         return ranked
 
 
-def answer(ranker: Ranker, repository: Sequence[str], context: str, top: int = 1,
-           said: Collection[str] = ()) -> list[dict[str, Any]]:
-    """The ``top`` best responses of ``repository`` to ``context`` (in the UDC's layout), best
-    first, but for what the bot has ``said`` already (plain text: the CLI's conversation, the
-    page's and /chat's alike)."""
+def answer(ranker: Ranker, repository: Sequence[str], turns: Sequence[str], top: int = 1,
+           context_turns: int = 4) -> list[dict[str, Any]]:
+    """The ``top`` best responses of ``repository`` after ``turns`` (plain text, the person's last),
+    best first, leaving out every response that near-duplicates one of the last ``REMEMBERED``
+    turns: neither an echo of the person nor the bot's own answer again, however punctuated."""
     if top < 1:
         raise RnnkitError("--top must be at least 1")
-    said = {" ".join(s.split()) for s in said}
-    if len(repository) <= len(said):
-        raise RnnkitError("the repository holds no response left to answer with")
-    ranked = ranker.rank_repository(context, repository, top=min(top + len(said), len(repository)))
-    ranked = [{**r, "plain": plain(r["text"])} for r in ranked]
-    kept = [r for r in ranked if r["plain"] not in said][:top]
+    turns = list(turns[-REMEMBERED:])
+    context, earlier = context_of(turns, context_turns), word_sets(turns)
+    for extra in SEARCHED:
+        ranked = ranker.rank_repository(context, repository, top=min(top + extra, len(repository)))
+        kept = [{**r, "plain": plain(r["text"])} for r in ranked]
+        kept = [r for r in kept if not repeats(r["plain"], earlier)][:top]
+        if len(kept) == top or len(ranked) == len(repository):
+            break
     if not kept:
-        raise RnnkitError("the repository holds no response left to answer with")
+        raise RnnkitError("the repository holds no response that does not repeat the conversation")
     return kept

@@ -166,6 +166,8 @@ class RankTrainConfig(kind_options(
     eval_rows: int = option(1000, "validation rows scored at each evaluation (all: `rank evaluate`)", bounds="[1, )")
     encoder_from: str | None = option(None, "start the encoder from this language model (rnnkit train; same cell "
                                             "and sizes): pretrained words and layers", metavar="LM")
+    hard_negatives: int = option(0, "each step, each context also against this many of its hard negatives: its own "
+                                    "turns, and responses near it in words (in-batch objective)", bounds="[0, 16]")
 
     TITLE: ClassVar[str] = "a ranker's training"
 
@@ -178,6 +180,8 @@ class RankTrainConfig(kind_options(
         if cfg.vocab_size == 1:
             raise RnnkitError("--vocab-size must be at least 2 (or 0 to keep every token)")
         cfg.check_loop(cfg.cell if model.learned else None)
+        if cfg.hard_negatives and cfg.objective != "in-batch":
+            raise RnnkitError("--hard-negatives join a batch's in-batch negatives: use --objective in-batch")
         if cfg.grad_accum > 1 and cfg.objective == "in-batch":
             raise RnnkitError("--grad-accum splits each batch, and in-batch negatives would then come from each part "
                               "alone; use --objective binary, or a smaller --batch-size instead")

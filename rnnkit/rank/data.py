@@ -18,6 +18,8 @@ import numpy as np
 from rnnkit.data.batching import grouped_batches, pad_batch
 from rnnkit.errors import RnnkitError
 from rnnkit.rank.build import EVAL_COLUMNS, TRAIN_COLUMNS
+from rnnkit.rank.negatives import HardNegatives
+from rnnkit.rank.similar import deduplicated
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.readers import CONVERT_ADVICE, csv_rows
 from rnnkit.text.vocab import Vocabulary
@@ -26,21 +28,34 @@ from rnnkit.text.vocab import Vocabulary
 @dataclass
 class PairBatch:
     """(context, response) pairs for a ranker: padded ids and masks; ``labels`` (B,) 1 for a true
-    response and 0 for a random one (binary objective), or None (in-batch negatives)."""
+    response and 0 for a random one (binary objective), or None (in-batch negatives); and, with
+    in-batch negatives, each context's hard negatives, ``negatives`` (n, B, T) and their mask."""
 
     contexts: np.ndarray
     context_mask: np.ndarray
     responses: np.ndarray
     response_mask: np.ndarray
     labels: np.ndarray | None = None
+    negatives: np.ndarray | None = None
+    negative_mask: np.ndarray | None = None
 
     @property
     def size(self) -> int:
         return len(self.contexts)
 
     def rows(self, part: slice) -> PairBatch:
+        def of(array: np.ndarray | None, axis: int = 0) -> np.ndarray | None:
+            return None if array is None else array[(slice(None),) * axis + (part,)]
+
         return PairBatch(self.contexts[part], self.context_mask[part], self.responses[part], self.response_mask[part],
-                         None if self.labels is None else self.labels[part])
+                         of(self.labels), of(self.negatives, 1), of(self.negative_mask, 1))
+
+    def negatives_flat(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The hard negatives as rows (n·B, T), slot by slot, and their mask; None without them."""
+        if self.negatives is None:
+            return None
+        n, B, T = self.negatives.shape
+        return self.negatives.reshape(n * B, T), self.negative_mask.reshape(n * B, T)
 
 
 def split_file(data: str | Path, split: str) -> str:
@@ -85,10 +100,11 @@ def read_train(data: str | Path) -> tuple[list[str], list[str], np.ndarray]:
 
 
 def training_responses(data: str | Path) -> tuple[str, ...]:
-    """The true responses of a dataset's ``train.csv``, each once, in order: a bot's repository
-    (a tuple: it cannot change, so a ranker need not hash it again query after query)."""
+    """The true responses of a dataset's ``train.csv``, one for each normalised spelling
+    (``similar.deduplicated``), in order: a bot's repository (a tuple: it cannot change, so a
+    ranker need not hash it again query after query)."""
     _, responses, labels = read_train(data)
-    repository = tuple(dict.fromkeys(r for r, label in zip(responses, labels) if label == 1))
+    repository = deduplicated(r for r, label in zip(responses, labels) if label == 1)
     if not repository:
         raise RnnkitError(f"{split_file(data, 'train')} has no true response (label 1) to answer with")
     return repository
@@ -157,6 +173,7 @@ class PairData:
     contexts: list[np.ndarray]
     responses: list[np.ndarray]
     labels: np.ndarray | None
+    hard: HardNegatives | None = None
 
     def __len__(self) -> int:
         return len(self.contexts)
@@ -164,10 +181,18 @@ class PairData:
     def batches(self, batch_size: int, rng: np.random.Generator, start: int = 0) -> Iterator[PairBatch]:
         """One epoch in random order, batches of similar context length."""
         lengths = np.array([len(c) for c in self.contexts])
-        for chosen in grouped_batches(lengths, batch_size, rng)[start:]:
+        batches = grouped_batches(lengths, batch_size, rng)
+        draws = self.hard.drawn(rng, len(self)) if self.hard is not None else None  # drawn whatever ``start``
+        for chosen in batches[start:]:
             c, c_mask = pad_batch([self.contexts[i] for i in chosen])
             r, r_mask = pad_batch([self.responses[i] for i in chosen])
-            yield PairBatch(c, c_mask, r, r_mask, None if self.labels is None else self.labels[chosen])
+            batch = PairBatch(c, c_mask, r, r_mask, None if self.labels is None else self.labels[chosen])
+            if draws is not None:
+                slots = self.hard.chosen(chosen, draws)
+                ids, mask = pad_batch([self.hard.pool[j] for slot in slots for j in slot])
+                batch.negatives, batch.negative_mask = ids.reshape(len(slots), len(chosen), -1), \
+                    mask.reshape(len(slots), len(chosen), -1)
+            yield batch
 
 
 def training_pairs(ids: TextIds, tokens: dict[str, list[str]], contexts: list[str], responses: list[str],

@@ -6,7 +6,8 @@ reads a context into c and a response into r (B, D); the score is s = cᵀ M r.
 * binary objective: loss = Σ softplus(s) − l·s (the cross-entropy of σ(s) against the label l);
   ∂L/∂s = σ(s) − l, so ∂L/∂c = ∂s·(M r), ∂L/∂r = ∂s·(Mᵀ c), ∂L/∂M = Σ ∂s·c rᵀ.
 * in-batch negatives: S = C M Rᵀ (B×B), loss = Σ_i logsumexp(S_i) − S_ii; ∂L/∂S = softmax(S) − I,
-  so ∂L/∂C = ∂S (R Mᵀ), ∂L/∂R = ∂Sᵀ (C M), ∂L/∂M = Cᵀ ∂S R.
+  so ∂L/∂C = ∂S (R Mᵀ), ∂L/∂R = ∂Sᵀ (C M), ∂L/∂M = Cᵀ ∂S R. Hard negatives H (``negatives``) are
+  more rows of R: R = [R; H] (B×(B+nB)), the truth still S_ii, and ∂L/∂H the rows of ∂Sᵀ (C M) below B.
 
 Pooling: the last state (for a bidirectional encoder, the forward direction's at the last real
 token and the backward direction's at the first), or the maximum over the real time steps, whose
@@ -131,6 +132,7 @@ class NumpyDualEncoder:
         M = self.params["M"]
         cM, rMt = c @ M, r @ M.T
         matched = None  # a reranker's head, on in-batch negatives
+        grads: dict[str, np.ndarray] = {}
         if batch.labels is not None:  # binary: σ(s) against the label
             s, labels = (cM * r).sum(axis=1), batch.labels.astype(c.dtype)
             loss = float((np.logaddexp(0.0, s) - labels * s).sum())
@@ -138,8 +140,11 @@ class NumpyDualEncoder:
                 return loss, {}
             ds = sigmoid(s) - labels
             dc, dr, dM = ds[:, None] * rMt, ds[:, None] * cM, (c * ds[:, None]).T @ r
-        else:  # in-batch negatives: softmax over the batch's responses
-            S = cM @ r.T
+        else:  # in-batch negatives: softmax over the batch's responses and its hard negatives
+            negatives = batch.negatives_flat()
+            h, h_cache = self.encode(*negatives, rng) if negatives is not None else (r[:0], None)
+            candidates = np.concatenate([r, h])
+            S = cM @ candidates.T
             log_z = np.logaddexp.reduce(S, axis=1)
             loss = float((log_z - np.diagonal(S)).sum())
             matched = self.match_forward(batch, c_cache, r_cache) if self.config.reranks and len(c) > 1 else None
@@ -147,9 +152,12 @@ class NumpyDualEncoder:
             if not gradients:
                 return loss, {}
             dS = np.exp(S - log_z[:, None])
-            dS[np.diag_indices_from(dS)] -= 1.0
-            dc, dr, dM = dS @ rMt, dS.T @ cM, c.T @ dS @ r
-        grads = {"M": dM}
+            dS[np.arange(len(c)), np.arange(len(c))] -= 1.0
+            dc, dM = dS @ (candidates @ M.T), c.T @ dS @ candidates
+            dr, dh = np.split(dS.T @ cM, [len(r)])
+            if h_cache is not None:
+                self.encode_backward(h_cache, dh, grads)
+        grads["M"] = dM
         if matched:
             match_backward(self.params, matched[1], matched[2], grads)
         self.encode_backward(c_cache, dc, grads)

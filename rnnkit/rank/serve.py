@@ -67,21 +67,20 @@ class ServedRanker(Served):
         return self.repository
 
     async def chat(self, request: ChatRequest, context: Context) -> list[dict[str, Any]]:
-        """The repository's best responses after the conversation's last turns, none the bot said
-        in them (the CLI's rule). Only the last ``REMEMBERED`` turns are read: what came before
-        neither counts against the limits nor reaches the model."""
-        from rnnkit.rank.chat import REMEMBERED, answer, bot_turns, context_of
+        """The repository's best responses after the conversation's last turns, none repeating any
+        of them (the CLI's conversation, through the same ``answer``). Only the last ``REMEMBERED``
+        turns are read: what came before neither counts against the limits nor reaches the model."""
+        from rnnkit.rank.chat import REMEMBERED, answer, shortlist
 
         turns = request.turns[-REMEMBERED:]
         lengths = await self.check_texts(context, turns, "turns")
         context.limits.check_count("responses asked for (top)", min(request.top, len(self.repository)))
-        said = bot_turns(turns)
-        shortlist = max(request.top + len(said), self.model.config.rerank_top)
-        context.limits.check_work(sum(lengths) + self.reading(sum(lengths), shortlist),
+        context.limits.check_work(sum(lengths) + self.reading(sum(lengths), max(shortlist(request.top),
+                                                                                  self.model.config.rerank_top)),
                                   "the turns' tokens, and a reranker's shortlist read with them")
         repository = self._repository()
         top = min(request.top, len(repository))
-        return await context.on_model(lambda: answer(self.model, repository, context_of(turns), top, said))
+        return await context.on_model(lambda: answer(self.model, repository, turns, top))
 
     def attach_responses(self, data: str | Path) -> None:
         """The training responses of ranking dataset ``data`` become the repository, encoded now

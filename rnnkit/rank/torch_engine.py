@@ -63,20 +63,23 @@ class TorchDualEncoder(nn.Module):
         return torch.cat([pooled, bag / bag.norm(dim=1, keepdim=True)], dim=1), states
 
     def forward(self, contexts: torch.Tensor, context_mask: torch.Tensor, responses: torch.Tensor,
-                response_mask: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+                response_mask: torch.Tensor, labels: torch.Tensor | None = None, negatives: torch.Tensor | None = None,
+                negative_mask: torch.Tensor | None = None) -> torch.Tensor:
         """The summed loss: binary cross-entropy of σ(cᵀ M r) with ``labels``, or, without them,
-        in-batch negatives (softmax cross-entropy of each context over the batch's responses)."""
+        in-batch negatives (softmax cross-entropy of each context over the batch's responses, and
+        its hard ``negatives`` (n·B, T) after them)."""
         c, c_states = self.encode_states(contexts, context_mask)
         r, r_states = self.encode_states(responses, response_mask)
         c = c @ self.M
+        candidates = r if negatives is None else torch.cat([r, self.encode(negatives, negative_mask)])
         # Scores and loss in float32 under autocast: a sum of bf16 terms would lose the loss's last digits.
         with torch.autocast(c.device.type, enabled=False):
-            c, r = widened(c), widened(r)
+            c, candidates = widened(c), widened(candidates)
             if labels is not None:
-                s = (c * r).sum(dim=1)
+                s = (c * candidates).sum(dim=1)
                 return (F.softplus(s) - labels * s).sum()
-            r, first = every_process_rows(r) if self.training else (r, 0)
-            S = c @ r.t()
+            candidates, first = every_process_rows(candidates) if self.training else (candidates, 0)
+            S = c @ candidates.t()
             loss = (torch.logsumexp(S, dim=1) - S[:, first:first + len(c)].diagonal()).sum()
         if self.config.reranks and len(c) > 1:  # the head, on this process's rows; no error into the states
             candidates = match_candidates(len(c), self.config.match_negatives, c.device)
@@ -135,7 +138,9 @@ class TorchRankerEngine(TorchTrainable):
     def _loss(self, batch: PairBatch, carry: None, module: torch.nn.Module | None = None):
         tensors = self._tensors(batch.contexts, batch.context_mask, batch.responses, batch.response_mask)
         labels = None if batch.labels is None else self._tensors(batch.labels.astype(self.config.dtype))[0]
-        return (module or self.forward_module)(*tensors, labels), None
+        negatives = batch.negatives_flat()
+        negatives = self._tensors(*negatives) if negatives is not None else (None, None)
+        return (module or self.forward_module)(*tensors, labels, *negatives), None
 
     def encode(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         x, mask = self._tensors(x, mask)

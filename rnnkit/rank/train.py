@@ -40,6 +40,7 @@ from rnnkit.rank.model import (
     fit_mix,
     tfidf_vectorizer,
 )
+from rnnkit.rank.negatives import HardNegatives, mine
 from rnnkit.text.pipeline import TextPipeline
 from rnnkit.text.vocab import Vocabulary, build_vocabulary
 from rnnkit.trainer.checkpoint import one_run_at_a_time, open_run
@@ -151,6 +152,10 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
         pairs = training_pairs(ids, tokens, *rows, in_batch=model.objective == "in-batch")
         dual = DualEncoderRanker(model, ids, engine)
         lexical = fit_lexical(model.lexical, model, ids, tokens, rows) if model.model != "dual-encoder" else None
+        if cfg.hard_negatives:
+            tfidf = lexical[0] if lexical and model.lexical == "tfidf" else fit_lexical("tfidf", model, ids, tokens,
+                                                                                         rows)[0]
+            pairs.hard = mine_hard_negatives(ids, tokens, rows, tfidf, cfg, log)
         scored = RerankingRanker(model, HybridRanker(model, dual, lexical[0])) if model.reranks else dual
         task = RankTask(pairs, cfg, engine, scored, valid, placement)
         task.finish_evaluations = 0 if lexical is None else 1
@@ -166,6 +171,24 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
 
     return run(out, cfg, setup, resume=resume, force=force, log=log, progress=progress, tensorboard=tensorboard,
                backend=backend, started=started)
+
+
+def mine_hard_negatives(ids: TextIds, tokens: dict[str, list[str]], rows: tuple[list[str], list[str], np.ndarray],
+                        tfidf: TfidfRanker, cfg: RankTrainConfig, log: Callable[[str], None]) -> HardNegatives:
+    """Each true pair's hard negatives (``rnnkit.rank.negatives``), as response ids."""
+    started = time.perf_counter()
+    contexts, responses, labels = rows
+    true = np.flatnonzero(labels == 1)
+
+    def tokens_of(text: str) -> list[str]:  # a context's first turn is in no row as a response
+        return tokens[text] if text in tokens else ids.tokens([text])[0]
+
+    texts, of = mine([contexts[i] for i in true], [responses[i] for i in true],
+                     lambda t: tfidf.vectorizer.transform([tokens_of(x) for x in t]), cfg.hard_negatives, cfg.seed)
+    pool = [ids.response_ids(tokens_of(t)) for t in texts]
+    log(f"hard negatives: {sum(map(len, of)) / len(of):.1f} for each context, from {len(texts):,} texts "
+        f"({time.perf_counter() - started:.0f} s)")
+    return HardNegatives(pool, [np.array(o) for o in of], cfg.hard_negatives)
 
 
 def fit_lexical(name: str, model: RankerConfig, ids: TextIds, tokens: dict[str, list[str]],
