@@ -533,6 +533,10 @@ def test_a_conversation_never_repeats_a_turn_however_punctuated():
     with pytest.raises(RnnkitError, match="empty turn"):
         bot.reply("  ")
     assert len(bot.turns) == 4  # a refused turn changes nothing
+    from rnnkit.rank.chat import answer
+
+    with pytest.raises(RnnkitError, match="turns= must be a list of texts, not one text"):
+        answer(_SharedWords(), repository, "do you have any pets?")  # not read as a list of characters
 
 
 def test_near_duplicates_are_found_by_their_words():

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rnnkit.errors import RnnkitError
+from rnnkit.options import texts_argument
 from rnnkit.rank.build import EOT, EOU
 from rnnkit.rank.model import Ranker
 from rnnkit.rank.similar import repeats, word_sets
@@ -83,7 +84,7 @@ def answer(ranker: Ranker, repository: Sequence[str], turns: Sequence[str], top:
     turns: neither an echo of the person nor the bot's own answer again, however punctuated."""
     if top < 1:
         raise RnnkitError("--top must be at least 1")
-    turns = list(turns[-REMEMBERED:])
+    turns = texts_argument("turns", turns)[-REMEMBERED:]
     context, earlier = context_of(turns, context_turns), word_sets(turns)
     for extra in SEARCHED:
         ranked = ranker.rank_repository(context, repository, top=min(top + extra, len(repository)))
