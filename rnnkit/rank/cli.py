@@ -183,7 +183,8 @@ def register(verbs: Any) -> None:
     add_engine_option(p)
     p.add_argument("--json", action="store_true")
 
-    p = add_verb(actions, "chat", cmd_chat, "talk to a ranker: each answer the best response of a repository")
+    p = add_verb(actions, "chat", cmd_chat, "talk to a ranker: each answer the best response of a repository that "
+                                            "repeats no turn of the conversation")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--responses", required=True, metavar="DATA",
                    help="a ranking dataset: its training responses are what the bot can say")
