@@ -42,6 +42,7 @@ from rnnkit.rank import build_dataset, evaluate_ranker, load_ranker, train_ranke
 from rnnkit.rank.chat import answer, context_of, plain, turns_of
 from rnnkit.rank.data import read_eval, training_responses
 from rnnkit.rank.dialogue import chitchat
+from rnnkit.rank.metrics import recall_values
 from rnnkit.rank.similar import normalised, repeats, word_sets
 
 PANEL = Path(__file__).with_name("chat_panel.txt")
@@ -73,9 +74,8 @@ def one_of_100(ranker, contexts: list[str], truths: list[str]) -> np.ndarray:
         chosen = order[a:a + BATCH]
         batch_c, batch_r = [contexts[i] for i in chosen], [truths[i] for i in chosen]
         scores = ranker.score_rows(batch_c, [batch_r] * BATCH)
-        truth = scores[np.arange(BATCH), np.arange(BATCH)][:, None]
-        above, tied = (scores > truth).sum(axis=1), (scores == truth).sum(axis=1)
-        hits.append(np.where(above == 0, 1.0 / tied, 0.0))
+        others = scores[~np.eye(BATCH, dtype=bool)].reshape(BATCH, BATCH - 1)
+        hits.append(recall_values(np.concatenate([np.diagonal(scores)[:, None], others], axis=1), 1))
     return np.concatenate(hits)
 
 

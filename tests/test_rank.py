@@ -530,8 +530,10 @@ def test_a_conversation_never_repeats_a_turn_however_punctuated():
     assert context_of(bot.turns, 2) == "what kind of dog? __eou__ __eot__ a dog? cool __eou__ __eot__"
     with pytest.raises(RnnkitError, match="no response that does not repeat"):
         bot.reply("hi")  # every response left repeats a turn: the pets, the dog, the greeting
-    with pytest.raises(RnnkitError, match="empty turn"):
+    with pytest.raises(RnnkitError, match="text= is empty"):
         bot.reply("  ")
+    with pytest.raises(RnnkitError, match="text="):
+        bot.reply(123)  # was an AttributeError
     assert len(bot.turns) == 4  # a refused turn changes nothing
     from rnnkit.rank.chat import answer
 

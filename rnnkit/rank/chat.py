@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rnnkit.errors import RnnkitError
-from rnnkit.options import texts_argument
+from rnnkit.options import text_argument, texts_argument
 from rnnkit.rank.build import EOT, EOU
 from rnnkit.rank.model import Ranker
 from rnnkit.rank.similar import repeats, word_sets
@@ -70,8 +70,7 @@ class Conversation:
         """The ``top`` best responses to the conversation after ``text``, best first (each with its
         ``text`` as the repository has it, ``plain`` without markers, and ``score``), none repeating
         a turn of the conversation; the best one becomes the bot's turn."""
-        as_turn(text)  # an empty turn is refused before anything is ranked
-        turns = [*self.turns, " ".join(text.split())]
+        turns = [*self.turns, " ".join(text_argument("text", text).split())]  # refused before anything is ranked
         ranked = answer(self.ranker, self.repository, turns, top, self.context_turns)
         self.turns = turns + [ranked[0]["plain"]]
         return ranked
