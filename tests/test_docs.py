@@ -1,7 +1,12 @@
 """The README and the documentation site keep their promises: the site builds with ``--strict``
 (no broken link or reference), and every code block on every page runs.
 
-A block runs in one of three ways, and the inventory test holds each block to one of them:
+The tutorial runs as a learner meets it: each chapter's commands and Python, verbatim, in the
+site's order, in one fresh folder with an empty ``RNNKIT_HOME``, every corpus from ``rnnkit data
+get`` and every model made by an earlier command of its page; only ``RNNKIT_MAX_STEPS`` (which
+every training honours) cuts the trainings short.
+
+Every other block runs in one of three ways, and the inventory test holds each block to one of them:
 
 - by the generic runner below (no marker): in a fresh sandbox holding small stand-ins for the
   corpora and models the pages name, python blocks executed, bash and console blocks run line by
@@ -20,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +34,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+# The chapters in the site's order (mkdocs.yml's nav).
+TUTORIAL = [ROOT / "docs" / page for page in
+            re.findall(r"^ +- [^:\n]+: (tutorial/[\w-]+\.md)$", (ROOT / "mkdocs.yml").read_text(encoding="utf-8"), re.M)]
 CODE = ("python", "bash", "console")
 MARKER = re.compile(r"<!-- (run by|not run): (.+?) -->")
 
@@ -182,8 +191,8 @@ def commands(b: Block) -> list[str]:
     return [shortened(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-@pytest.mark.slow  # every block of the docs, run: 4½ of the suite's 10 minutes
-@pytest.mark.parametrize("b", [b for b in ALL if not b.marker], ids=lambda b: b.name)
+@pytest.mark.slow  # every block of the docs but the tutorial's (below), run
+@pytest.mark.parametrize("b", [b for b in ALL if not b.marker and b.page not in TUTORIAL], ids=lambda b: b.name)
 def test_the_block_runs(b, sandbox, tmp_path):
     work = tmp_path / "work"
     shutil.copytree(sandbox, work, symlinks=True)
@@ -207,6 +216,70 @@ def test_the_block_runs(b, sandbox, tmp_path):
 def shortened_python(code: str) -> str:
     """A python block as the tests run it: ``rnnkit.train`` calls for two steps."""
     return re.sub(r"rnnkit\.train\(([^\n]*)\)", r"rnnkit.train(\1, max_steps=2)", code)
+
+
+# ------------------------------------------------------------------------------ the tutorial, verbatim
+
+STEPS = "2"  # RNNKIT_MAX_STEPS: each training's steps in the verbatim run
+
+
+def as_typed(b: Block) -> list[str]:
+    """What a learner runs of a block: a console block's ``$`` lines, a bash block's lines. The
+    quickstart's set-up (a venv and pip, what CI itself does) comes down to the command it runs."""
+    lines = b.code.replace("\\\n", " ").splitlines()
+    if b.lang == "console":
+        lines = [line[2:] for line in lines if line.startswith("$ ")]
+    typed = []
+    for line in lines:
+        if line.startswith("python3 -m venv"):
+            last = line.split("&&")[-1].strip()
+            line = last.removeprefix(".venv/bin/") if last.startswith(".venv/bin/rnnkit") else ""
+        if line.strip() and not line.lstrip().startswith("#"):
+            typed.append(line)
+    return typed
+
+
+@pytest.fixture(scope="module")
+def learner(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """One fresh folder and an empty rnnkit home for the whole tutorial. The corpora's archives
+    (what pip fetches) are copied in where this machine has them, so that CI asks pip once."""
+    folder = tmp_path_factory.mktemp("learner")
+    home = folder / ".home"
+    archives = Path.home() / ".cache" / "rnnkit" / "archives"
+    if archives.is_dir():
+        shutil.copytree(archives, home / "archives")
+    env = {**os.environ, "RNNKIT_HOME": str(home), "RNNKIT_MAX_STEPS": STEPS, "PYTHONPATH": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "MPLBACKEND": "Agg"}
+    return folder, env
+
+
+@pytest.mark.slow  # the whole tutorial: every corpus built, every model trained (for two steps)
+@pytest.mark.parametrize("page", TUTORIAL, ids=lambda p: p.stem)
+def test_the_tutorial_runs_verbatim_in_a_fresh_folder(page, learner):
+    folder, env = learner
+    ran = 0
+    for b in blocks(page):
+        if b.marker and b.marker[0] == "not run":
+            continue
+        if b.lang == "python":
+            run = subprocess.run([sys.executable, "-c", b.code], cwd=folder, env=env, capture_output=True,
+                                 text=True, timeout=600)
+            assert run.returncode == 0, f"{b.name}\n{run.stderr[-3000:]}"
+            ran += 1
+            continue
+        for command in as_typed(b):
+            started = time.perf_counter()
+            run = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=folder, env=env,
+                                 capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+            print(f"{time.perf_counter() - started:6.1f} s  {command}")  # what the chapter costs (pytest -s)
+            assert run.returncode == 0, f"{b.name}: {command}\n{run.stdout[-1500:]}\n{run.stderr[-3000:]}"
+            ran += 1
+    assert ran, f"{page.name} runs nothing"
+
+
+def test_the_tutorial_is_the_site_s_six_chapters():
+    assert [p.stem for p in TUTORIAL] == ["language-models", "rnn-numpy", "vanishing-gradients", "gru-lstm",
+                                          "chatbot", "attention"]
 
 
 # ------------------------------------------------------------------------------ blocks with tests of their own

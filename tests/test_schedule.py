@@ -113,6 +113,31 @@ def test_weight_decay_out_of_range_is_one_line_and_writes_nothing(tmp_path, word
     assert not (tmp_path / "m").exists()
 
 
+def test_rnnkit_max_steps_caps_every_training_whatever_the_command_says(tmp_path, word_corpus, run_cli,
+                                                                       monkeypatch):
+    monkeypatch.setenv("RNNKIT_MAX_STEPS", "3")
+    code, out, _ = run_cli("train", str(word_corpus.path), "--out", str(tmp_path / "m"), "--recipe", "seed", "--hidden",
+                           "8", "--max-steps", "50", "--json")
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["steps"] == 3
+    logged = []
+    summary = train(word_corpus, tmp_path / "p", recipe="seed", hidden=8, max_time=600, log=logged.append,
+                    progress=False)  # from Python, with a budget of time alone: still 3 steps
+    assert summary["steps"] == 3 and any("RNNKIT_MAX_STEPS=3: at most 3 steps" in line for line in logged)
+    for asked, kept in ((2, 2), (50, 3), (None, 3)):  # a smaller budget of the command's own stands
+        options = LoopOptions.make(max_steps=asked)
+        options.check_loop(None)
+        assert options.max_steps == kept
+    for wrong in ("0", "two", "-1", "1.5"):
+        monkeypatch.setenv("RNNKIT_MAX_STEPS", wrong)
+        code, _, err = run_cli("train", str(word_corpus.path), "--out", str(tmp_path / "w"), "--recipe", "seed")
+        assert code == 2 and "RNNKIT_MAX_STEPS=" in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "w").exists()
+    monkeypatch.setenv("RNNKIT_MAX_STEPS", "")  # empty: as if unset
+    summary = train(word_corpus, tmp_path / "q", recipe="seed", hidden=8, max_steps=5, log=lambda _: None,
+                    progress=False)
+    assert summary["steps"] == 5
+
+
 def decided(corpus, **options):
     cfg = make_config(**options).resolve(corpus)
     return {name: getattr(cfg, name) for name in SHORT_RUN}

@@ -32,7 +32,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.models.engine import Trainable
 from rnnkit.trainer.checkpoint import save_checkpoint
 from rnnkit.trainer.distributed import Placement
-from rnnkit.trainer.options import UNBOUNDED_EPOCHS, LoopOptions
+from rnnkit.trainer.options import STEPS_CAP, UNBOUNDED_EPOCHS, LoopOptions, steps_cap
 from rnnkit.trainer.record import RunRecord
 
 POINTS_PER_RUN = 100  # training points in the record, whatever the run's length
@@ -202,6 +202,8 @@ class _Run:
         ended_by_time = self.budget == "epochs" and self.schedule.epochs >= UNBOUNDED_EPOCHS \
             and self.schedule.max_time is not None
         self.record.start(None if ended_by_time else self.total_steps, position.step, self.schedule.max_time)
+        if steps_cap() is not None:
+            self.record.log(f"{STEPS_CAP}={steps_cap()}: at most {steps_cap():,} steps, whatever the command says")
         if not self.evaluations():
             self.evaluate()
         if self.past_max_time():

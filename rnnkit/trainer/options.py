@@ -11,6 +11,7 @@ docs' tables all come from those declarations.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import MISSING, dataclass, field, fields, make_dataclass, replace
 from typing import Any, ClassVar, TypeVar
@@ -30,6 +31,21 @@ UNBOUNDED_EPOCHS = 1000.0
 # How the rate falls over a run's budget: a known budget is best spent ending near a zero rate.
 DECAYS = {"none": lambda p: 1.0, "linear": lambda p: 1.0 - p, "cosine": lambda p: 0.5 * (1.0 + math.cos(math.pi * p))}
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# Caps every training's steps, whatever the command says: to try a tutorial's commands in minutes
+# (the docs' own test runs every chapter verbatim with it), never for a model worth keeping.
+STEPS_CAP = "RNNKIT_MAX_STEPS"
+
+
+def steps_cap() -> int | None:
+    """``$RNNKIT_MAX_STEPS`` as a number of steps, or None when it is unset or empty."""
+    value = os.environ.get(STEPS_CAP, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise RnnkitError(f"{STEPS_CAP}={value!r} is not a number of steps of at least 1 (it caps every "
+                          f"training's steps); set it to one, or unset it to train as the command says")
+    return int(value)
 
 
 def _engines() -> tuple[str, ...]:
@@ -93,6 +109,9 @@ class LoopOptions:
             check_engine_can(self.engine, "micro_batches", "--grad-accum",
                              "the numpy engine takes a whole batch at once")
         self.check_precision()
+        cap = steps_cap()
+        if cap is not None and (self.max_steps is None or self.max_steps > cap):
+            self.max_steps = cap
         if self.epochs is None:
             self.epochs = UNBOUNDED_EPOCHS if self.max_time or self.max_steps else self.EPOCHS
         if self.weight_decay is None:
