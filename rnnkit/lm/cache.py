@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rnnkit.errors import RnnkitError
+from rnnkit.models.numpy.threads import on_one_blas_thread
 
 DEFAULT_WINDOW = 2000  # Grave et al.'s window on WikiText-2
 _CHUNK = 256  # queries compared with their window at a time: a (256 × window) block stays small
@@ -72,6 +73,10 @@ class CacheStream:
         self.keys: np.ndarray | None = None  # (m, width)
         self.words = np.zeros(0, dtype=np.int64)
 
+    # One BLAS thread: the products are small (a chunk of states by the window), and beside the
+    # torch engine a second would fight torch's spinning OpenMP threads for the cores (dynamic
+    # evaluation with the cache ran several times slower on torch than on numpy: docs/benchmarks.md).
+    @on_one_blas_thread
     def target_probs(self, states: np.ndarray, targets: np.ndarray,
                      thetas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         """p_cache(target) (len(thetas), n) for the next ``n`` positions of the text (their states
@@ -105,6 +110,7 @@ class CacheStream:
         self.keys, self.words = keys[-self.window:], words[-self.window:]
         return probs, has
 
+    @on_one_blas_thread
     def distribution(self, query: np.ndarray, theta: float, vocabulary: int) -> np.ndarray:
         """p_cache over the vocabulary (C,) for a query state (width,) after the whole cache (the
         next word's, in generation); zeros when the cache is empty."""
