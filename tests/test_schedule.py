@@ -113,6 +113,7 @@ def test_weight_decay_out_of_range_is_one_line_and_writes_nothing(tmp_path, word
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow  # three trainings
 def test_rnnkit_max_steps_caps_every_training_whatever_the_command_says(tmp_path, word_corpus, run_cli,
                                                                        monkeypatch):
     monkeypatch.setenv("RNNKIT_MAX_STEPS", "3")

@@ -28,7 +28,7 @@ from rnnkit.figures import pyplot, save_figure
 from rnnkit.io.modeldir import ModelFiles, load_model
 from rnnkit.models.network import CELLS, Network, gated_names, layer_names
 from rnnkit.models.numpy import NumpyLM, build
-from rnnkit.models.numpy.threads import all_blas_threads, one_blas_thread
+from rnnkit.models.threads import all_blas_threads, one_blas_thread
 
 
 @dataclass

@@ -16,7 +16,7 @@ import numpy as np
 
 from rnnkit.compat.seed_baseline import SeedRNNNumpy
 from rnnkit.compat.tutorial import RNNNumpy
-from rnnkit.models.numpy.threads import one_blas_thread
+from rnnkit.models.threads import one_blas_thread
 
 
 def _best_ms(step: Callable[[], None], repeats: int) -> float:

@@ -14,7 +14,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rnnkit.models.numpy import gradient_check, initialize
-    from rnnkit.models.numpy.threads import one_blas_thread
+    from rnnkit.models.threads import one_blas_thread
 
     if args.vocab_size < 2 or args.hidden < 1 or args.length < 1 or args.layers < 1 or (args.embedding or 1) < 1:
         raise RnnkitError("--vocab-size must be at least 2; --hidden, --length, --layers and --embedding at least 1")

@@ -29,7 +29,7 @@ from rnnkit.lm.generate import sample_sentence
 from rnnkit.models.network import Network
 from rnnkit.models.numpy import build
 from rnnkit.models.numpy.gradcheck import relative_error
-from rnnkit.models.numpy.threads import on_one_blas_thread
+from rnnkit.models.threads import on_one_blas_thread
 from rnnkit.text.vocab import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
 
 __all__ = ["RNNNumpy", "train_with_sgd", "generate_sentence"]

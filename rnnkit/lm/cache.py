@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.numpy.threads import on_one_blas_thread
+from rnnkit.models.threads import on_one_blas_thread
 
 DEFAULT_WINDOW = 2000  # Grave et al.'s window on WikiText-2
 _CHUNK = 256  # queries compared with their window at a time: a (256 × window) block stays small

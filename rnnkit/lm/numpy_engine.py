@@ -10,7 +10,7 @@ from rnnkit.data.batching import Batch
 from rnnkit.lm.config import LMConfig
 from rnnkit.models.numpy import build
 from rnnkit.models.numpy.engine import NumpyTrainable
-from rnnkit.models.numpy.threads import one_blas_thread
+from rnnkit.models.threads import one_blas_thread
 
 
 class NumpyEngine(NumpyTrainable):

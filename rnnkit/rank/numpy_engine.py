@@ -33,7 +33,7 @@ import numpy as np
 from rnnkit.models.numpy.engine import NumpyTrainable
 from rnnkit.models.numpy.gated import NumpyGated
 from rnnkit.models.numpy.lm import Forward, sparse_gradient
-from rnnkit.models.numpy.threads import one_blas_thread
+from rnnkit.models.threads import one_blas_thread
 from rnnkit.rank.config import RankerConfig
 from rnnkit.rank.data import PairBatch
 from rnnkit.rank.matching import Match, match, match_backward

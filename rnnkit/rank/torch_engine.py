@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnkit.models.numpy.threads import one_blas_thread
 from rnnkit.models.schema import param_spec
+from rnnkit.models.threads import one_blas_thread
 from rnnkit.models.torch.dropout import dropout
 from rnnkit.models.torch.engine import TorchTrainable
 from rnnkit.models.torch.gated import canonical_name, packed_states, recurrence

@@ -39,7 +39,7 @@ from rnnkit.models.network import gated_names
 from rnnkit.models.numpy.engine import NumpyTrainable
 from rnnkit.models.numpy.gated import NumpyGated
 from rnnkit.models.numpy.lm import Forward, softmax
-from rnnkit.models.numpy.threads import one_blas_thread
+from rnnkit.models.threads import one_blas_thread
 from rnnkit.seq2seq.config import Seq2SeqConfig
 from rnnkit.seq2seq.data import Seq2SeqBatch
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from rnnkit.models.network import Network
 from rnnkit.models.numpy.softmax import log_softmax, softmax_at_targets
-from rnnkit.models.numpy.threads import all_blas_threads
+from rnnkit.models.threads import all_blas_threads
 
 
 @dataclass

@@ -3,7 +3,7 @@ dropout generator, on the CPU. Each kind's numpy engine (in its package) extends
 reference model.
 
 They run on one BLAS thread, widening to all of them around the output layer's products
-(``rnnkit.models.numpy.threads``).
+(``rnnkit.models.threads``).
 """
 
 from __future__ import annotations

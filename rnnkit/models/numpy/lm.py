@@ -19,8 +19,8 @@ import numpy as np
 from rnnkit.models.network import Network
 from rnnkit.models.numpy.adaptive import AdaptiveSoftmax
 from rnnkit.models.numpy.softmax import softmax, softmax_at_targets
-from rnnkit.models.numpy.threads import all_blas_threads
 from rnnkit.models.schema import param_spec
+from rnnkit.models.threads import all_blas_threads
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""BLAS threads for the numpy engine.
+"""BLAS threads for rnnkit's numpy code: the numpy engine, and the neural cache beside either engine.
 
 On small products — the recurrence's (B×H)·(H×H) — more than one OpenBLAS thread only adds
 hand-over costs, and on shared machines it can make them several times slower. The products with
