@@ -184,11 +184,25 @@ def shortened(line: str) -> str:
     return re.sub(r"--nproc-per-node \d+", "--nproc-per-node 2", line)
 
 
-def commands(b: Block) -> list[str]:
+def as_typed(b: Block) -> list[str]:
+    """What a learner runs of a block: a console block's ``$`` lines, a bash block's lines. The
+    quickstart's set-up (a venv and pip, what CI itself does) comes down to the command it runs."""
     lines = b.code.replace("\\\n", " ").splitlines()  # a line continued with a backslash is one command
     if b.lang == "console":
         lines = [line[2:] for line in lines if line.startswith("$ ")]
-    return [shortened(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    typed = []
+    for line in lines:
+        if line.startswith("python3 -m venv"):
+            last = line.split("&&")[-1].strip()
+            line = last.removeprefix(".venv/bin/") if last.startswith(".venv/bin/rnnkit") else ""
+        if line.strip() and not line.lstrip().startswith("#"):
+            typed.append(line)
+    return typed
+
+
+def commands(b: Block) -> list[str]:
+    """A block's commands as the sandbox runs them (``shortened``)."""
+    return [shortened(line) for line in as_typed(b)]
 
 
 @pytest.mark.slow  # every block of the docs but the tutorial's (below), run
@@ -221,22 +235,6 @@ def shortened_python(code: str) -> str:
 # ------------------------------------------------------------------------------ the tutorial, verbatim
 
 STEPS = "2"  # RNNKIT_MAX_STEPS: each training's steps in the verbatim run
-
-
-def as_typed(b: Block) -> list[str]:
-    """What a learner runs of a block: a console block's ``$`` lines, a bash block's lines. The
-    quickstart's set-up (a venv and pip, what CI itself does) comes down to the command it runs."""
-    lines = b.code.replace("\\\n", " ").splitlines()
-    if b.lang == "console":
-        lines = [line[2:] for line in lines if line.startswith("$ ")]
-    typed = []
-    for line in lines:
-        if line.startswith("python3 -m venv"):
-            last = line.split("&&")[-1].strip()
-            line = last.removeprefix(".venv/bin/") if last.startswith(".venv/bin/rnnkit") else ""
-        if line.strip() and not line.lstrip().startswith("#"):
-            typed.append(line)
-    return typed
 
 
 @pytest.fixture(scope="module")

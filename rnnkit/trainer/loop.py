@@ -202,8 +202,8 @@ class _Run:
         ended_by_time = self.budget == "epochs" and self.schedule.epochs >= UNBOUNDED_EPOCHS \
             and self.schedule.max_time is not None
         self.record.start(None if ended_by_time else self.total_steps, position.step, self.schedule.max_time)
-        if steps_cap() is not None:
-            self.record.log(f"{STEPS_CAP}={steps_cap()}: at most {steps_cap():,} steps, whatever the command says")
+        if (cap := steps_cap()) is not None:
+            self.record.log(f"{STEPS_CAP}={cap}: at most {cap:,} steps, whatever the command says")
         if not self.evaluations():
             self.evaluate()
         if self.past_max_time():
