@@ -42,7 +42,7 @@ from rnnkit.rank import build_dataset, evaluate_ranker, load_ranker, train_ranke
 from rnnkit.rank.chat import answer, context_of, plain, turns_of
 from rnnkit.rank.data import read_eval, training_responses
 from rnnkit.rank.dialogue import chitchat
-from rnnkit.rank.metrics import recall_values
+from rnnkit.rank.metrics import recall_values, truth_first
 from rnnkit.rank.similar import normalised, repeats, word_sets
 
 PANEL = Path(__file__).with_name("chat_panel.txt")
@@ -73,9 +73,7 @@ def one_of_100(ranker, contexts: list[str], truths: list[str]) -> np.ndarray:
     for a in range(0, len(order) - BATCH + 1, BATCH):
         chosen = order[a:a + BATCH]
         batch_c, batch_r = [contexts[i] for i in chosen], [truths[i] for i in chosen]
-        scores = ranker.score_rows(batch_c, [batch_r] * BATCH)
-        others = scores[~np.eye(BATCH, dtype=bool)].reshape(BATCH, BATCH - 1)
-        hits.append(recall_values(np.concatenate([np.diagonal(scores)[:, None], others], axis=1), 1))
+        hits.append(recall_values(truth_first(ranker.score_rows(batch_c, [batch_r] * BATCH)), 1))
     return np.concatenate(hits)
 
 

@@ -624,6 +624,67 @@ def test_a_hybrid_trains_fits_its_mix_and_answers_on_both_engines(tmp_path, keyw
     assert best[0]["score"] == pytest.approx(max(by_numpy), rel=1e-5)
 
 
+def test_the_prior_weight_is_fitted_where_the_right_weight_is_known():
+    """Rows where each candidate carries a popularity that has nothing to do with the context: the
+    prior taking it away (weight 1) ranks best; where the "popularity" is noise, no weight pays."""
+    from rnnkit.rank.model import best_weight
+    from rnnkit.rank.train import PRIOR_WEIGHTS
+
+    rng = np.random.default_rng(0)
+    fit, popular = rng.normal(size=(500, 100)), 3.0 * rng.normal(size=(500, 100))
+    fit[:, 0] += 3.0  # the true response (column 0) fits its context better
+    assert 0.75 <= best_weight(fit + popular, -popular, PRIOR_WEIGHTS) <= 1.25
+    assert best_weight(fit, -popular, PRIOR_WEIGHTS) == 0.0
+
+
+@pytest.mark.parametrize("lexical", ["tfidf", "bm25"])
+def test_the_prior_takes_the_average_context_s_score_on_every_path_and_is_saved(tmp_path, keyword_data, lexical):
+    """s(c, r) − λ·s(c̄, r): pairs, rows and a repository give the same scores, on both engines, and
+    a model directory keeps the prior (one without its arrays is refused in one line)."""
+    pytest.importorskip("torch")
+    from rnnkit.io.modeldir import load_model, save_model
+    from rnnkit.rank.model import with_prior
+    from rnnkit.rank.train import PRIOR_WEIGHTS
+
+    summary = train_ranker(keyword_data, tmp_path / "h", model="hybrid", lexical=lexical, engine="torch", hidden=8,
+                           batch_size=16, max_steps=10, eval_rows=60, log=lambda _: None)
+    fit = summary["prior_fit"]  # weighed on the 60 validation rows, one batch of 60
+    assert fit["one_of"] == 60 and fit["R@1_with"] >= fit["R@1_without"] and fit["weight"] in PRIOR_WEIGHTS
+    files = load_model(tmp_path / "h")
+    trained = rnnkit.load(tmp_path / "h", engine="numpy")  # with the prior its training fitted, if any paid
+    before = trained.dual.average
+    rng = np.random.default_rng(0)
+    context, query = rng.normal(size=trained.config.width), rng.random(trained.config.vocab_size)
+
+    def weighing(weight: float):
+        return with_prior(type(trained)(replace(trained.config, prior=weight), trained.dual, trained.lexical),
+                          context, query)
+
+    hybrid, weighed = weighing(0.0), weighing(0.5)
+    contexts = ["where is the crown ?", "and the ring ?"]
+    responses = ["the crown is by the ring .", "the sword is by the tower .", "the ring ? ask the moon ."]
+    pairs = [(c, r) for c in contexts for r in responses]
+    typical = (hybrid.engine.score_matrix(context[None].astype(np.float32), hybrid.dual.encode_responses(responses))[0]
+               + hybrid.config.mix * (hybrid.lexical.documents(responses) @ query))
+    scores = weighed.score([c for c, _ in pairs], [r for _, r in pairs])
+    np.testing.assert_allclose(scores, hybrid.score([c for c, _ in pairs], [r for _, r in pairs])
+                               - 0.5 * np.tile(typical, len(contexts)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(weighed.score_one(contexts[0], responses), scores[:3], rtol=1e-5, atol=1e-5)
+    assert trained.dual.average is before  # the ranker they were made from is unchanged
+
+    saved = replace(files, config=replace(files.config, prior=0.5),
+                    params={**files.params, "prior.context": context, "prior.query": query})  # in place of its own
+    save_model(tmp_path / "p", saved)
+    for engine in ("numpy", "torch"):
+        loaded = rnnkit.load(tmp_path / "p", engine=engine)
+        assert loaded.config.prior == 0.5
+        np.testing.assert_allclose(loaded.score([c for c, _ in pairs], [r for _, r in pairs]), scores, rtol=1e-4,
+                                   atol=1e-4)
+    save_model(tmp_path / "q", replace(saved, params={k: v for k, v in files.params.items() if "prior" not in k}))
+    with pytest.raises(RnnkitError, match="has no weight 'prior.context'"):
+        rnnkit.load(tmp_path / "q")
+
+
 # ------------------------------------------------------------------------------ the reranker
 
 

@@ -56,7 +56,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _describe(summary: dict[str, Any]) -> str:
     speed = f", {summary['pairs_per_second']:,.0f} pairs/s" if "pairs_per_second" in summary else ""
     took = f" after {summary['steps']:,} steps ({summary['seconds']:.0f} s{speed})" if "steps" in summary else ""
-    return f"Wrote {summary['out']} ({summary['model']}): valid R@1 {summary['valid_R@1']:.3f} in 1-of-10{took}"
+    fit = summary.get("prior_fit")
+    prior = (f"; prior {fit['weight']:g} against responses that suit any context (valid 1-of-{fit['one_of']} R@1 "
+             f"{fit['R@1_without']:.3f} -> {fit['R@1_with']:.3f})") if fit else ""
+    return f"Wrote {summary['out']} ({summary['model']}): valid R@1 {summary['valid_R@1']:.3f} in 1-of-10{took}{prior}"
 
 
 def cmd_train(args: argparse.Namespace) -> int:

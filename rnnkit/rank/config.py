@@ -34,7 +34,10 @@ class RankerConfig(Config):
     cᵀ M r (σ of it, the probability that r answers c) — or a baseline: ``tfidf`` (cosine of TF-IDF
     vectors), ``bm25`` (Okapi BM25 of the response for the context's words) or ``random``. A
     ``hybrid`` is a dual encoder whose score adds ``mix`` times a ``lexical`` baseline's (its weight
-    fitted on validation after training). A ``reranker`` is a hybrid with a second stage: a
+    fitted on validation after training), less ``prior`` times its score for the average context (a
+    prior against responses that score high whatever was said: ``prior.context`` is the mean context
+    encoding and ``prior.query`` the mean lexical query of validation contexts, ``prior`` fitted on
+    their 1-of-100). A ``reranker`` is a hybrid with a second stage: a
     cross-encoder head (``rnnkit.rank.matching``, ``match_hidden`` units) that reads each of the
     hybrid's ``rerank_top`` best candidates together with the context, its score plus
     ``rerank_mix`` times the hybrid's (fitted on validation); it learns beside the dual encoder,
@@ -69,6 +72,8 @@ class RankerConfig(Config):
     max_response: int = option(80, "a response's first tokens kept", bounds="[1, )")
     lexical: str = option("tfidf", "the hybrid's lexical part, weighted on validation", choices=LEXICAL)
     mix: float = option(0.0, "a hybrid's weight on its lexical part (fitted)", cli=False)
+    prior: float = option(0.0, "a hybrid's weight on each response's score for the average context, subtracted "
+                               "(fitted)", bounds="[0, )", cli=False)
     match_hidden: int = option(128, "a reranker's matching head: its hidden units", bounds="[1, )")
     match_negatives: int = option(4, "a reranker's head learns to tell the truth from this many random responses",
                                   bounds="[1, )")
@@ -107,7 +112,8 @@ class RankerConfig(Config):
         """The dual encoder: the encoder's layers, then ``M``, which starts as the identity (the
         first scores are dot products c·r). TF-IDF: the words' idf; BM25: theirs, and the
         collection's mean length in tokens; a hybrid: the dual encoder's and its lexical part's; a
-        reranker: a hybrid's, then its matching head's ``x.`` (pooled features → hidden → score)."""
+        reranker: a hybrid's, then its matching head's ``x.`` (pooled features → hidden → score); with a
+        ``prior``, the average context's encoding and lexical query."""
         # Fitted statistics: TF-IDF's smoothed idf is at least 1, BM25's at least 0, and every response
         # has a token, so their mean length is at least 1.
         lexical = {"tfidf": {"idf": ParamSpec((self.vocab_size,), values="[1, )")},
@@ -122,6 +128,8 @@ class RankerConfig(Config):
         if self.model == "dual-encoder":
             return dual
         schema = {**dual, **lexical[self.lexical]}
+        if self.prior:  # fitted after training, when it pays
+            schema.update({"prior.context": ParamSpec((self.width,)), "prior.query": ParamSpec((self.vocab_size,))})
         if self.reranks:
             n_in, K = 8 * self.encoder().output_width, self.match_hidden
             schema.update({"x.Q": ParamSpec((n_in, K), uniform_bound(n_in)), "x.q": ParamSpec((K,)),

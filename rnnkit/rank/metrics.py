@@ -24,6 +24,14 @@ def recall_values(scores: np.ndarray, k: int) -> np.ndarray:
     return np.clip((k - above) / (tied + 1), 0.0, 1.0)
 
 
+def truth_first(block: np.ndarray) -> np.ndarray:
+    """A square block of scores, each context (row) against every context's true response (the
+    truth on the diagonal), as rows of 1-of-n: the truth first, then the others in order."""
+    n = len(block)
+    others = block[~np.eye(n, dtype=bool)].reshape(n, n - 1)
+    return np.concatenate([np.diagonal(block)[:, None], others], axis=1)
+
+
 def per_example(scores: np.ndarray) -> dict[str, np.ndarray]:
     """R@1, R@2, R@5 in 1-of-10 and R@1 in 1-of-2 (the true response against the first distractor)."""
     values = {f"R@{k}": recall_values(scores, k) for k in KS}

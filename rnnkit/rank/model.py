@@ -15,6 +15,7 @@ keyed by the model's weights and the responses (and a lexical ranker its vectors
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import shutil
@@ -87,9 +88,11 @@ class Ranker:
 
 
 class DualEncoderRanker(Ranker):
-    def __init__(self, config: RankerConfig, ids: TextIds, engine: RankerEngine, path: Path | None = None) -> None:
+    def __init__(self, config: RankerConfig, ids: TextIds, engine: RankerEngine, path: Path | None = None,
+                 average: np.ndarray | None = None) -> None:
         super().__init__(config, ids, path)
         self.engine = engine
+        self.average = average  # a hybrid's prior: this much of the average context's encoding leaves each context's
 
     def _encode(self, rows: list[np.ndarray], bar: bool = False) -> np.ndarray:
         """Encodings (n, D) of id rows, in batches of similar length (``bar``: a progress bar on a terminal)."""
@@ -110,11 +113,16 @@ class DualEncoderRanker(Ranker):
     def encode_responses(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(self.ids.responses(texts))
 
+    def _queries(self, contexts: Sequence[str]) -> np.ndarray:
+        """Context encodings as they are scored: less the prior's share of the average context's.
+        Scores are linear in c, so cᵀMr − λ c̄ᵀMr is (c − λc̄)ᵀMr."""
+        c = self.encode_contexts(contexts)
+        return c if self.average is None else c - self.average.astype(c.dtype)
+
     def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
-        unique_c, which_c = np.unique(np.array(contexts, dtype=object), return_inverse=True)
-        unique_r, which_r = np.unique(np.array(responses, dtype=object), return_inverse=True)
-        c = self.encode_contexts(list(unique_c)) @ self.engine.params()["M"]
-        r = self.encode_responses(list(unique_r))
+        (unique_c, which_c), (unique_r, which_r) = _distinct(contexts), _distinct(responses)
+        c = self._queries(unique_c) @ self.engine.params()["M"]
+        r = self.encode_responses(unique_r)
         return np.einsum("nd,nd->n", c[which_c], r[which_r])
 
     def score_one(self, context: str, responses: Sequence[str]) -> np.ndarray:
@@ -122,7 +130,7 @@ class DualEncoderRanker(Ranker):
         its weights or the responses change): a query then costs one context encoding and one
         matrix product."""
         encoded = _memo(self, responses, lambda: self.cached_responses(responses))  # in memory after the first
-        return self.engine.score_matrix(self.encode_contexts([context]), encoded)[0]
+        return self.engine.score_matrix(self._queries([context]), encoded)[0]
 
     def cached_responses(self, responses: Sequence[str]) -> np.ndarray:
         """The encodings of a repository, from the cache beside the model when it has them. The
@@ -167,29 +175,47 @@ def response_cache(model: Path, responses: Sequence[str]) -> Path | None:
     return directory / f"responses-{digest.hexdigest()[:20]}.npy"
 
 
-class TfidfRanker(Ranker):
-    """The cosine of TF-IDF vectors (scikit-learn's ``TfidfVectorizer`` over the ranker's tokens)."""
+class LexicalRanker(Ranker):
+    """A score that is a context's query vector (its words, weighted) dotted with a response's
+    document vector, both sparse over the vocabulary; a subclass says how each is weighted. A
+    hybrid's prior takes ``average`` (λ times the average context's query) from every query."""
+
+    average: np.ndarray | None = None
+
+    def queries(self, texts: Sequence[str]):
+        raise NotImplementedError
+
+    def documents(self, texts: Sequence[str]):
+        raise NotImplementedError
+
+    def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        (unique_c, which_c), (unique_r, which_r) = _distinct(contexts), _distinct(responses)
+        documents = self.documents(unique_r)
+        scores = np.asarray(self.queries(unique_c)[which_c].multiply(documents[which_r]).sum(axis=1)).ravel()
+        return scores if self.average is None else scores - (documents @ self.average)[which_r]
+
+    def score_one(self, context: str, responses: Sequence[str]) -> np.ndarray:
+        documents = _memo(self, responses, lambda: self.documents(responses))
+        query = self.queries([context]).toarray()[0]
+        return np.asarray(documents @ (query if self.average is None else query - self.average)).ravel()
+
+
+class TfidfRanker(LexicalRanker):
+    """The cosine of TF-IDF vectors (scikit-learn's ``TfidfVectorizer`` over the ranker's tokens):
+    a text's query and document vectors are the same unit vector."""
 
     def __init__(self, config: RankerConfig, ids: TextIds, idf: np.ndarray, path: Path | None = None) -> None:
         super().__init__(config, ids, path)
         self.vectorizer = tfidf_vectorizer(ids)
         self.vectorizer.idf_ = idf
 
-    def _vectors(self, texts: Sequence[str]):
-        return self.vectorizer.transform(self.ids.tokens(texts))
+    def queries(self, texts: Sequence[str]):
+        return self.vectorizer.transform(self.ids.tokens(list(texts))).tocsr()
 
-    def score_one(self, context: str, responses: Sequence[str]) -> np.ndarray:
-        vectors = _memo(self, responses, lambda: self._vectors(list(responses)).tocsr())
-        return np.asarray(vectors @ self._vectors([context]).T.toarray()).ravel()
-
-    def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
-        unique_c, which_c = np.unique(np.array(contexts, dtype=object), return_inverse=True)
-        unique_r, which_r = np.unique(np.array(responses, dtype=object), return_inverse=True)
-        c, r = self._vectors(list(unique_c)), self._vectors(list(unique_r))
-        return np.asarray(c[which_c].multiply(r[which_r]).sum(axis=1)).ravel()  # rows are unit vectors
+    documents = queries
 
 
-class BM25Ranker(Ranker):
+class BM25Ranker(LexicalRanker):
     """Okapi BM25 of each response (the document) for its context's words (the query), with
     Lucene's idf and scoring, as ``bm25s`` computes them: Σ over the context's tokens t of
     idf(t) · tf / (tf + k1 · (1 − b + b · |response| / avgdl)). idf and avgdl come from the
@@ -210,7 +236,11 @@ class BM25Ranker(Ranker):
         idf = np.log1p((n - df + 0.5) / (df + 0.5))
         return cls(config, ids, idf, float(counts.sum()) / max(n, 1))
 
-    def _documents(self, texts: Sequence[str]):
+    def queries(self, texts: Sequence[str]):
+        """Each text's word counts times their idf."""
+        return self.vectorizer.transform(self.ids.tokens(list(texts))).multiply(self.idf).tocsr()
+
+    def documents(self, texts: Sequence[str]):
         """Each text's tf / (tf + k1 · (1 − b + b · |text| / avgdl)), by word: what a query's words pick."""
         documents = self.vectorizer.transform(self.ids.tokens(list(texts))).tocsr().astype(np.float64)
         saturation = self.K1 * (1.0 - self.B + self.B * np.asarray(documents.sum(axis=1)).ravel() / self.avgdl)
@@ -218,24 +248,14 @@ class BM25Ranker(Ranker):
         documents.data = documents.data / (documents.data + saturation[row_of])
         return documents
 
-    def score_pairs(self, contexts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
-        unique_c, which_c = np.unique(np.array(contexts, dtype=object), return_inverse=True)
-        unique_r, which_r = np.unique(np.array(responses, dtype=object), return_inverse=True)
-        queries = self.vectorizer.transform(self.ids.tokens(list(unique_c)))[which_c]
-        return np.asarray(queries.multiply(self._documents(unique_r)[which_r]) @ self.idf).ravel()
-
-    def score_one(self, context: str, responses: Sequence[str]) -> np.ndarray:
-        documents = _memo(self, responses, lambda: self._documents(responses))
-        query = self.vectorizer.transform(self.ids.tokens([context])).toarray()[0] * self.idf
-        return np.asarray(documents @ query).ravel()
-
 
 class HybridRanker(Ranker):
     """A dual encoder's score plus ``config.mix`` times a lexical ranker's (TF-IDF or BM25): the
     dense–sparse hybrid of passage retrieval, the learned score knowing what words mean and the
-    lexical one which words the two texts share."""
+    lexical one which words the two texts share. With a ``config.prior``, less that much of the
+    response's score for the average context (each part takes it from its own score)."""
 
-    def __init__(self, config: RankerConfig, dual: DualEncoderRanker, lexical: Ranker,
+    def __init__(self, config: RankerConfig, dual: DualEncoderRanker, lexical: LexicalRanker,
                  path: Path | None = None) -> None:
         super().__init__(config, dual.ids, path)
         self.dual, self.lexical, self.engine = dual, lexical, dual.engine
@@ -306,12 +326,17 @@ def fit_mix(dual: np.ndarray, lexical: np.ndarray) -> float:
     on a grid (0, and 1/64 to 64 times the ratio of the two scores' spreads) by R@1, then by the
     1-of-k loss."""
     spread = float(dual.std() / max(lexical.std(), 1e-12))
-    grid = [0.0, *(spread * 2.0 ** e for e in np.arange(-6, 6.5, 0.5))]
+    return best_weight(dual, lexical, [0.0, *(spread * 2.0 ** e for e in np.arange(-6, 6.5, 0.5))])
+
+
+def best_weight(scores: np.ndarray, extra: np.ndarray, grid: Sequence[float]) -> float:
+    """The w of ``grid`` with which ``scores + w · extra`` ranks held-out rows best (each (n, k),
+    the true response first in each row): by R@1, then by the 1-of-k loss."""
 
     def quality(w: float) -> tuple[float, float]:
-        scores = dual + w * lexical
-        log_z = np.logaddexp.reduce(scores, axis=1)
-        return float((scores[:, 1:] < scores[:, :1]).all(axis=1).mean()), -float((log_z - scores[:, 0]).mean())
+        total = scores + w * extra
+        log_z = np.logaddexp.reduce(total, axis=1)
+        return float((total[:, 1:] < total[:, :1]).all(axis=1).mean()), -float((log_z - total[:, 0]).mean())
 
     return float(max(grid, key=quality))
 
@@ -434,6 +459,12 @@ def _memo(ranker: Ranker, responses: Sequence[str], make: Callable[[], Any]) -> 
     return ranker._memo_value  # type: ignore[attr-defined]
 
 
+def _distinct(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct texts, and where each of ``texts`` is among them: each is encoded once."""
+    unique, which = np.unique(np.array(texts, dtype=object), return_inverse=True)
+    return list(unique), which
+
+
 def best_indices(scores: np.ndarray, k: int) -> np.ndarray:
     """The indices of the ``k`` highest scores, best first (ties: the earlier first), without
     sorting the whole array: a repository holds ~100k responses, an answer needs a few."""
@@ -461,12 +492,22 @@ def ranker_from_files(files: ModelFiles, *, engine: str = "auto", device: str = 
     dual = DualEncoderRanker(config, ids, open_engine(config, files.params, engine=engine, device=device), files.path)
     if config.model in ("hybrid", "reranker"):
         hybrid = HybridRanker(config, dual, lexical_ranker(config.lexical, config, ids, files.params), files.path)
+        if config.prior:
+            hybrid = with_prior(hybrid, files.params["prior.context"], files.params["prior.query"])
         return RerankingRanker(config, hybrid, files.path) if config.reranks else hybrid
     return dual
 
 
+def with_prior(hybrid: HybridRanker, context: np.ndarray, query: np.ndarray) -> HybridRanker:
+    """``hybrid`` (its parts copied, not changed) scoring each pair less ``config.prior`` times the
+    response's score for the average context: its encoding ``context``, its lexical ``query``."""
+    dual, lexical = copy.copy(hybrid.dual), copy.copy(hybrid.lexical)
+    dual.average, lexical.average = hybrid.config.prior * context, hybrid.config.prior * query
+    return HybridRanker(hybrid.config, dual, lexical, hybrid.path)
+
+
 def lexical_ranker(name: str, config: RankerConfig, ids: TextIds, params: dict[str, np.ndarray],
-                   path: Path | None = None) -> Ranker:
+                   path: Path | None = None) -> LexicalRanker:
     """TF-IDF or BM25 from its fitted arrays (``idf``, and BM25's ``avgdl``)."""
     if name == "tfidf":
         return TfidfRanker(config, ids, params["idf"], path)

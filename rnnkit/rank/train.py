@@ -28,17 +28,20 @@ from rnnkit.rank.data import (
     training_pairs,
 )
 from rnnkit.rank.engine import RankerEngine
-from rnnkit.rank.metrics import per_example
+from rnnkit.rank.metrics import per_example, recall_values, truth_first
 from rnnkit.rank.model import (
     BM25Ranker,
     DualEncoderRanker,
     HybridRanker,
+    LexicalRanker,
     RandomRanker,
     Ranker,
     RerankingRanker,
     TfidfRanker,
+    best_weight,
     fit_mix,
     tfidf_vectorizer,
+    with_prior,
 )
 from rnnkit.rank.negatives import HardNegatives, mine
 from rnnkit.text.pipeline import TextPipeline
@@ -53,7 +56,7 @@ class RankTask:
 
     unit = "pairs"
     eval_split = "valid"
-    finish_evaluations = 0  # a hybrid's or reranker's stages are weighed after the loop: about one evaluation
+    finish_evaluations = 0  # a hybrid's or reranker's stages are weighed after the loop: about two evaluations
 
     def __init__(self, pairs: PairData, cfg: RankTrainConfig, engine: RankerEngine, ranker: Ranker,
                  valid: tuple[list[str], list[list[str]]], placement: Placement = Placement()) -> None:
@@ -158,12 +161,13 @@ def train_ranker(data: str | Path, out: str | Path, config: RankTrainConfig | No
             pairs.hard = mine_hard_negatives(ids, tokens, rows, tfidf, cfg, log)
         scored = RerankingRanker(model, HybridRanker(model, dual, lexical[0])) if model.reranks else dual
         task = RankTask(pairs, cfg, engine, scored, valid, placement)
-        task.finish_evaluations = 0 if lexical is None else 1
+        task.finish_evaluations = 0 if lexical is None else 2
 
         def files(summary: dict[str, Any]) -> ModelFiles:
             final, weights = model, engine.params()
-            if lexical is not None:  # the lexical part and the head, weighted on validation (figures in the summary)
-                final, weights = weigh_stages(model, dual, lexical[0], task.valid, summary), {**weights, **lexical[1]}
+            if lexical is not None:  # the lexical part, the prior and the head, weighted on validation (figures in
+                final, prior = weigh_stages(model, dual, lexical[0], task.valid, summary)  # the summary)
+                weights = {**weights, **lexical[1], **prior}
             training = {**asdict(cfg), "data": str(data), **summary}
             return ModelFiles(final, ids.text, ids.vocab, weights, info={"training": training})
 
@@ -192,7 +196,7 @@ def mine_hard_negatives(ids: TextIds, tokens: dict[str, list[str]], rows: tuple[
 
 
 def fit_lexical(name: str, model: RankerConfig, ids: TextIds, tokens: dict[str, list[str]],
-                rows: tuple[list[str], list[str], np.ndarray]) -> tuple[Ranker, dict[str, np.ndarray]]:
+                rows: tuple[list[str], list[str], np.ndarray]) -> tuple[LexicalRanker, dict[str, np.ndarray]]:
     """TF-IDF or BM25 fitted on the training contexts and true responses (each distinct text
     once): the ranker, and its arrays for the model directory."""
     contexts, responses, labels = rows
@@ -206,23 +210,63 @@ def fit_lexical(name: str, model: RankerConfig, ids: TextIds, tokens: dict[str, 
     return TfidfRanker(model, ids, idf), {"idf": idf}
 
 
-def weigh_stages(model: RankerConfig, dual: DualEncoderRanker, lexical: Ranker,
-                 valid: tuple[list[str], list[list[str]]], summary: dict[str, Any]) -> RankerConfig:
+def weigh_stages(model: RankerConfig, dual: DualEncoderRanker, lexical: LexicalRanker,
+                 valid: tuple[list[str], list[list[str]]],
+                 summary: dict[str, Any]) -> tuple[RankerConfig, dict[str, np.ndarray]]:
     """A hybrid's or reranker's config with the weights that rank the validation sample best: the
-    lexical score's beside the learned one (``mix``), then, for a reranker, that hybrid's beside
-    its head's (``rerank_mix``). Each stage's R@1 joins ``summary``."""
+    lexical score's beside the learned one (``mix``), the prior's (``fit_prior``), then, for a
+    reranker, that hybrid's beside its head's (``rerank_mix``); and the prior's arrays. Each
+    stage's R@1 joins ``summary``."""
     learned, words = dual.score_rows(*valid), lexical.score_rows(*valid)
-    final = replace(model, mix=fit_mix(learned, words))
-    scores = learned + final.mix * words
-    summary.update({"mix": final.mix, "valid_R@1_learned": ranking_metrics(learned)["R@1"]})
+    hybrid = HybridRanker(replace(model, mix=fit_mix(learned, words)), dual, lexical)
+    summary.update({"mix": hybrid.config.mix, "valid_R@1_learned": ranking_metrics(learned)["R@1"]})
+    hybrid, prior = fit_prior(hybrid, valid, summary)
+    scores = hybrid.score_rows(*valid) if prior else learned + hybrid.config.mix * words
+    final = hybrid.config
     if model.reranks:
-        head = RerankingRanker(final, HybridRanker(final, dual, lexical)).match_rows(*valid)
+        head = RerankingRanker(final, hybrid).match_rows(*valid)
         final = replace(final, rerank_mix=fit_mix(head, scores))
         summary.update({"rerank_mix": final.rerank_mix, "valid_R@1_hybrid": ranking_metrics(scores)["R@1"],
                         "valid_R@1_head": ranking_metrics(head)["R@1"]})
         scores = head + final.rerank_mix * scores
     summary["valid_R@1"] = ranking_metrics(scores)["R@1"]
-    return final
+    return final, prior
+
+
+PRIOR_WEIGHTS = np.arange(0.0, 2.0625, 0.125)  # the prior's weights tried: none, then up to 2 by eighths
+ONE_OF = 100  # the prior is weighed in validation's 1-of-100 (Henderson et al. 2019), nearer a repository's ranking
+
+
+def fit_prior(hybrid: HybridRanker, valid: tuple[list[str], list[list[str]]],
+              summary: dict[str, Any]) -> tuple[HybridRanker, dict[str, np.ndarray]]:
+    """The hybrid with the prior against responses that score high whatever was said, if it pays:
+    each pair's score less ``prior`` times the response's score for the average validation context
+    (scores are linear in the context, so that is the score for the mean encoding and the mean
+    lexical query), ``prior`` the weight that ranks validation's 1-of-100 best. Returns the hybrid
+    (as it was when no weight pays) and the prior's arrays; the weight and the 1-of-100 R@1 without
+    and with it join ``summary`` (``prior_fit``)."""
+    dual, lexical, mix = hybrid.dual, hybrid.lexical, hybrid.config.mix
+    contexts, truths = valid[0], [row[0] for row in valid[1]]
+    n = min(ONE_OF, len(contexts))
+    if n < 2:
+        return hybrid, {}
+    encoded, queries = dual.encode_contexts(contexts), lexical.queries(contexts)
+    responses, documents = dual.encode_responses(truths), lexical.documents(truths)
+    average = {"prior.context": encoded.mean(axis=0, dtype=np.float64),
+               "prior.query": np.asarray(queries.mean(axis=0), dtype=np.float64).ravel()}
+    scores = dual.engine.score_matrix(encoded, responses) + mix * (queries @ documents.T).toarray()
+    typical = (dual.engine.score_matrix(average["prior.context"][None].astype(encoded.dtype), responses)[0]
+               + mix * (documents @ average["prior.query"]))
+    blocks = range(0, len(contexts) - n + 1, n)  # batches of n: each context against their true responses
+    rows = np.concatenate([truth_first(scores[a:a + n, a:a + n]) for a in blocks])
+    penalty = np.concatenate([truth_first(np.broadcast_to(-typical[a:a + n], (n, n))) for a in blocks])
+    weight = best_weight(rows, penalty, PRIOR_WEIGHTS)
+    summary["prior_fit"] = {"weight": weight, "one_of": n, "R@1_without": float(recall_values(rows, 1).mean()),
+                            "R@1_with": float(recall_values(rows + weight * penalty, 1).mean())}
+    if not weight:
+        return hybrid, {}
+    weighed = HybridRanker(replace(hybrid.config, prior=weight), dual, lexical)
+    return with_prior(weighed, average["prior.context"], average["prior.query"]), average
 
 
 def _fit_baseline(data: str | Path, out: Path, cfg: RankTrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
