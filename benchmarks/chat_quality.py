@@ -19,8 +19,9 @@ measures on the test split:
   the echo rate (answers whose word set's Jaccard similarity with the person's last turn is at
   least 0.5), distinct answers, the most common answer's share, and the bot's latency (p50, p99).
 * **the scripted panel** (``benchmarks/chat_panel.txt``: conversations a person might have): the
-  share of answers that repeat any earlier turn of their conversation (Jaccard ≥ 0.5), the model
-  alone against the bot.
+  share of answers that repeat any earlier turn of their conversation (Jaccard ≥ 0.5), and of
+  those that say again what one of the bot's earlier answers said (``rnnkit.rank.similar.
+  says_again``: its loop on one topic), the model alone against the bot.
 
 The bot leaves out near-duplicates by that same measure, so its echo and panel rates count what
 the rule let through; the model's own rates are what training changed. Checks the issue's bars.
@@ -43,7 +44,7 @@ from rnnkit.rank.chat import answer, context_of, plain, turns_of
 from rnnkit.rank.data import read_eval, training_responses
 from rnnkit.rank.dialogue import chitchat
 from rnnkit.rank.metrics import recall_values, truth_first
-from rnnkit.rank.similar import normalised, repeats, word_sets
+from rnnkit.rank.similar import content_words, normalised, repeats, says_again, word_sets
 
 PANEL = Path(__file__).with_name("chat_panel.txt")
 BATCH = 100
@@ -126,10 +127,11 @@ def panel_conversations() -> list[list[str]]:
 
 def panel(ranker, repository) -> dict[str, Any]:
     """Each conversation of the panel, the model alone and the bot: answers repeating an earlier
-    turn of their conversation (the person's current one included), and the transcripts."""
+    turn of their conversation (the person's current one included), answers saying again what
+    one of the bot's earlier answers said (its loop on one topic), and the transcripts."""
     result: dict[str, Any] = {}
     for who in ("model", "bot"):
-        repeated, transcripts = 0, []
+        repeated, again, transcripts = 0, 0, []
         for conversation in panel_conversations():
             turns: list[str] = []
             for person in conversation:
@@ -137,10 +139,12 @@ def panel(ranker, repository) -> dict[str, Any]:
                 said = model_alone(ranker, repository, turns, turns[1::2]) if who == "model" else \
                     answer(ranker, repository, turns)[0]["plain"]
                 repeated += repeats(said, word_sets(turns))
+                again += says_again(said, [content_words(t) for t in turns[1::2]])
                 turns.append(said)
             transcripts.append(turns)
         count = sum(len(c) for c in panel_conversations())
-        result[who] = {"repeating": round(repeated / count, 3), "turns": count, "transcripts": transcripts}
+        result[who] = {"repeating": round(repeated / count, 3), "saying_again": round(again / count, 3),
+                       "turns": count, "transcripts": transcripts}
     return result
 
 
@@ -168,7 +172,8 @@ def print_row(r: dict[str, Any]) -> None:
           f"median {r['repository_median_rank']}  echo {m['echo']:.3f}->{b['echo']:.3f}  "
           f"distinct {m['distinct']:.2f}->{b['distinct']:.2f}  top share {m['most_common_share']:.3f}"
           f"->{b['most_common_share']:.3f}  panel repeats {r['panel']['model']['repeating']:.3f}"
-          f"->{r['panel']['bot']['repeating']:.3f}  p50 {b['p50_ms']} ms  trained {r.get('train_seconds', 0):.0f} s",
+          f"->{r['panel']['bot']['repeating']:.3f}  panel says again {r['panel']['model']['saying_again']:.3f}"
+          f"->{r['panel']['bot']['saying_again']:.3f}  p50 {b['p50_ms']} ms  trained {r.get('train_seconds', 0):.0f} s",
           flush=True)
 
 
@@ -212,6 +217,8 @@ def main() -> None:
                       default["first_answers"]["bot"]["echo"] <= 0.01,
                   f"{default['model']}: panel answers repeating at most 10%":
                       default["panel"]["bot"]["repeating"] <= 0.10,
+                  f"{default['model']}: panel answers saying again what the bot said at most 10%":
+                      default["panel"]["bot"]["saying_again"] <= 0.10,
                   f"{default['model']}: one answer p50 at most 50 ms": default["first_answers"]["bot"]["p50_ms"] <= 50}
     if args.json:
         print(json.dumps({"models": rows, "checks": checks}, indent=2))

@@ -553,6 +553,29 @@ def test_near_duplicates_are_found_by_their_words():
         "Hi, how are you?", "yes")
 
 
+def test_the_bot_does_not_say_again_what_it_said():
+    """Its own answers, not the person's: a response sharing two content words and a third of the
+    smaller text's with one of the bot's answers says it again, however many other words it has;
+    stop words and contractions do not count, nor does answering on the person's topic."""
+    from rnnkit.rank.chat import Conversation
+    from rnnkit.rank.similar import content_words, says_again
+
+    said = [content_words("Im studying Computer Science with an emphasis in animation. What about you?")]
+    assert content_words("I'm in the computer science program, and you?") == {"computer", "science", "program"}
+    assert says_again("Computer Science with an emphasis in animation Whats yours?", said)
+    assert says_again("Oh that's so cool! What does he do? Yes! Well Sort of.. I'm in the computer science animation "
+                      "emphasis", said)  # 4 of its 8 content words
+    assert not says_again("i like science fiction", said)  # one word shared
+    assert not says_again("what about you? what do you think?", said)  # stop words only
+    repository = ["I study computer science __eou__", "computer science is my major too __eou__",
+                  "I love computer games __eou__", "do you have pets? __eou__"]
+    bot = Conversation(_SharedWords(), repository)
+    assert bot.reply("what do you study? computer science?")[0]["plain"] == "I study computer science"
+    # "computer science is my major too" would say it again: its content words are two of its three
+    assert bot.reply("cool, computer science is fun")[0]["plain"] == "I love computer games"
+    assert bot.reply("games, nice")[0]["plain"] == "do you have pets?"
+
+
 def test_the_bot_s_repository_holds_each_response_once_however_spelt(tmp_path):
     from rnnkit.rank.data import training_responses
 

@@ -1,7 +1,8 @@
 """A retrieval chatbot: each answer is the response of a repository that a ranker scores best
 against the last turns of the conversation, written as the ranker's training contexts were (the
 UDC's layout: each utterance ends with ``__eou__``, each turn with ``__eot__``) — but never one
-that repeats a turn of the conversation, the person's or its own (``rnnkit.rank.similar``).
+that repeats a turn of the conversation, the person's or its own, nor one that says again what
+one of its own answers said (``rnnkit.rank.similar``).
 
     from rnnkit.rank.chat import Conversation
     bot = Conversation(rnnkit.load("chitchat-ranker"), training_responses("chitchat"))
@@ -20,7 +21,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.options import text_argument, texts_argument
 from rnnkit.rank.build import EOT, EOU
 from rnnkit.rank.model import Ranker
-from rnnkit.rank.similar import repeats, word_sets
+from rnnkit.rank.similar import content_words, repeats, says_again, word_sets
 
 REMEMBERED = 16  # the last turns of a conversation a bot reads: the page sends no more, /chat reads no more
 SEARCHED = (16, 256)  # beyond ``top``, the best responses looked through for ones that repeat nothing, then more
@@ -78,17 +79,20 @@ class Conversation:
 
 def answer(ranker: Ranker, repository: Sequence[str], turns: Sequence[str], top: int = 1,
            context_turns: int = 4) -> list[dict[str, Any]]:
-    """The ``top`` best responses of ``repository`` after ``turns`` (plain text, the person's last),
-    best first, leaving out every response that near-duplicates one of the last ``REMEMBERED``
-    turns: neither an echo of the person nor the bot's own answer again, however punctuated."""
+    """The ``top`` best responses of ``repository`` after ``turns`` (plain text, the person's last,
+    the bot's every other one before it), best first, leaving out every response that
+    near-duplicates one of the last ``REMEMBERED`` turns (neither an echo of the person nor the
+    bot's own answer again, however punctuated) or says again what one of the bot's answers said
+    (its own loop on one topic)."""
     if top < 1:
         raise RnnkitError("--top must be at least 1")
     turns = texts_argument("turns", turns)[-REMEMBERED:]
     context, earlier = context_of(turns, context_turns), word_sets(turns)
+    own = [content_words(t) for t in turns[-2::-2]]
     for extra in SEARCHED:
         ranked = ranker.rank_repository(context, repository, top=min(top + extra, len(repository)))
         kept = [{**r, "plain": plain(r["text"])} for r in ranked]
-        kept = [r for r in kept if not repeats(r["plain"], earlier)][:top]
+        kept = [r for r in kept if not (repeats(r["plain"], earlier) or says_again(r["plain"], own))][:top]
         if len(kept) == top or len(ranked) == len(repository):
             break
     if not kept:

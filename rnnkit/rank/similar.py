@@ -8,6 +8,12 @@ inside a word, the UDC's ``__eou__``/``__eot__`` markers and all punctuation dro
 texts are near-duplicates when their word sets' Jaccard similarity is at least ``NEAR``:
 "Hi, how are you?" and "hi how are you" are one text; "do you have any other pets?" repeats
 "do you have any pets?" (5 of 6 words); "i love dogs, do you?" does not (2 of 6).
+
+A bot's own answers are held to more: once it has said "I'm studying computer science with an
+emphasis in animation", "Computer science with an emphasis in animation, whats yours?" says it
+again though most of their words differ. Two texts say the same thing when they share at least
+``SAME_TOPIC[0]`` *content words* (words less English's stop words and contractions), and at
+least ``SAME_TOPIC[1]`` of the smaller text's.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import re
 from collections.abc import Iterable
 
 NEAR = 0.5  # the Jaccard similarity of two word sets from which one text repeats the other
+SAME_TOPIC = (2, 1 / 3)  # content words two texts share, in number and as a share of the smaller's: the same thing said
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 _MARKER = re.compile(r"__eo[ut]__")
@@ -45,6 +52,21 @@ def repeats(text: str, earlier: Iterable[frozenset[str]]) -> bool:
 
 def word_sets(texts: Iterable[str]) -> list[frozenset[str]]:
     return [frozenset(words(t)) for t in texts]
+
+
+def content_words(text: str) -> frozenset[str]:
+    """The words that say what a text is about: its words less scikit-learn's English stop words
+    and contractions ("i'm", "that's")."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(w for w in words(text) if w not in ENGLISH_STOP_WORDS and "'" not in w)
+
+
+def says_again(text: str, earlier: Iterable[frozenset[str]]) -> bool:
+    """Whether ``text`` says what one of the ``earlier`` content-word sets said (``SAME_TOPIC``)."""
+    mine = content_words(text)
+    least, share = SAME_TOPIC
+    return any(len(mine & other) >= max(least, share * min(len(mine), len(other))) for other in earlier)
 
 
 def deduplicated(texts: Iterable[str]) -> tuple[str, ...]:
