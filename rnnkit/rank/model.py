@@ -7,8 +7,9 @@
 
 Scores are what the model compares: cᵀ M r for the dual encoder (σ of it is the probability
 that r answers c, for a model trained with the binary objective), the TF-IDF cosine, BM25's
-score, a hybrid's sum of a learned and a lexical score, a reranker's matching head plus its
-first stage (a hybrid) in proportion, or a random number. Encoding is batched,
+score, a hybrid's sum of a learned and a lexical score (less its prior: the response's score for
+the average context, weighted), a reranker's matching head plus its first stage (a hybrid) in
+proportion, or a random number. Encoding is batched,
 rows sorted by length; ``rank_repository`` caches a repository's encodings next to the model,
 keyed by the model's weights and the responses (and a lexical ranker its vectors, in memory).
 """
@@ -88,11 +89,11 @@ class Ranker:
 
 
 class DualEncoderRanker(Ranker):
-    def __init__(self, config: RankerConfig, ids: TextIds, engine: RankerEngine, path: Path | None = None,
-                 average: np.ndarray | None = None) -> None:
+    average: np.ndarray | None = None  # a hybrid's prior: λ times the average context's encoding, taken from each
+
+    def __init__(self, config: RankerConfig, ids: TextIds, engine: RankerEngine, path: Path | None = None) -> None:
         super().__init__(config, ids, path)
         self.engine = engine
-        self.average = average  # a hybrid's prior: this much of the average context's encoding leaves each context's
 
     def _encode(self, rows: list[np.ndarray], bar: bool = False) -> np.ndarray:
         """Encodings (n, D) of id rows, in batches of similar length (``bar``: a progress bar on a terminal)."""
