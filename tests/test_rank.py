@@ -706,6 +706,11 @@ def test_the_prior_takes_the_average_context_s_score_on_every_path_and_is_saved(
     save_model(tmp_path / "q", replace(saved, params={k: v for k, v in files.params.items() if "prior" not in k}))
     with pytest.raises(RnnkitError, match="has no weight 'prior.context'"):
         rnnkit.load(tmp_path / "q")
+    config = json.loads((tmp_path / "p" / "config.json").read_text())
+    config["model"]["prior"] = -1.0  # a weight no fit gives: it would reward what suits every context
+    (tmp_path / "p" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RnnkitError, match=r"prior = -1.0, which is not a finite number in \[0, \)"):
+        rnnkit.load(tmp_path / "p")
 
 
 # ------------------------------------------------------------------------------ the reranker
